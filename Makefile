@@ -1,0 +1,30 @@
+# Two entry points for a newcomer: `make audit` (set up + main job) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+# Offline weights folder (layout of ../shared/models); empty means "download into the cache".
+SERAUDIT_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(abspath $(SHARED)/models),)
+DATA ?= $(SHARED)/data/ravdess
+RUN ?= runs/ravdess
+export SERAUDIT_MODELS_DIR
+
+.PHONY: setup test audit clean
+
+$(BIN)/seraudit: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(BIN)/seraudit
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+audit: setup
+	$(BIN)/seraudit audit-all --corpus ravdess --data $(DATA) --out $(RUN) --allow-untrained vggish
+
+clean:
+	rm -rf $(VENV) build *.egg-info
