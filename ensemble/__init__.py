@@ -1,0 +1,1 @@
+"""Emotion classifiers on VGGish/YAMNet: backbones, fusion, training and speaker-independent evaluation."""

@@ -1,0 +1,1 @@
+"""Pretrained audio networks as flat Keras graphs, with loaders for the official weights."""

@@ -1,0 +1,1 @@
+"""HTML audit reports built from saved run and explanation artefacts."""

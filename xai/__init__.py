@@ -1,0 +1,1 @@
+"""Audit suite: attribution methods, audio renderings of explanations, and faithfulness metrics."""
