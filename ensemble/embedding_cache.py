@@ -1,0 +1,241 @@
+"""Per-patch backbone embeddings of a whole corpus, computed once and cached on disk.
+
+Frozen-backbone training needs every patch's embedding; computing them is the
+slow step, so they are cached in two files, each written atomically and named
+by a hash of what determines it:
+
+* patch table ``patches-<hash>.npz``: clip index, patch times and the GDS
+  correlation of every patch; keyed by the corpus files (path, size, mtime)
+  and the front-end constants. The keep-mask of any GDS setting follows from
+  the stored correlations exactly as `preprocessing.gds.select_segments`
+  decides it (correlation >= threshold, at least the best patch per clip), so
+  a GDS ablation reads the same file;
+* embeddings ``<backbone>-<hash>.npz``: ``[P, D]`` for every patch; keyed by
+  the corpus files, the front-end constants, the backbone and its weights
+  (SHA-256, or the seed of untrained weights). Another GDS setting or another
+  head setting never re-extracts them.
+
+The cache folder is ``$SERAUDIT_CACHE_DIR/embeddings`` (default
+``~/.cache/seraudit/embeddings``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from preprocessing import constants
+from seraudit.io import atomic_path
+
+CACHE_VERSION = 1
+EMBED_BATCH = 128
+
+
+@dataclass(frozen=True)
+class GdsSettings:
+    """Gated segment selection as a run uses it: off, or on with a correlation threshold."""
+
+    enabled: bool = True
+    threshold: float | None = None  # None: preprocessing.gds.DEFAULT_GDS_THRESHOLD
+
+    def resolved(self) -> "GdsSettings":
+        if self.enabled and self.threshold is None:
+            from preprocessing.gds import DEFAULT_GDS_THRESHOLD
+
+            return GdsSettings(True, float(DEFAULT_GDS_THRESHOLD))
+        return self if self.enabled else GdsSettings(False, None)
+
+    def label(self) -> str:
+        s = self.resolved()
+        return f"GDS {s.threshold:g}" if s.enabled else "no GDS"
+
+    def to_dict(self) -> dict:
+        return asdict(self.resolved())
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("SERAUDIT_CACHE_DIR")
+    root = Path(base).expanduser() if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seraudit"
+    return root / "embeddings"
+
+
+def _files_fingerprint(paths: list[str]) -> list:
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _frontend_fingerprint() -> dict:
+    names = [n for n in dir(constants) if n.isupper()]
+    return {n: repr(getattr(constants, n)) for n in sorted(names)}
+
+
+def cache_key(*parts) -> str:
+    blob = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@dataclass
+class CorpusPatches:
+    """Every patch of a corpus: which clip it belongs to, its times, its GDS correlation and keep flag."""
+
+    paths: list[str]
+    clip_index: np.ndarray  # [P] int
+    start_s: np.ndarray  # [P]
+    end_s: np.ndarray  # [P]
+    correlation: np.ndarray  # [P]
+    data: np.ndarray | None = None  # [P, 96, 64] log-mel patches, only when computed in this process
+
+    def keep(self, gds: GdsSettings) -> np.ndarray:
+        """GDS keep-mask ``[P]``: correlation >= threshold, and at least each clip's best patch (as gds.select_segments)."""
+        gds = gds.resolved()
+        if not gds.enabled:
+            return np.ones(len(self.clip_index), bool)
+        keep = self.correlation >= gds.threshold
+        n_clips = len(self.paths)
+        any_kept = np.bincount(self.clip_index, weights=keep.astype(float), minlength=n_clips) > 0
+        order = np.lexsort((-self.correlation, self.clip_index))  # per clip, best correlation first
+        first = order[np.r_[True, np.diff(self.clip_index[order]) != 0]]
+        best = np.zeros(len(keep), bool)
+        best[first] = True
+        return keep | (best & ~any_kept[self.clip_index])
+
+
+def compute_patches(paths: list[str], progress: bool = True) -> CorpusPatches:
+    """Log-mel patches and GDS correlations of every clip (one pass over the audio)."""
+    from tqdm.auto import tqdm
+
+    from preprocessing.pipeline import clip_features
+
+    datas, idx, starts, ends, corr = [], [], [], [], []
+    for i, path in enumerate(tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress)):
+        clip = clip_features(str(path))
+        n = len(clip.patches.data)
+        datas.append(np.asarray(clip.patches.data, np.float32))
+        idx.append(np.full(n, i))
+        starts.append(np.asarray(clip.patches.start_s, float))
+        ends.append(np.asarray(clip.patches.end_s, float))
+        corr.append(np.asarray(clip.selection.correlation, float))
+    return CorpusPatches(
+        paths=[str(p) for p in paths],
+        clip_index=np.concatenate(idx).astype(np.int64),
+        start_s=np.concatenate(starts),
+        end_s=np.concatenate(ends),
+        correlation=np.concatenate(corr),
+        data=np.concatenate(datas, axis=0),
+    )
+
+
+def weights_fingerprint(source, seed: int) -> str:
+    """What identifies a backbone's weights: their SHA-256, or the seed of untrained weights."""
+    if source is None or not getattr(source, "pretrained", False):
+        return f"untrained-seed-{seed}"
+    return str(source.sha256)
+
+
+def build_embedder(backbone: str, source, seed: int):
+    """A Keras model ``log_mel [B, 96, 64] -> embedding`` with the backbone's weights loaded (or seeded random)."""
+    import keras
+
+    from ensemble.fusion import INPUT_NAME, add_tower
+
+    inputs = keras.Input((constants.PATCH_FRAMES, constants.PATCH_BANDS), name=INPUT_NAME)
+    tower = add_tower(inputs, backbone)
+    model = keras.Model(inputs, tower.embedding, name=f"{backbone}_embedder")
+    load_backbone_weights(model, backbone, source, seed)
+    return model
+
+
+def load_backbone_weights(model, backbone: str, source, seed: int) -> None:
+    """Fill a model's `<backbone>_*` tower layers from `source`, or with seeded random weights when untrained."""
+    if backbone == "yamnet":
+        from ensemble.backbones.yamnet import load_yamnet_weights
+
+        if source is None or not source.pretrained:
+            raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
+        load_yamnet_weights(model, source, prefix="yamnet")
+    else:
+        from ensemble.backbones.vggish import init_untrained_vggish, load_vggish_weights
+
+        if source is not None and source.pretrained:
+            load_vggish_weights(model, source, prefix="vggish")
+        else:
+            init_untrained_vggish(model, seed, prefix="vggish")
+
+
+def embed_patches(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "embeddings") -> np.ndarray:
+    """Run `model` over patches ``[P, 96, 64]`` in batches (one compiled function)."""
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    out = []
+    for i in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
+        out.append(fn(tf.constant(data[i : i + batch_size])).numpy())
+    return np.concatenate(out, axis=0).astype(np.float32)
+
+
+class EmbeddingCache:
+    """Loads corpus patches and embeddings from the cache, computing (and storing) what is missing."""
+
+    def __init__(self, cache_dir: str | Path | None = None, progress: bool = True):
+        self.dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.progress = progress
+        self._patches: CorpusPatches | None = None
+        self.hits: list[str] = []
+        self.misses: list[str] = []
+
+    def patches_file(self, paths: list[str]) -> Path:
+        key = cache_key("patches", _files_fingerprint(paths), _frontend_fingerprint())
+        return self.dir / f"patches-{key}.npz"
+
+    def embeddings_file(self, paths: list[str], backbone: str, source, seed: int) -> Path:
+        key = cache_key("embeddings", _files_fingerprint(paths), _frontend_fingerprint(), backbone, weights_fingerprint(source, seed))
+        return self.dir / f"{backbone}-{key}.npz"
+
+    def _write(self, path: Path, **arrays) -> None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+    def patches(self, paths: list[str], need_data: bool = False) -> CorpusPatches:
+        """The patch table of `paths` (log-mel patch data included only when `need_data`)."""
+        paths = [str(p) for p in paths]
+        if self._patches is not None and self._patches.paths == paths:
+            if self._patches.data is not None or not need_data:
+                return self._patches
+        file = self.patches_file(paths)
+        if file.is_file() and not need_data:
+            with np.load(file) as z:
+                self._patches = CorpusPatches(paths, z["clip_index"], z["start_s"], z["end_s"], z["correlation"])
+            self.hits.append(file.name)
+            return self._patches
+        computed = compute_patches(paths, progress=self.progress)
+        self._write(file, clip_index=computed.clip_index, start_s=computed.start_s, end_s=computed.end_s, correlation=computed.correlation)
+        self.misses.append(file.name)
+        self._patches = computed
+        return computed
+
+    def embeddings(self, paths: list[str], backbone: str, source, seed: int) -> np.ndarray:
+        """Embeddings ``[P, D]`` of every patch of `paths` (extracted once per corpus, backbone and weights)."""
+        paths = [str(p) for p in paths]
+        file = self.embeddings_file(paths, backbone, source, seed)
+        if file.is_file():
+            with np.load(file) as z:
+                emb = z["embeddings"]
+            if len(emb) == len(self.patches(paths).clip_index):
+                self.hits.append(file.name)
+                return emb
+        patches = self.patches(paths, need_data=True)
+        model = build_embedder(backbone, source, seed)
+        emb = embed_patches(model, patches.data, progress=self.progress, desc=f"{backbone} embeddings")
+        self._write(file, embeddings=emb, clip_index=patches.clip_index)
+        self.misses.append(file.name)
+        return emb

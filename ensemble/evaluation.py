@@ -1,0 +1,85 @@
+"""Scores a run's cross-validation predictions: metrics per model (per fold and pooled) and ensemble-vs-single comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ensemble.comparison import compare_models
+from ensemble.metrics import classification_metrics, summarize
+from ensemble.trained import display_name
+
+COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
+
+
+def model_metrics(predictions: pd.DataFrame, labels: list[str]) -> dict:
+    """Metrics of one model's clip predictions: per fold, then mean ± std over folds and pooled."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    y, p = predictions["label"].map(index).to_numpy(), predictions["prediction"].map(index).to_numpy()
+    per_fold = [
+        classification_metrics(y[(predictions["fold"] == f).to_numpy()], p[(predictions["fold"] == f).to_numpy()], labels)
+        for f in sorted(predictions["fold"].unique())
+    ]
+    return summarize(per_fold, classification_metrics(y, p, labels))
+
+
+def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_info: dict[str, dict], n_boot: int = 2000, seed: int = 0) -> dict:
+    """Metrics for every model and the paired comparisons of the ensemble with each other model.
+
+    `model_info` maps model name -> {"fusion": ..., "untrained": [...]}.
+    """
+    out: dict = {"models": {}, "comparisons": [], "labels": list(labels)}
+    for name, frame in predictions.groupby("model", sort=False):
+        info = model_info.get(name, {})
+        entry = {
+            "display_name": display_name(name, info.get("fusion"), info.get("untrained", [])),
+            "fusion": info.get("fusion"),
+            "untrained": list(info.get("untrained", [])),
+            **model_metrics(frame, labels),
+        }
+        out["models"][name] = entry
+    if "ensemble" in out["models"]:
+        index = {lab: i for i, lab in enumerate(labels)}
+        ens = predictions[predictions["model"] == "ensemble"].set_index("path")
+        for other in [m for m in COMPARED_WITH_ENSEMBLE if m in out["models"]]:
+            oth = predictions[predictions["model"] == other].set_index("path").loc[ens.index]
+            y = ens["label"].map(index).to_numpy()
+            result = compare_models(
+                y, ens["prediction"].map(index).to_numpy(), oth["prediction"].map(index).to_numpy(),
+                speakers=ens["speaker"].to_numpy(), n_boot=n_boot, seed=seed,
+            )
+            boot = result["bootstrap"]
+            out["comparisons"].append({
+                "a": "ensemble",
+                "b": other,
+                "a_display": out["models"]["ensemble"]["display_name"],
+                "b_display": out["models"][other]["display_name"],
+                "uar_difference": boot["difference"],
+                "ci_low": boot["ci_low"],
+                "ci_high": boot["ci_high"],
+                "p_value": result["mcnemar"]["p_value"],
+                "mcnemar": result["mcnemar"],
+                "bootstrap": boot,
+                "n_clips": int(len(y)),
+            })
+    return out
+
+
+def comparison_table(results: dict, title: str = "") -> str:
+    """Plain-text table: every model's UAR / accuracy / macro-F1, then the ensemble vs each model with CI and p-value."""
+    lines = [title] if title else []
+    width = max([len(m["display_name"]) for m in results["models"].values()] + [10])
+    lines.append(f"{'model':<{width}}  {'UAR %':>13}  {'acc. %':>13}  {'macro-F1 %':>13}  {'pooled UAR':>10}")
+    for m in results["models"].values():
+        cells = [f"{m[k]['mean']:5.1f} ± {m[k]['std']:4.1f}" for k in ("uar", "accuracy", "macro_f1")]
+        lines.append(f"{m['display_name']:<{width}}  {cells[0]:>13}  {cells[1]:>13}  {cells[2]:>13}  {m['uar']['pooled']:>10.1f}")
+    if results.get("comparisons"):
+        lines.append("")
+        lines.append("ensemble vs single model, same clips (UAR difference in points; 95 % bootstrap CI over speakers; McNemar p)")
+        for c in results["comparisons"]:
+            verdict = "better" if c["ci_low"] > 0 else "worse" if c["ci_high"] < 0 else "no clear difference"
+            lines.append(
+                f"  {c['a_display']} vs {c['b_display']}: {c['uar_difference']:+.1f} "
+                f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}], p = {c['p_value']:.3g} ({c['mcnemar']['method']}) -> {verdict}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""One training run end to end: resolve weights, prepare data, cross-validate, train the final models, write the run directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ensemble.embedding_cache import EmbeddingCache
+from ensemble.evaluation import evaluate_predictions
+from ensemble.fusion import branches_of
+from ensemble.run_dir import corpus_display, library_versions, write_run
+from ensemble.training import NEURAL_MODELS, TrainSettings, cross_validate, prepare_data, select_clips, train_final
+
+
+def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True) -> dict[str, Any]:
+    """Weights of every backbone the models need (stops with resolve_weights' error when one is missing)."""
+    from ensemble.weights import resolve_weights
+
+    needed = sorted({b for m in models if m in NEURAL_MODELS for b in branches_of(m)})
+    return {b: resolve_weights(b, models_dir=models_dir, allow_untrained=b in allow_untrained, download=download) for b in needed}
+
+
+def model_info(settings: TrainSettings, sources: dict[str, Any]) -> dict[str, dict]:
+    info = {}
+    for name in settings.models:
+        branches = branches_of(name) if name in NEURAL_MODELS else []
+        info[name] = {
+            "fusion": settings.fusion if name == "ensemble" else None,
+            "untrained": [b for b in branches if not sources[b].pretrained],
+        }
+    return info
+
+
+def run_experiment(settings: TrainSettings, out: str | Path | None, table=None) -> dict:
+    """Train and cross-validate; write the run to `out` (skipped when None). Returns the results dict."""
+    from preprocessing.corpora import read_corpus
+
+    start = time.perf_counter()
+    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)
+    if table is None:
+        table = read_corpus(settings.corpus, settings.data)
+    table = select_clips(table, settings.max_clips, settings.seed)
+    cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
+    data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models)
+    if settings.fine_tune:
+        data.patches = cache.patches(data.table["path"].astype(str).tolist(), need_data=True)
+    prepared = time.perf_counter()
+    cv = cross_validate(data, settings, sources)
+    info = model_info(settings, sources)
+    results = evaluate_predictions(cv.predictions, data.labels, info, n_boot=settings.n_boot, seed=settings.seed)
+    finals, fitted, final_fold = train_final(data, settings, sources)
+    corpus_name = corpus_display(settings.corpus)
+    results.update({"corpus": settings.corpus, "corpus_display": corpus_name, "gds": settings.gds.to_dict(),
+                    "fine_tune": settings.fine_tune, "n_clips": int(len(data.table)), "n_speakers": int(len(set(data.speakers)))})
+    common = {
+        "corpus": settings.corpus,
+        "corpus_display": corpus_name,
+        "data": str(settings.data),
+        "n_clips": int(len(data.table)),
+        "gds": settings.gds.to_dict(),
+        "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed, "bootstrap": settings.seed},
+        "library_versions": library_versions(),
+        "command_line": settings.command_line,
+        "folds": "folds.json (cross-validation); the saved model is trained on all speakers",
+        "final_split": final_fold.to_dict(),
+        "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, heads on cached embeddings",
+    }
+    keras_models = {}
+    for name, (built, config) in finals.items():
+        prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches_of(name)},
+                "pretrained": {b: bool(sources[b].pretrained) for b in branches_of(name)},
+                "history": {k: v for k, v in fitted.history.items()}}
+        keras_models[name] = (built.keras_model, config, prov)
+    run_info = {
+        **common,
+        "settings": settings.to_dict(),
+        "models": info,
+        "labels": data.labels,
+        "weights": {b: s.to_dict() for b, s in sources.items()},
+        "cache": {"dir": str(cache.dir), "hits": cache.hits, "computed": cache.misses},
+        "cv_histories": cv.histories,
+        "seconds": {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start},
+    }
+    results["seconds"] = run_info["seconds"]
+    if out is not None:
+        folds = {"corpus": settings.corpus, "folds": [f.to_dict() for f in cv.folds], "final": final_fold.to_dict()}
+        egemaps = (fitted.egemaps_model, common) if fitted.egemaps_model is not None else None
+        write_run(out, run_info, folds, cv.predictions, results, keras_models, data.labels, egemaps)
+    return results

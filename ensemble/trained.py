@@ -1,0 +1,218 @@
+"""A trained emotion model as the rest of the tool sees it: one flat Keras graph plus its metadata.
+
+Every model (YAMNet-only, VGGish-only, fused ensemble) maps a batch of log-mel
+patches ``[B, 96, 64]`` (input layer ``"log_mel"``) to softmax probabilities
+``[B, C]``; the layer named ``"logits"`` holds the pre-softmax class scores.
+Explainers reach each branch's last convolution and embedding by the layer
+names in ``conv_layers`` / ``embedding_layers``.
+
+Clip-level pooling
+------------------
+A clip's prediction pools the probabilities of the patches that gated
+segment selection (GDS) kept: the mean of the patch log-probabilities,
+renormalised with a softmax (a geometric mean of the patch distributions).
+A clip with no kept patch falls back to all of its patches, and says so
+(``ClipPrediction.used_all_patches``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seraudit.errors import RunError
+
+BACKBONE_DISPLAY = {"yamnet": "YAMNet", "vggish": "VGGish", "ensemble": "Ensemble", "egemaps": "eGeMAPS + LR"}
+FUSION_DISPLAY = {"late": "late fusion", "feature": "feature fusion"}
+MODEL_FILES = ("config.json", "labels.json", "provenance.json", "model.weights.h5")
+LOG_EPS = 1e-12
+
+
+def display_name(name: str, fusion: str | None = None, untrained: list[str] | tuple[str, ...] = ()) -> str:
+    """Human-readable model name, e.g. ``"Ensemble (late fusion; VGGish untrained)"`` or ``"VGGish (untrained)"``."""
+    base = BACKBONE_DISPLAY.get(name, name)
+    notes = []
+    if fusion:
+        notes.append(FUSION_DISPLAY.get(fusion, fusion))
+    untrained = list(untrained)
+    if untrained:
+        if name in untrained and len(untrained) == 1:
+            notes.append("untrained")
+        else:
+            notes.append(", ".join(BACKBONE_DISPLAY.get(b, b) for b in untrained) + " untrained")
+    return f"{base} ({'; '.join(notes)})" if notes else base
+
+
+def pool_log_probabilities(patch_probs: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Pool patch probabilities ``[N, C]`` into one clip distribution ``[C]``.
+
+    Mean of log-probabilities over kept patches, renormalised; returns
+    ``(probabilities, used_all_patches)``.
+    """
+    patch_probs = np.asarray(patch_probs, dtype=np.float64)
+    if patch_probs.ndim != 2 or patch_probs.shape[0] == 0:
+        raise ValueError(f"need patch probabilities [N>0, C], got shape {patch_probs.shape}")
+    used_all = True
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        if keep.any():
+            patch_probs = patch_probs[keep]
+            used_all = bool(keep.all())
+    mean_log = np.log(np.clip(patch_probs, LOG_EPS, 1.0)).mean(axis=0)
+    mean_log -= mean_log.max()
+    probs = np.exp(mean_log)
+    return probs / probs.sum(), used_all and (keep is None or bool(np.asarray(keep).any()))
+
+
+def pool_by_clip(patch_probs: np.ndarray, clip_index: np.ndarray, n_clips: int | None = None) -> np.ndarray:
+    """Vectorised clip pooling: mean log-probability per clip id, renormalised -> ``[n_clips, C]``.
+
+    ``patch_probs`` holds only the patches to pool (e.g. the GDS-kept ones);
+    clips without a patch get NaN rows.
+    """
+    clip_index = np.asarray(clip_index, dtype=np.int64)
+    n_clips = int(clip_index.max()) + 1 if n_clips is None else n_clips
+    logp = np.log(np.clip(np.asarray(patch_probs, dtype=np.float64), LOG_EPS, 1.0))
+    sums = np.zeros((n_clips, logp.shape[1]))
+    np.add.at(sums, clip_index, logp)
+    counts = np.bincount(clip_index, minlength=n_clips)[:, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_log = sums / counts
+    mean_log -= np.nanmax(mean_log, axis=1, keepdims=True) if np.isfinite(mean_log).any() else 0.0
+    probs = np.exp(mean_log)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class ClipPrediction:
+    """One clip's pooled prediction, with the patch-level evidence it came from."""
+
+    label: str
+    probabilities: np.ndarray  # [C], order of `labels`
+    labels: list[str]
+    patch_probabilities: np.ndarray  # [N, C] for every patch of the clip
+    kept: np.ndarray  # [N] bool: patches that entered the pooled prediction
+    used_all_patches: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probabilities": {lab: float(p) for lab, p in zip(self.labels, self.probabilities)},
+            "patches_used": int(self.kept.sum()),
+            "patches_total": int(self.kept.size),
+        }
+
+
+@dataclass
+class TrainedModel:
+    """A trained emotion model: one flat Functional graph ``log_mel [B,96,64] -> probabilities [B,C]``."""
+
+    name: str  # "ensemble", "yamnet", "vggish"
+    keras_model: Any  # keras.Model
+    labels: list[str]
+    conv_layers: dict[str, str]  # branch -> its last conv layer name
+    embedding_layers: dict[str, str]  # branch -> embedding layer name
+    branch_untrained: dict[str, bool]  # branch -> True when that backbone has untrained weights
+    fusion: str | None  # "late", "feature" or None for single models
+    provenance: dict = field(default_factory=dict)
+    _predict_fn: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def untrained_branches(self) -> list[str]:
+        return sorted(b for b, untrained in self.branch_untrained.items() if untrained)
+
+    @property
+    def is_untrained(self) -> bool:
+        """True when any backbone of the model has untrained (random) weights."""
+        return bool(self.untrained_branches)
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.name, self.fusion, self.untrained_branches)
+
+    def predict_patches(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities ``[N, C]`` for log-mel patches ``[N, 96, 64]`` (batched, compiled once)."""
+        import tensorflow as tf
+
+        patches = np.asarray(patches, dtype=np.float32)
+        if patches.ndim != 3 or patches.shape[1:] != tuple(self.keras_model.input_shape[1:]):
+            raise ValueError(
+                f"{self.display_name} expects patches [N, {self.keras_model.input_shape[1]}, "
+                f"{self.keras_model.input_shape[2]}], got {patches.shape}"
+            )
+        if len(patches) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self._predict_fn is None:
+            model = self.keras_model
+            self._predict_fn = tf.function(
+                lambda x: model(x, training=False),
+                input_signature=[tf.TensorSpec([None, *patches.shape[1:]], tf.float32)],
+                reduce_retracing=True,
+            )
+        out = [self._predict_fn(tf.constant(patches[i : i + batch_size])).numpy() for i in range(0, len(patches), batch_size)]
+        return np.concatenate(out, axis=0)
+
+    def predict_clip(self, clip) -> ClipPrediction:
+        """Pooled prediction for a `ClipFeatures`: mean log-probability over GDS-kept patches, renormalised."""
+        patch_probs = self.predict_patches(clip.patches.data)
+        keep = getattr(getattr(clip, "selection", None), "keep", None)
+        keep = np.ones(len(patch_probs), bool) if keep is None else np.asarray(keep, bool)
+        probs, used_all = pool_log_probabilities(patch_probs, keep)
+        kept = keep if keep.any() else np.ones_like(keep)
+        return ClipPrediction(
+            label=self.labels[int(np.argmax(probs))],
+            probabilities=probs,
+            labels=list(self.labels),
+            patch_probabilities=patch_probs,
+            kept=kept,
+            used_all_patches=used_all,
+        )
+
+
+def model_dir(run_dir: str | Path, name: str) -> Path:
+    return Path(run_dir) / "models" / name
+
+
+def list_models(run_dir: str | Path) -> list[str]:
+    """Names of the Keras models saved in a run directory."""
+    root = Path(run_dir) / "models"
+    return sorted(p.name for p in root.iterdir() if (p / "model.weights.h5").is_file()) if root.is_dir() else []
+
+
+def load_trained_model(run_dir: str | Path, name: str) -> TrainedModel:
+    """Rebuild a saved model's graph from its config and load its weights (no backbone files needed)."""
+    from ensemble.fusion import build_model
+
+    run_dir = Path(run_dir)
+    folder = model_dir(run_dir, name)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory {run_dir} does not exist; train one with `seraudit train ... --out {run_dir}`")
+    missing = [f for f in MODEL_FILES if not (folder / f).is_file()]
+    if missing:
+        available = ", ".join(list_models(run_dir)) or "none"
+        raise RunError(
+            f"{folder} has no complete model '{name}' (missing {', '.join(missing)}); models in this run: "
+            f"{available}. Retrain with `seraudit train --models {name} --out {run_dir}`"
+        )
+    config = json.loads((folder / "config.json").read_text())
+    labels = json.loads((folder / "labels.json").read_text())
+    provenance = json.loads((folder / "provenance.json").read_text())
+    built = build_model(config, n_classes=len(labels))
+    try:
+        built.keras_model.load_weights(folder / "model.weights.h5")
+    except Exception as error:  # corrupt or mismatched weights file
+        raise RunError(f"cannot load {folder / 'model.weights.h5'} ({error}); retrain the model") from error
+    return TrainedModel(
+        name=name,
+        keras_model=built.keras_model,
+        labels=list(labels),
+        conv_layers=built.conv_layers,
+        embedding_layers=built.embedding_layers,
+        branch_untrained={b: bool(v) for b, v in config.get("branch_untrained", {}).items()},
+        fusion=config.get("fusion"),
+        provenance=provenance,
+    )

@@ -1,0 +1,200 @@
+"""Read any audio libsndfile understands and conform it to the models' input: float32 mono 16 kHz in [-1, 1].
+
+Every rule a clip must pass (non-empty, decodable, finite, not digitally silent, long
+enough for one patch, not absurdly long) is checked here, once, and a failure is an
+`AudioError` that names the file, the rule and the fix.
+
+Padding policy for short clips (``pad_short=True``, the default): a clip shorter than
+one patch (`MIN_PATCH_SAMPLES`, 0.975 s at 16 kHz) but at least `MIN_DURATION_S` long is
+zero-padded *at the end* to exactly one patch, and the added seconds are reported in
+`LoadedAudio.padded_s`. Zero padding is what Google's YAMNet does to short input, and
+Gaussian data selection later treats the padded frames as silence. With
+``pad_short=False`` a short clip is an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from preprocessing.constants import MIN_PATCH_SAMPLES, SAMPLE_RATE
+from seraudit.errors import AudioError
+
+MAX_DURATION_S = 600.0  # default refusal limit: 10 minutes is ~38 MB of float32 at 16 kHz
+MIN_DURATION_S = 0.1  # below this a clip is refused even with padding: it would be >90 % zeros
+SILENCE_PEAK = 2.0**-15  # at most one 16-bit step from zero everywhere counts as digital silence
+RESAMPLER_QUALITY = "VHQ"  # soxr "very high quality" (better than the 'HQ' floor we require)
+
+
+@dataclass(frozen=True)
+class LoadedAudio:
+    """A clip conformed to the model input, with what it looked like before.
+
+    ``duration_s`` is the length of the real audio (padding excluded); ``padded_s`` is the
+    length of zeros appended by the short-clip policy (0.0 when none).
+    """
+
+    waveform: np.ndarray  # float32 [n], mono, 16 kHz, in [-1, 1]
+    path: str | None  # None for in-memory audio
+    original_sample_rate: int
+    original_channels: int
+    duration_s: float
+    padded_s: float
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+
+def to_model_rate(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Down-mix ``[n]`` or ``[n, channels]`` audio to mono and resample it to 16 kHz with soxr.
+
+    The result is float32 and clipped to [-1, 1] (a band-limited resampler may overshoot
+    full-scale input by a fraction of a percent).
+
+    Examples
+    --------
+    >>> to_model_rate(np.zeros((48_000, 2), np.float32), 48_000).shape
+    (16000,)
+    """
+    data = np.asarray(waveform, dtype=np.float32)
+    if data.ndim not in (1, 2):
+        raise ValueError(f"waveform must be [n] or [n, channels], got shape {data.shape}")
+    if int(sample_rate) <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    mono = data if data.ndim == 1 else data.mean(axis=1, dtype=np.float32)
+    if int(sample_rate) != SAMPLE_RATE and mono.size:
+        mono = soxr.resample(mono, int(sample_rate), SAMPLE_RATE, quality=RESAMPLER_QUALITY)
+    return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def _fail(source: str, problem: str, rule: str, fix: str) -> AudioError:
+    return AudioError(f"{source}: {problem} (rule: {rule}); fix: {fix}")
+
+
+def _check_duration(source: str, n_samples: int, sample_rate: int, max_duration_s: float) -> float:
+    duration_s = n_samples / sample_rate
+    if duration_s > max_duration_s:
+        raise _fail(source, f"{duration_s:.1f} s of audio is longer than the {max_duration_s:g} s limit",
+                    "clips are refused above max_duration_s so one file cannot exhaust memory",
+                    "split it into shorter clips (e.g. `sox in.wav out.wav trim 0 60 : newfile : restart`) "
+                    "or raise max_duration_s")
+    return duration_s
+
+
+def _conform(
+    data: np.ndarray,
+    sample_rate: int,
+    *,
+    source: str,
+    path: str | None,
+    pad_short: bool,
+    max_duration_s: float,
+) -> LoadedAudio:
+    """Apply every input rule to decoded samples ``[n, channels]`` and resample them."""
+    n_in, channels = data.shape
+    if n_in == 0:
+        raise _fail(source, "the audio holds no samples", "audio must not be empty",
+                    "re-export the recording, or leave the file out of the corpus")
+    duration_s = _check_duration(source, n_in, sample_rate, max_duration_s)
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        raise _fail(source, f"{bad} samples are NaN or infinite", "every sample must be a finite number",
+                    "re-export the file as 16-bit PCM WAV or FLAC from the original recording")
+    peak = float(np.abs(data).max())
+    if peak <= SILENCE_PEAK:
+        raise _fail(source, f"the audio is digitally silent (peak {peak:.2e})",
+                    "a clip needs at least one sample above one 16-bit step (2^-15)",
+                    "check the recording level or the export, or leave the file out")
+    waveform = to_model_rate(data, sample_rate)
+    padded = 0
+    if waveform.size < MIN_PATCH_SAMPLES:
+        needed_s = MIN_PATCH_SAMPLES / SAMPLE_RATE
+        if not pad_short:
+            raise _fail(source, f"{duration_s:.3f} s is shorter than one {needed_s:.3f} s patch",
+                        "a clip must fill one 96-frame patch",
+                        "load it with pad_short=True to zero-pad it at the end, or use a longer clip")
+        if duration_s < MIN_DURATION_S:
+            raise _fail(source, f"{duration_s:.3f} s is too short to pad",
+                        f"short clips are zero-padded only from {MIN_DURATION_S:g} s up",
+                        "use a clip of at least 0.1 s (ideally a whole utterance)")
+        padded = MIN_PATCH_SAMPLES - waveform.size
+        waveform = np.pad(waveform, (0, padded))
+    return LoadedAudio(
+        waveform=waveform,
+        path=path,
+        original_sample_rate=int(sample_rate),
+        original_channels=int(channels),
+        duration_s=float(duration_s),
+        padded_s=padded / SAMPLE_RATE,
+    )
+
+
+def load_audio(
+    path: str | os.PathLike,
+    *,
+    pad_short: bool = True,
+    max_duration_s: float = MAX_DURATION_S,
+) -> LoadedAudio:
+    """Read a WAV/FLAC/OGG/... file (any rate, bit depth or channel count) as the models' input.
+
+    Raises `AudioError` naming the file when it is missing, unreadable, empty, non-finite,
+    digitally silent, too short (see the module's padding policy) or too long.
+
+    Examples
+    --------
+    >>> clip = load_audio("../shared/data/ravdess/Actor_01/03-01-01-01-01-01-01.flac")  # doctest: +SKIP
+    >>> clip.waveform.dtype, clip.padded_s  # doctest: +SKIP
+    (dtype('float32'), 0.0)
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise _fail(str(file), "no such file", "the audio path must name an existing file",
+                    "check the path (and the corpus root it was joined to)")
+    try:
+        info = sf.info(str(file))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise _fail(str(file), f"libsndfile cannot decode it ({err})",
+                    "audio must be a format libsndfile reads (WAV, FLAC, OGG, ...)",
+                    "re-export it as 16-bit PCM WAV or FLAC") from err
+    # Refuse before decoding: the limit exists so a huge file is never read into memory.
+    _check_duration(str(file), info.frames, info.samplerate, max_duration_s)
+    try:
+        data, sample_rate = sf.read(str(file), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise _fail(str(file), f"libsndfile cannot decode it ({err})",
+                    "audio must be a format libsndfile reads (WAV, FLAC, OGG, ...)",
+                    "re-export it as 16-bit PCM WAV or FLAC") from err
+    return _conform(data, sample_rate, source=str(file), path=str(file), pad_short=pad_short,
+                    max_duration_s=max_duration_s)
+
+
+def audio_from_array(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    name: str = "<in-memory audio>",
+    pad_short: bool = True,
+    max_duration_s: float = MAX_DURATION_S,
+) -> LoadedAudio:
+    """Apply `load_audio`'s rules to samples already in memory (``[n]`` or ``[n, channels]``).
+
+    ``name`` stands in for the file name in error messages.
+    """
+    data = np.asarray(waveform, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise _fail(name, f"samples have shape {data.shape}", "audio must be [n] or [n, channels]",
+                    "pass a 1-D mono array or a [samples, channels] array")
+    if int(sample_rate) <= 0:
+        raise _fail(name, f"sample rate {sample_rate}", "the sample rate must be a positive integer",
+                    "pass the rate the samples were recorded at")
+    return _conform(data, int(sample_rate), source=name, path=None, pad_short=pad_short,
+                    max_duration_s=max_duration_s)

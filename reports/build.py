@@ -1,0 +1,188 @@
+"""Write a report (index, one page per clip, one per model) from saved audit and run artefacts.
+
+Two layouts: a folder of pages with relative links and copied assets (opens offline,
+survives being zipped), or one self-contained HTML file with every image and sound
+inlined as a ``data:`` URI. Templates autoescape: labels and file names from user
+manifests are data, never markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import mimetypes
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import markupsafe
+
+from reports.model import ClipReport, Report
+from reports.plots import confusion_matrix_png
+from seraudit.errors import RunError
+from seraudit.io import atomic_directory
+
+INDEX_PAGE = "index.html"
+ASSETS = "assets"
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+def make_environment() -> jinja2.Environment:
+    """The Jinja2 environment every page uses: autoescaping on for all templates, strict undefined."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = format_value
+    return env
+
+
+def format_value(value: Any, digits: int = 3) -> str:
+    """Numbers at a fixed precision, missing values as an em dash, anything else as text."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "—"
+        return f"{value:.{digits}f}" if digits > 0 else f"{int(round(value))}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return format_value(number, digits) if not isinstance(value, str) else str(value)
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of an identifier (used for page names)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
+
+
+def clip_page(clip: ClipReport) -> str:
+    return f"clip-{slug(clip.clip_id)}.html"
+
+
+def model_page(name: str) -> str:
+    return f"model-{slug(name)}.html"
+
+
+class _Assets:
+    """Resolves an audit-relative artefact path to what a page's ``src`` needs."""
+
+    def __init__(self, audit_dir: Path, out_dir: Path, extra_dir: Path, self_contained: bool):
+        self.audit_dir = audit_dir.resolve()
+        self.out_dir = out_dir
+        self.extra_dir = extra_dir
+        self.self_contained = self_contained
+        self.copied: set[str] = set()
+
+    def _source(self, rel: str) -> Path:
+        if rel.startswith("report:"):
+            return self.extra_dir / rel.removeprefix("report:")
+        path = (self.audit_dir / rel).resolve()
+        if not path.is_relative_to(self.audit_dir):
+            raise RunError(f"audit artefact {rel!r} points outside the audit folder {self.audit_dir}; re-run `seraudit explain`")
+        if not path.is_file():
+            raise RunError(
+                f"audit artefact {path} is missing; the audit folder {self.audit_dir} is incomplete — "
+                "run `seraudit explain` again for this clip"
+            )
+        return path
+
+    def __call__(self, rel: str) -> str:
+        source = self._source(rel)
+        if self.self_contained:
+            mime = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+            if source.suffix.lower() == ".wav":
+                mime = "audio/wav"
+            return f"data:{mime};base64,{base64.b64encode(source.read_bytes()).decode('ascii')}"
+        name = rel.removeprefix("report:")
+        target = self.out_dir / ASSETS / name
+        if name not in self.copied:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            self.copied.add(name)
+        return "/".join(quote(part) for part in (ASSETS, *Path(name).parts))
+
+
+def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: bool = False) -> Path:
+    """Write the report into ``out_dir`` (replaced atomically) and return the index page's path."""
+    out_dir = Path(out_dir)
+    env = make_environment()
+    with atomic_directory(out_dir) as tmp:
+        plots_dir = tmp / ".plots"
+        confusion: dict[str, str] = {}
+        for name, mr in report.model_reports.items():
+            if mr.confusion:
+                confusion_matrix_png(mr.confusion_labels, mr.confusion, mr.info.title, plots_dir / f"confusion-{slug(name)}.png")
+                confusion[name] = f"report:confusion-{slug(name)}.png"
+        assets = _Assets(report.audit_dir, tmp, plots_dir, self_contained)
+        reference = report.clips[0].reference_model if report.clips else "ensemble"
+        common: dict[str, Any] = {
+            "report": report,
+            "asset": assets,
+            "reference_title": report.models[reference].title if reference in report.models else reference,
+            "clip_labels": _clip_labels,
+            "anchor_clip": lambda clip: f"clip-{slug(clip.clip_id)}",
+            "anchor_model": lambda name: f"model-{slug(name)}",
+        }
+        if self_contained:
+            common.update(
+                link_index=lambda: "#index",
+                link_clip=lambda clip: f"#clip-{slug(clip.clip_id)}",
+                link_model=lambda name: f"#model-{slug(name)}",
+            )
+        else:
+            common.update(link_index=lambda: INDEX_PAGE, link_clip=clip_page, link_model=model_page)
+
+        def body(template: str, **extra: Any) -> str:
+            return env.get_template(template).render(**common, **extra)
+
+        def page(title: str, bodies: list[str], sort: bool) -> str:
+            return env.get_template("page.html").render(
+                **common,
+                page_title=title,
+                bodies=[markupsafe.Markup(b) for b in bodies],
+                with_sort_script=sort,
+                inline_css=(_TEMPLATES / "style.css").read_text(encoding="utf-8") if self_contained else None,
+            )
+
+        index_body = body("index.html")
+        clip_bodies = {c.clip_id: body("clip.html", clip=c) for c in report.clips}
+        model_bodies = {
+            n: body("model.html", mr=mr, confusion_png=confusion.get(n)) for n, mr in report.model_reports.items()
+        }
+        if self_contained:
+            html = page(report.title, [index_body, *model_bodies.values(), *clip_bodies.values()], sort=True)
+            (tmp / INDEX_PAGE).write_text(html, encoding="utf-8")
+        else:
+            shutil.copyfile(_TEMPLATES / "style.css", tmp / "style.css")
+            (tmp / INDEX_PAGE).write_text(page(report.title, [index_body], sort=True), encoding="utf-8")
+            for clip in report.clips:
+                (tmp / clip_page(clip)).write_text(
+                    page(f"{clip.name} — {report.title}", [clip_bodies[clip.clip_id]], sort=False), encoding="utf-8"
+                )
+            for name, mr in report.model_reports.items():
+                (tmp / model_page(name)).write_text(
+                    page(f"{mr.info.title} — {report.title}", [model_bodies[name]], sort=False), encoding="utf-8"
+                )
+        shutil.rmtree(plots_dir, ignore_errors=True)
+    return out_dir / INDEX_PAGE
+
+
+def _clip_labels(clip: ClipReport) -> list[str]:
+    """Every class any model scored for this clip, in the first model's order."""
+    labels: list[str] = []
+    for p in clip.predictions.values():
+        for label in p.probabilities:
+            if label not in labels:
+                labels.append(label)
+    return labels

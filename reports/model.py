@@ -1,0 +1,393 @@
+"""The report's data model: what an audit folder and a run folder hold, read back as plain data.
+
+Reports consume saved artefacts only. `load_report` reads the files `xai.audit`
+writes (``audit.json`` plus one ``clip.json`` per clip) and the run's saved
+evaluation; nothing here loads a network or recomputes a prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seraudit.errors import RunError
+
+AUDIT_FORMAT_VERSION = 1
+AUDIT_INDEX = "audit.json"
+CLIP_INDEX = "clip.json"
+UNTRAINED_TAG = "untrained"
+
+
+@dataclass
+class ModelInfo:
+    """A model as every page names it: its display name carries the "untrained" tag when needed."""
+
+    name: str
+    display_name: str
+    untrained_branches: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def untrained(self) -> bool:
+        return bool(self.untrained_branches)
+
+    @property
+    def title(self) -> str:
+        """The name shown in headings, tables and plot titles (always says "untrained" when it is)."""
+        return display_name_for(self.display_name or self.name, self.untrained_branches)
+
+
+def display_name_for(name: str, untrained_branches: list[str] | tuple[str, ...]) -> str:
+    """``name`` with an "(untrained: …)" tag when any branch kept untrained weights."""
+    if not untrained_branches or UNTRAINED_TAG in name:
+        return name
+    return f"{name} ({UNTRAINED_TAG}: {', '.join(untrained_branches)})"
+
+
+@dataclass
+class MethodResult:
+    """One method's artefacts for one clip and model (paths relative to the audit folder)."""
+
+    method: str
+    target_label: str
+    overlay: str | None
+    excerpt: str | None
+    listened: str | None
+    ignored: str | None
+    attribution: str | None
+    metrics: dict[str, float]
+
+
+@dataclass
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.get(self.label, max(self.probabilities.values(), default=0.0)))
+
+
+@dataclass
+class ClipReport:
+    """Everything one clip's page shows."""
+
+    clip_id: str
+    path: str
+    true_label: str | None
+    original: str | None
+    predictions: dict[str, Prediction]
+    methods: dict[str, dict[str, MethodResult]]
+    agreement: dict[str, dict[str, Any]]
+    egemaps_deviation: list[dict[str, Any]]
+    time_profile: dict[str, str]
+    duration_s: float | None = None
+    reference_model: str = "ensemble"
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name if self.path else self.clip_id
+
+    @property
+    def reference(self) -> Prediction | None:
+        if self.reference_model in self.predictions:
+            return self.predictions[self.reference_model]
+        return next(iter(self.predictions.values()), None)
+
+    @property
+    def correct(self) -> bool | None:
+        ref = self.reference
+        if ref is None or self.true_label is None:
+            return None
+        return ref.label == self.true_label
+
+    @property
+    def confidence(self) -> float | None:
+        ref = self.reference
+        return None if ref is None else ref.confidence
+
+    @property
+    def disagreement(self) -> float:
+        """Mean total-variation distance between the reference model and every other model (0..1).
+
+        High values mark clips where the ensemble and the single backbones hear
+        different things: the ones a person should listen to first.
+        """
+        ref = self.reference
+        others = [p for m, p in self.predictions.items() if m != self.reference_model]
+        if ref is None or not others:
+            return 0.0
+        distances = []
+        for other in others:
+            labels = set(ref.probabilities) | set(other.probabilities)
+            distances.append(
+                0.5 * sum(abs(ref.probabilities.get(k, 0.0) - other.probabilities.get(k, 0.0)) for k in labels)
+            )
+        return float(sum(distances) / len(distances))
+
+    @property
+    def label_disagreements(self) -> int:
+        """How many single models predict a different label from the reference model."""
+        ref = self.reference
+        if ref is None:
+            return 0
+        return sum(p.label != ref.label for m, p in self.predictions.items() if m != self.reference_model)
+
+
+@dataclass
+class Comparison:
+    """Ensemble versus one single model on the run's cross-validation test predictions."""
+
+    other: str
+    uar_difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    mcnemar_p: float | None
+
+
+@dataclass
+class ModelReport:
+    """Everything one model's page shows."""
+
+    info: ModelInfo
+    uar_mean: float | None
+    uar_std: float | None
+    confusion_labels: list[str]
+    confusion: list[list[int]]
+    comparisons: list[Comparison]
+    probing: list[dict[str, Any]]
+    faithfulness: dict[str, dict[str, float]]
+    extra_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    title: str
+    run_dir: str
+    audit_dir: Path
+    models: dict[str, ModelInfo]
+    methods: list[str]
+    clips: list[ClipReport]
+    model_reports: dict[str, ModelReport]
+    failures: list[dict[str, str]]
+    sanity: dict[str, Any] | None
+    corpus_note: str = ""
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------- reading
+def read_json(path: Path, what: str, fix: str) -> Any:
+    if not path.is_file():
+        raise RunError(f"{what} {path} does not exist; {fix}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{what} {path} is not readable JSON ({exc}); {fix}") from exc
+
+
+def load_audit(audit_dir: str | os.PathLike) -> tuple[dict[str, Any], list[ClipReport]]:
+    """Read an audit folder written by `xai.audit.audit_clips` (``seraudit explain``)."""
+    audit_dir = Path(audit_dir)
+    fix = "run `seraudit explain RUN AUDIO... --out DIR` to create the audit folder"
+    index = read_json(audit_dir / AUDIT_INDEX, "audit index", fix)
+    if index.get("format_version") != AUDIT_FORMAT_VERSION:
+        raise RunError(
+            f"audit index {audit_dir / AUDIT_INDEX} has format version {index.get('format_version')!r}, "
+            f"this version reads {AUDIT_FORMAT_VERSION}; {fix}"
+        )
+    reference = index.get("reference_model", "ensemble")
+    clips = []
+    for entry in index.get("clips", []):
+        data = read_json(audit_dir / entry["dir"] / CLIP_INDEX, "clip record", fix)
+        clips.append(_clip_from_json(data, entry["dir"], reference))
+    return index, clips
+
+
+def _rel(base: str, value: str | None) -> str | None:
+    return None if not value else f"{base}/{value}"
+
+
+def _clip_from_json(data: dict[str, Any], base: str, reference: str) -> ClipReport:
+    methods: dict[str, dict[str, MethodResult]] = {}
+    for model, per_method in data.get("methods", {}).items():
+        methods[model] = {
+            method: MethodResult(
+                method=method,
+                target_label=str(rec.get("target_label", "")),
+                overlay=_rel(base, rec.get("overlay")),
+                excerpt=_rel(base, rec.get("excerpt")),
+                listened=_rel(base, rec.get("listened")),
+                ignored=_rel(base, rec.get("ignored")),
+                attribution=_rel(base, rec.get("attribution")),
+                metrics={k: v for k, v in rec.get("metrics", {}).items() if v is not None},
+            )
+            for method, rec in per_method.items()
+        }
+    return ClipReport(
+        clip_id=data["id"],
+        path=data.get("path", ""),
+        true_label=data.get("true_label"),
+        original=_rel(base, data.get("original")),
+        predictions={
+            m: Prediction(label=str(p["label"]), probabilities={str(k): float(v) for k, v in p["probabilities"].items()})
+            for m, p in data.get("predictions", {}).items()
+        },
+        methods=methods,
+        agreement=data.get("agreement", {}),
+        egemaps_deviation=data.get("egemaps_deviation") or [],
+        time_profile={m: _rel(base, p) for m, p in data.get("time_profile", {}).items() if p},
+        duration_s=data.get("duration_s"),
+        reference_model=reference,
+    )
+
+
+def load_report(
+    run_summary: dict[str, Any] | None,
+    audit_dir: str | os.PathLike,
+    *,
+    run_dir: str = "",
+    title: str | None = None,
+) -> Report:
+    """Assemble a report from an audit folder and a run summary (see `reports.run_data`).
+
+    ``run_summary`` holds what the run saved: per-model UAR, confusion matrices
+    and ensemble-vs-single comparisons; ``None`` makes model pages show only the
+    audit's own figures.
+    """
+    audit_dir = Path(audit_dir)
+    index, clips = load_audit(audit_dir)
+    run_summary = run_summary or {}
+    models: dict[str, ModelInfo] = {}
+    for name, rec in index.get("models", {}).items():
+        models[name] = ModelInfo(
+            name=name,
+            display_name=rec.get("display_name", name),
+            untrained_branches=list(rec.get("untrained_branches", [])),
+            labels=list(rec.get("labels", [])),
+        )
+    for name, rec in run_summary.get("models", {}).items():
+        if name not in models:
+            models[name] = ModelInfo(
+                name=name,
+                display_name=rec.get("display_name", name),
+                untrained_branches=list(rec.get("untrained_branches", [])),
+                labels=list(rec.get("labels", [])),
+            )
+    probing = index.get("probing") or {}
+    summary = index.get("summary", {})
+    model_reports = {}
+    for name, info in models.items():
+        rec = run_summary.get("models", {}).get(name, {})
+        comparisons = [
+            Comparison(
+                other=c.get("other", ""),
+                uar_difference=c.get("uar_difference"),
+                ci_low=c.get("ci_low"),
+                ci_high=c.get("ci_high"),
+                mcnemar_p=c.get("mcnemar_p"),
+            )
+            for c in run_summary.get("comparisons", [])
+            if c.get("model") == name
+        ]
+        model_reports[name] = ModelReport(
+            info=info,
+            uar_mean=rec.get("uar_mean"),
+            uar_std=rec.get("uar_std"),
+            confusion_labels=list(rec.get("confusion_labels", [])),
+            confusion=[list(map(int, row)) for row in rec.get("confusion", [])],
+            comparisons=comparisons,
+            probing=_probing_rows(probing, name),
+            faithfulness=summary.get(name, {}),
+            extra_metrics=rec.get("extra", {}),
+        )
+    return Report(
+        title=title or index.get("title") or "SERAudit report",
+        run_dir=run_dir or index.get("run", ""),
+        audit_dir=audit_dir,
+        models=models,
+        methods=list(index.get("methods", [])),
+        clips=clips,
+        model_reports=model_reports,
+        failures=list(index.get("failures", [])),
+        sanity=index.get("sanity"),
+        corpus_note=run_summary.get("corpus_note", ""),
+        baselines=run_summary.get("baselines", {}),
+    )
+
+
+def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    """Probing rows that concern ``model`` (rows name a backbone; the ensemble shows all)."""
+    rows = probing.get("rows", [])
+    if model == "ensemble":
+        return rows
+    return [r for r in rows if r.get("backbone") in (model, None)]
+
+
+# --------------------------------------------------------------------- the run's saved evaluation
+def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """What a model page shows from a trained run, read from its saved files (never recomputed).
+
+    ``results.json`` gives each model's UAR (mean and std over folds) and the
+    ensemble-vs-single comparisons; ``predictions.csv`` (cross-validation test
+    predictions) gives the confusion matrices.
+    """
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    fix = f"train the run with `seraudit train ... --out {run_dir}` (or `seraudit audit-all`)"
+    results = read_json(run_dir / "results.json", "run results", fix)
+    run_info = read_json(run_dir / "run.json", "run record", fix) if (run_dir / "run.json").is_file() else {}
+    labels = [str(x) for x in results.get("labels", [])]
+    predictions_path = run_dir / "predictions.csv"
+    predictions = pd.read_csv(predictions_path, dtype={"label": str, "prediction": str}) if predictions_path.is_file() else None
+    models: dict[str, Any] = {}
+    baselines: dict[str, Any] = {}
+    for name, rec in results.get("models", {}).items():
+        uar = rec.get("uar", {})
+        entry = {
+            "display_name": rec.get("display_name", name),
+            "untrained_branches": list(rec.get("untrained", [])),
+            "labels": labels,
+            "uar_mean": uar.get("mean"),
+            "uar_std": uar.get("std"),
+            "extra": {
+                f"{metric} (mean over folds)": rec[metric]["mean"]
+                for metric in ("accuracy", "macro_f1")
+                if isinstance(rec.get(metric), dict) and "mean" in rec[metric]
+            }
+            | ({"UAR pooled over folds": uar["pooled"]} if "pooled" in uar else {}),
+        }
+        if predictions is not None and labels:
+            own = predictions[predictions["model"] == name]
+            codes = {label: i for i, label in enumerate(labels)}
+            matrix = [[0] * len(labels) for _ in labels]
+            for true, predicted in zip(own["label"], own["prediction"]):
+                if true in codes and predicted in codes:
+                    matrix[codes[true]][codes[predicted]] += 1
+            entry["confusion_labels"] = labels
+            entry["confusion"] = matrix
+        (baselines if name == "egemaps" else models)[name] = entry
+    comparisons = [
+        {
+            "model": c.get("a"),
+            "other": c.get("b"),
+            "uar_difference": c.get("uar_difference"),
+            "ci_low": c.get("ci_low"),
+            "ci_high": c.get("ci_high"),
+            "mcnemar_p": c.get("p_value"),
+        }
+        for c in results.get("comparisons", [])
+    ]
+    corpus = results.get("corpus_display") or run_info.get("corpus", "")
+    from ensemble.run_dir import corpus_display
+
+    return {
+        "models": models,
+        "baselines": baselines,
+        "comparisons": comparisons,
+        "corpus_note": corpus_display(str(corpus)) if corpus else "",
+        "baseline_titles": {n: b["display_name"] for n, b in baselines.items()},
+    }

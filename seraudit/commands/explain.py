@@ -1,0 +1,89 @@
+"""`seraudit explain`: explain audio clips with every chosen method and model, render and score the explanations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from seraudit.errors import AudioError, RunError
+
+DEFAULT_METHODS = "gradcam,gradcam++,lime,occlusion,probe"
+DEFAULT_MODELS = "ensemble,yamnet,vggish"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "explain",
+        help="explain clips (maps, listenable renders, overlays, faithfulness metrics)",
+        description=(
+            "For each clip x model x method: the attribution map (npz), the time excerpt and the "
+            "listened/ignored resynthesis (wav), an overlay on the log-mel (png) and deletion/insertion "
+            "faithfulness against random orders (json). A clip that fails is recorded and the batch goes on; "
+            "clips already audited with the same settings are reused."
+        ),
+    )
+    parser.add_argument("run", type=Path, help="trained run directory (from `seraudit train`)")
+    parser.add_argument("audio", nargs="+", type=Path, help="audio files to explain")
+    parser.add_argument("--methods", default=DEFAULT_METHODS,
+                        help=f"comma-separated methods; 'probe' adds eGeMAPS deviations (default: {DEFAULT_METHODS})")
+    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated models of the run (default: {DEFAULT_MODELS})")
+    parser.add_argument("--out", type=Path, required=True, help="audit folder to write (read by `seraudit report`)")
+    parser.add_argument("--target", default=None, metavar="LABEL", help="explain this class instead of each model's prediction")
+    parser.add_argument("--sanity", type=int, default=0, metavar="N",
+                        help="run the model-randomisation sanity check on the first N clips (default: 0, off)")
+    parser.add_argument("--json", action="store_true", help="print the metrics summary as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def load_models(run_dir: Path, names: list[str]):
+    from ensemble.trained import list_models, load_trained_model
+
+    available = list_models(run_dir) if run_dir.is_dir() else []
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise RunError(
+            f"{run_dir} has no model(s) {', '.join(missing)} (it holds: {', '.join(available) or 'none'}); "
+            f"pass --models with some of those, or train them with `seraudit train --models ... --out {run_dir}`"
+        )
+    return [load_trained_model(run_dir, n) for n in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    from xai.audit import AuditSettings, egemaps_deviations, parse_methods, run_audit, specs_from_run
+
+    methods, probe = parse_methods(args.methods)
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    missing_audio = [p for p in args.audio if not p.is_file()]
+    if missing_audio:
+        raise AudioError(f"audio file(s) not found: {', '.join(map(str, missing_audio))}; check the paths")
+    if not (args.run / "run.json").is_file():
+        raise RunError(f"{args.run} is not a trained run (no run.json); train one with `seraudit train ... --out {args.run}`")
+    models = load_models(args.run, names)
+    if args.target is not None:
+        for model in models:
+            if args.target not in model.labels:
+                raise RunError(f"--target {args.target!r} is not a class of {model.display_name}: {', '.join(model.labels)}")
+    specs = specs_from_run(args.run, args.audio)
+    deviations = None
+    if probe:
+        table = egemaps_deviations(args.run, specs, progress=not args.no_progress)
+        deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
+    settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
+    index = run_audit(models, specs, args.out, settings, deviations=deviations, run_dir=os.fspath(args.run),
+                      title=f"Audit of {args.run.name}", progress=not args.no_progress)
+    summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
+               "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2, sort_keys=True)
+        print()
+    else:
+        print(f"audited {len(index['clips'])} clip(s) into {args.out} ({index['reused']} reused, "
+              f"{len(index['failures'])} failed)")
+        for failure in index["failures"]:
+            print(f"  failed: {failure['clip']}: {failure['error']}", file=sys.stderr)
+    return 1 if index["failures"] and not index["clips"] else 0

@@ -1,0 +1,81 @@
+"""Gaussian data selection keeps the patches that hold speech and drops silence and background noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from preprocessing.audio import load_audio
+from preprocessing.constants import SAMPLE_RATE
+from preprocessing.frontend import log_mel
+from preprocessing.gds import DEFAULT_GDS_THRESHOLD, select_segments
+from preprocessing.segments import make_patches
+
+
+@pytest.fixture(scope="session")
+def spoken_sentence(speech_wav) -> np.ndarray:
+    """The espeak sentence at 16 kHz, trimmed to where the voice is."""
+    waveform = load_audio(speech_wav).waveform
+    voiced = np.flatnonzero(np.abs(waveform) > 0.02 * np.abs(waveform).max())
+    return waveform[voiced[0] : voiced[-1]]
+
+
+def patch_contents(patches, silence_end_s, speech_end_s):
+    """What each patch holds: 'silence', 'speech', 'noise', or 'mixed' when it straddles a boundary."""
+    kinds = np.full(len(patches), "mixed", dtype=object)
+    kinds[patches.end_s <= silence_end_s] = "silence"
+    kinds[(patches.start_s >= silence_end_s) & (patches.end_s <= speech_end_s)] = "speech"
+    kinds[patches.start_s >= speech_end_s] = "noise"
+    return kinds
+
+
+@pytest.mark.parametrize("snr_db", [20, 30])
+def test_silence_and_noise_are_dropped_and_speech_is_kept(spoken_sentence, snr_db):
+    rng = np.random.default_rng(7)
+    rms = np.sqrt(np.mean(spoken_sentence**2))
+    silence = np.zeros(int(1.5 * SAMPLE_RATE), np.float32)
+    noise = rng.normal(0.0, rms * 10 ** (-snr_db / 20), 2 * SAMPLE_RATE).astype(np.float32)
+    clip = np.concatenate([silence, spoken_sentence, noise])
+    patches = make_patches(log_mel(clip))
+    speech_end_s = (len(silence) + len(spoken_sentence)) / SAMPLE_RATE
+
+    selection = select_segments(patches.data)
+
+    kinds = patch_contents(patches, 1.5, speech_end_s)
+    assert {"silence", "speech", "noise"} <= set(kinds)
+    assert not selection.keep[kinds == "silence"].any()
+    assert not selection.keep[kinds == "noise"].any()
+    assert selection.keep[kinds == "speech"].all()
+    assert selection.correlation.shape == (len(patches),) and selection.threshold == DEFAULT_GDS_THRESHOLD
+    assert "multi-Otsu" in selection.reference
+
+
+def test_a_clip_never_loses_all_its_segments(rng):
+    noise_only = make_patches(log_mel(rng.normal(0, 0.01, 3 * SAMPLE_RATE).astype(np.float32))).data
+    selection = select_segments(noise_only, threshold=0.9999)
+    assert selection.keep.sum() == 1
+    assert selection.keep[np.argmax(selection.correlation)]
+
+
+def test_the_threshold_trades_kept_segments_for_purity(spoken_sentence):
+    clip = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), spoken_sentence])
+    data = make_patches(log_mel(clip)).data
+    kept = [select_segments(data, threshold=t).keep.sum() for t in (-1.0, 0.5, 0.95)]
+    assert kept[0] == len(data) and kept[0] >= kept[1] >= kept[2] >= 1
+
+
+def test_selection_is_deterministic(spoken_sentence):
+    data = make_patches(log_mel(spoken_sentence)).data
+    first, second = select_segments(data), select_segments(data)
+    np.testing.assert_array_equal(first.correlation, second.correlation)
+    np.testing.assert_array_equal(first.keep, second.keep)
+
+
+def test_on_ravdess_the_leading_digital_silence_is_dropped(ravdess_clips):
+    for path in ravdess_clips:
+        audio = load_audio(path)
+        patches = make_patches(log_mel(audio.waveform))
+        selection = select_segments(patches.data)
+        assert selection.keep.any()
+        if not audio.waveform[: SAMPLE_RATE].any():  # the first second is digital silence
+            assert not selection.keep[0]

@@ -1,0 +1,149 @@
+"""Report fixtures: an audit folder written with the real writers (no network is trained), and a headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from preprocessing.constants import STFT_HOP_SECONDS
+from xai.attribution import Attribution
+from xai.audit import AuditSettings, ClipAudit, ClipSpec, clip_id_for, write_audit_index, write_clip_audit
+
+LABELS = ["neutral", "happy", "sad", "angry"]
+METHODS = ("gradcam", "occlusion")
+
+
+def _attribution(features, model: str, method: str, target_label: str, labels: list[str]) -> Attribution:
+    """A map with a real shape: louder cells score higher (signed for occlusion, like the real method)."""
+    energy = features.log_mel - features.log_mel.min()
+    clip_map = energy / energy.max()
+    if method == "occlusion":
+        clip_map = clip_map - clip_map.mean()
+    n = features.patches.data.shape[0]
+    return Attribution(
+        method=method,
+        model=model,
+        target=labels.index(target_label),
+        target_label=target_label,
+        clip_map=clip_map,
+        patch_maps=np.zeros((n, 96, 64), np.float32),
+        patch_start_s=features.patches.start_s,
+        patch_end_s=np.asarray(features.patches.start_s) + 96 * STFT_HOP_SECONDS,
+        params={},
+        seconds=0.01,
+        clip_path=str(features.path),
+    )
+
+
+def write_audit(out_dir: Path, clips: list[tuple[Path, str]], labels: list[str] = LABELS) -> Path:
+    """An audit folder for `clips` (path, true label) with two models, one of them with an untrained branch."""
+    from preprocessing.pipeline import clip_features
+
+    models = [
+        SimpleNamespace(name="ensemble", display_name="Ensemble (late fusion; VGGish untrained)",
+                        untrained_branches=["vggish"], labels=labels),
+        SimpleNamespace(name="yamnet", display_name="YAMNet", untrained_branches=[], labels=labels),
+    ]
+    records = []
+    for i, (path, true_label) in enumerate(clips):
+        features = clip_features(path)
+        probs = np.roll(np.linspace(0.1, 0.4, len(labels)), i)
+        probs = probs / probs.sum()
+        other = np.roll(probs, 1)
+        predictions = {
+            "ensemble": {"label": labels[int(np.argmax(probs))], "probabilities": dict(zip(labels, map(float, probs)))},
+            "yamnet": {"label": labels[int(np.argmax(other))], "probabilities": dict(zip(labels, map(float, other)))},
+        }
+        attributions = [
+            _attribution(features, m.name, method, predictions[m.name]["label"], labels)
+            for m in models for method in METHODS
+        ]
+        audit = ClipAudit(
+            spec=ClipSpec(str(path), true_label, "speaker_1"),
+            clip_id=clip_id_for(path),
+            predictions=predictions,
+            attributions=attributions,
+            faithfulness={(a.model, a.method): {"deletion_auc": 0.2, "insertion_auc": 0.6, "random_deletion_auc": 0.4,
+                                                "random_insertion_auc": 0.4, "seconds": a.seconds} for a in attributions},
+            agreement={"ensemble": {"methods": list(METHODS), "matrix": [[1.0, 0.5], [0.5, 1.0]]}},
+            egemaps_deviation=[{"feature": "F0semitoneFrom27.5Hz_sma3nz_amean", "value": 30.1, "z": 2.5}],
+            duration_s=features.audio.waveform.size / 16000,
+        )
+        records.append(write_clip_audit(audit, features, out_dir / "clips" / audit.clip_id,
+                                        {m.name: m for m in models}))
+    write_audit_index(out_dir, models, records, [{"clip": "broken.wav", "error": "unreadable"}],
+                      AuditSettings(methods=METHODS, probe=True), run_dir="runs/test", title="Test audit")
+    return out_dir
+
+
+RUN_SUMMARY = {
+    "corpus_note": "RAVDESS (2.4 s)",
+    "models": {
+        "ensemble": {"uar_mean": 41.5, "uar_std": 3.2, "confusion_labels": LABELS,
+                     "confusion": [[5, 1, 0, 0], [1, 4, 1, 0], [0, 2, 3, 1], [0, 0, 1, 5]]},
+        "yamnet": {"uar_mean": 38.0, "uar_std": 4.1, "confusion_labels": LABELS,
+                   "confusion": [[4, 2, 0, 0], [1, 3, 2, 0], [0, 2, 3, 1], [1, 0, 1, 4]]},
+    },
+    "comparisons": [{"model": "ensemble", "other": "yamnet", "uar_difference": 3.5, "ci_low": -1.0,
+                     "ci_high": 8.0, "mcnemar_p": 0.21}],
+}
+
+
+@pytest.fixture(scope="session")
+def report_clips(ravdess_dir) -> list[tuple[Path, str]]:
+    """Three RAVDESS clips of actor 1 with their true labels (neutral, happy, angry)."""
+    names = ["03-01-01-01-01-01-01.flac", "03-01-03-01-01-01-01.flac", "03-01-05-01-01-01-01.flac"]
+    return [(ravdess_dir / "Actor_01" / n, label) for n, label in zip(names, ["neutral", "happy", "angry"])]
+
+
+@pytest.fixture(scope="session")
+def audit_dir(tmp_path_factory, report_clips) -> Path:
+    return write_audit(tmp_path_factory.mktemp("audit"), report_clips)
+
+
+@pytest.fixture(scope="session")
+def report(audit_dir):
+    from reports.model import load_report
+
+    return load_report(RUN_SUMMARY, audit_dir)
+
+
+@pytest.fixture(scope="session")
+def report_dir(tmp_path_factory, report) -> Path:
+    from reports.build import build_report
+
+    out = tmp_path_factory.mktemp("report") / "report"
+    build_report(report, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through chromedriver, with a fresh profile and the browser console captured."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_bin = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
+    if driver_bin is None or not Path(chromium).exists():
+        pytest.fail("chromium and chromedriver are needed: `apt-get install chromium chromium-driver` (.ci/run does this)")
+    profile = tempfile.mkdtemp(prefix="seraudit-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_bin), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

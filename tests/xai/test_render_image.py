@@ -1,0 +1,83 @@
+"""A reader sees where each method points on the spectrogram, and which model (trained or not) it explains."""
+
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from ensemble.trained import TrainedModel
+from preprocessing.audio import load_audio
+from preprocessing.frontend import log_mel
+from preprocessing.segments import make_patches
+from xai.attribution import Attribution
+from xai.render_image import model_title, plot_overlay, render_attribution_images
+
+
+@pytest.fixture(scope="module")
+def speech_log_mel(speech_wav) -> np.ndarray:
+    return log_mel(load_audio(speech_wav).waveform)
+
+
+def attribution_for(clip_map: np.ndarray, method: str) -> Attribution:
+    patches = make_patches(clip_map)
+    return Attribution(
+        method=method,
+        model="ensemble",
+        target=4,
+        target_label="angry",
+        clip_map=clip_map,
+        patch_maps=patches.data,
+        patch_start_s=patches.start_s,
+        patch_end_s=patches.end_s,
+        params={},
+        seconds=0.0,
+    )
+
+
+def test_overlay_and_profile_pngs_open_with_a_readable_size(speech_log_mel, rng, tmp_path):
+    signed = rng.normal(size=speech_log_mel.shape).cumsum(axis=0)  # a LIME/occlusion-like signed map
+    attribution = attribution_for(signed, "lime")
+    files = render_attribution_images(attribution, speech_log_mel, tmp_path, clip_name="speech.wav")
+    assert sorted(p.name for p in files.values()) == [
+        "speech__ensemble__lime__overlay.png",
+        "speech__ensemble__lime__profile.png",
+    ]
+    overlay = mpimg.imread(files["overlay"])
+    assert overlay.ndim == 3 and overlay.shape[0] >= 250 and overlay.shape[1] >= 600
+    assert overlay[..., :3].std() > 0.05  # a picture, not a blank canvas
+    profile = mpimg.imread(files["profile"])
+    assert profile.shape[0] >= 200 and profile.shape[1] >= 600
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_non_negative_maps_render_too(speech_log_mel, tmp_path):
+    cam = np.zeros_like(speech_log_mel)
+    cam[100:150, 10:30] = 1.0  # a Grad-CAM-like map
+    path = plot_overlay(attribution_for(cam, "gradcam"), speech_log_mel, tmp_path / "cam.png")
+    assert mpimg.imread(path).shape[1] >= 600
+
+
+def test_a_map_from_another_clip_is_refused(speech_log_mel, tmp_path):
+    other = attribution_for(np.zeros((120, 64)), "gradcam")
+    with pytest.raises(ValueError, match="pass the log-mel of the clip"):
+        plot_overlay(other, speech_log_mel, tmp_path / "x.png")
+
+
+def test_titles_name_the_model_and_mark_untrained_branches():
+    ensemble = TrainedModel(
+        name="ensemble",
+        keras_model=None,
+        labels=["neutral", "angry"],
+        conv_layers={},
+        embedding_layers={},
+        branch_untrained={"yamnet": False, "vggish": True},
+        fusion="late",
+    )
+    vggish = TrainedModel(
+        name="vggish", keras_model=None, labels=["neutral"], conv_layers={}, embedding_layers={},
+        branch_untrained={"vggish": True}, fusion=None,
+    )  # fmt: skip
+    assert "VGGish untrained" in model_title(ensemble)
+    assert model_title(vggish) == "VGGish (untrained)"
+    assert model_title("yamnet") == "YAMNet"

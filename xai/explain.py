@@ -1,0 +1,61 @@
+"""Runs attribution methods x models over a clip: the method registry and the one entry point callers use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seraudit.errors import SerauditError
+from xai.attribution import Attribution, Explainer
+from xai.gradcam import GradCAM, GradCAMPlusPlus
+from xai.lime_explainer import LimeExplainer, LimeTimeExplainer
+from xai.occlusion import OcclusionExplainer
+from xai.perturbation import resolve_target
+
+EXPLAINERS: dict[str, type[Explainer]] = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "lime": LimeExplainer,
+    "lime-time": LimeTimeExplainer,
+    "occlusion": OcclusionExplainer,
+}
+
+
+def make_explainer(method: str | Explainer, **params: Any) -> Explainer:
+    """An explainer by registry name (hyper-parameters as keywords), or the given instance unchanged."""
+    if isinstance(method, Explainer):
+        return method
+    if method not in EXPLAINERS:
+        raise SerauditError(
+            f"unknown explanation method {method!r}; choose from {', '.join(EXPLAINERS)}"
+        )
+    return EXPLAINERS[method](**params)
+
+
+def explain_clip(
+    models: list[Any],
+    clip: Any,
+    methods: list[str | Explainer],
+    target: int | str | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> list[Attribution]:
+    """Explain one clip with every method for every model; returns attributions model-major, method-minor.
+
+    Parameters
+    ----------
+    models : list of TrainedModel
+    clip : ClipFeatures
+    methods : list of str or Explainer
+        Registry names (``EXPLAINERS``) or configured explainer instances.
+    target : int, str or None
+        Class index or label explained for every model; None explains each
+        model's own clip-level prediction.
+    params : dict, optional
+        Hyper-parameters per method name, e.g. ``{"lime": {"num_samples": 500}}``.
+    """
+    params = params or {}
+    explainers = [make_explainer(m, **params.get(m, {})) if isinstance(m, str) else m for m in methods]
+    attributions = []
+    for model in models:
+        model_target = resolve_target(model, clip, target)  # predicted once, shared by every method
+        attributions.extend(explainer.explain(model, clip, model_target) for explainer in explainers)
+    return attributions

@@ -1,0 +1,144 @@
+"""Between a clip's log-mel grid and its model patches: cutting maps into patches, and scoring perturbed clips.
+
+Perturbation methods (LIME, occlusion) and faithfulness metrics all ask the
+same question — "what does the model say about this clip once these cells are
+changed?" — and must answer it exactly as the model's own clip prediction does:
+re-cut the clip into the same patches, predict all of them, and pool over the
+patches that gated segment selection kept on the *original* clip (the keep mask
+is not recomputed, so a perturbation changes the evidence, not which patches
+count). ``ClipScorer`` does this for many perturbed clips at once, in large
+batched predictions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ensemble.trained import pool_by_clip
+from preprocessing.constants import LOG_OFFSET, PATCH_FRAMES, STFT_HOP_SECONDS
+
+#: Log-mel value of a silent cell: log(0 + YAMNet's offset 0.001) ~ -6.908.
+#: The default "hidden" value of perturbation methods: hiding a cell makes it silence.
+LOG_FLOOR = float(np.log(LOG_OFFSET["yamnet"]))
+
+
+def patch_start_frames(clip: Any) -> np.ndarray:
+    """First log-mel frame of each patch of `clip` ``[N]``."""
+    start_frame = getattr(clip.patches, "start_frame", None)
+    if start_frame is not None:
+        return np.asarray(start_frame, dtype=np.int64)
+    return np.rint(np.asarray(clip.patches.start_s, dtype=np.float64) / STFT_HOP_SECONDS).astype(np.int64)
+
+
+def _frame_index(clip: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Clip frame of every patch row ``[N, 96]`` (clipped into range) and whether it lies inside the clip."""
+    n_frames = clip.log_mel.shape[0]
+    idx = patch_start_frames(clip)[:, None] + np.arange(PATCH_FRAMES)[None, :]
+    inside = (idx >= 0) & (idx < n_frames)
+    return np.clip(idx, 0, n_frames - 1), inside
+
+
+def clip_to_patches(clip_grid: np.ndarray, clip: Any, outside: float = 0.0) -> np.ndarray:
+    """Cut maps on the clip grid ``[..., n_frames, 64]`` into the clip's patches ``[..., N, 96, 64]``.
+
+    Patch rows past the end of the clip (padding) get `outside`.
+    """
+    clip_grid = np.asarray(clip_grid)
+    idx, inside = _frame_index(clip)
+    cut = clip_grid[..., idx, :]  # [..., N, 96, 64]
+    return np.where(inside[..., None], cut, np.asarray(outside, dtype=cut.dtype))
+
+
+def merge_to_clip(patch_maps: np.ndarray, clip: Any) -> np.ndarray:
+    """Merge per-patch maps ``[N, 96, 64]`` onto the clip grid ``[n_frames, 64]`` like the preprocessing does."""
+    from preprocessing.segments import merge_patch_maps
+
+    return np.asarray(
+        merge_patch_maps(np.asarray(patch_maps, dtype=np.float32), clip.patches.hop_frames, clip.log_mel.shape[0]),
+        dtype=np.float32,
+    )
+
+
+def resolve_fill(fill: float | str, clip: Any) -> float:
+    """The value that hides a cell: ``"floor"`` (silence, log 0.001), ``"mean"`` (the clip's mean log-mel) or a number."""
+    if isinstance(fill, str):
+        if fill == "floor":
+            return LOG_FLOOR
+        if fill == "mean":
+            return float(np.mean(clip.log_mel))
+        raise ValueError(f"fill must be 'floor', 'mean' or a number, got {fill!r}")
+    return float(fill)
+
+
+def resolve_target(model: Any, clip: Any, target: int | str | None) -> int:
+    """Class index to explain: the given index or label, else the model's clip-level prediction."""
+    if target is None:
+        return int(np.argmax(model.predict_clip(clip).probabilities))
+    if isinstance(target, str):
+        if target not in model.labels:
+            raise ValueError(f"target label {target!r} is not one of {model.name}'s labels {list(model.labels)}")
+        return list(model.labels).index(target)
+    target = int(target)
+    if not 0 <= target < len(model.labels):
+        raise ValueError(f"target {target} is out of range for {model.name} ({len(model.labels)} classes)")
+    return target
+
+
+class ClipScorer:
+    """Clip-level class probabilities of perturbed versions of one clip, for one model.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    clip : ClipFeatures
+        The clip whose patches, patch times and keep mask define the re-patching.
+    batch_size : int
+        Patches per forward pass.
+    """
+
+    def __init__(self, model: Any, clip: Any, batch_size: int = 256):
+        self.model = model
+        self.clip = clip
+        self.batch_size = int(batch_size)
+        self.patches = np.asarray(clip.patches.data, dtype=np.float32)
+        self.n_patches = self.patches.shape[0]
+        self._idx, self._inside = _frame_index(clip)
+        keep = getattr(getattr(clip, "selection", None), "keep", None)
+        keep = np.ones(self.n_patches, bool) if keep is None else np.asarray(keep, bool)
+        self.keep = keep if keep.any() else np.ones_like(keep)  # same fallback as TrainedModel.predict_clip
+        self.calls = 0  # forward passes over patch sets, for the record
+        self.patches_predicted = 0
+
+    def patches_of(self, log_mels: np.ndarray) -> np.ndarray:
+        """Re-cut clip log-mels ``[S, n_frames, 64]`` into patches ``[S, N, 96, 64]`` (padding rows kept as in the original)."""
+        cut = np.asarray(log_mels, dtype=np.float32)[:, self._idx, :]
+        return np.where(self._inside[None, :, :, None], cut, self.patches[None])
+
+    def patch_probabilities(self, patches: np.ndarray) -> np.ndarray:
+        """Probabilities ``[P, C]`` of any stack of patches ``[P, 96, 64]``, in one batched prediction."""
+        self.calls += 1
+        self.patches_predicted += len(patches)
+        return self.model.predict_patches(patches, batch_size=self.batch_size)
+
+    def pool(self, patch_probs: np.ndarray) -> np.ndarray:
+        """Pool per-clip patch probabilities ``[S, N, C]`` into clip probabilities ``[S, C]`` over the kept patches."""
+        s = patch_probs.shape[0]
+        kept = patch_probs[:, self.keep, :]  # [S, K, C]
+        clip_index = np.repeat(np.arange(s), kept.shape[1])
+        return pool_by_clip(kept.reshape(-1, kept.shape[-1]), clip_index, s)
+
+    def __call__(self, log_mels: np.ndarray) -> np.ndarray:
+        """Clip probabilities ``[S, C]`` for perturbed clip log-mels ``[S, n_frames, 64]``."""
+        log_mels = np.asarray(log_mels)
+        if log_mels.ndim == 2:
+            log_mels = log_mels[None]
+        patches = self.patches_of(log_mels)
+        s = patches.shape[0]
+        probs = self.patch_probabilities(patches.reshape(-1, *patches.shape[2:]))
+        return self.pool(probs.reshape(s, self.n_patches, -1))
+
+    def original(self) -> np.ndarray:
+        """Clip probabilities ``[C]`` of the unperturbed clip (pooled exactly like ``TrainedModel.predict_clip``)."""
+        return self.pool(self.patch_probabilities(self.patches)[None])[0]
