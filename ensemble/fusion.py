@@ -161,6 +161,8 @@ def fit_late_fusion_weights(
     `branch_logp` holds each branch's patch log-probabilities ``[N, C]``;
     `y` the clip labels per patch and `clip_index` the clip id per patch.
     """
+    import warnings
+
     from sklearn.metrics import balanced_accuracy_score
 
     from ensemble.trained import pool_by_clip
@@ -175,7 +177,9 @@ def fit_late_fusion_weights(
         combined = combined - combined.max(axis=1, keepdims=True)
         patch_probs = np.exp(combined) / np.exp(combined).sum(axis=1, keepdims=True)
         clip_probs = pool_by_clip(patch_probs, remap, len(clip_ids))
-        uar = balanced_accuracy_score(y_clip, clip_probs.argmax(axis=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            uar = balanced_accuracy_score(y_clip, clip_probs.argmax(axis=1))
         nll = -np.mean(np.log(np.clip(clip_probs[np.arange(len(y_clip)), y_clip], 1e-12, 1)))
         grid.append({"weights": weights.tolist(), "uar": float(uar), "log_loss": float(nll)})
         key = (uar, -nll)

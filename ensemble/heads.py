@@ -25,9 +25,9 @@ class HeadConfig:
     dropout: float = 0.4
     l2: float = 1e-3
     learning_rate: float = 1e-3
-    epochs: int = 200
+    epochs: int = 150
     batch_size: int = 128
-    patience: int = 15
+    patience: int = 10
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +100,7 @@ def fit_logits_model(
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=16,
     )
     has_val = x_val is not None and len(y_val) > 0
     callbacks = []

@@ -5,7 +5,7 @@ enough for one patch, not absurdly long) is checked here, once, and a failure is
 `AudioError` that names the file, the rule and the fix.
 
 Padding policy for short clips (``pad_short=True``, the default): a clip shorter than
-one patch (`MIN_PATCH_SAMPLES`, 0.975 s at 16 kHz) but at least `MIN_DURATION_S` long is
+one patch (`MIN_PATCH_SAMPLES`, 0.96 s at 16 kHz) but at least `MIN_DURATION_S` long is
 zero-padded *at the end* to exactly one patch, and the added seconds are reported in
 `LoadedAudio.padded_s`. Zero padding is what Google's YAMNet does to short input, and
 Gaussian data selection later treats the padded frames as silence. With

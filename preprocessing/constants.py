@@ -19,8 +19,8 @@ PATCH_BANDS = NUM_MEL_BANDS
 PATCH_HOP_FRAMES = 48  # default segment hop: 50 % overlap
 PATCH_SECONDS = PATCH_FRAMES * STFT_HOP_SECONDS
 
-# Minimum audio that fills one patch: (96 - 1) hops + one window.
-MIN_PATCH_SAMPLES = (PATCH_FRAMES - 1) * STFT_HOP_SAMPLES + STFT_WINDOW_SAMPLES
+# Minimum audio that yields exactly one patch with end-padded framing (ceil(n / hop) frames).
+MIN_PATCH_SAMPLES = PATCH_FRAMES * STFT_HOP_SAMPLES
 
 BACKBONES = ("yamnet", "vggish")
 EMBEDDING_SIZE = {"yamnet": 1024, "vggish": 128}

@@ -136,8 +136,9 @@ def extract_egemaps(
     workers : number of openSMILE worker processes run in parallel.
     level : ``"functionals"`` (88 per file) or ``"lld"`` (25 per 10 ms frame).
     progress : show a progress bar.
-    cache : optional ``.parquet`` or ``.csv`` file (functionals only). Files whose path,
-        modification time and size match a cached row are not extracted again.
+    cache : optional cache file for functionals: CSV when its name ends in ``.csv``, else
+        Parquet. Files whose absolute path, modification time and size match a cached row
+        are not extracted again; failures are not cached. Written atomically.
 
     Returns
     -------
@@ -332,9 +333,8 @@ class _FeatureCache:
     KEY = ("path", "mtime_ns", "size")
 
     def __init__(self, path: Path):
-        if path.suffix.lower() not in (".parquet", ".csv"):
-            raise ValueError(f"eGeMAPS cache {path}: use a .parquet or .csv file name")
         self.path = path
+        self.csv = path.suffix.lower() == ".csv"  # any other name is a Parquet file
         self.table = self._load()
 
     def _load(self) -> pd.DataFrame:
@@ -342,7 +342,7 @@ class _FeatureCache:
         if not self.path.is_file():
             return pd.DataFrame(columns=columns)
         try:
-            table = pd.read_parquet(self.path) if self.path.suffix.lower() == ".parquet" else pd.read_csv(self.path)
+            table = pd.read_csv(self.path) if self.csv else pd.read_parquet(self.path)
         except Exception as error:  # a cache is disposable: rebuild it rather than stop
             warnings.warn(f"eGeMAPS cache {self.path} is unreadable ({error}); it will be rebuilt", stacklevel=3)
             return pd.DataFrame(columns=columns)
@@ -386,10 +386,10 @@ class _FeatureCache:
         self.table = self.table.sort_index()
         out = self.table.reset_index()
         with atomic_path(self.path) as tmp:
-            if self.path.suffix.lower() == ".parquet":
-                out.to_parquet(tmp, index=False)
-            else:
+            if self.csv:
                 out.to_csv(tmp, index=False)
+            else:
+                out.to_parquet(tmp, index=False)
 
 
 # --- Worker processes (parent side) -----------------------------------------------------------

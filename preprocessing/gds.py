@@ -34,7 +34,7 @@ import numpy as np
 from scipy.special import logsumexp
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
-DEFAULT_GDS_THRESHOLD = 0.4  # between noise (<= 0.31) and speech (>= 0.53) on the espeak tests; see report
+DEFAULT_GDS_THRESHOLD = 0.4  # midway between background noise (<= 0.31) and speech (>= 0.53) in the tests
 MIN_STD = 0.25  # nats: narrowest Gaussian, about twice the grid spacing on a typical clip
 GRID_POINTS = 128
 

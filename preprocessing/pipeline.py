@@ -46,7 +46,7 @@ def clip_features(
     --------
     >>> f = clip_features((np.sin(np.arange(32_000) * 0.05), 16_000))
     >>> f.log_mel.shape, f.patches.data.shape
-    ((200, 64), (3, 96, 64))
+    ((200, 64), (4, 96, 64))
     """
     if isinstance(source, tuple):
         waveform, sample_rate = source

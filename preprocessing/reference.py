@@ -47,7 +47,12 @@ def _interpreter(tflite_path: str):
 
 
 def tflite_log_mel(waveform: np.ndarray, tflite_path: str | os.PathLike) -> np.ndarray:
-    """Run ``yamnet.tflite`` on a 16 kHz mono waveform and return its log-mel output ``[frames, 64]``."""
+    """Run ``yamnet.tflite`` on a 16 kHz mono waveform and return its log-mel output ``[frames, 64]``.
+
+    Not bit-equal to `preprocessing.frontend.log_mel`: the runtime quantises each frame's
+    magnitudes to 8 bits before the mel weighting, and frames YAMNet's padded waveform
+    (a frame or two more at the end). See the module docstring.
+    """
     interpreter, input_index, output_index = _interpreter(str(tflite_path))
     x = np.ascontiguousarray(waveform, dtype=np.float32)
     interpreter.resize_tensor_input(input_index, [x.size])

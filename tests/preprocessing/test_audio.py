@@ -106,7 +106,7 @@ def test_a_short_clip_is_zero_padded_to_one_patch_and_the_padding_is_reported(tm
 def test_without_padding_a_short_clip_is_refused(tmp_path):
     path = tmp_path / "short.wav"
     sf.write(path, sine(440.0, SAMPLE_RATE, seconds=0.5), SAMPLE_RATE)
-    with pytest.raises(AudioError, match=r"short\.wav.*shorter than one 0\.975 s patch.*pad_short=True"):
+    with pytest.raises(AudioError, match=r"short\.wav.*shorter than one 0\.960 s patch.*pad_short=True"):
         load_audio(path, pad_short=False)
 
 

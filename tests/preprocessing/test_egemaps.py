@@ -150,12 +150,13 @@ def test_low_level_descriptors_per_10_ms_frame(clip):
     np.testing.assert_allclose(frames.to_numpy(float), table[list(LLD_NAMES)].to_numpy(float))
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_the_cache_spares_a_second_extraction(ravdess_clips, tmp_path, monkeypatch, suffix):
+@pytest.mark.parametrize("name", ["egemaps.csv", "egemaps.parquet", "egemaps"])
+def test_the_cache_spares_a_second_extraction(ravdess_clips, tmp_path, monkeypatch, name):
     paths = [str(p) for p in ravdess_clips[:2]]
-    cache = tmp_path / f"egemaps{suffix}"
+    cache = tmp_path / name
     first = extract_egemaps(paths, progress=False, cache=cache)
     assert cache.is_file() and not list(tmp_path.glob("*.part"))
+    assert cache.read_bytes().startswith(b"path,mtime_ns,size,F0" if name.endswith(".csv") else b"PAR1")
 
     extracted: list[list[str]] = []
     run_files = egemaps._run_files

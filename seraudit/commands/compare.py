@@ -1,0 +1,23 @@
+"""`seraudit compare`: the ensemble against each single model on the same clips (UAR CI and McNemar p-value)."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("compare", help="ensemble vs single models: table with bootstrap CIs and McNemar p-values")
+    p.add_argument("run_dir", metavar="RUN", help="run directory written by `seraudit train`")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ensemble.evaluation import comparison_table
+    from seraudit.commands.evaluate import load_results
+    from seraudit.errors import RunError
+
+    results = load_results(args.run_dir)
+    if not results["comparisons"]:
+        raise RunError(f"{args.run_dir} has no ensemble to compare; train with `--models ensemble,yamnet,vggish,egemaps`")
+    gds = results.get("gds", {})
+    gds_text = f"GDS {gds['threshold']:g}" if gds.get("enabled") else "no GDS"
+    print(comparison_table(results, f"{results.get('corpus_display', '')}, {gds_text}: speaker-independent cross-validation"))
+    return 0

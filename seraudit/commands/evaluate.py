@@ -1,0 +1,42 @@
+"""`seraudit evaluate`: the cross-validation metrics of a trained run (UAR headline, per model; ensemble comparisons)."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="metrics of a trained run (UAR, accuracy, macro-F1, comparisons)")
+    p.add_argument("run_dir", metavar="RUN", help="run directory written by `seraudit train`")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--bootstrap", type=int, default=None, help="recompute comparisons with this many bootstrap resamples")
+    p.set_defaults(func=run)
+
+
+def load_results(run_dir: str, n_boot: int | None = None) -> dict:
+    """Scores recomputed from the run's saved predictions and fold plan."""
+    from ensemble.evaluation import evaluate_predictions
+    from ensemble.run_dir import read_json, read_predictions
+
+    info = read_json(run_dir, "run.json")
+    stored = read_json(run_dir, "results.json")
+    results = evaluate_predictions(
+        read_predictions(run_dir), info["labels"], info["models"],
+        n_boot=n_boot or info["settings"].get("n_boot", 2000), seed=info["settings"].get("seed", 0),
+    )
+    for key in ("corpus", "corpus_display", "gds", "fine_tune", "n_clips", "n_speakers", "seconds"):
+        if key in stored:
+            results[key] = stored[key]
+    results["folds"] = read_json(run_dir, "folds.json")
+    return results
+
+
+def run(args) -> int:
+    import json
+
+    from ensemble.evaluation import comparison_table
+
+    results = load_results(args.run_dir, args.bootstrap)
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+    else:
+        print(comparison_table(results, f"{results.get('corpus_display', '')}: speaker-independent cross-validation"))
+    return 0

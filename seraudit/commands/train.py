@@ -1,0 +1,74 @@
+"""`seraudit train`: cross-validate the emotion models on a corpus and save the final models as a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+MODEL_CHOICES = ("ensemble", "yamnet", "vggish", "egemaps")
+
+
+def _models(text: str) -> list[str]:
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if m not in MODEL_CHOICES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or '(none)'}; choose from {', '.join(MODEL_CHOICES)}")
+    return list(dict.fromkeys(names))
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train and cross-validate the models (speaker-independent) and save a run",
+        description="Speaker-independent cross-validation of YAMNet-only, VGGish-only, the fused ensemble and the "
+        "eGeMAPS + logistic regression reference; the final models (trained on all speakers) go to --out.",
+    )
+    p.add_argument("--corpus", required=True, help="corpus layout: ravdess, emodb, crema-d, tess, savee, emovo, folders, manifest")
+    p.add_argument("--data", required=True, help="corpus folder (or manifest CSV)")
+    p.add_argument("--models", type=_models, default=list(MODEL_CHOICES), help="comma-separated: ensemble,yamnet,vggish,egemaps (default: all)")
+    p.add_argument("--fusion", choices=("late", "feature"), default="late", help="how the ensemble fuses its branches (default: late)")
+    p.add_argument("--fine-tune", action="store_true", help="fine-tune the top blocks of the backbones end-to-end (slow)")
+    gds = p.add_mutually_exclusive_group()
+    gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
+    gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no gated segment selection)")
+    p.add_argument("--models-dir", default=None, help="folder with backbone weights laid out like ../shared/models")
+    p.add_argument("--allow-untrained", default="", help="backbones that may use seeded random weights when none are found (e.g. vggish)")
+    p.add_argument("--no-download", action="store_true", help="never download weights")
+    p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the UAR-difference CI")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="run directory to write (replaced atomically)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    from ensemble.embedding_cache import GdsSettings
+    from ensemble.evaluation import comparison_table
+    from ensemble.experiment import run_experiment
+    from ensemble.training import TrainSettings
+
+    allow = tuple(b.strip().lower() for b in args.allow_untrained.split(",") if b.strip())
+    settings = TrainSettings(
+        corpus=args.corpus,
+        data=args.data,
+        models=args.models,
+        fusion=args.fusion,
+        fine_tune=args.fine_tune,
+        gds=GdsSettings(enabled=not args.no_gds, threshold=args.gds_threshold),
+        seed=args.seed,
+        max_clips=args.max_clips,
+        models_dir=args.models_dir,
+        allow_untrained=allow,
+        download=not args.no_download,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+        n_boot=args.bootstrap,
+        command_line=["seraudit", *sys.argv[1:]],
+    )
+    results = run_experiment(settings, args.out)
+    print(comparison_table(results, f"{results['corpus_display']}, {settings.gds.label()}, speaker-independent CV"))
+    print(f"run written to {args.out}")
+    return 0
