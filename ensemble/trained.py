@@ -59,13 +59,13 @@ def pool_log_probabilities(patch_probs: np.ndarray, keep: np.ndarray | None = No
     used_all = True
     if keep is not None:
         keep = np.asarray(keep, dtype=bool)
-        if keep.any():
+        if keep.any():  # no kept patch: fall back to all of them
             patch_probs = patch_probs[keep]
             used_all = bool(keep.all())
     mean_log = np.log(np.clip(patch_probs, LOG_EPS, 1.0)).mean(axis=0)
     mean_log -= mean_log.max()
     probs = np.exp(mean_log)
-    return probs / probs.sum(), used_all and (keep is None or bool(np.asarray(keep).any()))
+    return probs / probs.sum(), used_all
 
 
 def pool_by_clip(patch_probs: np.ndarray, clip_index: np.ndarray, n_clips: int | None = None) -> np.ndarray:
@@ -82,9 +82,9 @@ def pool_by_clip(patch_probs: np.ndarray, clip_index: np.ndarray, n_clips: int |
     counts = np.bincount(clip_index, minlength=n_clips)[:, None].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_log = sums / counts
-    mean_log -= np.nanmax(mean_log, axis=1, keepdims=True) if np.isfinite(mean_log).any() else 0.0
-    probs = np.exp(mean_log)
-    return probs / probs.sum(axis=1, keepdims=True)
+        mean_log -= mean_log.max(axis=1, keepdims=True)
+        probs = np.exp(mean_log)
+        return probs / probs.sum(axis=1, keepdims=True)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Look-up order for every file: a models folder (``models_dir`` argument, else the
 ``SERAUDIT_MODELS_DIR`` environment variable) laid out like ``../shared/models``;
-then the download cache (``SERAUDIT_CACHE_DIR``, default
+then the download cache (``$SERAUDIT_CACHE_DIR/models``, default
 ``~/.cache/seraudit/models``, same layout); then a download from Google's
 address into the cache. Downloads stream to a temporary file, are checked
 against a SHA-256 and only then move into the cache, so an interrupted or
@@ -36,9 +36,9 @@ from tqdm import tqdm
 from preprocessing.constants import BACKBONES, EMBEDDING_SIZE
 from seraudit.errors import WeightsError
 from seraudit.io import atomic_path, write_json
+from seraudit.paths import ENV_CACHE_DIR, cache_subdir
 
 ENV_MODELS_DIR = "SERAUDIT_MODELS_DIR"
-ENV_CACHE_DIR = "SERAUDIT_CACHE_DIR"
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"
 
 FORMATS = ("tflite", "h5", "savedmodel", "ckpt", "untrained")
@@ -194,11 +194,8 @@ class LocatedFile:
 
 
 def default_cache_dir() -> Path:
-    """`SERAUDIT_CACHE_DIR`, else `$XDG_CACHE_HOME/seraudit/models` (default `~/.cache/seraudit/models`)."""
-    if os.environ.get(ENV_CACHE_DIR):
-        return Path(os.environ[ENV_CACHE_DIR]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "seraudit" / "models"
+    """`$SERAUDIT_CACHE_DIR/models` (default `~/.cache/seraudit/models`)."""
+    return cache_subdir("models")
 
 
 def _models_dir(models_dir: str | os.PathLike | None) -> Path | None:
@@ -473,7 +470,7 @@ def resolve_weights(
     models_dir : folder laid out like ``../shared/models``; default ``$SERAUDIT_MODELS_DIR``.
     allow_untrained : return an "untrained" source instead of failing when no weights exist.
     download : allow a download into the cache when nothing is found locally.
-    cache_dir : default ``$SERAUDIT_CACHE_DIR`` or ``~/.cache/seraudit/models``.
+    cache_dir : default ``$SERAUDIT_CACHE_DIR/models`` (``~/.cache/seraudit/models``).
     download_base : replaces Google's addresses by ``<download_base>/<file name>``
         (default ``$SERAUDIT_DOWNLOAD_BASE``), e.g. for a local mirror.
 
@@ -485,7 +482,7 @@ def resolve_weights(
 
     Examples
     --------
-    >>> resolve_weights("vggish", models_dir="../shared/models", allow_untrained=True).describe()
+    >>> resolve_weights("vggish", models_dir="../shared/models", allow_untrained=True, download=False).describe()
     'VGGish — untrained (seeded random weights)'
     """
     if backbone not in BACKBONES:

@@ -459,6 +459,6 @@ def _list_files(bad: list[Path], root: Path, problem: str) -> str:
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
     """Read a CSV as text (no NA guessing: speaker "01" stays "01", "NA" stays "NA")."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise CorpusError(f"{path}: cannot read the {what} as CSV ({error}); save it as UTF-8 CSV with a header row") from None

@@ -141,7 +141,9 @@ def speaker_cv(speakers: np.ndarray, n_splits: int = 5) -> GroupKFold:
 
 
 def _logistic() -> LogisticRegression:
-    return LogisticRegression(C=1.0, max_iter=2000)
+    """L2 logistic regression for one binary problem; liblinear is several times faster than lbfgs here,
+    and a large intercept scaling keeps its intercept practically unpenalised."""
+    return LogisticRegression(C=1.0, solver="liblinear", intercept_scaling=10.0, max_iter=2000)
 
 
 def rank_dimensions(X: np.ndarray, positive: np.ndarray) -> np.ndarray:

@@ -337,20 +337,26 @@ def detect_format(path: Path) -> str:
         return "tflite"
     if suffix in (".h5", ".hdf5"):
         return "h5"
-    raise WeightsError(f"cannot tell the weights format of {path} from its name; expected .tflite, .h5 or a SavedModel folder")
+    raise WeightsError(
+        f"cannot tell the weights format of {path} from its name; expected .tflite, .h5 or a SavedModel folder"
+    )
 
 
 def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple[Path, str, dict]:
     """Official YAMNet weights from `source` as {official layer: (kernel, bias)} in Keras layouts."""
     if isinstance(source, (str, Path)):
         path = Path(source)
+    elif getattr(source, "path", None) is None:  # an untrained WeightsSource: nothing to load
+        raise WeightsError("YAMNet has no pretrained weights to load (untrained source); keep its random weights")
     else:  # a WeightsSource (ensemble.weights): carries its path and format
         path = Path(source.path)
         weights_format = weights_format or source.format
     if not path.exists():
+        from ensemble.weights import MANUAL_SOURCES
+
         raise WeightsError(
-            f"YAMNet weights not found: {path}; point --models-dir (or SERAUDIT_MODELS_DIR) at a folder "
-            "holding yamnet/yamnet.tflite, or download them (see `seraudit check-weights`)"
+            f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCES['yamnet']}, "
+            "and point --models-dir (or SERAUDIT_MODELS_DIR) at the folder holding yamnet/"
         )
     weights_format = weights_format or detect_format(path)
     if weights_format == "tflite":
@@ -359,7 +365,9 @@ def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple
         return path, weights_format, _fold_batch_norm(_read_h5(path), path)
     if weights_format == "savedmodel":
         return path, weights_format, _fold_batch_norm(_read_savedmodel(path), path)
-    raise WeightsError(f"{path}: YAMNet weights in format {weights_format!r} are not supported; use one of {WEIGHT_FORMATS}")
+    raise WeightsError(
+        f"{path}: YAMNet weights in format {weights_format!r} are not supported; use one of {WEIGHT_FORMATS}"
+    )
 
 
 def _layers_by_name(model_or_layers: Any) -> dict[str, Any]:

@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-download", action="store_true", help="never download weights")
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="maximum head training epochs (early stopping decides; default 150)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the UAR-difference CI")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -50,6 +51,8 @@ def run(args) -> int:
     from ensemble.experiment import run_experiment
     from ensemble.training import TrainSettings
 
+    from ensemble.heads import HeadConfig
+
     allow = tuple(b.strip().lower() for b in args.allow_untrained.split(",") if b.strip())
     settings = TrainSettings(
         corpus=args.corpus,
@@ -59,6 +62,7 @@ def run(args) -> int:
         fine_tune=args.fine_tune,
         gds=GdsSettings(enabled=not args.no_gds, threshold=args.gds_threshold),
         seed=args.seed,
+        head=HeadConfig() if args.epochs is None else HeadConfig(epochs=args.epochs),
         max_clips=args.max_clips,
         models_dir=args.models_dir,
         allow_untrained=allow,

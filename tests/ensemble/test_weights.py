@@ -88,12 +88,14 @@ def server(tmp_path):
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own empty cache, no models folder, and a download base nobody listens on."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SERAUDIT_CACHE_DIR", str(cache))
+    """Every test gets its own empty cache, no models folder, and a download base nobody listens on.
+
+    Returns the weights cache folder (`$SERAUDIT_CACHE_DIR/models`).
+    """
+    monkeypatch.setenv("SERAUDIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("SERAUDIT_MODELS_DIR", raising=False)
     monkeypatch.setenv("SERAUDIT_DOWNLOAD_BASE", "http://127.0.0.1:9")
-    return cache
+    return tmp_path / "cache" / "models"
 
 
 def _files_under(folder: Path) -> list[Path]:

@@ -213,7 +213,9 @@ def test_official_h5_loads_with_batch_norm_folded(port_from_h5, official_variabl
 
 def test_savedmodel_with_official_variable_names_loads(tmp_path, official_variables, port_from_h5):
     module = tf.Module()
-    module.weights_list = [tf.Variable(value, name=name.removesuffix(":0")) for name, value in official_variables.items()]
+    module.weights_list = [
+        tf.Variable(value, name=name.removesuffix(":0")) for name, value in official_variables.items()
+    ]
     saved = tmp_path / "yamnet_savedmodel"
     tf.saved_model.save(module, str(saved))
 

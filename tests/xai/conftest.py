@@ -122,7 +122,3 @@ def tone_region() -> np.ndarray:
     region[TONE_FRAMES[0] : TONE_FRAMES[1], TONE_BANDS[0] : TONE_BANDS[1]] = True
     return region
 
-
-def region_ratio(clip_map: np.ndarray, region: np.ndarray) -> float:
-    """Mean attribution inside the region over the mean absolute attribution outside it."""
-    return float(clip_map[region].mean() / (np.abs(clip_map[~region]).mean() + 1e-12))

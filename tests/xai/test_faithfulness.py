@@ -88,3 +88,12 @@ def test_only_gds_kept_patches_count(clip):
 def test_a_map_of_another_clip_is_refused(clip):
     with pytest.raises(ValueError, match="pass the clip the attribution was computed on"):
         deletion_insertion(BandEnergyModel(), clip, attribution_for(np.ones((300, 64)), "x"))
+
+
+def test_gradcam_on_the_tone_model_is_more_faithful_than_random(tone_model, tone_clip):
+    from xai.gradcam import GradCAM
+
+    attribution = GradCAM().explain(tone_model, tone_clip, "tone")
+    result = deletion_insertion(tone_model, tone_clip, attribution, steps=20, n_random=3)
+    assert result.deletion_auc < result.random_deletion_auc
+    assert result.insertion_auc > result.random_insertion_auc

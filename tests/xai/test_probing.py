@@ -130,3 +130,24 @@ def test_deviation_from_the_speakers_neutral_voice_is_hand_checkable():
     b3 = table[(table.path == "b3") & (table.feature == CARRIED)].iloc[0]
     assert b3.z == pytest.approx((9 - 5) / np.sqrt(13))
     assert b3.reference == "all" and b3.category == "energy/loudness"
+
+
+def test_clip_embedding_is_the_mean_over_gds_kept_patches(tone_model, tone_clip):
+    import dataclasses
+
+    from xai.probing import clip_embeddings
+
+    keep = np.zeros(len(tone_clip.patches), bool)
+    keep[[0, 2]] = True
+    clip = dataclasses.replace(tone_clip, selection=dataclasses.replace(tone_clip.selection, keep=keep))
+    emb = clip_embeddings(tone_model, [tone_clip, clip], "alpha")
+
+    import keras
+
+    km = tone_model.keras_model
+    per_patch = keras.Model(km.inputs, km.get_layer("alpha_embedding").output).predict(tone_clip.patches.data, verbose=0)
+    assert emb.shape == (2, per_patch.shape[1])
+    np.testing.assert_allclose(emb[1], per_patch[[0, 2]].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(emb[0], per_patch[tone_clip.selection.keep].mean(axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="no branch 'gamma'"):
+        clip_embeddings(tone_model, [clip], "gamma")
