@@ -134,9 +134,9 @@ def istft(spectrogram: np.ndarray, length: int) -> np.ndarray:
 
     ``y[t] = sum_i w[t - 160 i] frame_i[t - 160 i] / sum_i w[t - 160 i]^2``. For an unmodified
     spectrogram this returns the original samples to float32 precision, except at the very
-    start: sample 0, where the periodic Hann window is exactly zero, is returned as 0, and
-    over the next ~30 samples (2 ms) the window's tiny weight magnifies the spectrum's
-    float32 rounding (error up to ~1e-3 at sample 1 on full-scale noise). For a
+    start, where the window weight ``sum w^2`` is tiny: it is floored at 1e-3 of its
+    steady-state value, so the first ~0.3 ms fade in instead of dividing a masked
+    spectrogram's leakage by ~1e-9 (which made the first samples explode). For a
     modified spectrogram (a masked explanation) it is the signal whose STFT is closest to it.
     The result is float32 ``[length]``: cut, or zero-filled past the last frame.
     """
@@ -152,6 +152,6 @@ def istft(spectrogram: np.ndarray, length: int) -> np.ndarray:
     norm = np.bincount(index, weights=np.tile(window**2, n_frames), minlength=span)
     out = np.zeros(int(length), np.float64)
     covered = min(int(length), span)
-    nonzero = norm[:covered] > 1e-12
-    out[:covered][nonzero] = signal[:covered][nonzero] / norm[:covered][nonzero]
+    floor = 1e-3 * norm.max() if norm.size else 1.0
+    out[:covered] = signal[:covered] / np.maximum(norm[:covered], floor)
     return out.astype(np.float32)

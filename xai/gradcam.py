@@ -202,8 +202,8 @@ class GradCAM(Explainer):
                 for i in range(0, len(patches), self.batch_size)
             ]
             cams[branch] = np.concatenate(out)
-        # tf-keras-vis does not expose gradients; the fusion weights come from the same gradient pass as the fast path.
-        _, contrib = self._raw_fast(model, patches, target) if len(model.conv_layers) > 1 else (None, {b: 0.0 for b in cams})
+        # tf-keras-vis does not expose gradients; the contributions (fusion weights) come from the fast path's pass.
+        _, contrib = self._raw_fast(model, patches, target)
         return cams, contrib
 
     # -------------------------------------------------------------- explain

@@ -3,7 +3,9 @@
 Two renderings, both 16 kHz PCM-16 wav files a person can play:
 
 - **time excerpt** — the most-attributed time regions cut from the original waveform
-  and joined with short cross-fades (``__excerpt.wav``);
+  and joined with short cross-fades (``__excerpt.wav``); frames are ranked by their
+  positive attribution summed over mel bands (evidence *for* the target), so cells that
+  argue against it never pull a region in;
 - **time-frequency masked resynthesis** — the attribution (mel grid) spread onto the
   STFT grid through the transposed mel filterbank, used as a soft mask in [0, 1] on
   the original STFT and inverted with the original phase: what the model listened to
@@ -214,9 +216,9 @@ def masked_resynthesis(
     waveform = np.asarray(waveform, dtype=np.float32)
     n = waveform.size
     mask = mel_to_stft_mask(clip_map, num_frames(n), use_abs=use_abs)
-    # Pad whole hops of silence at both ends: the overlap-add inverse divides by the summed
-    # squared window, which is nearly zero in the first samples and would blow a masked
-    # spectrogram's edge up; in the padding it harms nothing. Padding frames copy the edge mask.
+    # Pad whole hops of silence at both ends: the analysis window has almost no weight on
+    # the first samples, so without padding the renders would fade in; inside the padding
+    # that costs nothing. Padding frames copy the edge mask.
     pad = _EDGE_PAD_HOPS * STFT_HOP_SAMPLES
     spec = stft(np.concatenate([np.zeros(pad, np.float32), waveform, np.zeros(pad, np.float32)]))
     head = np.repeat(mask[:1], _EDGE_PAD_HOPS, axis=0)
@@ -269,6 +271,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-") or "unnamed"
 
 
+def clip_label(attribution, clip_name: str | None = None) -> str:
+    """The clip part of output names: `clip_name`, else the attribution's audio file, else ``"clip"``."""
+    return str(clip_name or getattr(attribution, "clip_path", "") or "clip")
+
+
 def render_name(clip: str, model: str, method: str, kind: str) -> str:
     """``<clip>__<model>__<method>__<kind>.wav`` with every part made file-name safe."""
     return f"{_slug(Path(str(clip)).stem)}__{_slug(model)}__{_slug(method)}__{kind}.wav"
@@ -279,7 +286,7 @@ def render_attribution_audio(
     waveform: np.ndarray,
     out_dir: str | Path,
     *,
-    clip_name: str,
+    clip_name: str | None = None,
     sample_rate: int = SAMPLE_RATE,
     options: ExcerptOptions = ExcerptOptions(),
     use_abs: bool = False,
@@ -294,8 +301,9 @@ def render_attribution_audio(
         The clip's 16 kHz mono audio (``ClipFeatures.audio.waveform``).
     out_dir : path
         Folder for the wav files (created if needed).
-    clip_name : str
-        Clip identifier (file name or stem) used in the output names.
+    clip_name : str, optional
+        Clip identifier (file name or stem) used in the output names; defaults to the
+        attribution's ``clip_path``.
     use_abs : bool
         Use attribution magnitude instead of its positive part (for methods whose sign
         carries no "for/against the target" meaning).
@@ -306,6 +314,7 @@ def render_attribution_audio(
         Paths of the files written (``excerpt`` is None when no frame carries positive
         attribution) and the excerpt's regions in seconds.
     """
+    clip_name = clip_label(attribution, clip_name)
     waveform = np.asarray(waveform, dtype=np.float32)
     if sample_rate != SAMPLE_RATE:
         raise AudioError(

@@ -141,9 +141,16 @@ def image_name(clip: str, model: str, method: str, kind: str) -> str:
 
 
 def render_attribution_images(
-    attribution, log_mel: np.ndarray, out_dir: str | Path, *, clip_name: str, model: Any | None = None
+    attribution, log_mel: np.ndarray, out_dir: str | Path, *, clip_name: str | None = None, model: Any | None = None
 ) -> dict[str, Path]:
-    """Write the overlay and the time profile for one attribution; returns ``{"overlay": path, "profile": path}``."""
+    """Write the overlay and the time profile for one attribution; returns ``{"overlay": path, "profile": path}``.
+
+    Files are named ``<clip>__<model>__<method>__overlay.png`` / ``__profile.png``; the clip
+    part defaults to the attribution's ``clip_path``.
+    """
+    from xai.render_audio import clip_label
+
+    clip_name = clip_label(attribution, clip_name)
     out_dir = Path(out_dir)
     return {
         "overlay": plot_overlay(

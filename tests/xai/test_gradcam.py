@@ -49,14 +49,13 @@ def test_maps_live_on_the_clips_grid_with_its_patch_times(maps, tone_clip):
 
 
 def test_ensemble_map_is_the_contribution_weighted_sum_of_branch_maps(maps, tone_model, tone_clip):
+    import keras
     import tensorflow as tf
 
     attribution = maps[("gradcam", "fast")]
     assert set(attribution.branch_maps) == {"alpha", "beta"}
     # Contributions recomputed independently: gradient x activation totals of each branch's last convolution.
     keras_model = tone_model.keras_model
-    import keras
-
     sub = keras.Model(keras_model.inputs, [keras_model.get_layer(n).output for n in ("alpha_conv", "beta_conv", "logits")])
     x = tf.constant(tone_clip.patches.data)
     with tf.GradientTape() as tape:
