@@ -8,6 +8,7 @@ import sys
 
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES: list[str] = [
+    "check_weights",
 ]
 
 
