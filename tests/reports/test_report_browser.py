@@ -123,6 +123,7 @@ def test_index_sorts_clips_by_disagreement(browser, served_report):
         "return Array.from(document.querySelectorAll('#clips-table tbody tr'))"
         ".map(r => parseFloat(r.cells[r.cells.length - 1].getAttribute('data-sort')));"
     )
+    assert len(set(values)) == len(values) > 1
     assert values == sorted(values, reverse=True)
     header.click()
     values = browser.execute_script(
