@@ -9,6 +9,11 @@ import sys
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES: list[str] = [
     "check_weights",
+    "embed",
+    "train",
+    "evaluate",
+    "compare",
+    "predict",
 ]
 
 

@@ -184,7 +184,11 @@ def audit_clip(
     for model in models:
         own = {a.method: a for a in attributions if a.model == model.name}
         if len(own) >= 2:
-            result = method_agreement(own)
+            try:
+                result = method_agreement(own)
+            except (ValueError, IndexError) as error:  # agreement is a side figure: never lose the clip over it
+                agreement[model.name] = {"methods": list(own), "error": f"{type(error).__name__}: {error}"}
+                continue
             agreement[model.name] = {
                 "methods": list(result.spearman.index),
                 "matrix": _finite_matrix(result.spearman.to_numpy()),

@@ -1,0 +1,96 @@
+"""Auditing clips: every model x method leaves maps, sounds, pictures and metrics; a bad clip never stops the batch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from seraudit.errors import SerauditError
+from xai.attribution import Attribution
+from xai.audit import AuditSettings, ClipSpec, parse_methods, run_audit
+
+LABELS = ["neutral", "happy", "sad", "angry"]
+METHODS = ("gradcam", "gradcam++", "occlusion")
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A YAMNet-tower model with random weights (marked untrained): enough to exercise every audit step."""
+    from ensemble.fusion import build_model
+    from ensemble.trained import TrainedModel
+
+    built = build_model({"name": "yamnet", "head": {}}, n_classes=len(LABELS))
+    return TrainedModel(
+        name="yamnet", keras_model=built.keras_model, labels=LABELS, conv_layers=built.conv_layers,
+        embedding_layers=built.embedding_layers, branch_untrained={"yamnet": True}, fusion=None,
+    )
+
+
+@pytest.fixture(scope="module")
+def audited(model, ravdess_clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit")
+    broken = out.parent / "broken.wav"
+    broken.write_bytes(b"not audio at all")
+    specs = [ClipSpec(str(ravdess_clips[0]), "neutral", "ravdess_01"), ClipSpec(str(broken)),
+             ClipSpec(str(ravdess_clips[5]), "angry", "ravdess_01")]
+    settings = AuditSettings(methods=METHODS, probe=False, faithfulness_steps=5, faithfulness_random=1)
+    index = run_audit([model], specs, out, settings, progress=False)
+    return out, index, specs, settings
+
+
+def test_each_clip_model_and_method_leaves_map_sounds_overlay_and_metrics(audited):
+    out, index, specs, _ = audited
+    assert [c["path"] for c in index["clips"]] == [specs[0].path, specs[2].path]
+    for entry in index["clips"]:
+        record = json.loads((out / entry["dir"] / "clip.json").read_text())
+        assert set(record["methods"]["yamnet"]) == set(METHODS)
+        for method, rec in record["methods"]["yamnet"].items():
+            base = out / entry["dir"]
+            attribution = Attribution.load(base / rec["attribution"])
+            assert attribution.method == method and attribution.clip_map.shape[1] == 64
+            for kind in ("listened", "ignored"):
+                audio, rate = sf.read(base / rec[kind])
+                assert rate == 16000 and audio.size > 0 and np.abs(audio).max() <= 1.0
+            assert (base / rec["overlay"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            metrics = rec["metrics"]
+            for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "seconds"):
+                assert np.isfinite(metrics[key]), (method, key)
+            assert 0.0 <= metrics["deletion_auc"] <= 1.0 and 0.0 <= metrics["insertion_auc"] <= 1.0
+        assert abs(sum(record["predictions"]["yamnet"]["probabilities"].values()) - 1.0) < 1e-5
+        agreement = record["agreement"]["yamnet"]
+        assert agreement["methods"] == list(METHODS) and agreement["matrix"][0][0] == pytest.approx(1.0)
+
+
+def test_a_broken_clip_is_recorded_and_the_batch_goes_on(audited):
+    out, index, specs, _ = audited
+    assert len(index["failures"]) == 1
+    failure = index["failures"][0]
+    assert failure["clip"] == specs[1].path and "broken.wav" in failure["error"]
+    assert not list((out / "clips").glob("broken*")), "a failed clip must leave no folder behind"
+    assert not list(out.rglob("*.part")), "no temporary files may remain"
+
+
+def test_summary_and_metrics_files_cover_every_model_and_method(audited):
+    out, index, _, _ = audited
+    assert set(index["summary"]["yamnet"]) == set(METHODS)
+    assert index["summary"]["yamnet"]["gradcam"]["n_clips"] == 2
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    assert len(rows) == 2 * len(METHODS)
+    assert index["models"]["yamnet"]["display_name"] == "YAMNet (untrained)"
+
+
+def test_second_run_reuses_the_audited_clips(audited, model):
+    out, _, specs, settings = audited
+    record = out / "clips" / json.loads((out / "audit.json").read_text())["clips"][0]["dir"].split("/")[-1] / "clip.json"
+    before = record.stat().st_mtime_ns
+    index = run_audit([model], specs, out, settings, progress=False)
+    assert index["reused"] == 2 and record.stat().st_mtime_ns == before
+
+
+def test_unknown_method_names_the_choices():
+    with pytest.raises(SerauditError, match="unknown method.*'shap'.*gradcam"):
+        parse_methods("gradcam,shap")
+    assert parse_methods("gradcam,probe,lime") == (("gradcam", "lime"), True)
