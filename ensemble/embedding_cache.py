@@ -31,6 +31,7 @@ import numpy as np
 
 from preprocessing import constants
 from seraudit.io import atomic_path
+from seraudit.paths import cache_subdir
 
 CACHE_VERSION = 1
 EMBED_BATCH = 128
@@ -59,9 +60,8 @@ class GdsSettings:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("SERAUDIT_CACHE_DIR")
-    root = Path(base).expanduser() if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seraudit"
-    return root / "embeddings"
+    """`$SERAUDIT_CACHE_DIR/embeddings` (default `~/.cache/seraudit/embeddings`)."""
+    return cache_subdir("embeddings")
 
 
 def _files_fingerprint(paths: list[str]) -> list:

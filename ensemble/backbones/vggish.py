@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ensemble.backbones.savedmodel import read_savedmodel_variables
 from ensemble.backbones.tower import Tower
 from preprocessing.constants import EMBEDDING_SIZE, LOG_OFFSET, PATCH_BANDS, PATCH_FRAMES
 from seraudit.errors import WeightsError
@@ -166,27 +167,14 @@ def _read_checkpoint(path: Path) -> dict[str, np.ndarray]:
 
 def _read_savedmodel(path: Path) -> dict[str, np.ndarray]:
     """Official variables of the TF Hub / Kaggle VGGish SavedModel, by name."""
-    import tensorflow as tf
-
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as error:  # TF raises a variety of parse/IO errors here
-        raise WeightsError(
-            f"{path} could not be loaded as a SavedModel ({type(error).__name__}); "
-            "download the TF Hub google/vggish/1 SavedModel again"
-        ) from error
-    variables = {
-        v.name.removesuffix(":0"): v
-        for v in tf.train.TrackableView(loaded).descendants()
-        if isinstance(v, tf.Variable)
-    }
+    variables = read_savedmodel_variables(path, "google/vggish/1")
     missing = [name for name in _official_names() if name not in variables]
     if missing:
         raise WeightsError(
             f"the SavedModel {path} lacks VGGish variables {', '.join(missing[:4])}"
             f"{' ...' if len(missing) > 4 else ''}; it is not TF Hub's google/vggish/1"
         )
-    return {name: variables[name].numpy() for name in _official_names()}
+    return {name: variables[name] for name in _official_names()}
 
 
 def _source_path_and_format(source: Any) -> tuple[Path, str]:

@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ensemble.backbones.savedmodel import read_savedmodel_variables
 from ensemble.backbones.tower import Tower
 from preprocessing.constants import EMBEDDING_SIZE, PATCH_BANDS, PATCH_FRAMES
 from seraudit.errors import WeightsError
@@ -283,49 +284,6 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
     return variables
 
 
-def _read_savedmodel(path: Path) -> dict[str, np.ndarray]:
-    """Variables of a TF SavedModel by name (TF Hub / Kaggle yamnet layout)."""
-    import tensorflow as tf
-
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as error:  # TF raises a variety of parse/IO errors here
-        raise WeightsError(
-            f"{path} could not be loaded as a SavedModel ({type(error).__name__}); "
-            "download the TF Hub yamnet/1 SavedModel again"
-        ) from error
-    variables = list(getattr(loaded, "variables", None) or _tracked_variables(loaded))
-    return {variable.name: variable.numpy() for variable in variables}
-
-
-def _tracked_variables(root: Any, depth: int = 6) -> list[Any]:
-    """Variables reachable from a restored object's public attributes (SavedModels without `.variables`)."""
-    import tensorflow as tf
-
-    trackable = tf.__internal__.tracking.AutoTrackable
-    found: dict[int, Any] = {}
-
-    def walk(node: Any, level: int) -> None:
-        if isinstance(node, tf.Variable):
-            found.setdefault(id(node), node)
-            return
-        if level >= depth:
-            return
-        if isinstance(node, dict):
-            children = list(node.values())
-        elif isinstance(node, (list, tuple)):
-            children = list(node)
-        elif isinstance(node, trackable):
-            children = [value for name, value in vars(node).items() if not name.startswith("_")]
-        else:
-            return
-        for child in children:
-            walk(child, level + 1)
-
-    walk(root, 0)
-    return list(found.values())
-
-
 def detect_format(path: Path) -> str:
     """'tflite', 'h5' or 'savedmodel', from the file name or folder contents."""
     if path.is_dir():
@@ -364,7 +322,7 @@ def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple
     if weights_format == "h5":
         return path, weights_format, _fold_batch_norm(_read_h5(path), path)
     if weights_format == "savedmodel":
-        return path, weights_format, _fold_batch_norm(_read_savedmodel(path), path)
+        return path, weights_format, _fold_batch_norm(read_savedmodel_variables(path, "yamnet/1"), path)
     raise WeightsError(
         f"{path}: YAMNet weights in format {weights_format!r} are not supported; use one of {WEIGHT_FORMATS}"
     )

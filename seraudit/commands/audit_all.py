@@ -89,7 +89,7 @@ def _reusable_run(run_dir: Path, settings) -> bool:
     return all(saved.get(k) == wanted.get(k) for k in keys)
 
 
-def probing_tables(run_dir: Path, models, progress: bool) -> dict | None:
+def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dict | None:
     """eGeMAPS probing of each backbone's clip embeddings over the run's corpus (cached embeddings, no model run)."""
     import json
 
@@ -104,7 +104,7 @@ def probing_tables(run_dir: Path, models, progress: bool) -> dict | None:
     info = json.loads((run_dir / "run.json").read_text())
     settings = info["settings"]
     table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
-    sources = resolve_sources(["ensemble"], None, tuple(settings.get("allow_untrained", [])))
+    sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))
     from ensemble.embedding_cache import GdsSettings
 
     cache = EmbeddingCache(info.get("cache", {}).get("dir"), progress=progress)
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     if probe:
         table = egemaps_deviations(run_dir, specs, progress=False)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
-        probing = probing_tables(run_dir, models, progress)
+        probing = probing_tables(run_dir, settings.models_dir, progress)
     audit_settings = AuditSettings(
         methods=methods, probe=probe, faithfulness_steps=FAST_STEPS, faithfulness_random=FAST_RANDOM,
         sanity_clips=args.sanity, explainer_params=FAST_EXPLAINER_PARAMS,

@@ -1,0 +1,117 @@
+"""Times a full audit of one 3-s clip (every method, three models, renders and metrics) against the naive way.
+
+Naive way, per model: tf-keras-vis Grad-CAM and Grad-CAM++ built and traced again for
+every patch; LIME's image explainer with its default quickshift segmentation, 1000
+samples and ``batch_size=10`` predict calls per patch; occlusion with one predict call
+per occluded input. The fast path is `xai.audit.run_audit` with the `seraudit audit-all`
+settings. Both run in this process, one after the other, and the ratio is printed.
+
+Usage: ``python benchmarks/audit_speed.py --run runs/ravdess [--clip FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CLIP_SECONDS = 3.0
+
+
+def three_second_clip(source: Path, out: Path) -> Path:
+    """A 3.0-s wav: the clip, continued by its own start where it is shorter."""
+    import soundfile as sf
+
+    from preprocessing.audio import load_audio
+    from preprocessing.constants import SAMPLE_RATE
+
+    waveform = load_audio(source).waveform
+    n = int(CLIP_SECONDS * SAMPLE_RATE)
+    sf.write(out, np.resize(waveform, n), SAMPLE_RATE, subtype="PCM_16")
+    return out
+
+
+def fast_audit(models, clip: Path, out: Path) -> float:
+    from seraudit.commands.audit_all import FAST_EXPLAINER_PARAMS, FAST_RANDOM, FAST_STEPS
+    from xai.audit import AuditSettings, ClipSpec, run_audit
+
+    settings = AuditSettings(
+        methods=("gradcam", "gradcam++", "lime", "occlusion"), probe=False, faithfulness_steps=FAST_STEPS,
+        faithfulness_random=FAST_RANDOM, explainer_params=FAST_EXPLAINER_PARAMS,
+    )
+    start = time.perf_counter()
+    index = run_audit(models, [ClipSpec(str(clip))], out, settings, progress=False)
+    seconds = time.perf_counter() - start
+    if index["failures"]:
+        raise RuntimeError(f"audit failed: {index['failures']}")
+    return seconds
+
+
+def naive_audit(models, clip: Path) -> float:
+    """The same explanations, computed patch by patch with the libraries' defaults."""
+    import keras
+    from lime import lime_image
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    from preprocessing.pipeline import clip_features
+
+    features = clip_features(clip)
+    patches = np.asarray(features.patches.data, dtype=np.float32)
+    start = time.perf_counter()
+    for model in models:
+        km = model.keras_model
+        target = int(np.argmax(model.predict_clip(features).probabilities))
+        for patch in patches:
+            for cls in (Gradcam, GradcamPlusPlus):
+                for layer in model.conv_layers.values():  # re-built and re-traced for every patch
+                    cam = cls(keras.Model(km.inputs, km.outputs), model_modifier=ReplaceToLinear(), clone=True)
+                    cam(CategoricalScore(target), patch[None], penultimate_layer=layer)
+
+            def classify(images, km=km):
+                return np.asarray(km.predict(images[..., 0].astype(np.float32), verbose=0))
+
+            rgb = np.repeat(((patch - patch.min()) / (np.ptp(patch) or 1.0))[..., None], 3, axis=-1)
+            lime_image.LimeImageExplainer(random_state=0).explain_instance(
+                rgb.astype(np.float64), lambda imgs: classify(imgs * np.ptp(patch) + patch.min()),
+                labels=(target,), top_labels=None, num_samples=1000, batch_size=10,
+            )
+            for f0 in range(0, 96 - 16 + 1, 8):  # occlusion: one predict call per occluded input
+                for b0 in range(0, 64 - 16 + 1, 8):
+                    occluded = patch.copy()
+                    occluded[f0 : f0 + 16, b0 : b0 + 16] = np.log(0.001)
+                    km.predict(occluded[None], verbose=0)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/ravdess"), help="trained run (seraudit train / audit-all)")
+    parser.add_argument("--clip", type=Path, default=None, help="source clip (default: first RAVDESS clip of actor 1)")
+    parser.add_argument("--skip-naive", action="store_true", help="time only the fast path")
+    args = parser.parse_args()
+    from ensemble.trained import load_trained_model
+
+    shared = Path(os.environ.get("SERAUDIT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+    source = args.clip or sorted((shared / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
+    models = [load_trained_model(args.run, n) for n in ("ensemble", "yamnet", "vggish")]
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
+        for model in models:  # build each model's predict function once, as a warm process would
+            model.predict_patches(np.zeros((1, 96, 64), np.float32))
+        fast = fast_audit(models, clip, Path(tmp) / "audit")
+        print(f"full audit, 1 clip of {CLIP_SECONDS:.0f} s, 3 models x 4 methods, renders + metrics: {fast:.1f} s")
+        if not args.skip_naive:
+            naive = naive_audit(models, clip)
+            print(f"naive explanations only (no renders, no metrics): {naive:.1f} s")
+            print(f"speed-up: {naive / fast:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
