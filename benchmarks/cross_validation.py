@@ -1,10 +1,14 @@
-"""Benchmark: full speaker-independent cross-validation on RAVDESS (2.4 s) and EmoDB (2 s), one table.
+"""Benchmark: speaker-independent cross-validation on RAVDESS (2.4 s) and EmoDB (2 s), plus cross-corpus rows, in one table.
 
 Rows: corpus x model x fusion x GDS setting, with UAR / accuracy / macro-F1
-(mean ± std over folds) and wall time. Frozen backbones (heads on cached
-embeddings); VGGish is untrained unless weights are found, and marked so.
+(mean ± std over folds; over test speakers for cross-corpus rows), the
+fraction of patches GDS kept, and wall time. Frozen backbones (heads on
+cached embeddings); VGGish is untrained unless weights are found, and marked
+so. Cross-corpus rows train on all of one corpus and test on the other over
+their shared emotions (`ensemble.cross_corpus`).
 
-    .venv/bin/python benchmarks/cross_validation.py --corpora ravdess,emodb --gds on,off
+    .venv/bin/python benchmarks/cross_validation.py --corpora ravdess,emodb --gds on,off --cross-corpus ravdess:emodb,emodb:ravdess
+    .venv/bin/python benchmarks/cross_validation.py --models yamnet --fusions late --gds off,0.2,0.3,0.4,0.5,0.6 --cross-corpus ""
 """
 
 from __future__ import annotations
@@ -16,48 +20,87 @@ from pathlib import Path
 
 SHARED = Path(os.environ.get("SERAUDIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CORPORA = {"ravdess": SHARED / "data" / "ravdess", "emodb": SHARED / "data" / "emodb-2s"}
+ALL_MODELS = "ensemble,yamnet,vggish,egemaps"
+
+
+def gds_settings(text: str):
+    from ensemble.embedding_cache import GdsSettings
+
+    return GdsSettings(False) if text == "off" else GdsSettings(True, None if text == "on" else float(text))
+
+
+def table_rows(results: dict, fusion: str, gds_label: str, seconds: float) -> list[tuple]:
+    return [
+        (results["corpus_display"], m["display_name"], fusion if name == "ensemble" else "-", gds_label,
+         m["uar"], m["accuracy"], m["macro_f1"], results.get("gds_kept_fraction", float("nan")), seconds)
+        for name, m in results["models"].items()
+    ]
+
+
+def print_comparisons(results: dict, gds_label: str) -> None:
+    for c in results["comparisons"]:
+        print(f"  [{results['corpus_display']}, {gds_label}] {c['a_display']} vs {c['b_display']}: "
+              f"{c['uar_difference']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] p={c['p_value']:.3g}", flush=True)
+
+
+def print_table(rows: list[tuple]) -> None:
+    width = max([len(r[1]) for r in rows] + [5])
+    cwidth = max([len(r[0]) for r in rows] + [6])
+    head = (f"{'corpus':<{cwidth}} {'model':<{width}} {'fusion':<8} {'GDS':<8} {'UAR %':>12} {'acc. %':>12} "
+            f"{'macro-F1 %':>12} {'kept':>5} {'run s':>6}")
+    print(head)
+    print("-" * len(head))
+    for corpus, model, fusion, gds, uar, acc, f1, kept, sec in rows:
+        cells = [f"{x['mean']:.1f} ± {x['std']:.1f}" for x in (uar, acc, f1)]
+        print(f"{corpus:<{cwidth}} {model:<{width}} {fusion:<8} {gds:<8} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} "
+              f"{kept:>5.2f} {sec:>6.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", default="ravdess,emodb")
+    parser.add_argument("--corpora", default="ravdess,emodb", help="within-corpus cross-validation ('' for none)")
+    parser.add_argument("--models", default=ALL_MODELS, help="models of the first fusion; later fusions add the ensemble only")
     parser.add_argument("--fusions", default="late,feature")
     parser.add_argument("--gds", default="on", help="comma-separated: on (default threshold), off, or thresholds e.g. 0.3")
+    parser.add_argument("--cross-corpus", default="ravdess:emodb,emodb:ravdess", help="TRAIN:TEST pairs ('' for none)")
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--max-clips", type=int, default=None)
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from ensemble.embedding_cache import GdsSettings
+    from ensemble.cross_corpus import run_cross_corpus
     from ensemble.experiment import run_experiment
-    from ensemble.run_dir import corpus_display
     from ensemble.training import TrainSettings
 
+    models = [m for m in args.models.split(",") if m]
+
+    def settings(corpus: str, fusion: str, gds, run_models: list[str]) -> TrainSettings:
+        return TrainSettings(corpus=corpus, data=str(CORPORA[corpus]), models=run_models, fusion=fusion, gds=gds,
+                             models_dir=args.models_dir, allow_untrained=("vggish",), download=False,
+                             max_clips=args.max_clips, n_boot=args.bootstrap, progress=False)
+
     rows = []
-    for corpus in args.corpora.split(","):
-        for gds_text in args.gds.split(","):
-            gds = GdsSettings(False) if gds_text == "off" else GdsSettings(True, None if gds_text == "on" else float(gds_text))
-            for k, fusion in enumerate(args.fusions.split(",")):
-                models = ["ensemble", "yamnet", "vggish", "egemaps"] if k == 0 else ["ensemble"]
-                settings = TrainSettings(corpus=corpus, data=str(CORPORA[corpus]), models=models, fusion=fusion, gds=gds,
-                                         models_dir=args.models_dir, allow_untrained=("vggish",), download=False,
-                                         max_clips=args.max_clips, n_boot=args.bootstrap, progress=False)
+    for gds_text in args.gds.split(","):
+        gds = gds_settings(gds_text)
+        for k, fusion in enumerate(args.fusions.split(",")):
+            run_models = models if k == 0 else ["ensemble"]
+            if k and "ensemble" not in models:
+                continue
+            for corpus in [c for c in args.corpora.split(",") if c]:
                 start = time.perf_counter()
-                results = run_experiment(settings, out=None)
-                seconds = time.perf_counter() - start
-                for name, m in results["models"].items():
-                    rows.append((corpus_display(corpus), m["display_name"], fusion if name == "ensemble" else "-", gds.label(),
-                                 m["uar"], m["accuracy"], m["macro_f1"], seconds))
-                for c in results["comparisons"]:
-                    print(f"  [{corpus_display(corpus)}, {gds.label()}] {c['a_display']} vs {c['b_display']}: "
-                          f"{c['uar_difference']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] p={c['p_value']:.3g}", flush=True)
-                print(f"  done {corpus} {fusion} {gds.label()} in {seconds:.0f} s", flush=True)
-    head = f"{'corpus':<16} {'model':<42} {'fusion':<8} {'GDS':<8} {'UAR %':>12} {'acc. %':>12} {'macro-F1 %':>12} {'run s':>6}"
-    print(head)
-    print("-" * len(head))
-    for corpus, model, fusion, gds, uar, acc, f1, sec in rows:
-        cells = [f"{x['mean']:.1f} ± {x['std']:.1f}" for x in (uar, acc, f1)]
-        print(f"{corpus:<16} {model:<42} {fusion:<8} {gds:<8} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} {sec:>6.0f}")
+                results = run_experiment(settings(corpus, fusion, gds, run_models), out=None, final=False)
+                rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start)
+                print_comparisons(results, gds.label())
+                print(f"  done {corpus} {fusion} {gds.label()} in {time.perf_counter() - start:.0f} s", flush=True)
+            for pair in [p for p in args.cross_corpus.split(",") if p]:
+                train_corpus, test_corpus = pair.split(":")
+                start = time.perf_counter()
+                results = run_cross_corpus(settings(train_corpus, fusion, gds, run_models), test_corpus, str(CORPORA[test_corpus]))
+                rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start)
+                print_comparisons(results, gds.label())
+                print(f"  done {pair} {fusion} {gds.label()} ({', '.join(results['shared_labels'])}) in "
+                      f"{time.perf_counter() - start:.0f} s", flush=True)
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,13 @@ def model_info(settings: TrainSettings, sources: dict[str, Any]) -> dict[str, di
     return info
 
 
-def run_experiment(settings: TrainSettings, out: str | Path | None, table=None) -> dict:
-    """Train and cross-validate; write the run to `out` (skipped when None). Returns the results dict."""
+def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, final: bool = True) -> dict:
+    """Train and cross-validate; write the run to `out` (skipped when None). Returns the results dict.
+
+    ``final=False`` (only without `out`) skips training the final models: cross-validation scores only, for benchmarks.
+    """
+    if out is not None and not final:
+        raise ValueError("a run directory needs the final models; pass final=True")
     from preprocessing.corpora import read_corpus
 
     start = time.perf_counter()
@@ -49,10 +54,14 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None) 
     cv = cross_validate(data, settings, sources)
     info = model_info(settings, sources)
     results = evaluate_predictions(cv.predictions, data.labels, info, n_boot=settings.n_boot, seed=settings.seed)
-    finals, fitted, final_fold = train_final(data, settings, sources)
     corpus_name = corpus_display(settings.corpus)
     results.update({"corpus": settings.corpus, "corpus_display": corpus_name, "gds": settings.gds.to_dict(),
+                    "gds_kept_fraction": float(data.keep.mean()),
                     "fine_tune": settings.fine_tune, "n_clips": int(len(data.table)), "n_speakers": int(len(set(data.speakers)))})
+    if not final:
+        results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
+        return results
+    finals, fitted, final_fold = train_final(data, settings, sources)
     common = {
         "corpus": settings.corpus,
         "corpus_display": corpus_name,

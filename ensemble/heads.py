@@ -5,9 +5,29 @@ A head is the same stack of named layers whether it sits on cached embeddings
 trained on cached embeddings move into the full graph by layer name.
 
 Stack: fixed standardisation (a frozen BatchNormalization holding the training
-embeddings' mean and variance) -> dropout -> dense ReLU (L2) -> dropout ->
-dense logits (L2). Training uses class weights (balanced) and early stopping
-on a speaker-grouped inner validation split.
+embeddings' mean and variance) -> dropout -> [dense ReLU (L2) -> dropout, when
+``hidden > 0``] -> dense logits (L2). Training is patch-level (every GDS-kept
+patch carries its clip's label; clips pool mean log-probabilities), with class
+weights (balanced) and early stopping on a speaker-grouped inner validation split.
+
+Default head: linear softmax (``hidden=0``) on standardised embeddings, L2
+0.03, no dropout. Chosen on the inner validation splits only (RAVDESS (2.4 s),
+6 speaker folds, YAMNet-only, GDS 0.4, clip UAR on each fold's validation
+speakers; test speakers never seen):
+
+    MLP 256 ReLU, dropout 0.4, L2 1e-3 (earlier default)  38.7 ± 4.1
+    linear, L2 0.01                                        36.5 ± 3.1
+    linear, L2 0.03                                        38.3 ± 4.4
+    linear, L2 0.1                                         38.1 ± 4.4
+    (reference, scikit-learn-style logistic regression:
+     patch-level C=0.003 38.8 ± 4.6; mean embedding per clip C=0.003 38.0 ± 4.5)
+
+Every setting is within one standard error of the best (about 1.7 points over 6
+folds), so the one-standard-error rule picks the simplest: the linear head
+(8 k instead of 264 k weights; its best epoch is stable across folds, 25-40,
+where the MLP's ranged 1-20). Patch-level training beat mean-embedding
+training in the same comparison. L2 0.03 is the best linear setting; it
+corresponds to C ~ 0.006 of a logistic regression on ~3000 training patches.
 """
 
 from __future__ import annotations
@@ -21,9 +41,9 @@ import numpy as np
 class HeadConfig:
     """Hyper-parameters of a dense head and of its training."""
 
-    hidden: int = 256
-    dropout: float = 0.4
-    l2: float = 1e-3
+    hidden: int = 0  # 0: linear softmax head (see the module docstring for why)
+    dropout: float = 0.0
+    l2: float = 0.03
     learning_rate: float = 1e-3
     epochs: int = 150
     batch_size: int = 128
@@ -33,9 +53,11 @@ class HeadConfig:
         return asdict(self)
 
 
-def head_layer_names(prefix: str, logits_name: str | None = None) -> list[str]:
-    """Names of a head's layers (the weight-carrying ones first)."""
-    return [f"{prefix}_standardize", f"{prefix}_dense", logits_name or f"{prefix}_logits", f"{prefix}_dropout_in", f"{prefix}_dropout"]
+def head_layer_names(prefix: str, logits_name: str | None = None, hidden: int = 1) -> list[str]:
+    """Names of a head's layers (the weight-carrying ones first); a linear head (``hidden=0``) has no dense/dropout pair."""
+    if hidden > 0:
+        return [f"{prefix}_standardize", f"{prefix}_dense", logits_name or f"{prefix}_logits", f"{prefix}_dropout_in", f"{prefix}_dropout"]
+    return [f"{prefix}_standardize", logits_name or f"{prefix}_logits", f"{prefix}_dropout_in"]
 
 
 def add_head(x, n_classes: int, config: HeadConfig, prefix: str, logits_name: str | None = None):
@@ -45,8 +67,9 @@ def add_head(x, n_classes: int, config: HeadConfig, prefix: str, logits_name: st
     reg = keras.regularizers.L2(config.l2)
     x = keras.layers.BatchNormalization(name=f"{prefix}_standardize", trainable=False, epsilon=1e-6)(x)
     x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout_in")(x)
-    x = keras.layers.Dense(config.hidden, activation="relu", kernel_regularizer=reg, name=f"{prefix}_dense")(x)
-    x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout")(x)
+    if config.hidden > 0:
+        x = keras.layers.Dense(config.hidden, activation="relu", kernel_regularizer=reg, name=f"{prefix}_dense")(x)
+        x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout")(x)
     return keras.layers.Dense(n_classes, kernel_regularizer=reg, name=logits_name or f"{prefix}_logits")(x)
 
 

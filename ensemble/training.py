@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,7 @@ class TrainSettings:
     progress: bool = True
     n_boot: int = 2000
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
+    fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class TrainSettings:
             "fusion": self.fusion,
             "fine_tune": self.fine_tune,
             "fine_tune_layers": FINE_TUNE_LAYERS if self.fine_tune else None,
+            "fine_tune_epochs": self.fine_tune_epochs if self.fine_tune else None,
             "gds": self.gds.to_dict(),
             "head": self.head.to_dict(),
             "seed": self.seed,
@@ -264,7 +266,7 @@ def fine_tune(built, data: CorpusData, train_patches: np.ndarray, val_patches: n
     model = built.keras_model
     unfrozen = {b: set_trainable_top(model, tower, FINE_TUNE_LAYERS[b]) for b, tower in built.towers.items()}
     logits_model = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output)
-    cfg = FINE_TUNE_HEAD
+    cfg = replace(FINE_TUNE_HEAD, epochs=settings.fine_tune_epochs)
     x_tr, x_va = data.patches.data[train_patches], data.patches.data[val_patches]
     summary = fit_logits_model(
         logits_model, x_tr, data.y[data.patches.clip_index[train_patches]], x_va,
@@ -304,7 +306,8 @@ def assemble_model(name: str, data: CorpusData, fitted: FittedFold, settings: Tr
     for key in keys:
         prefix, logits = head_names(key)
         head = fitted.heads[key]
-        for suffix in ("standardize", "dense"):
+        carried = ("standardize", "dense") if settings.head.hidden > 0 else ("standardize",)
+        for suffix in carried:
             model.get_layer(f"{prefix}_{suffix}").set_weights(head.get_layer(f"{prefix}_{suffix}").get_weights())
         model.get_layer(logits if late else LOGITS_NAME).set_weights(head.get_layer(logits).get_weights())
     if late:
@@ -326,6 +329,20 @@ def check_assembled(model, name: str, data: CorpusData, fitted: FittedFold, fusi
     graph = TrainedModel(name, model, data.labels, {}, {}, {}, None).predict_patches(patches)
     heads = np.exp(fitted.model_logp(data, name, fusion, idx))
     return float(np.abs(graph - heads).max())
+
+
+def reference_prediction(model, name: str, data: CorpusData, settings: TrainSettings) -> dict:
+    """The in-memory graph's pooled prediction of the corpus's first clip, saved with the model.
+
+    A reloaded model must reproduce it: the check that saving and loading lose nothing.
+    """
+    from preprocessing.pipeline import clip_features
+
+    path = str(data.table["path"].iloc[0])
+    gds = settings.gds.resolved()
+    clip = clip_features(path, gds_threshold=gds.threshold if gds.enabled else float("-inf"))
+    pred = TrainedModel(name, model, data.labels, {}, {}, {}, None).predict_clip(clip)
+    return {"path": path, "probabilities": pred.probabilities.tolist(), "label": pred.label}
 
 
 def predict_split(data: CorpusData, fitted: FittedFold, settings: TrainSettings, clips: np.ndarray, fold_index: int) -> pd.DataFrame:
@@ -387,5 +404,6 @@ def train_final(data: CorpusData, settings: TrainSettings, sources: dict[str, An
             if gap > 1e-3:
                 raise RuntimeError(f"the assembled {name} graph differs from its trained heads by {gap:.2e}")
             config["assembly_check_max_abs_diff"] = gap
+        config["reference_prediction"] = reference_prediction(built.keras_model, name, data, settings)
         out[name] = (built, config)
     return out, fitted, fold

@@ -175,7 +175,10 @@ def run(args: argparse.Namespace) -> int:
     if probe:
         table = egemaps_deviations(run_dir, specs, progress=False)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
-        probing = probing_tables(run_dir, settings.models_dir, progress)
+        try:
+            probing = probing_tables(run_dir, settings.models_dir, progress)
+        except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
+            print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
     audit_settings = AuditSettings(
         methods=methods, probe=probe, faithfulness_steps=FAST_STEPS, faithfulness_random=FAST_RANDOM,
         sanity_clips=args.sanity, explainer_params=FAST_EXPLAINER_PARAMS,

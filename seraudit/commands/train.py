@@ -27,6 +27,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--models", type=_models, default=list(MODEL_CHOICES), help="comma-separated: ensemble,yamnet,vggish,egemaps (default: all)")
     p.add_argument("--fusion", choices=("late", "feature"), default="late", help="how the ensemble fuses its branches (default: late)")
     p.add_argument("--fine-tune", action="store_true", help="fine-tune the top blocks of the backbones end-to-end (slow)")
+    p.add_argument("--fine-tune-epochs", type=int, default=None, help="maximum epochs of end-to-end fine-tuning (default 20)")
     gds = p.add_mutually_exclusive_group()
     gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
     gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no gated segment selection)")
@@ -39,6 +40,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the UAR-difference CI")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--test-corpus", default=None, help="cross-corpus mode: train on all of --corpus, test on this corpus "
+                   "over the emotions both share (instead of cross-validation)")
+    p.add_argument("--test-data", default=None, help="folder (or manifest CSV) of --test-corpus")
     p.add_argument("--out", required=True, help="run directory to write (replaced atomically)")
     p.set_defaults(func=run)
 
@@ -52,6 +56,7 @@ def run(args) -> int:
     from ensemble.training import TrainSettings
 
     from ensemble.heads import HeadConfig
+    from seraudit.errors import CorpusError
 
     allow = tuple(b.strip().lower() for b in args.allow_untrained.split(",") if b.strip())
     settings = TrainSettings(
@@ -72,7 +77,18 @@ def run(args) -> int:
         n_boot=args.bootstrap,
         command_line=["seraudit", *sys.argv[1:]],
     )
-    results = run_experiment(settings, args.out)
-    print(comparison_table(results, f"{results['corpus_display']}, {settings.gds.label()}, speaker-independent CV"))
+    if args.fine_tune_epochs is not None:
+        settings.fine_tune_epochs = args.fine_tune_epochs
+    if (args.test_corpus is None) != (args.test_data is None):
+        raise CorpusError("cross-corpus testing needs both --test-corpus and --test-data (e.g. --test-corpus emodb --test-data ../shared/data/emodb-2s)")
+    if args.test_corpus is not None:
+        from ensemble.cross_corpus import run_cross_corpus
+
+        results = run_cross_corpus(settings, args.test_corpus, args.test_data, args.out)
+        title = f"{results['corpus_display']}, {settings.gds.label()}, cross-corpus ({', '.join(results['shared_labels'])})"
+    else:
+        results = run_experiment(settings, args.out)
+        title = f"{results['corpus_display']}, {settings.gds.label()}, speaker-independent CV"
+    print(comparison_table(results, title))
     print(f"run written to {args.out}")
     return 0

@@ -69,7 +69,6 @@ def test_a_corpus_folder_that_does_not_exist_is_named_with_the_fix(tmp_path):
 @pytest.mark.slow
 def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, models_dir):
     """A quick audit-all on 32 RAVDESS clips: the report index exists; the second run retrains and re-audits nothing."""
-    cmd = [sys.executable, "-c", "import sys; from seraudit.cli import main; sys.exit(main())"]
     script = (
         "import argparse, sys\nfrom seraudit.commands import audit_all\n"
         "p = argparse.ArgumentParser(); s = p.add_subparsers(); audit_all.add_parser(s)\n"
@@ -87,4 +86,3 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
     assert second.returncode == 0, second.stderr[-2000:]
     assert "reusing the trained run" in second.stderr
     assert "clip(s) reused" in second.stderr
-    del cmd

@@ -1,13 +1,21 @@
-"""The user's story: train on a tiny RAVDESS slice, evaluate, reload the models, predict; interrupted runs leave nothing loadable."""
+"""The user's story: train on a tiny manifest of RAVDESS clips, evaluate, reload the models, predict; interrupted runs leave nothing loadable.
+
+One training run (3 speakers x 4 emotions, 3 epochs) is shared by every test that reads it.
+"""
 
 import argparse
+import io
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from seraudit.commands import compare, evaluate, predict, train
 from seraudit.errors import RunError, WeightsError
+
+ACTORS = ("Actor_01", "Actor_02", "Actor_03")
+EMOTION_CODES = ("01", "03", "04", "05")  # neutral, happy, sad, angry
 
 
 def _cli(argv):
@@ -25,11 +33,26 @@ def cache_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, ravdess_dir, models_dir, cache_dir):
+def tiny_manifest(tmp_path_factory, ravdess_dir):
+    """A CSV manifest: 3 RAVDESS actors, one clip of each of 4 emotions (12 clips)."""
+    from preprocessing.corpora import read_corpus
+
+    table = read_corpus("ravdess", ravdess_dir)
+    table = table[table["path"].str.contains("|".join(ACTORS))]
+    codes = table["path"].str.extract(r"03-01-(\d\d)-01-01-01-\d\d")[0]
+    rows = table[codes.isin(EMOTION_CODES)]
+    assert len(rows) == len(ACTORS) * len(EMOTION_CODES)
+    out = tmp_path_factory.mktemp("manifest") / "manifest.csv"
+    rows.assign(speaker=rows["speaker"].str.replace("ravdess_", "actor"))[["path", "label", "speaker"]].to_csv(out, index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_manifest, models_dir, cache_dir):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    _cli(["train", "--corpus", "ravdess", "--data", str(ravdess_dir), "--models", "ensemble,yamnet,vggish,egemaps",
-          "--models-dir", str(models_dir), "--allow-untrained", "vggish", "--no-download", "--max-clips", "24",
-          "--epochs", "8", "--bootstrap", "100", "--cache-dir", str(cache_dir), "--quiet", "--out", str(out)])
+    _cli(["train", "--corpus", "manifest", "--data", str(tiny_manifest), "--models", "ensemble,yamnet,vggish,egemaps",
+          "--models-dir", str(models_dir), "--allow-untrained", "vggish", "--no-download",
+          "--epochs", "3", "--bootstrap", "100", "--cache-dir", str(cache_dir), "--quiet", "--out", str(out)])
     return out
 
 
@@ -40,34 +63,45 @@ def test_evaluate_json_reports_uar_per_model_and_ensemble_comparisons(tiny_run, 
     assert set(results["models"]) == {"ensemble", "yamnet", "vggish", "egemaps"}
     for m in results["models"].values():
         assert 0 <= m["uar"]["mean"] <= 100 and m["uar"]["std"] >= 0
+        assert m["uar"]["mean"] == pytest.approx(np.mean(m["uar"]["folds"]))
     assert results["models"]["vggish"]["untrained"] == ["vggish"]
     assert "untrained" in results["models"]["vggish"]["display_name"]
     assert "untrained" in results["models"]["ensemble"]["display_name"]
     assert results["models"]["yamnet"]["untrained"] == []
     pairs = {(c["a"], c["b"]) for c in results["comparisons"]}
-    assert {("ensemble", "yamnet"), ("ensemble", "vggish")} <= pairs
+    assert {("ensemble", "yamnet"), ("ensemble", "vggish"), ("ensemble", "egemaps")} <= pairs
     for c in results["comparisons"]:
         assert c["ci_low"] <= c["uar_difference"] <= c["ci_high"] and 0 <= c["p_value"] <= 1
     folds = results["folds"]["folds"]
-    assert len(folds) == 6
+    assert len(folds) == len(ACTORS)
     for f in folds:
+        assert f["train_speakers"] and f["test_speakers"]
         assert not set(f["test_speakers"]) & (set(f["train_speakers"]) | set(f["val_speakers"]))
+        assert not set(f["train_speakers"]) & set(f["val_speakers"])
 
 
-def test_saved_models_reload_and_predict_identically(tiny_run, ravdess_clips):
+def test_no_test_clip_of_a_fold_comes_from_a_training_speaker(tiny_run):
+    predictions = pd.read_csv(tiny_run / "predictions.csv")
+    folds = json.loads((tiny_run / "folds.json").read_text())["folds"]
+    for fold in folds:
+        tested = set(predictions.loc[predictions["fold"] == fold["index"], "speaker"])
+        assert tested == set(fold["test_speakers"])
+    assert predictions.groupby("model")["path"].nunique().eq(len(ACTORS) * len(EMOTION_CODES)).all()
+
+
+def test_saved_models_reload_and_reproduce_the_predictions_made_before_saving(tiny_run, tiny_manifest):
     from ensemble.trained import load_trained_model
     from preprocessing.pipeline import clip_features
 
-    clip = clip_features(ravdess_clips[0])
     for name in ("ensemble", "yamnet", "vggish"):
-        first = load_trained_model(tiny_run, name)
-        second = load_trained_model(tiny_run, name)
-        np.testing.assert_array_equal(first.predict_patches(clip.patches.data), second.predict_patches(clip.patches.data))
-        pred = first.predict_clip(clip)
-        assert pred.label in first.labels and pred.probabilities.sum() == pytest.approx(1.0)
-        prov = first.provenance
-        assert prov["corpus"] == "ravdess" and prov["seeds"]["global"] == 0 and "tensorflow" in prov["library_versions"]
-        assert prov["weights"]["yamnet" if name != "vggish" else "vggish"]["sha256"] or name == "vggish"
+        model = load_trained_model(tiny_run, name)
+        reference = json.loads((tiny_run / "models" / name / "config.json").read_text())["reference_prediction"]
+        pred = model.predict_clip(clip_features(reference["path"]))
+        np.testing.assert_allclose(pred.probabilities, reference["probabilities"], atol=1e-5)
+        assert pred.label in model.labels and pred.probabilities.sum() == pytest.approx(1.0)
+        prov = model.provenance
+        assert prov["seeds"]["global"] == 0 and "tensorflow" in prov["library_versions"]
+        assert prov["pretrained"] == {b: b == "yamnet" for b in prov["pretrained"]}
     assert load_trained_model(tiny_run, "vggish").display_name == "VGGish (untrained)"
     assert load_trained_model(tiny_run, "ensemble").fusion == "late"
 
@@ -80,29 +114,47 @@ def test_predict_prints_one_row_per_clip_and_model(tiny_run, ravdess_clips, caps
     assert all(sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-6) for r in records)
 
 
+def test_predict_csv_has_a_probability_column_per_emotion_and_the_argmax_label(tiny_run, ravdess_clips, capsys):
+    from ensemble.trained import load_trained_model
+    from preprocessing.pipeline import clip_features
+
+    clips = [str(p) for p in ravdess_clips[:2]]
+    capsys.readouterr()
+    _cli(["predict", str(tiny_run), *clips, "--format", "csv", "--quiet", "--models", "ensemble,yamnet"])
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    labels = json.loads((tiny_run / "models" / "yamnet" / "labels.json").read_text())
+    p_cols = [f"p_{lab}" for lab in labels]
+    assert list(table.columns[:4]) == ["path", "model", "display_name", "label"] and set(p_cols) <= set(table.columns)
+    assert len(table) == 4 and list(table["model"]) == ["ensemble", "ensemble", "yamnet", "yamnet"]
+    np.testing.assert_allclose(table[p_cols].sum(axis=1), 1.0, atol=1e-3)
+    assert (table["label"] == table[p_cols].idxmax(axis=1).str[2:]).all()
+    assert table["display_name"].iloc[0] == "Ensemble (late fusion; VGGish untrained)"
+    direct = load_trained_model(tiny_run, "yamnet").predict_clip(clip_features(clips[1]))
+    np.testing.assert_allclose(table[p_cols].iloc[3].to_numpy(float), direct.probabilities, atol=1e-4)
+
+
 def test_compare_prints_the_ensemble_vs_single_table(tiny_run, capsys):
     capsys.readouterr()
     _cli(["compare", str(tiny_run)])
     text = capsys.readouterr().out
-    assert "RAVDESS (2.4 s)" in text and "vs YAMNet" in text and "VGGish (untrained)" in text and "p = " in text
+    assert "vs YAMNet" in text and "VGGish (untrained)" in text and "p = " in text and "eGeMAPS + LR" in text
 
 
-def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run, cache_dir, ravdess_dir):
+def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run, cache_dir, tiny_manifest, models_dir):
     from ensemble.embedding_cache import EmbeddingCache
     from ensemble.experiment import resolve_sources
-    from ensemble.training import select_clips
     from preprocessing.corpora import read_corpus
 
     files_before = sorted(p.name for p in cache_dir.iterdir())
-    table = select_clips(read_corpus("ravdess", ravdess_dir), 24)
-    sources = resolve_sources(["yamnet"], str(ravdess_dir.parents[1] / "models"), (), download=False)
+    table = read_corpus("manifest", tiny_manifest)
+    sources = resolve_sources(["yamnet"], str(models_dir), (), download=False)
     cache = EmbeddingCache(cache_dir, progress=False)
     emb = cache.embeddings(table["path"].tolist(), "yamnet", sources["yamnet"], 0)
     assert cache.misses == [] and emb.shape[1] == 1024
     assert sorted(p.name for p in cache_dir.iterdir()) == files_before
 
 
-def test_an_interrupted_write_leaves_no_loadable_model(tmp_path, tiny_run):
+def test_a_run_killed_while_saving_leaves_no_model_that_loads(tmp_path):
     from ensemble.run_dir import write_run
     from ensemble.trained import load_trained_model
 
@@ -113,26 +165,80 @@ def test_an_interrupted_write_leaves_no_loadable_model(tmp_path, tiny_run):
 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        write_run(out, {}, [], __import__("pandas").DataFrame(), {}, {"yamnet": (Exploding(), {}, {})}, ["a"], None)
+        write_run(out, {}, [], pd.DataFrame(), {}, {"yamnet": (Exploding(), {}, {})}, ["a"], None)
     assert not out.exists() and not list(tmp_path.iterdir())
     with pytest.raises(RunError, match="does not exist"):
         load_trained_model(out, "yamnet")
 
 
-def test_missing_vggish_weights_stop_training_unless_untrained_is_allowed(tmp_path, ravdess_dir, models_dir):
+def test_missing_vggish_weights_stop_training_unless_untrained_is_allowed(tmp_path, tiny_manifest, models_dir):
     with pytest.raises(WeightsError):
-        _cli(["train", "--corpus", "ravdess", "--data", str(ravdess_dir), "--models", "vggish", "--models-dir",
-              str(models_dir), "--no-download", "--max-clips", "4", "--quiet", "--out", str(tmp_path / "run")])
+        _cli(["train", "--corpus", "manifest", "--data", str(tiny_manifest), "--models", "vggish", "--models-dir",
+              str(models_dir), "--no-download", "--quiet", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
 
 
-def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, cache_dir, ravdess_clips):
+def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, cache_dir, tiny_manifest):
     from ensemble.embedding_cache import EmbeddingCache, GdsSettings
+    from preprocessing.corpora import read_corpus
     from preprocessing.pipeline import clip_features
 
-    paths = [str(p) for p in ravdess_clips[:4]]
+    paths = read_corpus("manifest", tiny_manifest)["path"].tolist()
     patches = EmbeddingCache(cache_dir, progress=False).patches(paths)
+    first = patches.clip_index < 2
     for threshold in (0.3, 0.8, 0.99):
-        expected = np.concatenate([clip_features(p, gds_threshold=threshold).selection.keep for p in paths])
-        np.testing.assert_array_equal(patches.keep(GdsSettings(True, threshold)), expected)
+        expected = np.concatenate([clip_features(p, gds_threshold=threshold).selection.keep for p in paths[:2]])
+        np.testing.assert_array_equal(patches.keep(GdsSettings(True, threshold))[first], expected)
     assert patches.keep(GdsSettings(False)).all()
+
+
+def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(tiny_manifest, cache_dir, models_dir):
+    from ensemble.embedding_cache import EmbeddingCache, build_embedder
+    from ensemble.experiment import resolve_sources
+    from ensemble.folds import final_split
+    from ensemble.heads import HeadConfig
+    from ensemble.training import FINE_TUNE_LAYERS, TrainSettings, fit_split, prepare_data
+    from preprocessing.corpora import read_corpus
+
+    settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=1,
+                             head=HeadConfig(epochs=2), download=False, cache_dir=str(cache_dir), progress=False)
+    sources = resolve_sources(["yamnet"], str(models_dir), (), download=False)
+    table = read_corpus("manifest", tiny_manifest)
+    cache = EmbeddingCache(cache_dir, progress=False)
+    data = prepare_data(table, ["yamnet"], sources, settings.gds, cache, 0, False)
+    data.patches = cache.patches(table["path"].tolist(), need_data=True)
+    fitted = fit_split(data, final_split(data.speakers), settings, sources)
+
+    tuned, pretrained = fitted.full_models["yamnet"], build_embedder("yamnet", sources["yamnet"], 0)
+    unfrozen = fitted.history["yamnet_fine_tune"]["unfrozen"]["yamnet"]
+    assert len(unfrozen) == FINE_TUNE_LAYERS["yamnet"]
+    weighted = [layer.name for layer in pretrained.layers if layer.weights and layer.name.startswith("yamnet")]
+
+    def moved(name):
+        return max(float(np.abs(a - b).max()) for a, b in zip(tuned.get_layer(name).get_weights(), pretrained.get_layer(name).get_weights()))
+
+    assert all(moved(name) > 1e-6 for name in unfrozen if tuned.get_layer(name).__class__.__name__ != "BatchNormalization")
+    assert all(moved(name) == 0.0 for name in weighted if name not in unfrozen)
+
+
+def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_over_shared_emotions(tmp_path, tiny_manifest, emodb_dir, models_dir, cache_dir, capsys):
+    from preprocessing.corpora import read_corpus
+
+    emodb = read_corpus("emodb", emodb_dir)
+    emodb = emodb[emodb["speaker"].isin(["emodb_03", "emodb_08"]) & emodb["label"].isin(["happy", "sad", "boredom"])]
+    emodb = emodb.groupby(["speaker", "label"]).head(1)
+    test_manifest = tmp_path / "emodb.csv"
+    emodb[["path", "label", "speaker"]].to_csv(test_manifest, index=False)
+    out = tmp_path / "cross"
+    _cli(["train", "--corpus", "manifest", "--data", str(tiny_manifest), "--models", "ensemble,yamnet,vggish,egemaps",
+          "--models-dir", str(models_dir), "--allow-untrained", "vggish", "--no-download", "--epochs", "2", "--bootstrap", "50",
+          "--cache-dir", str(cache_dir), "--quiet", "--test-corpus", "manifest", "--test-data", str(test_manifest), "--out", str(out)])
+    assert "cross-corpus (happy, sad)" in capsys.readouterr().out
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert set(predictions["label"]) == {"happy", "sad"} and set(predictions["prediction"]) <= {"happy", "sad"}
+    assert set(predictions["path"]) == set(emodb.loc[emodb["label"] != "boredom", "path"])
+    assert json.loads((out / "models" / "yamnet" / "labels.json").read_text()) == ["happy", "sad"]
+    _cli(["evaluate", str(out), "--json"])
+    results = json.loads(capsys.readouterr().out)
+    assert len(results["models"]["yamnet"]["uar"]["folds"]) == 2  # one score per test speaker
+    assert {("ensemble", "yamnet"), ("ensemble", "egemaps")} <= {(c["a"], c["b"]) for c in results["comparisons"]}

@@ -1,0 +1,118 @@
+"""Cross-corpus evaluation: train on every speaker of one corpus, test on another corpus over the emotions both share.
+
+The models are trained exactly as a run's final models (all speakers of the
+training corpus, an inner validation group of its speakers for early
+stopping and late-fusion weights), on the shared emotions only (RAVDESS <->
+EmoDB: neutral, happy, sad, angry, fearful, disgust). Every clip of the test
+corpus with a shared emotion is then predicted. Speakers of two corpora never
+overlap, so the test is speaker- and corpus-independent.
+
+Metrics are reported per test speaker (mean ± std over the test corpus's
+speakers, in the ``fold`` column of the predictions) and pooled over all test
+clips; the ensemble is compared with each single model on the same clips as
+in cross-validation. The run directory has the usual layout, so `seraudit
+evaluate / compare / predict` read it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ensemble.embedding_cache import EmbeddingCache
+from ensemble.evaluation import evaluate_predictions
+from ensemble.fusion import branches_of
+from ensemble.training import TrainSettings, assemble_model, fit_split, label_set, predict_split, prepare_data, reference_prediction, select_clips
+from ensemble.folds import final_split
+from seraudit.errors import CorpusError
+
+
+def shared_labels(train_labels, test_labels) -> list[str]:
+    """Emotions present in both corpora, in the canonical order."""
+    shared = set(train_labels) & set(test_labels)
+    return [lab for lab in label_set(list(train_labels)) if lab in shared]
+
+
+def restrict(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    return table[table["label"].isin(labels)].reset_index(drop=True)
+
+
+def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, out: str | Path | None = None,
+                     train_table: pd.DataFrame | None = None, test_table: pd.DataFrame | None = None) -> dict:
+    """Train on `settings.corpus` (all speakers), test on `test_corpus`; write a run to `out` unless None. Returns results."""
+    from ensemble.experiment import model_info, resolve_sources
+    from ensemble.run_dir import corpus_display, library_versions, write_run
+    from preprocessing.corpora import read_corpus
+
+    start = time.perf_counter()
+    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)
+    train_table = read_corpus(settings.corpus, settings.data) if train_table is None else train_table
+    test_table = read_corpus(test_corpus, test_data) if test_table is None else test_table
+    labels = shared_labels(train_table["label"], test_table["label"])
+    if len(labels) < 2:
+        raise CorpusError(
+            f"{settings.corpus} ({settings.data}) and {test_corpus} ({test_data}) share {len(labels)} emotion(s) "
+            f"({', '.join(labels) or 'none'}); cross-corpus testing needs at least 2 shared emotions"
+        )
+    train_table = select_clips(restrict(train_table, labels), settings.max_clips, settings.seed)
+    test_table = select_clips(restrict(test_table, labels), settings.max_clips, settings.seed)
+    cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
+    with_egemaps = "egemaps" in settings.models
+    train = prepare_data(train_table, sorted(sources), sources, settings.gds, cache, settings.seed, with_egemaps, labels)
+    if settings.fine_tune:
+        train.patches = cache.patches(train.table["path"].astype(str).tolist(), need_data=True)
+    test_cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
+    test = prepare_data(test_table, sorted(sources), sources, settings.gds, test_cache, settings.seed, with_egemaps, labels)
+    if settings.fine_tune:
+        test.patches = test_cache.patches(test.table["path"].astype(str).tolist(), need_data=True)
+    prepared = time.perf_counter()
+
+    fold = final_split(train.speakers, seed=settings.seed)
+    fitted = fit_split(train, fold, settings, sources)
+    test_speakers = sorted(set(test.speakers))
+    predictions = predict_split(test, fitted, settings, np.arange(len(test.table)), 0)
+    predictions["fold"] = predictions["speaker"].map({s: i for i, s in enumerate(test_speakers)})
+    trained = time.perf_counter()
+
+    info = model_info(settings, sources)
+    results = evaluate_predictions(predictions, labels, info, n_boot=settings.n_boot, seed=settings.seed)
+    train_name, test_name = corpus_display(settings.corpus), corpus_display(test_corpus)
+    results.update({
+        "corpus": settings.corpus, "corpus_display": f"{train_name} -> {test_name}", "test_corpus": test_corpus,
+        "test_corpus_display": test_name, "cross_corpus": True, "shared_labels": labels, "gds": settings.gds.to_dict(),
+        "gds_kept_fraction": float(test.keep.mean()),
+        "fine_tune": settings.fine_tune, "n_clips": int(len(test.table)), "n_train_clips": int(len(train.table)),
+        "n_speakers": len(test_speakers), "metrics_over": "test speakers (mean ± std) and all test clips (pooled)",
+    })
+    seconds = {"prepare": prepared - start, "train_and_test": trained - prepared}
+    if out is not None:
+        common = {
+            "corpus": settings.corpus, "corpus_display": results["corpus_display"], "data": str(settings.data),
+            "test_corpus": test_corpus, "test_data": str(test_data), "labels_shared": labels,
+            "n_clips": int(len(train.table)), "gds": settings.gds.to_dict(),
+            "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed, "bootstrap": settings.seed},
+            "library_versions": library_versions(), "command_line": settings.command_line, "final_split": fold.to_dict(),
+            "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, heads on cached embeddings",
+            "folds": f"cross-corpus: trained on all {train_name} speakers, tested on every {test_name} speaker",
+        }
+        keras_models = {}
+        for name in [m for m in settings.models if m in info and m != "egemaps"]:
+            built, config = assemble_model(name, train, fitted, settings, sources)
+            config["reference_prediction"] = reference_prediction(built.keras_model, name, train, settings)
+            prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches_of(name)},
+                    "pretrained": {b: bool(sources[b].pretrained) for b in branches_of(name)}, "history": fitted.history}
+            keras_models[name] = (built.keras_model, config, prov)
+        seconds["total"] = time.perf_counter() - start
+        run_info = {**common, "settings": settings.to_dict(), "models": info, "labels": labels,
+                    "weights": {b: s.to_dict() for b, s in sources.items()}, "seconds": seconds}
+        folds = {"corpus": settings.corpus, "test_corpus": test_corpus, "final": fold.to_dict(),
+                 "folds": [{"index": i, "train_speakers": fold.train_speakers, "val_speakers": fold.val_speakers,
+                            "test_speakers": [s]} for i, s in enumerate(test_speakers)]}
+        egemaps = (fitted.egemaps_model, common) if fitted.egemaps_model is not None else None
+        write_run(out, run_info, folds, predictions, {**results, "seconds": seconds}, keras_models, labels, egemaps)
+    seconds["total"] = time.perf_counter() - start
+    results["seconds"] = seconds
+    return results
