@@ -14,6 +14,9 @@ COMMAND_MODULES: list[str] = [
     "evaluate",
     "compare",
     "predict",
+    "explain",
+    "report",
+    "audit_all",
 ]
 
 

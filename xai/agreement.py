@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import rankdata
 
 #: Share of cells counted as a method's "top" cells in the overlap.
 TOP_FRACTION = 0.20
@@ -79,8 +79,9 @@ def rank_correlation(attributions: Mapping[str, object] | Sequence[object]) -> p
     names = list(maps)
     stacked = np.stack([maps[n] for n in names], axis=1)  # [cells, methods]
     constant = stacked.std(axis=0) == 0
+    # Spearman = Pearson of (average-tie) ranks; corrcoef keeps the matrix shape for two methods too.
     with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.atleast_2d(spearmanr(stacked, axis=0).statistic)
+        rho = np.atleast_2d(np.corrcoef(rankdata(stacked, axis=0), rowvar=False))
     rho = np.asarray(rho, dtype=np.float64)
     rho[constant, :] = np.nan
     rho[:, constant] = np.nan

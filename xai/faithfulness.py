@@ -25,10 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from preprocessing.constants import LOG_OFFSET
-
-#: Value of a deleted log-mel cell: the log of zero energy plus the model's log offset (silence).
-LOG_FLOOR = float(np.log(LOG_OFFSET["yamnet"]))
+from xai.perturbation import LOG_FLOOR, ClipScorer
 
 
 @dataclass
@@ -120,9 +117,6 @@ def deletion_insertion(
     fill_value : float
         Model-input value of a removed cell (default: the log floor, silence).
     """
-    from ensemble.trained import pool_by_clip
-    from preprocessing.segments import make_patches
-
     log_mel = np.asarray(clip.log_mel, dtype=np.float32)
     clip_map = np.asarray(attribution.clip_map, dtype=np.float64)
     if clip_map.shape != log_mel.shape:
@@ -132,7 +126,6 @@ def deletion_insertion(
         )
     if steps < 1 or n_random < 1:
         raise ValueError(f"steps and n_random must be at least 1, got {steps} and {n_random}")
-    hop_frames = int(clip.patches.hop_frames)
     n_cells = log_mel.size
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * n_cells).astype(np.int64)
@@ -146,20 +139,8 @@ def deletion_insertion(
     inserted = np.where(gone, log_mel, np.float32(fill_value))
     variants = np.concatenate([deleted, inserted]).reshape(-1, *log_mel.shape)  # [2*O*(K+1), frames, 64]
 
-    patch_sets = [make_patches(v, hop_frames=hop_frames).data for v in variants]
-    n_patches = patch_sets[0].shape[0]
-    probs = np.asarray(model.predict_patches(np.concatenate(patch_sets)), dtype=np.float64)
-    probs = probs.reshape(len(variants), n_patches, -1)
-
-    keep = getattr(getattr(clip, "selection", None), "keep", None)
-    keep = np.ones(n_patches, bool) if keep is None else np.asarray(keep, bool)
-    if keep.shape != (n_patches,):
-        raise ValueError(f"clip has {keep.size} GDS keep flags but its log-mel gives {n_patches} patches")
-    if not keep.any():  # same fallback as TrainedModel.predict_clip
-        keep = np.ones(n_patches, bool)
-    kept = probs[:, keep]  # [V, n_kept, C]
-    clip_index = np.repeat(np.arange(len(variants)), kept.shape[1])
-    pooled = pool_by_clip(kept.reshape(-1, kept.shape[2]), clip_index, len(variants))
+    # Re-cut and pool exactly like the model's own clip prediction, predicting only the kept patches.
+    pooled = ClipScorer(model, clip)(variants)  # [V, C]
     target = pooled[:, attribution.target].reshape(2, len(orders), steps + 1)
 
     deletion, insertion = target[0, 0], target[1, 0]

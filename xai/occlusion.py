@@ -94,6 +94,8 @@ class OcclusionExplainer(Explainer):
         inside = (rows >= 0) & (rows < n_frames)
         row_hidden = (rows[None] >= t0s[:, None, None]) & (rows[None] < t0s[:, None, None] + wt) & inside[None]
         jt, ip = np.nonzero(row_hidden.any(axis=2))  # (time position, patch) pairs that change
+        counted = scorer.keep[ip]  # patches GDS dropped cannot change the clip probability
+        jt, ip = jt[counted], ip[counted]
         # Every affected (time position, patch) pair with every band position: [P, Jf] -> flattened.
         mask = row_hidden[jt, ip][:, None, :, None] & band_cover[None, :, None, :]  # [P, Jf, 96, 64]
         occluded = np.where(mask, np.float32(fill), patches[ip][:, None])  # [P, Jf, 96, 64]
@@ -103,8 +105,9 @@ class OcclusionExplainer(Explainer):
         changed = changed.reshape(len(jt), len(f0s), -1)
         per_window = np.broadcast_to(base_patch, (len(t0s), len(f0s), n_patches, base_patch.shape[1])).copy()
         per_window[jt, :, ip, :] = changed
-        clip_probs = scorer.pool(per_window.reshape(-1, n_patches, base_patch.shape[1]))  # [Jt*Jf, C]
-        original = scorer.pool(base_patch[None])[0]
+        per_window = per_window.reshape(-1, n_patches, base_patch.shape[1])[:, scorer.keep]
+        clip_probs = scorer.pool(per_window)  # [Jt*Jf, C]
+        original = scorer.pool(base_patch[scorer.keep][None])[0]
         drop = (original[target] - clip_probs[:, target]).reshape(len(t0s), len(f0s))
 
         # Average over the windows covering each cell: separable covers -> two matrix products.

@@ -21,7 +21,7 @@ class BandEnergyModel:
     def __init__(self) -> None:
         self.calls = 0
 
-    def predict_patches(self, patches: np.ndarray) -> np.ndarray:
+    def predict_patches(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
         self.calls += 1
         evidence = patches[:, :, BANDS].mean(axis=(1, 2))  # log floor (-6.9) .. ~0
         p1 = 1.0 / (1.0 + np.exp(-(evidence + 3.5) * 2.0))

@@ -33,8 +33,8 @@ def test_lime_records_how_it_hid_cells_and_how_many_cells_it_used(lime_map, tone
     assert lime_map.params["n_segments"] == 10 * 8
     assert lime_map.params["num_samples"] == 120
     assert lime_map.patch_maps.shape == tone_clip.patches.data.shape
-    # every perturbed clip is re-cut into all of its patches
-    assert lime_map.params["patch_predictions"] == 120 * len(tone_clip.patches.data)
+    # every perturbed clip is re-cut into its patches; only those GDS kept count, so only they are predicted
+    assert lime_map.params["patch_predictions"] == 120 * int(tone_clip.selection.keep.sum())
 
 
 def test_lime_time_explains_listenable_time_slices(tone_model, tone_clip):
