@@ -53,36 +53,29 @@ def test_one_per_emotion_still_includes_mistakes_and_correct_clips(rng):
     assert wrong.any() and (~wrong).any()
 
 
+def seraudit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real command line in a fresh interpreter, as a user would."""
+    return subprocess.run([sys.executable, "-m", "seraudit.cli", *args], capture_output=True, text=True, env=env)
+
+
 def test_a_corpus_folder_that_does_not_exist_is_named_with_the_fix(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-c", "import sys; from seraudit.commands import audit_all; import argparse;"
-         "p = argparse.ArgumentParser(); s = p.add_subparsers(); audit_all.add_parser(s);"
-         "a = p.parse_args(sys.argv[1:]);"
-         "from seraudit.errors import SerauditError\n"
-         "try: a.func(a)\nexcept SerauditError as e: print(e)",
-         "audit-all", "--corpus", "ravdess", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, check=True,
-    )
-    assert "nowhere does not exist" in out.stdout and "--data" in out.stdout
+    out = seraudit("audit-all", "--corpus", "ravdess", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
+    assert out.returncode == 2
+    assert "nowhere does not exist" in out.stderr and "--data" in out.stderr
 
 
 @pytest.mark.slow
 def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, models_dir):
     """A quick audit-all on 32 RAVDESS clips: the report index exists; the second run retrains and re-audits nothing."""
-    script = (
-        "import argparse, sys\nfrom seraudit.commands import audit_all\n"
-        "p = argparse.ArgumentParser(); s = p.add_subparsers(); audit_all.add_parser(s)\n"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
-    )
     args = ["audit-all", "--corpus", "ravdess", "--data", str(ravdess_dir), "--out", str(tmp_path / "run"),
             "--allow-untrained", "vggish", "--models-dir", str(models_dir), "--max-clips", "32",
             "--per-emotion", "1", "--methods", "gradcam,occlusion", "--sanity", "0", "--quiet"]
     env = {"SERAUDIT_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    first = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+    first = seraudit(*args, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
     index = first.stdout.strip().splitlines()[-1].removeprefix("report index: ")
     assert index.endswith("report/index.html") and (tmp_path / "run" / "report" / "index.html").is_file()
-    second = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+    second = seraudit(*args, env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "reusing the trained run" in second.stderr
     assert "clip(s) reused" in second.stderr
