@@ -24,9 +24,18 @@ import pandas as pd
 
 from ensemble.embedding_cache import EmbeddingCache
 from ensemble.evaluation import evaluate_predictions
-from ensemble.fusion import branches_of
-from ensemble.training import TrainSettings, assemble_model, fit_split, label_set, predict_split, prepare_data, reference_prediction, select_clips
 from ensemble.folds import final_split
+from ensemble.fusion import branches_of
+from ensemble.training import (
+    TrainSettings,
+    assemble_model,
+    fit_split,
+    label_set,
+    predict_split,
+    prepare_data,
+    reference_prediction,
+    select_clips,
+)
 from seraudit.errors import CorpusError
 
 
@@ -84,7 +93,7 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
         "corpus": settings.corpus, "corpus_display": f"{train_name} -> {test_name}", "test_corpus": test_corpus,
         "test_corpus_display": test_name, "cross_corpus": True, "shared_labels": labels, "gds": settings.gds.to_dict(),
         "gds_kept_fraction": float(test.keep.mean()),
-        "fine_tune": settings.fine_tune, "n_clips": int(len(test.table)), "n_train_clips": int(len(train.table)),
+        "fine_tune": settings.fine_tune, "n_clips": len(test.table), "n_train_clips": len(train.table),
         "n_speakers": len(test_speakers), "metrics_over": "test speakers (mean ± std) and all test clips (pooled)",
     })
     seconds = {"prepare": prepared - start, "train_and_test": trained - prepared}
@@ -92,7 +101,7 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
         common = {
             "corpus": settings.corpus, "corpus_display": results["corpus_display"], "data": str(settings.data),
             "test_corpus": test_corpus, "test_data": str(test_data), "labels_shared": labels,
-            "n_clips": int(len(train.table)), "gds": settings.gds.to_dict(),
+            "n_clips": len(train.table), "gds": settings.gds.to_dict(),
             "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed, "bootstrap": settings.seed},
             "library_versions": library_versions(), "command_line": settings.command_line, "final_split": fold.to_dict(),
             "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, heads on cached embeddings",

@@ -10,7 +10,14 @@ from ensemble.embedding_cache import EmbeddingCache
 from ensemble.evaluation import evaluate_predictions
 from ensemble.fusion import branches_of
 from ensemble.run_dir import corpus_display, library_versions, write_run
-from ensemble.training import NEURAL_MODELS, TrainSettings, cross_validate, prepare_data, select_clips, train_final
+from ensemble.training import (
+    NEURAL_MODELS,
+    TrainSettings,
+    cross_validate,
+    prepare_data,
+    select_clips,
+    train_final,
+)
 
 
 def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True) -> dict[str, Any]:
@@ -57,7 +64,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     corpus_name = corpus_display(settings.corpus)
     results.update({"corpus": settings.corpus, "corpus_display": corpus_name, "gds": settings.gds.to_dict(),
                     "gds_kept_fraction": float(data.keep.mean()),
-                    "fine_tune": settings.fine_tune, "n_clips": int(len(data.table)), "n_speakers": int(len(set(data.speakers)))})
+                    "fine_tune": settings.fine_tune, "n_clips": len(data.table), "n_speakers": len(set(data.speakers))})
     if not final:
         results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
         return results
@@ -66,7 +73,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         "corpus": settings.corpus,
         "corpus_display": corpus_name,
         "data": str(settings.data),
-        "n_clips": int(len(data.table)),
+        "n_clips": len(data.table),
         "gds": settings.gds.to_dict(),
         "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed, "bootstrap": settings.seed},
         "library_versions": library_versions(),

@@ -218,7 +218,11 @@ def fit_split(data: CorpusData, fold: Fold, settings: TrainSettings, sources: di
     """Train every model of `settings` on the fold's train speakers (validation on its inner validation speakers)."""
     from ensemble.baseline_egemaps import make_baseline
     from ensemble.fusion import fit_late_fusion_weights
-    from ensemble.heads import build_embedding_head, fit_logits_model, set_standardization
+    from ensemble.heads import (
+        build_embedding_head,
+        fit_logits_model,
+        set_standardization,
+    )
 
     train_clips, val_clips, _ = fold.masks(data.speakers)
     tr, va = data.patch_mask(train_clips), data.patch_mask(val_clips)

@@ -67,24 +67,23 @@ def run(args) -> int:
     model = build_embedder(args.backbone, source, args.seed)
     emb = embed_patches(model, data, batch_size=args.batch_size, progress=not args.quiet, desc=f"{args.backbone} embeddings")
     out = args.out if str(args.out).endswith(".npz") else f"{args.out}.npz"
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                embeddings=emb,
-                clip_index=np.concatenate([np.full(len(c.patches.data), i) for i, c in enumerate(clips)]),
-                paths=np.array(used),
-                start_s=np.concatenate([c.patches.start_s for c in clips]),
-                end_s=np.concatenate([c.patches.end_s for c in clips]),
-                gds_keep=np.concatenate([c.selection.keep for c in clips]),
-                gds_correlation=np.concatenate([c.selection.correlation for c in clips]),
-                gds_threshold=np.array(clips[0].selection.threshold),
-                skipped_paths=np.array([p for p, _ in skipped], dtype=str),
-                skipped_reasons=np.array([r for _, r in skipped], dtype=str),
-                backbone=np.array(args.backbone),
-                weights=np.array(source.describe()),
-                untrained=np.array(not source.pretrained),
-            )
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            embeddings=emb,
+            clip_index=np.concatenate([np.full(len(c.patches.data), i) for i, c in enumerate(clips)]),
+            paths=np.array(used),
+            start_s=np.concatenate([c.patches.start_s for c in clips]),
+            end_s=np.concatenate([c.patches.end_s for c in clips]),
+            gds_keep=np.concatenate([c.selection.keep for c in clips]),
+            gds_correlation=np.concatenate([c.selection.correlation for c in clips]),
+            gds_threshold=np.array(clips[0].selection.threshold),
+            skipped_paths=np.array([p for p, _ in skipped], dtype=str),
+            skipped_reasons=np.array([r for _, r in skipped], dtype=str),
+            backbone=np.array(args.backbone),
+            weights=np.array(source.describe()),
+            untrained=np.array(not source.pretrained),
+        )
     print(f"{len(emb)} patch embeddings [{emb.shape[1]}] of {len(clips)} clip(s) ({source.describe()}) -> {out}")
     if skipped:
         print(f"{len(skipped)} file(s) skipped (named above)")

@@ -22,7 +22,8 @@ def load_results(run_dir: str, n_boot: int | None = None) -> dict:
         read_predictions(run_dir), info["labels"], info["models"],
         n_boot=n_boot or info["settings"].get("n_boot", 2000), seed=info["settings"].get("seed", 0),
     )
-    for key in ("corpus", "corpus_display", "gds", "fine_tune", "n_clips", "n_speakers", "seconds"):
+    for key in ("corpus", "corpus_display", "gds", "gds_kept_fraction", "fine_tune", "n_clips", "n_speakers", "seconds",
+                "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over"):
         if key in stored:
             results[key] = stored[key]
     results["folds"] = read_json(run_dir, "folds.json")

@@ -53,9 +53,8 @@ def run(args) -> int:
     from ensemble.embedding_cache import GdsSettings
     from ensemble.evaluation import comparison_table
     from ensemble.experiment import run_experiment
-    from ensemble.training import TrainSettings
-
     from ensemble.heads import HeadConfig
+    from ensemble.training import TrainSettings
     from seraudit.errors import CorpusError
 
     allow = tuple(b.strip().lower() for b in args.allow_untrained.split(",") if b.strip())

@@ -197,7 +197,12 @@ def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(
     from ensemble.experiment import resolve_sources
     from ensemble.folds import final_split
     from ensemble.heads import HeadConfig
-    from ensemble.training import FINE_TUNE_LAYERS, TrainSettings, fit_split, prepare_data
+    from ensemble.training import (
+        FINE_TUNE_LAYERS,
+        TrainSettings,
+        fit_split,
+        prepare_data,
+    )
     from preprocessing.corpora import read_corpus
 
     settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=1,
