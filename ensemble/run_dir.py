@@ -94,6 +94,21 @@ def read_predictions(run_dir: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def gds_threshold(run_dir: str | Path) -> float:
+    """The GDS threshold the run was trained with, so prediction and audit pool the same patches.
+
+    -inf when the run trained without GDS (every patch is pooled); the current default
+    for runs that recorded none.
+    """
+    from preprocessing.gds import DEFAULT_GDS_THRESHOLD
+
+    info = Path(run_dir) / "run.json"
+    gds = json.loads(info.read_text()).get("gds", {}) if info.is_file() else {}
+    if gds and not gds.get("enabled", True):
+        return float("-inf")
+    return float(gds.get("threshold") or DEFAULT_GDS_THRESHOLD)
+
+
 def load_egemaps_model(run_dir: str | Path):
     """(fitted pipeline, labels) of the run's eGeMAPS baseline."""
     import joblib

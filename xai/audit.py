@@ -17,6 +17,7 @@ a record with the same cache key (file, models, methods, settings) is reused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -340,7 +341,12 @@ def run_audit(
     from tqdm.auto import tqdm
 
     if load_features is None:
-        from preprocessing.pipeline import clip_features as load_features
+        from ensemble.run_dir import gds_threshold
+        from preprocessing.gds import DEFAULT_GDS_THRESHOLD
+        from preprocessing.pipeline import clip_features
+
+        threshold = gds_threshold(run_dir) if run_dir else DEFAULT_GDS_THRESHOLD
+        load_features = functools.partial(clip_features, gds_threshold=threshold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_name = {m.name: m for m in models}

@@ -13,27 +13,13 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run_gds_threshold(run_dir: str) -> float:
-    """The GDS threshold the run was trained with (-inf when it trained without GDS: every patch is pooled)."""
-    import json
-    from pathlib import Path
-
-    from preprocessing.gds import DEFAULT_GDS_THRESHOLD
-
-    info = Path(run_dir) / "run.json"
-    gds = json.loads(info.read_text()).get("gds", {}) if info.is_file() else {}
-    if gds and not gds.get("enabled", True):
-        return float("-inf")
-    return float(gds.get("threshold") or DEFAULT_GDS_THRESHOLD)
-
-
 def predict_files(run_dir: str, paths: list[str], models: list[str] | None = None, progress: bool = True) -> list[dict]:
     """One record per (clip, model): label, probabilities, patches used (GDS-kept patches, mean log-probability pooling)."""
     from pathlib import Path
 
     from tqdm.auto import tqdm
 
-    from ensemble.run_dir import load_egemaps_model
+    from ensemble.run_dir import gds_threshold, load_egemaps_model
     from ensemble.trained import display_name, list_models, load_trained_model
     from preprocessing.pipeline import clip_features
     from seraudit.errors import RunError
@@ -47,7 +33,7 @@ def predict_files(run_dir: str, paths: list[str], models: list[str] | None = Non
         raise RunError(f"{run_dir} has no model {', '.join(missing)}; it has {', '.join(available)}")
     neural = {m: load_trained_model(run_dir, m) for m in models if m != "egemaps"}
     records = []
-    threshold = run_gds_threshold(run_dir)
+    threshold = gds_threshold(run_dir)
     clips = [clip_features(p, gds_threshold=threshold) for p in tqdm(paths, desc="features", unit="clip", disable=not progress)]
     for name, model in neural.items():
         for path, clip in zip(paths, clips):
