@@ -7,6 +7,8 @@ SHARED ?= ../shared
 SERAUDIT_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(abspath $(SHARED)/models),)
 DATA ?= $(SHARED)/data/ravdess
 RUN ?= runs/ravdess
+# Backbones that may fall back to seeded random weights when no pretrained ones are found (e.g. vggish).
+ALLOW_UNTRAINED ?=
 export SERAUDIT_MODELS_DIR
 
 .PHONY: setup test audit clean
@@ -24,7 +26,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 audit: setup
-	$(BIN)/seraudit audit-all --corpus ravdess --data $(DATA) --out $(RUN) --allow-untrained vggish
+	$(BIN)/seraudit audit-all --corpus ravdess --data $(DATA) --out $(RUN) --allow-untrained "$(ALLOW_UNTRAINED)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
