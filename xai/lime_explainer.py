@@ -86,7 +86,9 @@ class LimeExplainer(Explainer):
 
     def explain(self, model, clip, target: int | str | None = None) -> Attribution:
         """LIME weights of the grid cells for the target's clip probability, painted on the clip grid."""
-        from lime.lime_image import LimeImageExplainer
+        from unittest import mock
+
+        from lime import lime_image
 
         t0 = time.perf_counter()
         target = resolve_target(model, clip, target)
@@ -95,21 +97,24 @@ class LimeExplainer(Explainer):
         fill = resolve_fill(self.fill, clip)
         scorer = ClipScorer(model, clip, batch_size=max(256, 4 * clip.patches.data.shape[0]))
 
-        explainer = LimeImageExplainer(
+        explainer = lime_image.LimeImageExplainer(
             kernel_width=self.kernel_width, feature_selection="none", random_state=self.random_state
         )
-        explanation = explainer.explain_instance(
-            np.repeat(log_mel[:, :, None], 3, axis=2),
-            lambda images: scorer(np.asarray(images)[..., 0]),
-            labels=(target,),
-            hide_color=fill,
-            top_labels=None,
-            num_features=int(segments.max()) + 1,
-            num_samples=self.num_samples,
-            batch_size=self.batch_size,
-            segmentation_fn=lambda image: segments,
-            random_seed=self.random_state,
-        )
+        # lime draws a progress bar of its own on every call, with no switch to turn it off; inside
+        # an audit of many clips it would bury ours, so its tqdm is replaced by a plain pass-through.
+        with mock.patch.object(lime_image, "tqdm", lambda iterable, **_: iterable):
+            explanation = explainer.explain_instance(
+                np.repeat(log_mel[:, :, None], 3, axis=2),
+                lambda images: scorer(np.asarray(images)[..., 0]),
+                labels=(target,),
+                hide_color=fill,
+                top_labels=None,
+                num_features=int(segments.max()) + 1,
+                num_samples=self.num_samples,
+                batch_size=self.batch_size,
+                segmentation_fn=lambda image: segments,
+                random_seed=self.random_state,
+            )
         weights = np.zeros(int(segments.max()) + 1, dtype=np.float32)
         for seg, w in explanation.local_exp[target]:
             weights[seg] = w
