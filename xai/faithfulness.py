@@ -12,10 +12,9 @@ the model-input value of a cell with zero mel energy, i.e. digital silence. Cell
 ranked by signed attribution, so for signed methods the cells that argue *against*
 the target are removed last.
 
-Every modified log-mel is cut into patches with ``preprocessing.segments.make_patches``
-at the clip's own hop, all steps of all orders are predicted in one batched call, and
-patch probabilities are pooled over the clip's GDS-kept patches exactly as
-``TrainedModel.predict_clip`` pools them.
+Every modified log-mel is re-cut into the clip's own patches by ``xai.perturbation.ClipScorer``:
+the GDS-kept patches of all steps of all orders are predicted in one batched call and
+pooled exactly as ``TrainedModel.predict_clip`` pools them.
 """
 
 from __future__ import annotations
