@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,33 @@ class Explainer(ABC):
     @abstractmethod
     def explain(self, model: Any, clip: Any, target: int | str | None = None) -> Attribution:
         """Attribute `model`'s clip-level score for `target` (default: its predicted class) to the cells of `clip`."""
+
+    def _attribution(
+        self,
+        model: Any,
+        clip: Any,
+        target: int,
+        clip_map: np.ndarray,
+        patch_maps: np.ndarray,
+        details: dict[str, Any],
+        started: float,
+        branch_maps: dict[str, np.ndarray] | None = None,
+    ) -> Attribution:
+        """The result every method returns: its maps, the clip's patch times, its settings and runtime."""
+        return Attribution(
+            method=self.method,
+            model=model.name,
+            target=target,
+            target_label=model.labels[target],
+            clip_map=clip_map,
+            patch_maps=patch_maps,
+            patch_start_s=clip.patches.start_s,
+            patch_end_s=clip.patches.end_s,
+            params={**self.params(), **details},
+            seconds=time.perf_counter() - started,
+            branch_maps=branch_maps or {},
+            clip_path=clip_path_of(clip),
+        )
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())

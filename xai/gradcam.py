@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from preprocessing.constants import PATCH_BANDS, PATCH_FRAMES
-from xai.attribution import Attribution, Explainer, clip_path_of
+from xai.attribution import Attribution, Explainer
 from xai.perturbation import merge_to_clip, resolve_target
 
 IMPLEMENTATIONS = ("fast", "tf-keras-vis")
@@ -229,30 +229,18 @@ class GradCAM(Explainer):
             fused_clip_peak = float(np.max(sum(weights[b] * branch_clip[b] for b in raw)))
             patch_maps = fused_patches / fused_clip_peak if fused_clip_peak > 0 else fused_patches
         raw_shapes = {b: list(c.shape[1:]) for b, c in raw.items()}
-        return Attribution(
-            method=self.method,
-            model=model.name,
-            target=target,
-            target_label=model.labels[target],
-            clip_map=clip_map,
-            patch_maps=patch_maps,
-            patch_start_s=clip.patches.start_s,
-            patch_end_s=clip.patches.end_s,
-            params={
-                **self.params(),
-                "score": "logits",
-                "conv_layers": dict(model.conv_layers),
-                "cam_shapes": raw_shapes,
-                "branch_contributions": contrib,
-                "branch_weights": weights,
-                "fusion_rule": "normalise(sum_b w_b * M_b), w_b = max(c_b, 0) / sum max(c, 0), "
-                "c_b = sum(A_b * dlogit/dA_b) over the clip",
-                "normalisation": "clip maximum = 1",
-            },
-            seconds=time.perf_counter() - t0,
-            branch_maps=branch_clip if len(raw) > 1 else {},
-            clip_path=clip_path_of(clip),
-        )
+        details = {
+            "score": "logits",
+            "conv_layers": dict(model.conv_layers),
+            "cam_shapes": raw_shapes,
+            "branch_contributions": contrib,
+            "branch_weights": weights,
+            "fusion_rule": "normalise(sum_b w_b * M_b), w_b = max(c_b, 0) / sum max(c, 0), "
+            "c_b = sum(A_b * dlogit/dA_b) over the clip",
+            "normalisation": "clip maximum = 1",
+        }
+        return self._attribution(model, clip, target, clip_map, patch_maps, details, t0,
+                                 branch_maps=branch_clip if len(raw) > 1 else {})
 
 
 class GradCAMPlusPlus(GradCAM):

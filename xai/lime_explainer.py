@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from preprocessing.constants import NUM_MEL_BANDS
-from xai.attribution import Attribution, Explainer, clip_path_of
+from xai.attribution import Attribution, Explainer
 from xai.perturbation import ClipScorer, clip_to_patches, resolve_fill, resolve_target
 
 
@@ -119,27 +119,15 @@ class LimeExplainer(Explainer):
         for seg, w in explanation.local_exp[target]:
             weights[seg] = w
         clip_map = weights[segments]
-        return Attribution(
-            method=self.method,
-            model=model.name,
-            target=target,
-            target_label=model.labels[target],
-            clip_map=clip_map,
-            patch_maps=clip_to_patches(clip_map, clip),
-            patch_start_s=clip.patches.start_s,
-            patch_end_s=clip.patches.end_s,
-            params={
-                **self.params(),
-                "fill_value": fill,
-                "n_segments": int(weights.size),
-                "score": "clip probability",
-                "intercept": float(explanation.intercept[target]),
-                "r2": float(explanation.score),
-                "patch_predictions": int(scorer.patches_predicted),
-            },
-            seconds=time.perf_counter() - t0,
-            clip_path=clip_path_of(clip),
-        )
+        details = {
+            "fill_value": fill,
+            "n_segments": int(weights.size),
+            "score": "clip probability",
+            "intercept": float(explanation.intercept[target]),
+            "r2": float(explanation.score),
+            "patch_predictions": int(scorer.patches_predicted),
+        }
+        return self._attribution(model, clip, target, clip_map, clip_to_patches(clip_map, clip), details, t0)
 
 
 class LimeTimeExplainer(LimeExplainer):

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from preprocessing.constants import NUM_MEL_BANDS, PATCH_FRAMES
-from xai.attribution import Attribution, Explainer, clip_path_of
+from xai.attribution import Attribution, Explainer
 from xai.perturbation import ClipScorer, clip_to_patches, patch_start_frames, resolve_fill, resolve_target
 
 
@@ -115,23 +115,11 @@ class OcclusionExplainer(Explainer):
         total = tc.T @ drop @ bc
         count = tc.T @ np.ones_like(drop) @ bc
         clip_map = (total / np.maximum(count, 1.0)).astype(np.float32)
-        return Attribution(
-            method=self.method,
-            model=model.name,
-            target=target,
-            target_label=model.labels[target],
-            clip_map=clip_map,
-            patch_maps=clip_to_patches(clip_map, clip),
-            patch_start_s=clip.patches.start_s,
-            patch_end_s=clip.patches.end_s,
-            params={
-                **self.params(),
-                "fill_value": fill,
-                "n_windows": int(drop.size),
-                "score": "drop of clip probability",
-                "original_probability": float(original[target]),
-                "patch_predictions": int(scorer.patches_predicted),
-            },
-            seconds=time.perf_counter() - t_start,
-            clip_path=clip_path_of(clip),
-        )
+        details = {
+            "fill_value": fill,
+            "n_windows": int(drop.size),
+            "score": "drop of clip probability",
+            "original_probability": float(original[target]),
+            "patch_predictions": int(scorer.patches_predicted),
+        }
+        return self._attribution(model, clip, target, clip_map, clip_to_patches(clip_map, clip), details, t_start)
