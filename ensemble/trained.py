@@ -119,7 +119,10 @@ class TrainedModel:
     branch_untrained: dict[str, bool]  # branch -> True when that backbone has untrained weights
     fusion: str | None  # "late", "feature" or None for single models
     provenance: dict = field(default_factory=dict)
+    embedding_memo: Any = field(default=None, init=False, repr=False)  # set by `sharing_backbones`
+    tower_digests: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # set by `sharing_backbones`
     _predict_fn: Any = field(default=None, init=False, repr=False)
+    _split_fns: Any = field(default=None, init=False, repr=False)  # (tower fns, head fn)
 
     @property
     def untrained_branches(self) -> list[str]:
@@ -136,8 +139,6 @@ class TrainedModel:
 
     def predict_patches(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``[N, C]`` for log-mel patches ``[N, 96, 64]`` (batched, compiled once)."""
-        import tensorflow as tf
-
         patches = np.asarray(patches, dtype=np.float32)
         if patches.ndim != 3 or patches.shape[1:] != tuple(self.keras_model.input_shape[1:]):
             raise ValueError(
@@ -146,15 +147,45 @@ class TrainedModel:
             )
         if len(patches) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.embedding_memo is not None:
+            return self._predict_through_memo(patches, batch_size)
         if self._predict_fn is None:
-            model = self.keras_model
-            self._predict_fn = tf.function(
-                lambda x: model(x, training=False),
-                input_signature=[tf.TensorSpec([None, *patches.shape[1:]], tf.float32)],
-                reduce_retracing=True,
+            self._predict_fn = _compiled(self.keras_model)
+        return _batched(self._predict_fn, patches, batch_size)
+
+    def towers(self) -> dict[str, Any]:
+        """Each branch's tower as a Keras model ``log_mel -> embedding`` (sharing this model's layers)."""
+        import keras
+
+        km = self.keras_model
+        return {b: keras.Model(km.input, km.get_layer(layer).output) for b, layer in self.embedding_layers.items()}
+
+    def _split(self):
+        """Per-branch tower functions ``patches -> embedding`` and the head ``embeddings -> probabilities``."""
+        if self._split_fns is None:
+            import keras
+
+            km = self.keras_model
+            branches = list(self.embedding_layers)
+            towers = self.towers()
+            head = keras.Model([km.get_layer(self.embedding_layers[b]).output for b in branches], km.output)
+            self._split_fns = (
+                {b: _compiled(t) for b, t in towers.items()},
+                _compiled(head, [tuple(towers[b].output.shape[1:]) for b in branches]),
             )
-        out = [self._predict_fn(tf.constant(patches[i : i + batch_size])).numpy() for i in range(0, len(patches), batch_size)]
-        return np.concatenate(out, axis=0)
+        return self._split_fns
+
+    def _predict_through_memo(self, patches: np.ndarray, batch_size: int) -> np.ndarray:
+        """Probabilities computed as tower embeddings (looked up in, or added to, the shared memo) then head."""
+        from ensemble.shared_backbones import patch_digests
+
+        tower_fns, head_fn = self._split()
+        keys = patch_digests(patches)
+        embeddings = [
+            self.embedding_memo.embed(self.tower_digests[b], keys, patches, lambda x, f=fn: _batched(f, x, batch_size))
+            for b, fn in tower_fns.items()
+        ]
+        return _batched(head_fn, embeddings, 4096)
 
     def predict_clip(self, clip) -> ClipPrediction:
         """Pooled prediction for a `ClipFeatures`: mean log-probability over GDS-kept patches, renormalised."""
@@ -171,6 +202,30 @@ class TrainedModel:
             kept=kept,
             used_all_patches=used_all,
         )
+
+
+def _compiled(keras_model, input_shapes: list[tuple] | None = None):
+    """A traced-once inference function of `keras_model` (one input ``[B, 96, 64]`` unless `input_shapes` says otherwise)."""
+    import tensorflow as tf
+
+    shapes = input_shapes or [tuple(keras_model.input_shape[1:])]
+    signature = [tf.TensorSpec([None, *shape], tf.float32) for shape in shapes]
+    if input_shapes is None:
+        return tf.function(lambda x: keras_model(x, training=False), input_signature=signature, reduce_retracing=True)
+    return tf.function(lambda *xs: keras_model(list(xs), training=False), input_signature=signature, reduce_retracing=True)
+
+
+def _batched(fn, inputs, batch_size: int) -> np.ndarray:
+    """``fn`` over `inputs` (an array, or a list of arrays with aligned rows) in slices of `batch_size` rows."""
+    import tensorflow as tf
+
+    arrays = inputs if isinstance(inputs, list) else [inputs]
+    n = len(arrays[0])
+    out = [
+        np.asarray(fn(*[tf.constant(np.asarray(a[i : i + batch_size], np.float32)) for a in arrays]))
+        for i in range(0, n, batch_size)
+    ]
+    return np.concatenate(out, axis=0)
 
 
 def model_dir(run_dir: str | Path, name: str) -> Path:

@@ -176,6 +176,7 @@ class Report:
     sanity: dict[str, Any] | None
     corpus_note: str = ""
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faithfulness_block: tuple[int, int] = (1, 1)  # frames x bands removed at once; audits before blocks removed cells
 
 
 # --------------------------------------------------------------------- reading
@@ -315,6 +316,7 @@ def load_report(
         sanity=index.get("sanity"),
         corpus_note=run_summary.get("corpus_note", ""),
         baselines=run_summary.get("baselines", {}),
+        faithfulness_block=tuple(index.get("settings", {}).get("faithfulness_block", (1, 1))),
     )
 
 

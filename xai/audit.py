@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ensemble.shared_backbones import sharing_backbones
 from seraudit.errors import SerauditError
 from seraudit.io import atomic_directory, write_json
 
@@ -63,6 +64,7 @@ class AuditSettings:
     target: str | None = None
     faithfulness_steps: int = 20
     faithfulness_random: int = 3
+    faithfulness_block: tuple[int, int] = (16, 16)  # frames x bands removed at once (see xai.faithfulness)
     seed: int = 0
     sanity_clips: int = 0
     sanity_blocks: int = 2
@@ -73,6 +75,7 @@ class AuditSettings:
         data.pop("sanity_clips")
         data.pop("sanity_blocks")
         data["methods"] = list(self.methods)
+        data["faithfulness_block"] = list(self.faithfulness_block)
         return data
 
 
@@ -173,6 +176,7 @@ def audit_clip(
             steps=settings.faithfulness_steps,
             n_random=settings.faithfulness_random,
             seed=settings.seed,
+            block=settings.faithfulness_block,
         )
         faithfulness[(attribution.model, attribution.method)] = {
             "deletion_auc": result.deletion_auc,
@@ -354,24 +358,28 @@ def run_audit(
     failures: list[dict[str, str]] = []
     reused = 0
     bar = tqdm(specs, desc="audit", unit="clip", disable=not progress)
-    for spec in bar:
-        clip_id = clip_id_for(spec.path)
-        clip_dir = out_dir / CLIPS_DIR / clip_id
-        bar.set_postfix_str(Path(spec.path).name[:40])
-        try:
-            key = cache_key(spec, models, settings)
-            cached = _cached_record(clip_dir, key)
-            if cached is not None:
-                records.append(cached)
-                reused += 1
-                continue
-            features = load_features(spec.path)
-            audit = audit_clip(models, features, spec, settings, deviations=deviations)
-            records.append(write_clip_audit(audit, features, clip_dir, by_name, cache=key))
-        except Exception as error:  # one bad clip never stops the batch; the reason is recorded
-            message = str(error) if isinstance(error, SerauditError) else f"{type(error).__name__}: {error}"
-            failures.append({"clip": os.fspath(spec.path), "error": message,
-                             "detail": "" if isinstance(error, SerauditError) else traceback.format_exc(limit=3)})
+    # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
+    with sharing_backbones(models) as memo:
+        for spec in bar:
+            clip_id = clip_id_for(spec.path)
+            clip_dir = out_dir / CLIPS_DIR / clip_id
+            bar.set_postfix_str(Path(spec.path).name[:40])
+            try:
+                key = cache_key(spec, models, settings)
+                cached = _cached_record(clip_dir, key)
+                if cached is not None:
+                    records.append(cached)
+                    reused += 1
+                    continue
+                features = load_features(spec.path)
+                audit = audit_clip(models, features, spec, settings, deviations=deviations)
+                records.append(write_clip_audit(audit, features, clip_dir, by_name, cache=key))
+            except Exception as error:  # one bad clip never stops the batch; the reason is recorded
+                message = str(error) if isinstance(error, SerauditError) else f"{type(error).__name__}: {error}"
+                failures.append({"clip": os.fspath(spec.path), "error": message,
+                                 "detail": "" if isinstance(error, SerauditError) else traceback.format_exc(limit=3)})
+            finally:
+                memo.clear()  # perturbations of one clip never recur in another
     sanity = None
     if settings.sanity_clips > 0 and records:
         sanity = run_sanity(models, records[: settings.sanity_clips], settings, load_features)

@@ -1,16 +1,30 @@
-"""Faithfulness of any attribution: deletion and insertion curves against random cell orders.
+"""Faithfulness of any attribution: deletion and insertion curves against random orders of the same blocks.
 
-Deletion removes the clip's most-attributed log-mel cells first (in ``steps`` equal
-steps) and tracks the model's pooled probability of the target class; a faithful map
-makes it fall fast (low area under the curve). Insertion starts from an empty clip
-and reveals the most-attributed cells first; a faithful map makes the probability
-rise fast (high area). Each curve is compared with the same procedure in random
-orders (mean over a few seeded orders): a map is only informative if it beats them.
+Deletion removes the clip's most-attributed log-mel regions first (in ``steps``
+equal steps) and tracks the model's pooled probability of the target class; a
+faithful map makes it fall fast (low area under the curve). Insertion starts from
+an empty clip and reveals the most-attributed regions first; a faithful map makes
+the probability rise fast (high area). Each curve is compared with the same
+procedure in random orders (mean over a few seeded orders): a map is only
+informative if it beats them.
+
+The unit removed is a **block** of ``block_frames`` x ``block_bands`` cells
+(default 16 x 16: 160 ms by a quarter of the mel axis, the size of the occlusion
+window), ranked by the map's mean inside it; the random baseline shuffles the
+same blocks. A baseline must differ from the method only in *which* regions go,
+not in the shape of what is removed: removing single cells in random order
+scatters holes over the whole spectrogram, which no speech model has ever seen,
+and drags the target probability down faster than removing any coherent region.
+Measured on 50 RAVDESS clips (YAMNet model): with single cells the random order
+scored a deletion AUC of 0.139, below both Grad-CAM (0.175) and occlusion (0.148),
+although insertion ranked them far above random (0.274 and 0.341 against 0.141);
+with 16 x 16 blocks the random order scores 0.193 and both methods beat it
+(0.184 and 0.158). ``block=(1, 1)`` gives the single-cell curves.
 
 "Removed" cells take the **log floor**, ``log(LOG_OFFSET["yamnet"]) = log(0.001)``:
-the model-input value of a cell with zero mel energy, i.e. digital silence. Cells are
-ranked by signed attribution, so for signed methods the cells that argue *against*
-the target are removed last.
+the model-input value of a cell with zero mel energy, i.e. digital silence. Blocks
+are ranked by signed attribution, so for signed methods the regions that argue
+*against* the target are removed last.
 
 Every modified log-mel is re-cut into the clip's own patches by ``xai.perturbation.ClipScorer``:
 the GDS-kept patches of all steps of all orders are predicted in one batched call and
@@ -39,7 +53,7 @@ class FaithfulnessResult:
     model: str
     target: int
     target_label: str
-    fractions: np.ndarray  # [steps + 1], 0 .. 1
+    fractions: np.ndarray  # [steps + 1], fraction of blocks removed or revealed, 0 .. 1
     deletion: np.ndarray
     insertion: np.ndarray
     random_deletion: np.ndarray  # mean over the random orders
@@ -52,6 +66,8 @@ class FaithfulnessResult:
     n_random: int
     fill_value: float
     seed: int
+    block_frames: int
+    block_bands: int
 
     @property
     def deletion_gain(self) -> float:
@@ -79,11 +95,46 @@ def area_under_curve(fractions: np.ndarray, curve: np.ndarray) -> float:
     return float(np.trapezoid(np.asarray(curve, dtype=np.float64), np.asarray(fractions, dtype=np.float64)))
 
 
-def _ranks(order: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Rank of each cell (0 = first to go) given a flat visiting order."""
-    ranks = np.empty(order.size, dtype=np.int64)
-    ranks[order] = np.arange(order.size)
-    return ranks.reshape(shape)
+def block_index(shape: tuple[int, int], block: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """Block number of every cell ``[frames, bands]`` (row-major over blocks; edge blocks may be smaller) and the block count."""
+    block_frames, block_bands = block
+    if block_frames < 1 or block_bands < 1:
+        raise ValueError(f"block sizes must be at least 1, got {block}")
+    rows = np.arange(shape[0]) // block_frames
+    cols = np.arange(shape[1]) // block_bands
+    n_cols = int(cols[-1]) + 1
+    return rows[:, None] * n_cols + cols[None, :], int(rows[-1] + 1) * n_cols
+
+
+def block_scores(clip_map: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Mean attribution of each block ``[n_blocks]``, ignoring NaN cells (a block of NaN only scores -inf)."""
+    values = np.asarray(clip_map, dtype=np.float64).ravel()
+    finite = np.isfinite(values)
+    sums = np.bincount(blocks.ravel()[finite], weights=values[finite], minlength=n_blocks)
+    counts = np.bincount(blocks.ravel()[finite], minlength=n_blocks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+
+
+def removal_masks(
+    clip_map: np.ndarray, *, steps: int, n_random: int, seed: int, block: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which cells are gone at each step of each order: ``[1 + n_random, steps + 1, frames, bands]`` and the fractions.
+
+    Order 0 visits blocks by decreasing mean attribution; orders 1.. are seeded
+    random permutations of the same blocks.
+    """
+    blocks, n_blocks = block_index(clip_map.shape, block)
+    rng = np.random.default_rng(seed)
+    attributed = np.argsort(-block_scores(clip_map, blocks, n_blocks), kind="stable")
+    orders = [attributed] + [rng.permutation(n_blocks) for _ in range(n_random)]
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    counts = np.round(fractions * n_blocks).astype(np.int64)
+    ranks = np.empty((len(orders), n_blocks), dtype=np.int64)
+    for i, order in enumerate(orders):
+        ranks[i, order] = np.arange(n_blocks)
+    cell_ranks = ranks[:, blocks]  # [O, frames, bands]: rank of each cell's block
+    return cell_ranks[:, None] < counts[None, :, None, None], fractions
 
 
 def deletion_insertion(
@@ -95,6 +146,7 @@ def deletion_insertion(
     n_random: int = 3,
     seed: int = 0,
     fill_value: float = LOG_FLOOR,
+    block: tuple[int, int] = (16, 16),
 ) -> FaithfulnessResult:
     """Deletion and insertion curves (and random-order baselines) of one attribution.
 
@@ -115,6 +167,8 @@ def deletion_insertion(
         Seed of the random orders.
     fill_value : float
         Model-input value of a removed cell (default: the log floor, silence).
+    block : (int, int)
+        Frames x bands of the unit removed or revealed at once (see module docstring).
     """
     log_mel = np.asarray(clip.log_mel, dtype=np.float32)
     clip_map = np.asarray(attribution.clip_map, dtype=np.float64)
@@ -125,22 +179,15 @@ def deletion_insertion(
         )
     if steps < 1 or n_random < 1:
         raise ValueError(f"steps and n_random must be at least 1, got {steps} and {n_random}")
-    n_cells = log_mel.size
-    fractions = np.linspace(0.0, 1.0, steps + 1)
-    counts = np.round(fractions * n_cells).astype(np.int64)
-
-    rng = np.random.default_rng(seed)
-    attributed = np.argsort(-np.nan_to_num(clip_map, nan=-np.inf).ravel(), kind="stable")
-    orders = [attributed] + [rng.permutation(n_cells) for _ in range(n_random)]
-    ranks = np.stack([_ranks(o, log_mel.shape) for o in orders])  # [O, frames, 64]
-    gone = ranks[:, None] < counts[None, :, None, None]  # [O, K+1, frames, 64]: cell removed / revealed
+    gone, fractions = removal_masks(clip_map, steps=steps, n_random=n_random, seed=seed, block=block)
+    n_orders = gone.shape[0]
     deleted = np.where(gone, np.float32(fill_value), log_mel)
     inserted = np.where(gone, log_mel, np.float32(fill_value))
     variants = np.concatenate([deleted, inserted]).reshape(-1, *log_mel.shape)  # [2*O*(K+1), frames, 64]
 
     # Re-cut and pool exactly like the model's own clip prediction, predicting only the kept patches.
     pooled = ClipScorer(model, clip)(variants)  # [V, C]
-    target = pooled[:, attribution.target].reshape(2, len(orders), steps + 1)
+    target = pooled[:, attribution.target].reshape(2, n_orders, steps + 1)
 
     deletion, insertion = target[0, 0], target[1, 0]
     random_deletion, random_insertion = target[0, 1:].mean(axis=0), target[1, 1:].mean(axis=0)
@@ -162,4 +209,6 @@ def deletion_insertion(
         n_random=n_random,
         fill_value=float(fill_value),
         seed=seed,
+        block_frames=int(block[0]),
+        block_bands=int(block[1]),
     )

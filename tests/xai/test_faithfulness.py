@@ -10,7 +10,7 @@ import pytest
 from ensemble.trained import pool_log_probabilities
 from preprocessing.segments import make_patches
 from xai.attribution import Attribution
-from xai.faithfulness import LOG_FLOOR, deletion_insertion
+from xai.faithfulness import LOG_FLOOR, block_index, deletion_insertion, removal_masks
 
 BANDS = slice(10, 20)  # the only evidence the model uses for class 1
 
@@ -97,3 +97,35 @@ def test_gradcam_on_the_tone_model_is_more_faithful_than_random(tone_model, tone
     result = deletion_insertion(tone_model, tone_clip, attribution, steps=20, n_random=3)
     assert result.deletion_auc < result.random_deletion_auc
     assert result.insertion_auc > result.random_insertion_auc
+
+
+def test_random_orders_remove_the_same_kind_of_region_as_the_map(rng):
+    """Method and baseline differ only in which 16 x 16 blocks go, never in the shape of what is removed."""
+    clip_map = rng.normal(size=(100, 64))  # 7 x 4 blocks, the last row of blocks 4 frames high
+    gone, fractions = removal_masks(clip_map, steps=7, n_random=3, seed=0, block=(16, 16))
+    blocks, n_blocks = block_index(clip_map.shape, (16, 16))
+    assert gone.shape == (4, 8, 100, 64) and n_blocks == 28
+    cells = [gone[..., blocks == b] for b in range(n_blocks)]  # each [orders, steps, cells of block b]
+    assert all((c.all(axis=-1) == c.any(axis=-1)).all() for c in cells)  # a block goes whole or not at all
+    whole = np.stack([c.all(axis=-1) for c in cells], axis=-1)  # [orders, steps, blocks]
+    assert (whole.sum(axis=-1) == np.round(fractions * n_blocks)[None]).all()  # same count in every order and step
+    means = np.array([clip_map[blocks == b].mean() for b in range(n_blocks)])
+    first = np.flatnonzero(whole[0, 1])
+    assert set(first) == set(np.argsort(-means)[:4])  # the map's order starts with its strongest blocks
+    assert not np.array_equal(gone[1], gone[2])  # the random orders are different orders
+
+
+def test_single_cell_blocks_rank_cells_by_the_map(rng):
+    clip_map = rng.normal(size=(30, 64))
+    gone, _ = removal_masks(clip_map, steps=4, n_random=1, seed=0, block=(1, 1))
+    top_quarter = clip_map >= np.quantile(clip_map, 0.75)
+    np.testing.assert_array_equal(gone[0, 1], top_quarter)
+
+
+def test_nan_cells_do_not_poison_a_block(clip):
+    """A block with a few NaN cells is ranked by its finite cells; a map of another grid is still refused."""
+    clip_map = np.zeros((240, 64))
+    clip_map[0:16, 16:32] = 1.0
+    clip_map[0, 16] = np.nan
+    gone, _ = removal_masks(clip_map, steps=60, n_random=1, seed=0, block=(16, 16))
+    assert gone[0, 1, 1:16, 16:32].all() and not gone[0, 1, :, :16].any()
