@@ -103,8 +103,11 @@ def main() -> None:
     models = [load_trained_model(args.run, n) for n in ("ensemble", "yamnet", "vggish")]
     with tempfile.TemporaryDirectory() as tmp:
         clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
-        for model in models:  # build each model's predict function once, as a warm process would
-            model.predict_patches(np.zeros((1, 96, 64), np.float32))
+        from ensemble.shared_backbones import sharing_backbones
+
+        with sharing_backbones(models):  # build each model's predict functions once, as a warm process would
+            for model in models:
+                model.predict_patches(np.zeros((1, 96, 64), np.float32))
         fast = fast_audit(models, clip, Path(tmp) / "audit")
         print(f"full audit, 1 clip of {CLIP_SECONDS:.0f} s, 3 models x 4 methods, renders + metrics: {fast:.1f} s")
         if not args.skip_naive:

@@ -41,6 +41,8 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = format_value
+    env.filters["percent"] = format_percent
+    env.filters["interval"] = format_interval
     return env
 
 
@@ -59,6 +61,21 @@ def format_value(value: Any, digits: int = 3) -> str:
     except (TypeError, ValueError):
         return str(value)
     return format_value(number, digits) if not isinstance(value, str) else str(value)
+
+
+def format_percent(fraction: Any) -> str:
+    """A fraction in [0, 1] as a whole percentage ("74 %"); missing as an em dash."""
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not math.isfinite(fraction):
+        return "—"
+    return f"{100.0 * fraction:.0f} %"
+
+
+def format_interval(bounds: Any, digits: int = 3) -> str:
+    """``[low, high]`` with signs ("[-0.004, +0.067]"); missing (too few clips) as an em dash."""
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        return "—"
+    low, high = (float(b) for b in bounds)
+    return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def slug(text: str) -> str:

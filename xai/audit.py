@@ -293,22 +293,51 @@ def _json_default(obj: Any) -> Any:
 
 
 def summarise(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean of each metric per model and method over the audited clips (plus the clip count)."""
+    """Per model and method over the audited clips: the mean of each metric, the clip count and the faithfulness verdict.
+
+    Beside the mean AUCs, ``deletion_beats_random`` / ``insertion_beats_random`` are the
+    fractions of clips on which the map beat its own random baseline, and
+    ``deletion_gain_ci`` / ``insertion_gain_ci`` the 95 % bootstrap interval (over clips)
+    of the mean gain over random: an interval that holds 0 means this audit cannot tell
+    the map from a random ranking.
+    """
     values: dict[str, dict[str, dict[str, list[float]]]] = {}
+    gains: dict[tuple[str, str], dict[str, list[float]]] = {}
     for record in records:
         for model, per_method in record.get("methods", {}).items():
             for method, rec in per_method.items():
                 slot = values.setdefault(model, {}).setdefault(method, {})
-                for key, value in rec.get("metrics", {}).items():
+                metrics = rec.get("metrics", {})
+                for key, value in metrics.items():
                     if isinstance(value, (int, float)) and np.isfinite(value):
                         slot.setdefault(key, []).append(float(value))
+                for kind, sign in (("deletion", -1.0), ("insertion", 1.0)):
+                    auc, random_auc = metrics.get(f"{kind}_auc"), metrics.get(f"random_{kind}_auc")
+                    if isinstance(auc, (int, float)) and isinstance(random_auc, (int, float)):
+                        gains.setdefault((model, method), {}).setdefault(kind, []).append(sign * (auc - random_auc))
     out: dict[str, dict[str, dict[str, float]]] = {}
     for model, per_method in values.items():
         for method, metrics in per_method.items():
-            entry = {k: float(np.mean(v)) for k, v in metrics.items()}
+            entry: dict[str, Any] = {k: float(np.mean(v)) for k, v in metrics.items()}
             entry["n_clips"] = max((len(v) for v in metrics.values()), default=0)
+            for kind, kind_gains in gains.get((model, method), {}).items():
+                kind_gains = np.asarray(kind_gains, dtype=np.float64)
+                entry[f"{kind}_beats_random"] = float(np.mean(kind_gains > 0))
+                entry[f"{kind}_gain_ci"] = gain_interval(kind_gains)
             out.setdefault(model, {})[method] = entry
     return out
+
+
+def gain_interval(gains: np.ndarray, confidence: float = 0.95, seed: int = 0) -> list[float] | None:
+    """Percentile-bootstrap interval of the mean gain over clips; None with fewer than 3 clips or no spread."""
+    from scipy.stats import bootstrap
+
+    gains = np.asarray(gains, dtype=np.float64)
+    gains = gains[np.isfinite(gains)]
+    if gains.size < 3 or np.ptp(gains) == 0:
+        return None
+    result = bootstrap((gains,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile", rng=seed)
+    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
 
 
 def metric_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

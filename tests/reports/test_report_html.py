@@ -101,6 +101,13 @@ def test_model_page_shows_metrics_comparison_and_confusion_matrix(report_dir):
     assert 'alt="confusion matrix, Ensemble (late fusion; VGGish untrained)"' in page
 
 
+def test_model_page_says_how_faithfulness_was_measured_and_how_often_maps_beat_random(report_dir):
+    page = (report_dir / "model-ensemble.html").read_text(encoding="utf-8")
+    assert "blocks of 160 ms &times; 16 mel bands" in page  # the audit's faithfulness unit
+    row = page[page.index("<td>gradcam</td>"):].split("</tr>")[0]
+    assert "100 %" in row  # every clip's deletion AUC (0.2) beat its random baseline (0.4)
+
+
 def test_nothing_is_fetched_from_the_network(report_dir):
     for file in [*report_dir.glob("*.html"), report_dir / "style.css"]:
         text = file.read_text(encoding="utf-8")

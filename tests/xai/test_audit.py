@@ -94,3 +94,27 @@ def test_unknown_method_names_the_choices():
     with pytest.raises(SerauditError, match="unknown method.*'shap'.*gradcam"):
         parse_methods("gradcam,shap")
     assert parse_methods("gradcam,probe,lime") == (("gradcam", "lime"), True)
+
+
+def _record(model: str, method: str, deletion: float, random_deletion: float) -> dict:
+    metrics = {"deletion_auc": deletion, "random_deletion_auc": random_deletion, "insertion_auc": 0.5,
+               "random_insertion_auc": 0.5}
+    return {"methods": {model: {method: {"metrics": metrics}}}}
+
+
+def test_summary_says_how_often_and_how_surely_a_map_beats_random(rng):
+    from xai.audit import summarise
+
+    better = 0.05 + 0.02 * rng.standard_normal(40)  # a map that removes evidence faster than random on most clips
+    noise = 0.03 * rng.standard_normal(40)  # a map no better than random
+    records = [_record("yamnet", "good", 0.2 - g, 0.2) for g in better]
+    records += [_record("yamnet", "noise", 0.2 - g, 0.2) for g in noise]
+    summary = summarise(records)["yamnet"]
+    good, noisy = summary["good"], summary["noise"]
+    assert good["deletion_beats_random"] == pytest.approx(np.mean(better > 0))
+    low, high = good["deletion_gain_ci"]
+    assert 0 < low < better.mean() < high
+    low, high = noisy["deletion_gain_ci"]
+    assert low < 0 < high  # cannot be told from random
+    assert good["insertion_gain_ci"] is None  # no spread: equal to random on every clip
+    assert summarise(records[:2])["yamnet"]["good"]["deletion_gain_ci"] is None  # too few clips for an interval
