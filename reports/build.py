@@ -52,8 +52,10 @@ def format_value(value: Any, digits: int = 3) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, int):
+        return str(value)  # counts (clips, dimensions) have no decimals
+    if isinstance(value, float):
+        if not math.isfinite(value):
             return "—"
         return f"{value:.{digits}f}" if digits > 0 else f"{int(round(value))}"
     try:

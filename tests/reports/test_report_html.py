@@ -130,3 +130,12 @@ def test_building_a_report_never_loads_a_model(audit_dir, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_numbers_read_as_a_person_expects():
+    from reports.build import format_interval, format_percent, format_value
+
+    assert format_value(8) == "8"  # a count of dimensions, not 8.000
+    assert format_value(0.5) == "0.500" and format_value(float("nan")) == "—" and format_value(None) == "—"
+    assert format_percent(0.74) == "74 %" and format_percent(None) == "—"
+    assert format_interval([-0.004, 0.067]) == "[-0.004, +0.067]" and format_interval(None) == "—"
