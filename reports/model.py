@@ -85,6 +85,7 @@ class ClipReport:
     egemaps_deviation: list[dict[str, Any]]
     time_profile: dict[str, str]
     duration_s: float | None = None
+    faithfulness_curves: dict[str, str] = field(default_factory=dict)  # model -> PNG of its deletion/insertion curves
     reference_model: str = "ensemble"
 
     @property
@@ -240,6 +241,7 @@ def _clip_from_json(data: dict[str, Any], base: str, reference: str) -> ClipRepo
         agreement=data.get("agreement", {}),
         egemaps_deviation=data.get("egemaps_deviation") or [],
         time_profile={m: _rel(base, p) for m, p in data.get("time_profile", {}).items() if p},
+        faithfulness_curves={m: _rel(base, p) for m, p in data.get("faithfulness_curves", {}).items() if p},
         duration_s=data.get("duration_s"),
         reference_model=reference,
     )

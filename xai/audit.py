@@ -91,6 +91,7 @@ class ClipAudit:
     agreement: dict[str, dict[str, Any]]
     egemaps_deviation: list[dict[str, Any]]
     duration_s: float
+    curves: dict[tuple[str, str], dict[str, list[float]]] = field(default_factory=dict)  # faithfulness curves
 
 
 def parse_methods(text: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
@@ -167,7 +168,7 @@ def audit_clip(
         list(models), features, list(settings.methods), target=settings.target, params=settings.explainer_params
     )
     by_name = {m.name: m for m in models}
-    faithfulness = {}
+    faithfulness, curves = {}, {}
     for attribution in attributions:
         result = deletion_insertion(
             by_name[attribution.model],
@@ -184,6 +185,10 @@ def audit_clip(
             "random_deletion_auc": result.random_deletion_auc,
             "random_insertion_auc": result.random_insertion_auc,
             "seconds": attribution.seconds,
+        }
+        curves[(attribution.model, attribution.method)] = {
+            key: [float(v) for v in getattr(result, key)]
+            for key in ("fractions", "deletion", "insertion", "random_deletion", "random_insertion")
         }
     agreement = {}
     for model in models:
@@ -213,6 +218,7 @@ def audit_clip(
         agreement=agreement,
         egemaps_deviation=egemaps_deviation,
         duration_s=float(waveform.size / SAMPLE_RATE),
+        curves=curves,
     )
 
 
@@ -236,7 +242,7 @@ def write_clip_audit(
     figures (a `TrainedModel`, so an untrained branch shows in every picture).
     """
     from xai.render_audio import render_attribution_audio, write_wav
-    from xai.render_image import image_name, plot_overlay
+    from xai.render_image import image_name, plot_faithfulness_curves, plot_overlay, plot_time_profiles
 
     clip_dir = Path(clip_dir)
     waveform = np.asarray(features.audio.waveform, dtype=np.float32)
@@ -252,6 +258,8 @@ def write_clip_audit(
         "methods": {},
         "agreement": audit.agreement,
         "egemaps_deviation": audit.egemaps_deviation,
+        "time_profile": {},
+        "faithfulness_curves": {},
         "cache_key": cache,
     }
     with atomic_directory(clip_dir) as tmp:
@@ -278,8 +286,19 @@ def write_clip_audit(
                 "listened": sound.listened.relative_to(tmp).as_posix(),
                 "ignored": sound.ignored.relative_to(tmp).as_posix(),
                 "metrics": audit.faithfulness.get((model, method), {"seconds": attribution.seconds}),
+                "curves": audit.curves.get((model, method)),
                 "params": json.loads(json.dumps(attribution.params, default=_json_default)),
             }
+        for model in dict.fromkeys(a.model for a in audit.attributions):  # one summary figure of each kind per model
+            sub = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+            own = [a for a in audit.attributions if a.model == model]
+            shown = models.get(model, model)
+            profile = plot_time_profiles(own, tmp / sub / image_name(audit.clip_id, model, "all", "time_profile"), model=shown)
+            record["time_profile"][model] = profile.relative_to(tmp).as_posix()
+            own_curves = {a.method: audit.curves[(model, a.method)] for a in own if (model, a.method) in audit.curves}
+            if own_curves:
+                path = tmp / sub / image_name(audit.clip_id, model, "all", "faithfulness")
+                record["faithfulness_curves"][model] = plot_faithfulness_curves(own_curves, path, model=shown).relative_to(tmp).as_posix()
         write_json(tmp / CLIP_INDEX, record)
     return record
 

@@ -133,6 +133,56 @@ def plot_time_profile(attribution, path: str | Path, *, model: Any | None = None
     return _save(fig, path)
 
 
+def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = None) -> Path:
+    """PNG of every method's time profile for one model and clip, each scaled to its own peak, on one time axis.
+
+    Methods have incomparable units (gradients, probability drops, LIME weights);
+    scaling each by its largest magnitude shows *where* they agree in time.
+    """
+    attributions = list(attributions)
+    if not attributions:
+        raise ValueError("plot_time_profiles needs at least one attribution")
+    hop = float(attributions[0].frame_hop_s)
+    n_frames = attributions[0].n_frames
+    fig, ax = plt.subplots(figsize=(float(np.clip(2.5 + 3.0 * n_frames * hop, 6.0, 14.0)), 2.8))
+    for attribution in attributions:
+        profile = np.nan_to_num(np.asarray(attribution.time_profile(), dtype=np.float64))
+        peak = float(np.abs(profile).max()) or 1.0
+        ax.plot(np.arange(profile.size) * hop, profile / peak, lw=1.2, label=attribution.method)
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_xlim(0.0, n_frames * hop)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("attribution / its peak")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_title(f"{model_title(model if model is not None else attributions[0].model)} — every method over time", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path, *, model: Any) -> Path:
+    """PNG of the deletion and insertion curves of every method for one model and clip, beside the random order.
+
+    `curves` maps a method to ``fractions``, ``deletion``, ``insertion``,
+    ``random_deletion`` and ``random_insertion`` (as in `xai.faithfulness.FaithfulnessResult`).
+    The random orders depend only on the clip, the model and the seed, so one random
+    curve per panel serves every method.
+    """
+    if not curves:
+        raise ValueError("plot_faithfulness_curves needs the curves of at least one method")
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.0), sharey=True)
+    for ax, kind, better in ((axes[0], "deletion", "lower"), (axes[1], "insertion", "higher")):
+        for method, c in curves.items():
+            ax.plot(c["fractions"], c[kind], lw=1.3, label=method)
+        first = next(iter(curves.values()))
+        ax.plot(first["fractions"], first[f"random_{kind}"], "k--", lw=1.0, label="random order")
+        ax.set_xlabel(f"fraction of blocks {'removed' if kind == 'deletion' else 'revealed'}")
+        ax.set_title(f"{kind} ({better} area is better)", fontsize=9)
+        ax.set_xlim(0.0, 1.0)
+    axes[0].set_ylabel("target probability")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{model_title(model)} — faithfulness", fontsize=10)
+    return _save(fig, path)
+
+
 def image_name(clip: str, model: str, method: str, kind: str) -> str:
     """``<clip>__<model>__<method>__<kind>.png`` with every part made file-name safe."""
     from xai.render_audio import render_name

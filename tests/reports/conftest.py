@@ -73,6 +73,9 @@ def write_audit(out_dir: Path, clips: list[tuple[Path, str]], labels: list[str] 
                                                 "random_insertion_auc": 0.4, "seconds": a.seconds} for a in attributions},
             agreement={"ensemble": {"methods": list(METHODS), "matrix": [[1.0, 0.5], [0.5, 1.0]]}},
             egemaps_deviation=[{"feature": "F0semitoneFrom27.5Hz_sma3nz_amean", "value": 30.1, "z": 2.5}],
+            curves={(a.model, a.method): {"fractions": [0.0, 0.5, 1.0], "deletion": [0.6, 0.2, 0.1],
+                                          "insertion": [0.1, 0.5, 0.6], "random_deletion": [0.6, 0.4, 0.1],
+                                          "random_insertion": [0.1, 0.3, 0.6]} for a in attributions},
             duration_s=features.audio.waveform.size / 16000,
         )
         records.append(write_clip_audit(audit, features, out_dir / "clips" / audit.clip_id,

@@ -109,9 +109,10 @@ def test_every_page_of_the_report_works_in_a_browser(browser, served_report, rep
         assert result["bad_links"] == [], f"{page}: links that do not resolve: {result['bad_links']}"
         assert result["console_errors"] == [], f"{page}: console errors: {result['console_errors']}"
     clip_result = results[clip_page]
-    # original + (excerpt, listened, ignored) for 2 models x 2 methods; an overlay per model x method.
+    # original + (excerpt, listened, ignored) for 2 models x 2 methods; an overlay per model x method,
+    # and per model one figure of every method's time profile and one of the faithfulness curves.
     assert clip_result["n_players"] == 1 + 3 * 4
-    assert clip_result["n_images"] == 4
+    assert clip_result["n_images"] == 4 + 2 + 2
     assert any(results[p]["n_images"] >= 1 for p in pages if p.startswith("model-")), "confusion matrix missing"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import soundfile as sf
@@ -59,6 +60,13 @@ def test_each_clip_model_and_method_leaves_map_sounds_overlay_and_metrics(audite
             for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "seconds"):
                 assert np.isfinite(metrics[key]), (method, key)
             assert 0.0 <= metrics["deletion_auc"] <= 1.0 and 0.0 <= metrics["insertion_auc"] <= 1.0
+            curves = rec["curves"]
+            assert len(curves["fractions"]) == len(curves["deletion"]) == 6  # 5 steps
+            assert np.trapezoid(curves["deletion"], curves["fractions"]) == pytest.approx(metrics["deletion_auc"])
+        base = out / entry["dir"]
+        for figure in (record["time_profile"]["yamnet"], record["faithfulness_curves"]["yamnet"]):
+            image = plt.imread(base / figure)  # one summary figure per model: time profiles, faithfulness curves
+            assert image.ndim == 3 and image.shape[0] > 100
         assert abs(sum(record["predictions"]["yamnet"]["probabilities"].values()) - 1.0) < 1e-5
         agreement = record["agreement"]["yamnet"]
         assert agreement["methods"] == list(METHODS) and agreement["matrix"][0][0] == pytest.approx(1.0)

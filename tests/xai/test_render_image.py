@@ -11,7 +11,13 @@ from preprocessing.audio import load_audio
 from preprocessing.frontend import log_mel
 from preprocessing.segments import make_patches
 from xai.attribution import Attribution
-from xai.render_image import model_title, plot_overlay, render_attribution_images
+from xai.render_image import (
+    model_title,
+    plot_faithfulness_curves,
+    plot_overlay,
+    plot_time_profiles,
+    render_attribution_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +87,16 @@ def test_titles_name_the_model_and_mark_untrained_branches():
     assert "VGGish untrained" in model_title(ensemble)
     assert model_title(vggish) == "VGGish (untrained)"
     assert model_title("yamnet") == "YAMNet"
+
+
+def test_one_figure_per_model_compares_every_method_in_time_and_in_faithfulness(speech_log_mel, rng, tmp_path):
+    maps = {"gradcam": np.abs(rng.normal(size=speech_log_mel.shape)), "lime": rng.normal(size=speech_log_mel.shape)}
+    profile = plot_time_profiles([attribution_for(m, name) for name, m in maps.items()], tmp_path / "t.png", model="yamnet")
+    assert mpimg.imread(profile).shape[1] >= 600
+    fractions = np.linspace(0, 1, 11)
+    curves = {name: {"fractions": fractions, "deletion": 1 - fractions, "insertion": fractions,
+                     "random_deletion": 1 - fractions**0.5, "random_insertion": fractions**2} for name in maps}
+    image = mpimg.imread(plot_faithfulness_curves(curves, tmp_path / "f.png", model="yamnet"))
+    assert image.shape[0] >= 250 and image[..., :3].std() > 0.05
+    with pytest.raises(ValueError, match="at least one method"):
+        plot_faithfulness_curves({}, tmp_path / "none.png", model="yamnet")
