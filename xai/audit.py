@@ -293,12 +293,13 @@ def write_clip_audit(
             sub = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
             own = [a for a in audit.attributions if a.model == model]
             shown = models.get(model, model)
-            profile = plot_time_profiles(own, tmp / sub / image_name(audit.clip_id, model, "all", "time_profile"), model=shown)
-            record["time_profile"][model] = profile.relative_to(tmp).as_posix()
+            profile_png = tmp / sub / image_name(audit.clip_id, model, "all", "time_profile")
+            record["time_profile"][model] = plot_time_profiles(own, profile_png, model=shown).relative_to(tmp).as_posix()
             own_curves = {a.method: audit.curves[(model, a.method)] for a in own if (model, a.method) in audit.curves}
             if own_curves:
-                path = tmp / sub / image_name(audit.clip_id, model, "all", "faithfulness")
-                record["faithfulness_curves"][model] = plot_faithfulness_curves(own_curves, path, model=shown).relative_to(tmp).as_posix()
+                curves_png = tmp / sub / image_name(audit.clip_id, model, "all", "faithfulness")
+                plot_faithfulness_curves(own_curves, curves_png, model=shown)
+                record["faithfulness_curves"][model] = curves_png.relative_to(tmp).as_posix()
         write_json(tmp / CLIP_INDEX, record)
     return record
 

@@ -154,7 +154,8 @@ def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = No
     ax.set_xlabel("time (s)")
     ax.set_ylabel("attribution / its peak")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    ax.set_title(f"{model_title(model if model is not None else attributions[0].model)} — every method over time", fontsize=10)
+    name = model_title(model if model is not None else attributions[0].model)
+    ax.set_title(f"{name} — every method over time", fontsize=10)
     return _save(fig, path)
 
 
