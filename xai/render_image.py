@@ -169,7 +169,7 @@ def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path
     """
     if not curves:
         raise ValueError("plot_faithfulness_curves needs the curves of at least one method")
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.0), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2), sharey=True, layout="constrained")
     for ax, kind, better in ((axes[0], "deletion", "lower"), (axes[1], "insertion", "higher")):
         for method, c in curves.items():
             ax.plot(c["fractions"], c[kind], lw=1.3, label=method)
