@@ -47,7 +47,9 @@ class _DesignedTracing(logging.Filter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.getLogger("tensorflow").addFilter(_DesignedTracing())
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _DesignedTracing) for f in tf_logger.filters):
+        tf_logger.addFilter(_DesignedTracing())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
