@@ -53,13 +53,6 @@ class HeadConfig:
         return asdict(self)
 
 
-def head_layer_names(prefix: str, logits_name: str | None = None, hidden: int = 1) -> list[str]:
-    """Names of a head's layers (the weight-carrying ones first); a linear head (``hidden=0``) has no dense/dropout pair."""
-    if hidden > 0:
-        return [f"{prefix}_standardize", f"{prefix}_dense", logits_name or f"{prefix}_logits", f"{prefix}_dropout_in", f"{prefix}_dropout"]
-    return [f"{prefix}_standardize", logits_name or f"{prefix}_logits", f"{prefix}_dropout_in"]
-
-
 def add_head(x, n_classes: int, config: HeadConfig, prefix: str, logits_name: str | None = None):
     """Add a head's layers to Keras tensor `x` ``[B, D]``; returns the logits tensor ``[B, C]``."""
     import keras

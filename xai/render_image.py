@@ -1,4 +1,4 @@
-"""Render any attribution as pictures: an overlay on the clip's log-mel spectrogram and a time profile.
+"""Render attributions as pictures: an overlay on the clip's log-mel, every method's time profile, faithfulness curves.
 
 Only consumes data (an `Attribution`, the clip's log-mel); figures are drawn with
 matplotlib's Agg backend (no display needed) and written atomically as PNG.
@@ -115,24 +115,6 @@ def plot_overlay(
     return _save(fig, path)
 
 
-def plot_time_profile(attribution, path: str | Path, *, model: Any | None = None) -> Path:
-    """PNG of the attribution per frame (mean over mel bands) against time, patch spans shaded."""
-    profile = np.asarray(attribution.time_profile(), dtype=np.float64)
-    t = np.arange(profile.size) * float(attribution.frame_hop_s)
-    fig, ax = plt.subplots(figsize=(float(np.clip(2.5 + 3.0 * (t[-1] if t.size else 0), 6.0, 14.0)), 2.6))
-    for i, (start, end) in enumerate(zip(attribution.patch_start_s, attribution.patch_end_s)):
-        ax.axvspan(start, end, color="tab:blue", alpha=0.06 if i % 2 else 0.12, lw=0)
-    ax.fill_between(t, 0.0, profile, where=profile >= 0, color="tab:red", alpha=0.5, step="post")
-    ax.fill_between(t, 0.0, profile, where=profile < 0, color="tab:blue", alpha=0.5, step="post")
-    ax.plot(t, profile, color="black", lw=0.8, drawstyle="steps-post")
-    ax.axhline(0.0, color="grey", lw=0.5)
-    ax.set_xlim(0.0, profile.size * float(attribution.frame_hop_s))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("mean attribution")
-    ax.set_title(_title(attribution, model), fontsize=10)
-    return _save(fig, path)
-
-
 def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = None) -> Path:
     """PNG of every method's time profile for one model and clip, each scaled to its own peak, on one time axis.
 
@@ -189,25 +171,3 @@ def image_name(clip: str, model: str, method: str, kind: str) -> str:
     from xai.render_audio import render_name
 
     return render_name(clip, model, method, kind)[: -len(".wav")] + ".png"
-
-
-def render_attribution_images(
-    attribution, log_mel: np.ndarray, out_dir: str | Path, *, clip_name: str | None = None, model: Any | None = None
-) -> dict[str, Path]:
-    """Write the overlay and the time profile for one attribution; returns ``{"overlay": path, "profile": path}``.
-
-    Files are named ``<clip>__<model>__<method>__overlay.png`` / ``__profile.png``; the clip
-    part defaults to the attribution's ``clip_path``.
-    """
-    from xai.render_audio import clip_label
-
-    clip_name = clip_label(attribution, clip_name)
-    out_dir = Path(out_dir)
-    return {
-        "overlay": plot_overlay(
-            attribution, log_mel, out_dir / image_name(clip_name, attribution.model, attribution.method, "overlay"), model=model
-        ),
-        "profile": plot_time_profile(
-            attribution, out_dir / image_name(clip_name, attribution.model, attribution.method, "profile"), model=model
-        ),
-    }

@@ -12,11 +12,11 @@ from preprocessing.frontend import log_mel
 from preprocessing.segments import make_patches
 from xai.attribution import Attribution
 from xai.render_image import (
+    image_name,
     model_title,
     plot_faithfulness_curves,
     plot_overlay,
     plot_time_profiles,
-    render_attribution_images,
 )
 
 
@@ -41,19 +41,14 @@ def attribution_for(clip_map: np.ndarray, method: str) -> Attribution:
     )
 
 
-def test_overlay_and_profile_pngs_open_with_a_readable_size(speech_log_mel, rng, tmp_path):
+def test_overlay_png_opens_with_a_readable_size_and_a_safe_name(speech_log_mel, rng, tmp_path):
     signed = rng.normal(size=speech_log_mel.shape).cumsum(axis=0)  # a LIME/occlusion-like signed map
-    attribution = attribution_for(signed, "lime")
-    files = render_attribution_images(attribution, speech_log_mel, tmp_path, clip_name="speech.wav")
-    assert sorted(p.name for p in files.values()) == [
-        "speech__ensemble__lime__overlay.png",
-        "speech__ensemble__lime__profile.png",
-    ]
-    overlay = mpimg.imread(files["overlay"])
+    name = image_name("speech <1>.wav", "ensemble", "lime", "overlay")
+    assert name == "speech-1__ensemble__lime__overlay.png"
+    path = plot_overlay(attribution_for(signed, "lime"), speech_log_mel, tmp_path / name)
+    overlay = mpimg.imread(path)
     assert overlay.ndim == 3 and overlay.shape[0] >= 250 and overlay.shape[1] >= 600
     assert overlay[..., :3].std() > 0.05  # a picture, not a blank canvas
-    profile = mpimg.imread(files["profile"])
-    assert profile.shape[0] >= 200 and profile.shape[1] >= 600
     assert not list(tmp_path.glob("*.part"))
 
 
