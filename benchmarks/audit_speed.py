@@ -26,8 +26,8 @@ def three_second_clip(source: Path, out: Path) -> Path:
     """A 3.0-s wav: the clip, continued by its own start where it is shorter."""
     import soundfile as sf
 
-    from preprocessing.audio import load_audio
-    from preprocessing.constants import SAMPLE_RATE
+    from seraudit.preprocessing.audio import load_audio
+    from seraudit.core.constants import SAMPLE_RATE
 
     waveform = load_audio(source).waveform
     n = int(CLIP_SECONDS * SAMPLE_RATE)
@@ -36,8 +36,8 @@ def three_second_clip(source: Path, out: Path) -> Path:
 
 
 def fast_audit(models, clip: Path, out: Path) -> float:
-    from seraudit.commands.audit_all import FAST_EXPLAINER_PARAMS, FAST_RANDOM, FAST_STEPS
-    from xai.audit import AuditSettings, ClipSpec, run_audit
+    from seraudit.cli.commands.audit_all import FAST_EXPLAINER_PARAMS, FAST_RANDOM, FAST_STEPS
+    from seraudit.xai.audit import AuditSettings, ClipSpec, run_audit
 
     settings = AuditSettings(
         methods=("gradcam", "gradcam++", "lime", "occlusion"), probe=False, faithfulness_steps=FAST_STEPS,
@@ -60,7 +60,7 @@ def naive_audit(models, clip: Path) -> float:
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    from preprocessing.pipeline import clip_features
+    from seraudit.preprocessing.pipeline import clip_features
 
     features = clip_features(clip)
     patches = np.asarray(features.patches.data, dtype=np.float32)
@@ -96,14 +96,14 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=None, help="source clip (default: first RAVDESS clip of actor 1)")
     parser.add_argument("--skip-naive", action="store_true", help="time only the fast path")
     args = parser.parse_args()
-    from ensemble.trained import load_trained_model
+    from seraudit.ensemble.trained import load_trained_model
 
     shared = Path(os.environ.get("SERAUDIT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
     source = args.clip or sorted((shared / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
     models = [load_trained_model(args.run, n) for n in ("ensemble", "yamnet", "vggish")]
     with tempfile.TemporaryDirectory() as tmp:
         clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
-        from ensemble.shared_backbones import sharing_backbones
+        from seraudit.ensemble.shared_backbones import sharing_backbones
 
         with sharing_backbones(models):  # build each model's predict functions once, as a warm process would
             for model in models:

@@ -38,8 +38,8 @@ def patches_per_second(model, batch_size: int, seconds: float) -> float:
 
 def real_time_factor(model, clips: list[Path]) -> tuple[float, float]:
     """(wall seconds, audio seconds) for the full per-clip path over `clips`."""
-    from ensemble.embedding_cache import embed_patches
-    from preprocessing.pipeline import clip_features
+    from seraudit.ensemble.embedding_cache import embed_patches
+    from seraudit.preprocessing.pipeline import clip_features
 
     start = time.perf_counter()
     features = [clip_features(path) for path in clips]
@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--models-dir", default=None)
     args = parser.parse_args()
 
-    from ensemble.embedding_cache import build_embedder
-    from ensemble.weights import resolve_weights
+    from seraudit.ensemble.embedding_cache import build_embedder
+    from seraudit.ensemble.weights import resolve_weights
 
     clips = sorted(Path(args.data).rglob("*.flac"))[: args.clips]
     print(f"{'backbone':<22} {'batch 1 (p/s)':>14} {'batch 64 (p/s)':>15} {'RTF':>8}")

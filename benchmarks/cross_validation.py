@@ -24,7 +24,7 @@ ALL_MODELS = "ensemble,yamnet,vggish,egemaps"
 
 
 def gds_settings(text: str):
-    from ensemble.embedding_cache import GdsSettings
+    from seraudit.ensemble.embedding_cache import GdsSettings
 
     return GdsSettings(False) if text == "off" else GdsSettings(True, None if text == "on" else float(text))
 
@@ -68,9 +68,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from ensemble.cross_corpus import run_cross_corpus
-    from ensemble.experiment import run_experiment
-    from ensemble.training import TrainSettings
+    from seraudit.ensemble.cross_corpus import run_cross_corpus
+    from seraudit.ensemble.experiment import run_experiment
+    from seraudit.ensemble.training import TrainSettings
 
     models = [m for m in args.models.split(",") if m]
 

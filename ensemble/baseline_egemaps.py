@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seraudit.errors import AudioError
+from seraudit.core.errors import AudioError
 
 C = 1.0
 MAX_ITER = 5000
@@ -19,7 +19,7 @@ MAX_ITER = 5000
 
 def egemaps_matrix(paths: list[str], cache_dir: str | Path | None = None, progress: bool = True, workers: int = 1) -> np.ndarray:
     """``[n_clips, 88]`` eGeMAPS functionals of `paths` (cached as `<cache_dir>/egemaps.*` when given)."""
-    from preprocessing.egemaps import ERROR_COLUMN, extract_egemaps
+    from seraudit.preprocessing.egemaps import ERROR_COLUMN, extract_egemaps
 
     cache = Path(cache_dir) / "egemaps-functionals.csv" if cache_dir is not None else None
     table = extract_egemaps([str(p) for p in paths], workers=workers, progress=progress, cache=cache)

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ensemble.embedding_cache import EmbeddingCache
-from ensemble.evaluation import evaluate_predictions
-from ensemble.folds import final_split
-from ensemble.fusion import branches_of
-from ensemble.training import (
+from seraudit.ensemble.embedding_cache import EmbeddingCache
+from seraudit.ensemble.evaluation import evaluate_predictions
+from seraudit.ensemble.folds import final_split
+from seraudit.ensemble.fusion import branches_of
+from seraudit.ensemble.training import (
     TrainSettings,
     assemble_model,
     fit_split,
@@ -36,7 +36,7 @@ from ensemble.training import (
     reference_prediction,
     select_clips,
 )
-from seraudit.errors import CorpusError
+from seraudit.core.errors import CorpusError
 
 
 def shared_labels(train_labels, test_labels) -> list[str]:
@@ -52,9 +52,9 @@ def restrict(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, out: str | Path | None = None,
                      train_table: pd.DataFrame | None = None, test_table: pd.DataFrame | None = None) -> dict:
     """Train on `settings.corpus` (all speakers), test on `test_corpus`; write a run to `out` unless None. Returns results."""
-    from ensemble.experiment import model_info, resolve_sources
-    from ensemble.run_dir import corpus_display, library_versions, write_run
-    from preprocessing.corpora import read_corpus
+    from seraudit.ensemble.experiment import model_info, resolve_sources
+    from seraudit.ensemble.run_dir import corpus_display, library_versions, write_run
+    from seraudit.preprocessing.corpora import read_corpus
 
     start = time.perf_counter()
     sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)

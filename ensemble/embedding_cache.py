@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing import constants
-from seraudit.io import atomic_path
-from seraudit.paths import cache_subdir
+from seraudit.core import constants
+from seraudit.core.io import atomic_path
+from seraudit.core.paths import cache_subdir
 
 CACHE_VERSION = 1
 EMBED_BATCH = 128
@@ -46,7 +46,7 @@ class GdsSettings:
 
     def resolved(self) -> "GdsSettings":
         if self.enabled and self.threshold is None:
-            from preprocessing.gds import DEFAULT_GDS_THRESHOLD
+            from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
 
             return GdsSettings(True, float(DEFAULT_GDS_THRESHOLD))
         return self if self.enabled else GdsSettings(False, None)
@@ -112,7 +112,7 @@ def compute_patches(paths: list[str], progress: bool = True) -> CorpusPatches:
     """Log-mel patches and GDS correlations of every clip (one pass over the audio)."""
     from tqdm.auto import tqdm
 
-    from preprocessing.pipeline import clip_features
+    from seraudit.preprocessing.pipeline import clip_features
 
     datas, idx, starts, ends, corr = [], [], [], [], []
     for i, path in enumerate(tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress)):
@@ -144,7 +144,7 @@ def build_embedder(backbone: str, source, seed: int):
     """A Keras model ``log_mel [B, 96, 64] -> embedding`` with the backbone's weights loaded (or seeded random)."""
     import keras
 
-    from ensemble.fusion import INPUT_NAME, add_tower
+    from seraudit.ensemble.fusion import INPUT_NAME, add_tower
 
     inputs = keras.Input((constants.PATCH_FRAMES, constants.PATCH_BANDS), name=INPUT_NAME)
     tower = add_tower(inputs, backbone)
@@ -156,13 +156,13 @@ def build_embedder(backbone: str, source, seed: int):
 def load_backbone_weights(model, backbone: str, source, seed: int) -> None:
     """Fill a model's `<backbone>_*` tower layers from `source`, or with seeded random weights when untrained."""
     if backbone == "yamnet":
-        from ensemble.backbones.yamnet import load_yamnet_weights
+        from seraudit.ensemble.backbones.yamnet import load_yamnet_weights
 
         if source is None or not source.pretrained:
             raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
         load_yamnet_weights(model, source, prefix="yamnet")
     else:
-        from ensemble.backbones.vggish import init_untrained_vggish, load_vggish_weights
+        from seraudit.ensemble.backbones.vggish import init_untrained_vggish, load_vggish_weights
 
         if source is not None and source.pretrained:
             load_vggish_weights(model, source, prefix="vggish")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ensemble.comparison import compare_models
-from ensemble.metrics import classification_metrics, summarize
-from ensemble.trained import display_name
+from seraudit.ensemble.comparison import compare_models
+from seraudit.ensemble.metrics import classification_metrics, summarize
+from seraudit.ensemble.trained import display_name
 
 COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
 

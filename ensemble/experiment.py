@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ensemble.embedding_cache import EmbeddingCache
-from ensemble.evaluation import evaluate_predictions
-from ensemble.fusion import branches_of
-from ensemble.run_dir import corpus_display, library_versions, write_run
-from ensemble.training import (
+from seraudit.ensemble.embedding_cache import EmbeddingCache
+from seraudit.ensemble.evaluation import evaluate_predictions
+from seraudit.ensemble.fusion import branches_of
+from seraudit.ensemble.run_dir import corpus_display, library_versions, write_run
+from seraudit.ensemble.training import (
     NEURAL_MODELS,
     TrainSettings,
     cross_validate,
@@ -22,7 +22,7 @@ from ensemble.training import (
 
 def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True) -> dict[str, Any]:
     """Weights of every backbone the models need (stops with resolve_weights' error when one is missing)."""
-    from ensemble.weights import resolve_weights
+    from seraudit.ensemble.weights import resolve_weights
 
     needed = sorted({b for m in models if m in NEURAL_MODELS for b in branches_of(m)})
     return {b: resolve_weights(b, models_dir=models_dir, allow_untrained=b in allow_untrained, download=download) for b in needed}
@@ -46,7 +46,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     """
     if out is not None and not final:
         raise ValueError("a run directory needs the final models; pass final=True")
-    from preprocessing.corpora import read_corpus
+    from seraudit.preprocessing.corpora import read_corpus
 
     start = time.perf_counter()
     sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ensemble.heads import HeadConfig, add_head
-from preprocessing.constants import PATCH_BANDS, PATCH_FRAMES
+from seraudit.ensemble.heads import HeadConfig, add_head
+from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
 
 FUSIONS = ("late", "feature")
 INPUT_NAME = "log_mel"
@@ -98,11 +98,11 @@ class BuiltModel:
 def add_tower(x, backbone: str):
     """Add one backbone's layers to tensor `x`; returns its `Tower`."""
     if backbone == "yamnet":
-        from ensemble.backbones.yamnet import yamnet_tower
+        from seraudit.ensemble.backbones.yamnet import yamnet_tower
 
         return yamnet_tower(x, prefix="yamnet")
     if backbone == "vggish":
-        from ensemble.backbones.vggish import vggish_tower
+        from seraudit.ensemble.backbones.vggish import vggish_tower
 
         return vggish_tower(x, prefix="vggish")
     raise ValueError(f"unknown backbone {backbone!r}")
@@ -165,7 +165,7 @@ def fit_late_fusion_weights(
 
     from sklearn.metrics import balanced_accuracy_score
 
-    from ensemble.trained import pool_by_clip
+    from seraudit.ensemble.trained import pool_by_clip
 
     clip_ids, first = np.unique(clip_index, return_index=True)
     remap = np.searchsorted(clip_ids, clip_index)

@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from seraudit.errors import RunError
-from seraudit.io import atomic_directory
+from seraudit.core.errors import RunError
+from seraudit.core.io import atomic_directory
 
 CORPUS_DISPLAY = {"ravdess": "RAVDESS (2.4 s)", "emodb": "EmoDB (2 s)"}
 
@@ -100,7 +100,7 @@ def gds_threshold(run_dir: str | Path) -> float:
     -inf when the run trained without GDS (every patch is pooled); the current default
     for runs that recorded none.
     """
-    from preprocessing.gds import DEFAULT_GDS_THRESHOLD
+    from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
 
     info = Path(run_dir) / "run.json"
     gds = json.loads(info.read_text()).get("gds", {}) if info.is_file() else {}

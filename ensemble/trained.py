@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from seraudit.errors import RunError
+from seraudit.core.errors import RunError
 
 BACKBONE_DISPLAY = {"yamnet": "YAMNet", "vggish": "VGGish", "ensemble": "Ensemble", "egemaps": "eGeMAPS + LR"}
 FUSION_DISPLAY = {"late": "late fusion", "feature": "feature fusion"}
@@ -177,7 +177,7 @@ class TrainedModel:
 
     def _predict_through_memo(self, patches: np.ndarray, batch_size: int) -> np.ndarray:
         """Probabilities computed as tower embeddings (looked up in, or added to, the shared memo) then head."""
-        from ensemble.shared_backbones import patch_digests
+        from seraudit.ensemble.shared_backbones import patch_digests
 
         tower_fns, head_fn = self._split()
         keys = patch_digests(patches)
@@ -240,7 +240,7 @@ def list_models(run_dir: str | Path) -> list[str]:
 
 def load_trained_model(run_dir: str | Path, name: str) -> TrainedModel:
     """Rebuild a saved model's graph from its config and load its weights (no backbone files needed)."""
-    from ensemble.fusion import build_model
+    from seraudit.ensemble.fusion import build_model
 
     run_dir = Path(run_dir)
     folder = model_dir(run_dir, name)

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ensemble.embedding_cache import CorpusPatches, EmbeddingCache, GdsSettings
-from ensemble.folds import Fold, final_split, fold_plan
-from ensemble.fusion import branches_of
-from ensemble.heads import HeadConfig
-from ensemble.trained import TrainedModel, pool_by_clip
-from preprocessing.labels import EMOTIONS
+from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache, GdsSettings
+from seraudit.ensemble.folds import Fold, final_split, fold_plan
+from seraudit.ensemble.fusion import branches_of
+from seraudit.ensemble.heads import HeadConfig
+from seraudit.ensemble.trained import TrainedModel, pool_by_clip
+from seraudit.core.labels import EMOTIONS
 
 NEURAL_MODELS = ("ensemble", "yamnet", "vggish")
 MODEL_NAMES = (*NEURAL_MODELS, "egemaps")
@@ -130,7 +130,7 @@ def prepare_data(
     labels: list[str] | None = None,
 ) -> CorpusData:
     """Embeddings, patch table and (optionally) eGeMAPS features for every clip of `table`."""
-    from ensemble.baseline_egemaps import egemaps_matrix
+    from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
     table = table.reset_index(drop=True)
     labels = labels or label_set(table["label"])
@@ -216,9 +216,9 @@ def clip_probabilities(data: CorpusData, logp: np.ndarray, patch_idx: np.ndarray
 
 def fit_split(data: CorpusData, fold: Fold, settings: TrainSettings, sources: dict[str, Any], desc: str = "") -> FittedFold:
     """Train every model of `settings` on the fold's train speakers (validation on its inner validation speakers)."""
-    from ensemble.baseline_egemaps import make_baseline
-    from ensemble.fusion import fit_late_fusion_weights
-    from ensemble.heads import (
+    from seraudit.ensemble.baseline_egemaps import make_baseline
+    from seraudit.ensemble.fusion import fit_late_fusion_weights
+    from seraudit.ensemble.heads import (
         build_embedding_head,
         fit_logits_model,
         set_standardization,
@@ -262,8 +262,8 @@ def fine_tune(built, data: CorpusData, train_patches: np.ndarray, val_patches: n
     """Unfreeze the top layers of each backbone and train the flat graph end-to-end on log-mel patches."""
     import keras
 
-    from ensemble.fusion import LOGITS_NAME, set_trainable_top
-    from ensemble.heads import fit_logits_model
+    from seraudit.ensemble.fusion import LOGITS_NAME, set_trainable_top
+    from seraudit.ensemble.heads import fit_logits_model
 
     if data.patches.data is None:
         raise RuntimeError("fine-tuning needs the log-mel patches in memory")
@@ -293,8 +293,8 @@ def model_config(name: str, data: CorpusData, settings: TrainSettings, sources: 
 
 def assemble_model(name: str, data: CorpusData, fitted: FittedFold, settings: TrainSettings, sources: dict[str, Any]):
     """The flat graph of `name` with backbone weights loaded and the trained head(s) moved in by layer name."""
-    from ensemble.embedding_cache import load_backbone_weights
-    from ensemble.fusion import LOGITS_NAME, build_model, set_late_fusion_weights
+    from seraudit.ensemble.embedding_cache import load_backbone_weights
+    from seraudit.ensemble.fusion import LOGITS_NAME, build_model, set_late_fusion_weights
 
     config = model_config(name, data, settings, sources)
     if name in fitted.full_models:
@@ -325,7 +325,7 @@ def check_assembled(model, name: str, data: CorpusData, fitted: FittedFold, fusi
 
     Guards that the saved graph computes exactly what was evaluated.
     """
-    from preprocessing.pipeline import clip_features
+    from seraudit.preprocessing.pipeline import clip_features
 
     paths = data.table["path"].astype(str).tolist()[:n_clips]
     patches = np.concatenate([clip_features(p).patches.data for p in paths])
@@ -340,7 +340,7 @@ def reference_prediction(model, name: str, data: CorpusData, settings: TrainSett
 
     A reloaded model must reproduce it: the check that saving and loading lose nothing.
     """
-    from preprocessing.pipeline import clip_features
+    from seraudit.preprocessing.pipeline import clip_features
 
     path = str(data.table["path"].iloc[0])
     gds = settings.gds.resolved()

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from preprocessing.constants import PATCH_FRAMES, PATCH_HOP_FRAMES
-from seraudit.errors import WeightsError
+from seraudit.core.constants import PATCH_FRAMES, PATCH_HOP_FRAMES
+from seraudit.core.errors import WeightsError
 
 # The bars a faithful port must reach (agreements are fractions of patches).
 EMBEDDING_COSINE_BAR = 0.999
@@ -109,8 +109,8 @@ def _predictor(model, batch_size: int):
 
 def _frontend_patches(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The project's patches of a waveform and each patch's start frame."""
-    from preprocessing.frontend import log_mel
-    from preprocessing.segments import make_patches
+    from seraudit.preprocessing.frontend import log_mel
+    from seraudit.preprocessing.segments import make_patches
 
     patches = make_patches(log_mel(waveform), hop_frames=PATCH_HOP_FRAMES)
     return np.asarray(patches.data, np.float32), np.asarray(patches.start_frame, np.int64)
@@ -134,9 +134,9 @@ def verify_yamnet(
     start frame), ``frontend_pearson`` (mean per-clip log-mel correlation),
     ``clips``, ``patches``, ``frontend_patches``, ``passed`` and ``per_clip``.
     """
-    from ensemble.backbones.yamnet import build_yamnet, load_yamnet_weights
-    from preprocessing.audio import load_audio
-    from preprocessing.reference import compare_with_tflite
+    from seraudit.ensemble.backbones.yamnet import build_yamnet, load_yamnet_weights
+    from seraudit.preprocessing.audio import load_audio
+    from seraudit.preprocessing.reference import compare_with_tflite
 
     clips = [Path(clip) for clip in clips]
     if not clips:

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from preprocessing.constants import BACKBONES, EMBEDDING_SIZE
-from seraudit.errors import WeightsError
-from seraudit.io import atomic_path, write_json
-from seraudit.paths import ENV_CACHE_DIR, cache_subdir
+from seraudit.core.constants import BACKBONES, EMBEDDING_SIZE
+from seraudit.core.errors import WeightsError
+from seraudit.core.io import atomic_path, write_json
+from seraudit.core.paths import ENV_CACHE_DIR, cache_subdir
 
 ENV_MODELS_DIR = "SERAUDIT_MODELS_DIR"
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"

@@ -22,8 +22,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from preprocessing.constants import MIN_PATCH_SAMPLES, SAMPLE_RATE
-from seraudit.errors import AudioError
+from seraudit.core.constants import MIN_PATCH_SAMPLES, SAMPLE_RATE
+from seraudit.core.errors import AudioError
 
 MAX_DURATION_S = 600.0  # default refusal limit: 10 minutes is ~38 MB of float32 at 16 kHz
 MIN_DURATION_S = 0.1  # below this a clip is refused even with padding: it would be >90 % zeros

@@ -4,7 +4,7 @@ Every reader returns a `pandas.DataFrame` with the columns in `COLUMNS`, one row
 sorted by path:
 
 - ``path``: absolute path of the audio file (``.wav`` or ``.flac``, any case);
-- ``label``: the canonical emotion (`preprocessing.labels.EMOTIONS`);
+- ``label``: the canonical emotion (`seraudit.core.labels.EMOTIONS`);
 - ``speaker``: the speaker, prefixed with the corpus (``"ravdess_01"``) so that speakers of
   different corpora never collide in a speaker-independent split;
 - ``corpus``: the corpus name;
@@ -32,8 +32,8 @@ from typing import Callable
 
 import pandas as pd
 
-from preprocessing.labels import EMOTIONS
-from seraudit.errors import CorpusError
+from seraudit.core.labels import EMOTIONS
+from seraudit.core.errors import CorpusError
 
 CORPORA = ("ravdess", "emodb", "crema-d", "tess", "savee", "emovo", "folders", "manifest")
 COLUMNS = ("path", "label", "speaker", "corpus", "gender", "intensity", "text")

@@ -8,7 +8,7 @@ numpy, soundfile/soxr and the project's TensorFlow-free audio loader. Callers ca
 extract features whatever they imported before.
 
 Audio is fed to openSMILE exactly as the models see it: 16 kHz mono float32
-(`preprocessing.constants.SAMPLE_RATE`).
+(`seraudit.core.constants.SAMPLE_RATE`).
 
 Example
 -------
@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from preprocessing.constants import SAMPLE_RATE
-from seraudit.errors import AudioError, SerauditError
-from seraudit.io import atomic_path
+from seraudit.core.constants import SAMPLE_RATE
+from seraudit.core.errors import AudioError, SerauditError
+from seraudit.core.io import atomic_path
 
 FEATURE_SET = "eGeMAPSv02"
 LEVELS = ("functionals", "lld")
@@ -548,7 +548,7 @@ def _open_smile():
     """Import openSMILE and the audio loader in this (TensorFlow-free) process."""
     import opensmile
 
-    from preprocessing.audio import load_audio, to_model_rate
+    from seraudit.preprocessing.audio import load_audio, to_model_rate
 
     if "tensorflow" in sys.modules:
         raise RuntimeError(

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from preprocessing.constants import (
+from seraudit.core.constants import (
     FFT_LENGTH,
     LOG_OFFSET,
     MEL_MAX_HZ,

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessing.audio import MAX_DURATION_S, LoadedAudio, audio_from_array, load_audio
-from preprocessing.constants import LOG_OFFSET, PATCH_HOP_FRAMES
-from preprocessing.frontend import log_mel
-from preprocessing.gds import DEFAULT_GDS_THRESHOLD, GaussianSelection, select_segments
-from preprocessing.segments import Patches, make_patches
+from seraudit.preprocessing.audio import MAX_DURATION_S, LoadedAudio, audio_from_array, load_audio
+from seraudit.core.constants import LOG_OFFSET, PATCH_HOP_FRAMES
+from seraudit.preprocessing.frontend import log_mel
+from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD, GaussianSelection, select_segments
+from seraudit.preprocessing.segments import Patches, make_patches
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def clip_features(
 ) -> ClipFeatures:
     """Load ``source`` (a path, or a ``(waveform, sample_rate)`` tuple) and compute its model features.
 
-    Raises `seraudit.errors.AudioError` for audio that breaks a loading rule (see `load_audio`).
+    Raises `seraudit.core.errors.AudioError` for audio that breaks a loading rule (see `load_audio`).
 
     Examples
     --------

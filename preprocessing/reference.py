@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessing.constants import LOG_OFFSET, NUM_MEL_BANDS
-from preprocessing.frontend import log_mel, mel_weight_matrix, stft
+from seraudit.core.constants import LOG_OFFSET, NUM_MEL_BANDS
+from seraudit.preprocessing.frontend import log_mel, mel_weight_matrix, stft
 
 
 @functools.lru_cache(maxsize=2)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessing.constants import PATCH_FRAMES, PATCH_HOP_FRAMES, STFT_HOP_SECONDS
+from seraudit.core.constants import PATCH_FRAMES, PATCH_HOP_FRAMES, STFT_HOP_SECONDS
 
 
 @dataclass(frozen=True)

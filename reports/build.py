@@ -21,10 +21,10 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
-from reports.model import ClipReport, Report
-from reports.plots import confusion_matrix_png
-from seraudit.errors import RunError
-from seraudit.io import atomic_directory
+from seraudit.reports.model import ClipReport, Report
+from seraudit.reports.plots import confusion_matrix_png
+from seraudit.core.errors import RunError
+from seraudit.core.io import atomic_directory
 
 INDEX_PAGE = "index.html"
 ASSETS = "assets"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seraudit.errors import RunError
+from seraudit.core.errors import RunError
 
 AUDIT_FORMAT_VERSION = 1
 AUDIT_INDEX = "audit.json"
@@ -386,7 +386,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
         for c in results.get("comparisons", [])
     ]
     corpus = results.get("corpus_display") or run_info.get("corpus", "")
-    from ensemble.run_dir import corpus_display
+    from seraudit.ensemble.run_dir import corpus_display
 
     return {
         "models": models,

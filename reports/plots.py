@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from seraudit.io import atomic_path  # noqa: E402
+from seraudit.core.io import atomic_path  # noqa: E402
 
 
 def confusion_matrix_png(

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from preprocessing.constants import NUM_MEL_BANDS, PATCH_BANDS, PATCH_FRAMES, STFT_HOP_SECONDS
-from seraudit.errors import RunError
-from seraudit.io import atomic_path
+from seraudit.core.constants import NUM_MEL_BANDS, PATCH_BANDS, PATCH_FRAMES, STFT_HOP_SECONDS
+from seraudit.core.errors import RunError
+from seraudit.core.io import atomic_path
 
 METHODS = ("gradcam", "gradcam++", "lime", "lime-time", "occlusion")
 _FORMAT_VERSION = 1

@@ -30,9 +30,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ensemble.shared_backbones import sharing_backbones
-from seraudit.errors import SerauditError
-from seraudit.io import atomic_directory, write_json
+from seraudit.ensemble.shared_backbones import sharing_backbones
+from seraudit.core.errors import SerauditError
+from seraudit.core.io import atomic_directory, write_json
 
 AUDIT_FORMAT_VERSION = 1  # read by reports.model.AUDIT_FORMAT_VERSION
 AUDIT_INDEX = "audit.json"
@@ -96,7 +96,7 @@ class ClipAudit:
 
 def parse_methods(text: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
     """Split a ``--methods`` value into attribution methods and whether ``probe`` was asked for."""
-    from xai.explain import EXPLAINERS
+    from seraudit.xai.explain import EXPLAINERS
 
     names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
     if not names:
@@ -159,9 +159,9 @@ def audit_clip(
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
 ) -> ClipAudit:
     """Predict, explain (every model x method) and score one clip; nothing is written."""
-    from xai.agreement import method_agreement
-    from xai.explain import explain_clip
-    from xai.faithfulness import deletion_insertion
+    from seraudit.xai.agreement import method_agreement
+    from seraudit.xai.explain import explain_clip
+    from seraudit.xai.faithfulness import deletion_insertion
 
     predictions = {m.name: m.predict_clip(features).as_dict() for m in models}
     attributions = explain_clip(
@@ -207,7 +207,7 @@ def audit_clip(
             }
     egemaps_deviation = deviations(spec) if (settings.probe and deviations is not None) else []
     waveform = np.asarray(features.audio.waveform)
-    from preprocessing.constants import SAMPLE_RATE
+    from seraudit.core.constants import SAMPLE_RATE
 
     return ClipAudit(
         spec=spec,
@@ -241,8 +241,8 @@ def write_clip_audit(
     ``models`` maps each model name to the object whose display name titles the
     figures (a `TrainedModel`, so an untrained branch shows in every picture).
     """
-    from xai.render_audio import render_attribution_audio, write_wav
-    from xai.render_image import image_name, plot_faithfulness_curves, plot_overlay, plot_time_profiles
+    from seraudit.xai.render_audio import render_attribution_audio, write_wav
+    from seraudit.xai.render_image import image_name, plot_faithfulness_curves, plot_overlay, plot_time_profiles
 
     clip_dir = Path(clip_dir)
     waveform = np.asarray(features.audio.waveform, dtype=np.float32)
@@ -394,9 +394,9 @@ def run_audit(
     from tqdm.auto import tqdm
 
     if load_features is None:
-        from ensemble.run_dir import gds_threshold
-        from preprocessing.gds import DEFAULT_GDS_THRESHOLD
-        from preprocessing.pipeline import clip_features
+        from seraudit.ensemble.run_dir import gds_threshold
+        from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
+        from seraudit.preprocessing.pipeline import clip_features
 
         threshold = gds_threshold(run_dir) if run_dir else DEFAULT_GDS_THRESHOLD
         load_features = functools.partial(clip_features, gds_threshold=threshold)
@@ -503,8 +503,8 @@ def run_sanity(
     load_features: Callable[[str], Any],
 ) -> dict[str, Any]:
     """Model-randomisation check on a few audited clips: mean Spearman correlation per model and method."""
-    from xai.explain import make_explainer
-    from xai.sanity import model_randomisation
+    from seraudit.xai.explain import make_explainer
+    from seraudit.xai.sanity import model_randomisation
 
     explainers = {m: make_explainer(m, **settings.explainer_params.get(m, {})) for m in settings.methods}
     tables = []
@@ -554,7 +554,7 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- what the run knows about a clip
 def specs_from_run(run_dir: str | os.PathLike, paths: Sequence[str | os.PathLike]) -> list[ClipSpec]:
     """Clip specs for `paths`, with true label and speaker where the run's corpus lists the file."""
-    from ensemble.run_dir import read_predictions
+    from seraudit.ensemble.run_dir import read_predictions
 
     known: dict[str, tuple[str, str]] = {}
     try:
@@ -579,10 +579,10 @@ def egemaps_deviations(
     features are read from the run's eGeMAPS cache when present (extracted in a
     worker process otherwise). Clips with no known speaker get no rows.
     """
-    from ensemble.run_dir import read_json
-    from preprocessing.corpora import read_corpus
-    from preprocessing.egemaps import ERROR_COLUMN, extract_egemaps
-    from xai.probing import speaker_deviations
+    from seraudit.ensemble.run_dir import read_json
+    from seraudit.preprocessing.corpora import read_corpus
+    from seraudit.preprocessing.egemaps import ERROR_COLUMN, extract_egemaps
+    from seraudit.xai.probing import speaker_deviations
 
     wanted = [s for s in specs if s.speaker]
     if not wanted:

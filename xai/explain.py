@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from seraudit.errors import SerauditError
-from xai.attribution import Attribution, Explainer
-from xai.gradcam import GradCAM, GradCAMPlusPlus
-from xai.lime_explainer import LimeExplainer, LimeTimeExplainer
-from xai.occlusion import OcclusionExplainer
-from xai.perturbation import resolve_target
+from seraudit.core.errors import SerauditError
+from seraudit.xai.attribution import Attribution, Explainer
+from seraudit.xai.gradcam import GradCAM, GradCAMPlusPlus
+from seraudit.xai.lime_explainer import LimeExplainer, LimeTimeExplainer
+from seraudit.xai.occlusion import OcclusionExplainer
+from seraudit.xai.perturbation import resolve_target
 
 EXPLAINERS: dict[str, type[Explainer]] = {
     "gradcam": GradCAM,

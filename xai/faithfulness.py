@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from xai.perturbation import LOG_FLOOR, ClipScorer
+from seraudit.xai.perturbation import LOG_FLOOR, ClipScorer
 
 
 @dataclass

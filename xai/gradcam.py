@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from preprocessing.constants import PATCH_BANDS, PATCH_FRAMES
-from xai.attribution import Attribution, Explainer
-from xai.perturbation import merge_to_clip, resolve_target
+from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
+from seraudit.xai.attribution import Attribution, Explainer
+from seraudit.xai.perturbation import merge_to_clip, resolve_target
 
 IMPLEMENTATIONS = ("fast", "tf-keras-vis")
 LOGITS_LAYER = "logits"

@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from preprocessing.constants import NUM_MEL_BANDS
-from xai.attribution import Attribution, Explainer
-from xai.perturbation import ClipScorer, clip_to_patches, resolve_fill, resolve_target
+from seraudit.core.constants import NUM_MEL_BANDS
+from seraudit.xai.attribution import Attribution, Explainer
+from seraudit.xai.perturbation import ClipScorer, clip_to_patches, resolve_fill, resolve_target
 
 
 def grid_segments(n_frames: int, cell_frames: int, cell_bands: int, n_bands: int = NUM_MEL_BANDS) -> np.ndarray:

@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
-from preprocessing.constants import NUM_MEL_BANDS, PATCH_FRAMES
-from xai.attribution import Attribution, Explainer
-from xai.perturbation import ClipScorer, clip_to_patches, patch_start_frames, resolve_fill, resolve_target
+from seraudit.core.constants import NUM_MEL_BANDS, PATCH_FRAMES
+from seraudit.xai.attribution import Attribution, Explainer
+from seraudit.xai.perturbation import ClipScorer, clip_to_patches, patch_start_frames, resolve_fill, resolve_target
 
 
 def window_starts(length: int, window: int, stride: int) -> np.ndarray:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ensemble.trained import pool_by_clip
-from preprocessing.constants import LOG_OFFSET, PATCH_FRAMES, STFT_HOP_SECONDS
+from seraudit.ensemble.trained import pool_by_clip
+from seraudit.core.constants import LOG_OFFSET, PATCH_FRAMES, STFT_HOP_SECONDS
 
 #: Log-mel value of a silent cell: log(0 + YAMNet's offset 0.001) ~ -6.908.
 #: The default "hidden" value of perturbation methods: hiding a cell makes it silence.
@@ -53,7 +53,7 @@ def clip_to_patches(clip_grid: np.ndarray, clip: Any, outside: float = 0.0) -> n
 
 def merge_to_clip(patch_maps: np.ndarray, clip: Any) -> np.ndarray:
     """Merge per-patch maps ``[N, 96, 64]`` onto the clip grid ``[n_frames, 64]`` like the preprocessing does."""
-    from preprocessing.segments import merge_patch_maps
+    from seraudit.preprocessing.segments import merge_patch_maps
 
     return np.asarray(
         merge_patch_maps(np.asarray(patch_maps, dtype=np.float32), clip.patches.hop_frames, clip.log_mel.shape[0]),

@@ -125,7 +125,7 @@ def _feature_table(egemaps: pd.DataFrame, paths: np.ndarray) -> pd.DataFrame:
 
 def _categories(features: Sequence[str], categories: Mapping[str, str] | None) -> list[str]:
     if categories is None:
-        from preprocessing.egemaps import EGEMAPS_CATEGORIES as categories
+        from seraudit.preprocessing.egemaps import EGEMAPS_CATEGORIES as categories
     return [categories.get(f, "other") for f in features]
 
 

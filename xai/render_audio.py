@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from preprocessing.constants import SAMPLE_RATE, STFT_HOP_SAMPLES, STFT_HOP_SECONDS
-from seraudit.errors import AudioError
-from seraudit.io import atomic_path
+from seraudit.core.constants import SAMPLE_RATE, STFT_HOP_SAMPLES, STFT_HOP_SECONDS
+from seraudit.core.errors import AudioError
+from seraudit.core.io import atomic_path
 
 #: Largest gain (dB) loudness matching may apply: a near-empty rendering stays quiet
 #: instead of being blown up into amplified noise.
@@ -183,7 +183,7 @@ def mel_to_stft_mask(clip_map: np.ndarray, n_frames: int | None = None, *, use_a
     cover it (mel matrix transposed, normalised by each bin's total weight). FFT bins no
     mel band covers (below 125 Hz, above 7.5 kHz) are invisible to the model: mask 0.
     """
-    from preprocessing.frontend import mel_weight_matrix
+    from seraudit.preprocessing.frontend import mel_weight_matrix
 
     a = np.asarray(clip_map, dtype=np.float64)
     a = np.abs(a) if use_abs else np.clip(a, 0.0, None)
@@ -211,7 +211,7 @@ def masked_resynthesis(
     Both keep the original phase. The signals are returned before loudness matching, so
     ``listened + ignored`` reconstructs the original.
     """
-    from preprocessing.frontend import istft, num_frames, stft
+    from seraudit.preprocessing.frontend import istft, num_frames, stft
 
     waveform = np.asarray(waveform, dtype=np.float32)
     n = waveform.size

@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from preprocessing.constants import NUM_MEL_BANDS  # noqa: E402
-from seraudit.io import atomic_path  # noqa: E402
+from seraudit.core.constants import NUM_MEL_BANDS  # noqa: E402
+from seraudit.core.io import atomic_path  # noqa: E402
 
 #: Figure resolution of every PNG written here.
 DPI = 110
@@ -30,7 +30,7 @@ def model_title(model: Any) -> str:
     ``"Ensemble (late fusion; VGGish untrained)"``) or a plain name string.
     """
     if isinstance(model, str):
-        from ensemble.trained import BACKBONE_DISPLAY
+        from seraudit.ensemble.trained import BACKBONE_DISPLAY
 
         return BACKBONE_DISPLAY.get(model, model)
     return str(getattr(model, "display_name", getattr(model, "name", model)))
@@ -168,6 +168,6 @@ def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path
 
 def image_name(clip: str, model: str, method: str, kind: str) -> str:
     """``<clip>__<model>__<method>__<kind>.png`` with every part made file-name safe."""
-    from xai.render_audio import render_name
+    from seraudit.xai.render_audio import render_name
 
     return render_name(clip, model, method, kind)[: -len(".wav")] + ".png"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seraudit.errors import WeightsError
+from seraudit.core.errors import WeightsError
 
 
 def read_savedmodel_variables(path: Path, hub_name: str) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seraudit.errors import WeightsError
+from seraudit.core.errors import WeightsError
 
 # Operators that own trainable weights, by their TFLite builtin name.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")

@@ -18,10 +18,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from ensemble.backbones.savedmodel import read_savedmodel_variables
-from ensemble.backbones.tower import Tower
-from preprocessing.constants import EMBEDDING_SIZE, LOG_OFFSET, PATCH_BANDS, PATCH_FRAMES
-from seraudit.errors import WeightsError
+from seraudit.ensemble.backbones.savedmodel import read_savedmodel_variables
+from seraudit.ensemble.backbones.tower import Tower
+from seraudit.core.constants import EMBEDDING_SIZE, LOG_OFFSET, PATCH_BANDS, PATCH_FRAMES
+from seraudit.core.errors import WeightsError
 
 # Name scope of every variable in Google's checkpoint and SavedModel.
 CHECKPOINT_SCOPE = "vggish"

@@ -27,10 +27,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ensemble.backbones.savedmodel import read_savedmodel_variables
-from ensemble.backbones.tower import Tower
-from preprocessing.constants import EMBEDDING_SIZE, PATCH_BANDS, PATCH_FRAMES
-from seraudit.errors import WeightsError
+from seraudit.ensemble.backbones.savedmodel import read_savedmodel_variables
+from seraudit.ensemble.backbones.tower import Tower
+from seraudit.core.constants import EMBEDDING_SIZE, PATCH_BANDS, PATCH_FRAMES
+from seraudit.core.errors import WeightsError
 
 NUM_CLASSES = 521
 BATCHNORM_EPSILON = 1e-4
@@ -186,7 +186,7 @@ def _out_channels(official: str, kernel_shape: tuple[int, ...]) -> int:
 
 def _from_tflite(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Weights of the TF Hub lite model (batch norm folded, int8 dequantised) in Keras layouts."""
-    from ensemble.backbones.tflite_weights import read_tflite_layers
+    from seraudit.ensemble.backbones.tflite_weights import read_tflite_layers
 
     layers = read_tflite_layers(path)
     first_conv = next((i for i, layer in enumerate(layers) if layer.op != "FULLY_CONNECTED"), len(layers))
@@ -310,7 +310,7 @@ def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple
         path = Path(source.path)
         weights_format = weights_format or source.format
     if not path.exists():
-        from ensemble.weights import MANUAL_SOURCES
+        from seraudit.ensemble.weights import MANUAL_SOURCES
 
         raise WeightsError(
             f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCES['yamnet']}, "

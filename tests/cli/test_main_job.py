@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seraudit.commands.audit_all import pick_clips
+from seraudit.cli.commands.audit_all import pick_clips
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 

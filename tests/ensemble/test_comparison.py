@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ensemble.comparison import bootstrap_uar_difference, compare_models, mcnemar
+from seraudit.ensemble.comparison import bootstrap_uar_difference, compare_models, mcnemar
 
 
 @pytest.fixture()

@@ -5,8 +5,8 @@ import argparse
 import numpy as np
 import pytest
 
-from seraudit.commands import embed
-from seraudit.errors import AudioError
+from seraudit.cli.commands import embed
+from seraudit.core.errors import AudioError
 
 
 def _embed(argv) -> int:
@@ -30,7 +30,7 @@ def embedded(tmp_path_factory, two_clips, models_dir):
 
 
 def test_embed_writes_one_1024_d_yamnet_embedding_per_patch_with_times_and_gds_mask(embedded, two_clips):
-    from preprocessing.pipeline import clip_features
+    from seraudit.preprocessing.pipeline import clip_features
 
     status, z = embedded
     clips = [clip_features(p) for p in two_clips]
@@ -47,9 +47,9 @@ def test_embed_writes_one_1024_d_yamnet_embedding_per_patch_with_times_and_gds_m
 
 
 def test_embeddings_match_the_yamnet_embedder_patch_by_patch(embedded, two_clips, models_dir):
-    from ensemble.embedding_cache import build_embedder
-    from ensemble.weights import resolve_weights
-    from preprocessing.pipeline import clip_features
+    from seraudit.ensemble.embedding_cache import build_embedder
+    from seraudit.ensemble.weights import resolve_weights
+    from seraudit.preprocessing.pipeline import clip_features
 
     _, z = embedded
     model = build_embedder("yamnet", resolve_weights("yamnet", models_dir=models_dir, download=False), seed=0)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ensemble.folds import fold_plan
+from seraudit.ensemble.folds import fold_plan
 
 RAVDESS_SPEAKERS = [f"{i:02d}" for i in range(1, 25)]
 EMODB_SPEAKERS = ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]

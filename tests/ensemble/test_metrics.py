@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ensemble.metrics import classification_metrics, summarize
+from seraudit.ensemble.metrics import classification_metrics, summarize
 
 LABELS = ["neutral", "happy", "sad"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ensemble.shared_backbones import EmbeddingMemo, patch_digests, sharing_backbones
+from seraudit.ensemble.shared_backbones import EmbeddingMemo, patch_digests, sharing_backbones
 
 
 def tiny_model(name: str, tower_layers, seed: int):
     """A flat ``log_mel -> probabilities`` graph on the given tower layers, with its own head."""
     import keras
 
-    from ensemble.trained import TrainedModel
+    from seraudit.ensemble.trained import TrainedModel
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((96, 64), name="log_mel")

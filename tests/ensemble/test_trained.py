@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ensemble.trained import display_name, pool_by_clip, pool_log_probabilities
+from seraudit.ensemble.trained import display_name, pool_by_clip, pool_log_probabilities
 
 
 def test_clip_pooling_is_the_renormalised_mean_log_probability_of_kept_patches():
@@ -36,7 +36,7 @@ def test_display_names_mark_untrained_backbones():
 
 @pytest.fixture(scope="module")
 def fused_graphs():
-    from ensemble.fusion import build_model
+    from seraudit.ensemble.fusion import build_model
 
     return {f: build_model({"name": "ensemble", "fusion": f}, n_classes=5) for f in ("late", "feature")}
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seraudit.commands import compare, evaluate, predict, train
-from seraudit.errors import RunError, WeightsError
+from seraudit.cli.commands import compare, evaluate, predict, train
+from seraudit.core.errors import RunError, WeightsError
 
 ACTORS = ("Actor_01", "Actor_02", "Actor_03")
 EMOTION_CODES = ("01", "03", "04", "05")  # neutral, happy, sad, angry
@@ -35,7 +35,7 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_manifest(tmp_path_factory, ravdess_dir):
     """A CSV manifest: 3 RAVDESS actors, one clip of each of 4 emotions (12 clips)."""
-    from preprocessing.corpora import read_corpus
+    from seraudit.preprocessing.corpora import read_corpus
 
     table = read_corpus("ravdess", ravdess_dir)
     table = table[table["path"].str.contains("|".join(ACTORS))]
@@ -90,8 +90,8 @@ def test_no_test_clip_of_a_fold_comes_from_a_training_speaker(tiny_run):
 
 
 def test_saved_models_reload_and_reproduce_the_predictions_made_before_saving(tiny_run, tiny_manifest):
-    from ensemble.trained import load_trained_model
-    from preprocessing.pipeline import clip_features
+    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.preprocessing.pipeline import clip_features
 
     for name in ("ensemble", "yamnet", "vggish"):
         model = load_trained_model(tiny_run, name)
@@ -115,8 +115,8 @@ def test_predict_prints_one_row_per_clip_and_model(tiny_run, ravdess_clips, caps
 
 
 def test_predict_csv_has_a_probability_column_per_emotion_and_the_argmax_label(tiny_run, ravdess_clips, capsys):
-    from ensemble.trained import load_trained_model
-    from preprocessing.pipeline import clip_features
+    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.preprocessing.pipeline import clip_features
 
     clips = [str(p) for p in ravdess_clips[:2]]
     capsys.readouterr()
@@ -141,9 +141,9 @@ def test_compare_prints_the_ensemble_vs_single_table(tiny_run, capsys):
 
 
 def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run, cache_dir, tiny_manifest, models_dir):
-    from ensemble.embedding_cache import EmbeddingCache
-    from ensemble.experiment import resolve_sources
-    from preprocessing.corpora import read_corpus
+    from seraudit.ensemble.embedding_cache import EmbeddingCache
+    from seraudit.ensemble.experiment import resolve_sources
+    from seraudit.preprocessing.corpora import read_corpus
 
     files_before = sorted(p.name for p in cache_dir.iterdir())
     table = read_corpus("manifest", tiny_manifest)
@@ -155,8 +155,8 @@ def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run
 
 
 def test_a_run_killed_while_saving_leaves_no_model_that_loads(tmp_path):
-    from ensemble.run_dir import write_run
-    from ensemble.trained import load_trained_model
+    from seraudit.ensemble.run_dir import write_run
+    from seraudit.ensemble.trained import load_trained_model
 
     class Exploding:
         def save_weights(self, path):
@@ -179,9 +179,9 @@ def test_missing_vggish_weights_stop_training_unless_untrained_is_allowed(tmp_pa
 
 
 def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, cache_dir, tiny_manifest):
-    from ensemble.embedding_cache import EmbeddingCache, GdsSettings
-    from preprocessing.corpora import read_corpus
-    from preprocessing.pipeline import clip_features
+    from seraudit.ensemble.embedding_cache import EmbeddingCache, GdsSettings
+    from seraudit.preprocessing.corpora import read_corpus
+    from seraudit.preprocessing.pipeline import clip_features
 
     paths = read_corpus("manifest", tiny_manifest)["path"].tolist()
     patches = EmbeddingCache(cache_dir, progress=False).patches(paths)
@@ -193,17 +193,17 @@ def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, c
 
 
 def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(tiny_manifest, cache_dir, models_dir):
-    from ensemble.embedding_cache import EmbeddingCache, build_embedder
-    from ensemble.experiment import resolve_sources
-    from ensemble.folds import final_split
-    from ensemble.heads import HeadConfig
-    from ensemble.training import (
+    from seraudit.ensemble.embedding_cache import EmbeddingCache, build_embedder
+    from seraudit.ensemble.experiment import resolve_sources
+    from seraudit.ensemble.folds import final_split
+    from seraudit.ensemble.heads import HeadConfig
+    from seraudit.ensemble.training import (
         FINE_TUNE_LAYERS,
         TrainSettings,
         fit_split,
         prepare_data,
     )
-    from preprocessing.corpora import read_corpus
+    from seraudit.preprocessing.corpora import read_corpus
 
     settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=1,
                              head=HeadConfig(epochs=2), download=False, cache_dir=str(cache_dir), progress=False)
@@ -227,7 +227,7 @@ def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(
 
 
 def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_over_shared_emotions(tmp_path, tiny_manifest, emodb_dir, models_dir, cache_dir, capsys):
-    from preprocessing.corpora import read_corpus
+    from seraudit.preprocessing.corpora import read_corpus
 
     emodb = read_corpus("emodb", emodb_dir)
     emodb = emodb[emodb["speaker"].isin(["emodb_03", "emodb_08"]) & emodb["label"].isin(["happy", "sad", "boredom"])]

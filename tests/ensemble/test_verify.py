@@ -8,16 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from ensemble.backbones.yamnet import build_yamnet, keras_layer_name, load_yamnet_weights
-from ensemble.verify import (
+from seraudit.ensemble.backbones.yamnet import build_yamnet, keras_layer_name, load_yamnet_weights
+from seraudit.ensemble.verify import (
     EMBEDDING_COSINE_BAR,
     FRONTEND_TOP1_BAR,
     TfliteYamnet,
     frame_log_mel,
     verify_yamnet,
 )
-from seraudit.commands import check_weights
-from seraudit.errors import CorpusError, WeightsError
+from seraudit.cli.commands import check_weights
+from seraudit.core.errors import CorpusError, WeightsError
 
 SHARED_YAMNET_SHA256 = "2d5e1e0577beb1fd3b6ba4cf89a7b8813340added8dae72f64fe8cd18731dd4a"
 

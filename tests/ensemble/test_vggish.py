@@ -8,7 +8,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from ensemble.backbones.vggish import (  # noqa: E402
+from seraudit.ensemble.backbones.vggish import (  # noqa: E402
     LogOffsetShift,
     build_vggish,
     init_untrained_vggish,
@@ -16,8 +16,8 @@ from ensemble.backbones.vggish import (  # noqa: E402
     vggish_postprocess,
     vggish_tower,
 )
-from ensemble.weights import resolve_weights, vggish_pca_params  # noqa: E402
-from seraudit.errors import WeightsError  # noqa: E402
+from seraudit.ensemble.weights import resolve_weights, vggish_pca_params  # noqa: E402
+from seraudit.core.errors import WeightsError  # noqa: E402
 
 # Variable names and shapes of Google's vggish_model.ckpt (vggish_slim.py scopes).
 OFFICIAL_SHAPES = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ensemble.weights import (
+from seraudit.ensemble.weights import (
     ASSETS,
     UNVERIFIED_FIRST_DOWNLOAD,
     VERIFIED,
@@ -23,7 +23,7 @@ from ensemble.weights import (
     resolve_weights,
     vggish_pca_params,
 )
-from seraudit.errors import WeightsError
+from seraudit.core.errors import WeightsError
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

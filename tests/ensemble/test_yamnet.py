@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from ensemble.backbones.yamnet import (
+from seraudit.ensemble.backbones.yamnet import (
     BATCHNORM_EPSILON,
     CONV_NAMES,
     LAYER_DEFS,
@@ -16,9 +16,9 @@ from ensemble.backbones.yamnet import (
     read_yamnet_weights,
     yamnet_tower,
 )
-from ensemble.verify import TfliteYamnet, cosine_similarity, frame_log_mel
-from preprocessing.constants import PATCH_BANDS, PATCH_FRAMES
-from seraudit.errors import WeightsError
+from seraudit.ensemble.verify import TfliteYamnet, cosine_similarity, frame_log_mel
+from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
+from seraudit.core.errors import WeightsError
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preprocessing.audio import audio_from_array, load_audio, to_model_rate
-from preprocessing.constants import MIN_PATCH_SAMPLES, SAMPLE_RATE
-from seraudit.errors import AudioError
+from seraudit.preprocessing.audio import audio_from_array, load_audio, to_model_rate
+from seraudit.core.constants import MIN_PATCH_SAMPLES, SAMPLE_RATE
+from seraudit.core.errors import AudioError
 
 
 def sine(freq_hz: float, sample_rate: int, seconds: float = 1.5, amplitude: float = 0.5) -> np.ndarray:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from preprocessing import corpora
-from preprocessing.corpora import (
+from seraudit.preprocessing import corpora
+from seraudit.preprocessing.corpora import (
     COLUMNS,
     CORPORA,
     CREMA_D_EMOTIONS,
@@ -21,8 +21,8 @@ from preprocessing.corpora import (
     read_folders,
     read_manifest,
 )
-from preprocessing.labels import EMOTIONS
-from seraudit.errors import CorpusError
+from seraudit.core.labels import EMOTIONS
+from seraudit.core.errors import CorpusError
 
 
 def touch(root: Path, *names: str) -> None:

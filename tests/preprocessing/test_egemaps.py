@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from preprocessing import egemaps
-from preprocessing.audio import load_audio
-from preprocessing.egemaps import (
+from seraudit.preprocessing import egemaps
+from seraudit.preprocessing.audio import load_audio
+from seraudit.preprocessing.egemaps import (
     CATEGORIES,
     EGEMAPS_CATEGORIES,
     ERROR_COLUMN,
@@ -27,7 +27,7 @@ from preprocessing.egemaps import (
     extract_egemaps_signal,
     extract_egemaps_signals,
 )
-from seraudit.errors import AudioError
+from seraudit.core.errors import AudioError
 
 F0_MEAN = "F0semitoneFrom27.5Hz_sma3nz_amean"
 LOUDNESS_MEAN = "loudness_sma3_amean"
@@ -53,7 +53,7 @@ def test_extraction_survives_tensorflow_imported_first(clip, tmp_path):
             f"""
             import json, math
             import tensorflow as tf
-            from preprocessing.egemaps import extract_egemaps
+            from seraudit.preprocessing.egemaps import extract_egemaps
             table = extract_egemaps([{clip!r}], progress=False)
             values = table.drop(columns="error").iloc[0].tolist()
             print(json.dumps({{"tf": tf.__version__, "n": len(values), "finite": sum(map(math.isfinite, values))}}))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing.audio import load_audio
-from preprocessing.constants import LOG_OFFSET
-from preprocessing.frontend import istft, log_mel, mel_weight_matrix, stft
+from seraudit.preprocessing.audio import load_audio
+from seraudit.core.constants import LOG_OFFSET
+from seraudit.preprocessing.frontend import istft, log_mel, mel_weight_matrix, stft
 
 
 @pytest.fixture(scope="session")

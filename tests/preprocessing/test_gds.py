@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing.audio import load_audio
-from preprocessing.constants import SAMPLE_RATE
-from preprocessing.frontend import log_mel
-from preprocessing.gds import DEFAULT_GDS_THRESHOLD, select_segments
-from preprocessing.segments import make_patches
+from seraudit.preprocessing.audio import load_audio
+from seraudit.core.constants import SAMPLE_RATE
+from seraudit.preprocessing.frontend import log_mel
+from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD, select_segments
+from seraudit.preprocessing.segments import make_patches
 
 
 @pytest.fixture(scope="session")

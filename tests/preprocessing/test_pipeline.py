@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing.constants import PATCH_FRAMES
-from preprocessing.frontend import log_mel
-from preprocessing.pipeline import clip_features
-from seraudit.errors import AudioError
+from seraudit.core.constants import PATCH_FRAMES
+from seraudit.preprocessing.frontend import log_mel
+from seraudit.preprocessing.pipeline import clip_features
+from seraudit.core.errors import AudioError
 
 
 def test_a_corpus_file_becomes_patches_with_a_keep_mask(ravdess_clips):

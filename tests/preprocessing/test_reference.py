@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing.audio import load_audio
-from preprocessing.reference import compare_with_tflite
+from seraudit.preprocessing.audio import load_audio
+from seraudit.preprocessing.reference import compare_with_tflite
 
 
 @pytest.fixture(scope="session")

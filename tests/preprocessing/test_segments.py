@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing.segments import make_patches, merge_patch_maps
+from seraudit.preprocessing.segments import make_patches, merge_patch_maps
 
 
 def frame_numbered_log_mel(n_frames: int) -> np.ndarray:

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from preprocessing.constants import STFT_HOP_SECONDS
-from xai.attribution import Attribution
-from xai.audit import AuditSettings, ClipAudit, ClipSpec, clip_id_for, write_audit_index, write_clip_audit
+from seraudit.core.constants import STFT_HOP_SECONDS
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.audit import AuditSettings, ClipAudit, ClipSpec, clip_id_for, write_audit_index, write_clip_audit
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "occlusion")
@@ -42,7 +42,7 @@ def _attribution(features, model: str, method: str, target_label: str, labels: l
 
 def write_audit(out_dir: Path, clips: list[tuple[Path, str]], labels: list[str] = LABELS) -> Path:
     """An audit folder for `clips` (path, true label) with two models, one of them with an untrained branch."""
-    from preprocessing.pipeline import clip_features
+    from seraudit.preprocessing.pipeline import clip_features
 
     models = [
         SimpleNamespace(name="ensemble", display_name="Ensemble (late fusion; VGGish untrained)",
@@ -118,14 +118,14 @@ def audit_dir(tmp_path_factory, report_clips) -> Path:
 
 @pytest.fixture(scope="session")
 def report(audit_dir):
-    from reports.model import load_report
+    from seraudit.reports.model import load_report
 
     return load_report(RUN_SUMMARY, audit_dir)
 
 
 @pytest.fixture(scope="session")
 def report_dir(tmp_path_factory, report) -> Path:
-    from reports.build import build_report
+    from seraudit.reports.build import build_report
 
     out = tmp_path_factory.mktemp("report") / "report"
     build_report(report, out)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from preprocessing.corpora import read_manifest
-from reports.build import build_report
-from reports.model import load_report
+from seraudit.preprocessing.corpora import read_manifest
+from seraudit.reports.build import build_report
+from seraudit.reports.model import load_report
 
 HOSTILE_DIR = "<img src=x onerror=alert(1)>"
 HOSTILE_FILE = "<script>alert('file')<script>&.flac"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.build import build_report
+from seraudit.reports.build import build_report
 
 AUDIO_STATE_JS = """
 const done = arguments[arguments.length - 1];

@@ -9,7 +9,7 @@ import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from reports.build import build_report
+from seraudit.reports.build import build_report
 
 
 class Links(HTMLParser):
@@ -133,7 +133,7 @@ def test_building_a_report_never_loads_a_model(audit_dir, tmp_path):
 
 
 def test_numbers_read_as_a_person_expects():
-    from reports.build import format_interval, format_percent, format_value
+    from seraudit.reports.build import format_interval, format_percent, format_value
 
     assert format_value(8) == "8"  # a count of dimensions, not 8.000
     assert format_value(0.5) == "0.500" and format_value(float("nan")) == "—" and format_value(None) == "—"

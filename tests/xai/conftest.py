@@ -53,7 +53,7 @@ def tone_model():
     """A trained two-branch ``TrainedModel`` (branches "alpha" and "beta") for the tone task."""
     import keras
 
-    from ensemble.trained import TrainedModel
+    from seraudit.ensemble.trained import TrainedModel
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((96, 64), name="log_mel")
@@ -98,11 +98,11 @@ def tone_clip():
     Explainers read only the log-mel, the patches and the GDS keep-mask; the
     audio is low noise of the matching length.
     """
-    from preprocessing.audio import audio_from_array
-    from preprocessing.constants import SAMPLE_RATE, STFT_HOP_SAMPLES, STFT_WINDOW_SAMPLES
-    from preprocessing.gds import select_segments
-    from preprocessing.pipeline import ClipFeatures
-    from preprocessing.segments import make_patches
+    from seraudit.preprocessing.audio import audio_from_array
+    from seraudit.core.constants import SAMPLE_RATE, STFT_HOP_SAMPLES, STFT_WINDOW_SAMPLES
+    from seraudit.preprocessing.gds import select_segments
+    from seraudit.preprocessing.pipeline import ClipFeatures
+    from seraudit.preprocessing.segments import make_patches
 
     rng = np.random.default_rng(5)
     log_mel = rng.normal(-4.0, 0.5, (N_FRAMES, 64)).astype(np.float32)

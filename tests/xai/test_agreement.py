@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing.segments import make_patches
-from xai.agreement import method_agreement, rank_correlation, top_overlap
+from seraudit.preprocessing.segments import make_patches
+from seraudit.xai.agreement import method_agreement, rank_correlation, top_overlap
 
 
 def attribution_for(clip_map: np.ndarray, method: str, model: str = "yamnet"):
-    from xai.attribution import Attribution
+    from seraudit.xai.attribution import Attribution
 
     patches = make_patches(clip_map)
     return Attribution(

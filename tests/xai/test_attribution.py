@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seraudit.errors import RunError, SerauditError
-from xai.attribution import Attribution
-from xai.explain import EXPLAINERS, explain_clip, make_explainer
+from seraudit.core.errors import RunError, SerauditError
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.explain import EXPLAINERS, explain_clip, make_explainer
 
 
 def _attribution(rng, **changes) -> Attribution:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from seraudit.errors import SerauditError
-from xai.attribution import Attribution
-from xai.audit import AuditSettings, ClipSpec, parse_methods, run_audit
+from seraudit.core.errors import SerauditError
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.audit import AuditSettings, ClipSpec, parse_methods, run_audit
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "gradcam++", "occlusion")
@@ -20,8 +20,8 @@ METHODS = ("gradcam", "gradcam++", "occlusion")
 @pytest.fixture(scope="module")
 def model():
     """A YAMNet-tower model with random weights (marked untrained): enough to exercise every audit step."""
-    from ensemble.fusion import build_model
-    from ensemble.trained import TrainedModel
+    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.trained import TrainedModel
 
     built = build_model({"name": "yamnet", "head": {}}, n_classes=len(LABELS))
     return TrainedModel(
@@ -111,7 +111,7 @@ def _record(model: str, method: str, deletion: float, random_deletion: float) ->
 
 
 def test_summary_says_how_often_and_how_surely_a_map_beats_random(rng):
-    from xai.audit import summarise
+    from seraudit.xai.audit import summarise
 
     better = 0.05 + 0.02 * rng.standard_normal(40)  # a map that removes evidence faster than random on most clips
     noise = 0.03 * rng.standard_normal(40)  # a map no better than random

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ensemble.trained import pool_log_probabilities
-from preprocessing.segments import make_patches
-from xai.attribution import Attribution
-from xai.faithfulness import LOG_FLOOR, block_index, deletion_insertion, removal_masks
+from seraudit.ensemble.trained import pool_log_probabilities
+from seraudit.preprocessing.segments import make_patches
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.faithfulness import LOG_FLOOR, block_index, deletion_insertion, removal_masks
 
 BANDS = slice(10, 20)  # the only evidence the model uses for class 1
 
@@ -91,7 +91,7 @@ def test_a_map_of_another_clip_is_refused(clip):
 
 
 def test_gradcam_on_the_tone_model_is_more_faithful_than_random(tone_model, tone_clip):
-    from xai.gradcam import GradCAM
+    from seraudit.xai.gradcam import GradCAM
 
     attribution = GradCAM().explain(tone_model, tone_clip, "tone")
     result = deletion_insertion(tone_model, tone_clip, attribution, steps=20, n_random=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xai.gradcam import GradCAM, GradCAMPlusPlus, fuse_branch_maps
+from seraudit.xai.gradcam import GradCAM, GradCAMPlusPlus, fuse_branch_maps
 
 TONE = 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xai.lime_explainer import LimeExplainer, LimeTimeExplainer, grid_segments
+from seraudit.xai.lime_explainer import LimeExplainer, LimeTimeExplainer, grid_segments
 
 TONE = 1
 

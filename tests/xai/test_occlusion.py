@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xai.occlusion import OcclusionExplainer, window_starts
+from seraudit.xai.occlusion import OcclusionExplainer, window_starts
 
 TONE = 1
 
@@ -29,8 +29,8 @@ def test_hiding_the_tone_drops_the_tone_probability(occlusion, tone_region):
 
 
 def test_a_cell_scores_the_mean_drop_of_the_windows_that_hide_it(occlusion, tone_model, tone_clip):
-    from ensemble.trained import pool_log_probabilities
-    from preprocessing.segments import make_patches
+    from seraudit.ensemble.trained import pool_log_probabilities
+    from seraudit.preprocessing.segments import make_patches
 
     original = tone_model.predict_clip(tone_clip).probabilities[TONE]
     drops = []

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import KFold, cross_val_predict
 
-from xai.probing import (
+from seraudit.xai.probing import (
     embedding_table,
     probe_acoustic_features,
     probe_branches,
@@ -135,7 +135,7 @@ def test_deviation_from_the_speakers_neutral_voice_is_hand_checkable():
 def test_clip_embedding_is_the_mean_over_gds_kept_patches(tone_model, tone_clip):
     import dataclasses
 
-    from xai.probing import clip_embeddings
+    from seraudit.xai.probing import clip_embeddings
 
     keep = np.zeros(len(tone_clip.patches), bool)
     keep[[0, 2]] = True

@@ -7,12 +7,12 @@ import pytest
 import soundfile as sf
 from scipy.signal import correlate
 
-from preprocessing.audio import load_audio
-from preprocessing.constants import NUM_MEL_BANDS, SAMPLE_RATE
-from preprocessing.frontend import num_frames
-from preprocessing.segments import make_patches
-from xai.attribution import Attribution
-from xai.render_audio import (
+from seraudit.preprocessing.audio import load_audio
+from seraudit.core.constants import NUM_MEL_BANDS, SAMPLE_RATE
+from seraudit.preprocessing.frontend import num_frames
+from seraudit.preprocessing.segments import make_patches
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.render_audio import (
     ExcerptOptions,
     attributed_regions,
     masked_resynthesis,

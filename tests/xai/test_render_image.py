@@ -6,12 +6,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from ensemble.trained import TrainedModel
-from preprocessing.audio import load_audio
-from preprocessing.frontend import log_mel
-from preprocessing.segments import make_patches
-from xai.attribution import Attribution
-from xai.render_image import (
+from seraudit.ensemble.trained import TrainedModel
+from seraudit.preprocessing.audio import load_audio
+from seraudit.preprocessing.frontend import log_mel
+from seraudit.preprocessing.segments import make_patches
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.render_image import (
     image_name,
     model_title,
     plot_faithfulness_curves,

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ensemble.trained import TrainedModel
-from preprocessing.segments import make_patches, merge_patch_maps
-from xai.attribution import Attribution
-from xai.sanity import model_randomisation, randomisation_stages
+from seraudit.ensemble.trained import TrainedModel
+from seraudit.preprocessing.segments import make_patches, merge_patch_maps
+from seraudit.xai.attribution import Attribution
+from seraudit.xai.sanity import model_randomisation, randomisation_stages
 
 
 def tiny_model() -> TrainedModel:

@@ -50,12 +50,12 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from ensemble.embedding_cache import GdsSettings
-    from ensemble.evaluation import comparison_table
-    from ensemble.experiment import run_experiment
-    from ensemble.heads import HeadConfig
-    from ensemble.training import TrainSettings
-    from seraudit.errors import CorpusError
+    from seraudit.ensemble.embedding_cache import GdsSettings
+    from seraudit.ensemble.evaluation import comparison_table
+    from seraudit.ensemble.experiment import run_experiment
+    from seraudit.ensemble.heads import HeadConfig
+    from seraudit.ensemble.training import TrainSettings
+    from seraudit.core.errors import CorpusError
 
     allow = tuple(b.strip().lower() for b in args.allow_untrained.split(",") if b.strip())
     settings = TrainSettings(
@@ -81,7 +81,7 @@ def run(args) -> int:
     if (args.test_corpus is None) != (args.test_data is None):
         raise CorpusError("cross-corpus testing needs both --test-corpus and --test-data (e.g. --test-corpus emodb --test-data ../shared/data/emodb-2s)")
     if args.test_corpus is not None:
-        from ensemble.cross_corpus import run_cross_corpus
+        from seraudit.ensemble.cross_corpus import run_cross_corpus
 
         results = run_cross_corpus(settings, args.test_corpus, args.test_data, args.out)
         title = f"{results['corpus_display']}, {settings.gds.label()}, cross-corpus ({', '.join(results['shared_labels'])})"

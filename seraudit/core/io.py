@@ -8,7 +8,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from seraudit.core.errors import SerauditError
 
 
 @contextlib.contextmanager
@@ -48,10 +52,38 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
+def json_default(obj: Any) -> Any:
+    """Let numpy scalars and arrays and paths reach JSON; anything else is a bug and says so."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON atomically (sorted keys, indented, NaN rejected)."""
+    """Write JSON atomically (sorted keys, indented, NaN rejected, numpy values converted)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False, default=json_default) + "\n")
+
+
+def read_json(
+    path: str | os.PathLike,
+    what: str = "file",
+    fix: str = "",
+    error: Callable[[str], SerauditError] = SerauditError,
+) -> Any:
+    """Parse a JSON file; a missing or unreadable one raises `error` naming the file, `what` it is and the `fix`."""
+    path = Path(path)
+    tail = f"; {fix}" if fix else ""
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist{tail}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise error(f"{what} {path} is not readable JSON ({exc}){tail}") from exc
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

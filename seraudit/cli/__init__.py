@@ -1,4 +1,4 @@
-"""The `seraudit` command line: a thin dispatcher over `seraudit.commands.*`."""
+"""The `seraudit` command line, the top layer: a thin dispatcher over `seraudit.cli.commands.*`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"seraudit.commands.{name}")
+        module = importlib.import_module(f"seraudit.cli.commands.{name}")
         module.add_parser(subparsers)
     return parser
 
@@ -58,13 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # user-facing errors carry their own fix; no traceback noise
-        from seraudit.errors import SerauditError
+        from seraudit.core.errors import SerauditError
 
         if isinstance(error, SerauditError):
             print(f"seraudit {args.command}: error: {error}", file=sys.stderr)
             return 2
         raise
 
-
-if __name__ == "__main__":
-    sys.exit(main())

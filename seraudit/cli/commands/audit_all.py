@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seraudit.errors import RunError
+from seraudit.core.errors import RunError
 
 DEFAULT_METHODS = "gradcam,gradcam++,lime,occlusion,probe"
 MODELS = ("ensemble", "yamnet", "vggish", "egemaps")
@@ -97,17 +97,17 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
 
     import numpy as np
 
-    from ensemble.embedding_cache import EmbeddingCache
-    from ensemble.experiment import resolve_sources
-    from ensemble.training import prepare_data, select_clips
-    from preprocessing.corpora import read_corpus
-    from xai.probing import probe_branches
+    from seraudit.ensemble.embedding_cache import EmbeddingCache
+    from seraudit.ensemble.experiment import resolve_sources
+    from seraudit.ensemble.training import prepare_data, select_clips
+    from seraudit.preprocessing.corpora import read_corpus
+    from seraudit.xai.probing import probe_branches
 
     info = json.loads((run_dir / "run.json").read_text())
     settings = info["settings"]
     table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
     sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))
-    from ensemble.embedding_cache import GdsSettings
+    from seraudit.ensemble.embedding_cache import GdsSettings
 
     cache = EmbeddingCache(info.get("cache", {}).get("dir"), progress=progress)
     data = prepare_data(table, sorted(sources), sources, GdsSettings(**settings.get("gds", {})), cache,
@@ -121,11 +121,11 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
     for branch, emb in data.embeddings.items():
         sums = np.zeros((len(table), emb.shape[1]))
         np.add.at(sums, index, emb * weights[:, None])
-        from xai.probing import embedding_table
+        from seraudit.xai.probing import embedding_table
 
         branch_tables[branch] = embedding_table(sums / counts[:, None], table["path"], table["label"], data.speakers)
     egemaps = pd.DataFrame(data.egemaps, index=table["path"].astype(str))
-    from preprocessing.egemaps import FUNCTIONAL_NAMES
+    from seraudit.preprocessing.egemaps import FUNCTIONAL_NAMES
 
     egemaps.columns = list(FUNCTIONAL_NAMES)[: egemaps.shape[1]]
     result = probe_branches(branch_tables, egemaps, n_splits=min(5, len(set(data.speakers))))
@@ -141,11 +141,11 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
-    from ensemble.experiment import run_experiment
-    from ensemble.trained import load_trained_model
-    from ensemble.training import TrainSettings
-    from seraudit.commands.report import write_report
-    from xai.audit import AuditSettings, ClipSpec, egemaps_deviations, parse_methods, run_audit
+    from seraudit.ensemble.experiment import run_experiment
+    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.training import TrainSettings
+    from seraudit.cli.commands.report import write_report
+    from seraudit.xai.audit import AuditSettings, ClipSpec, egemaps_deviations, parse_methods, run_audit
 
     started = time.perf_counter()
     progress = not args.quiet
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         run_experiment(settings, run_dir)
     trained = time.perf_counter()
 
-    from ensemble.run_dir import read_predictions
+    from seraudit.ensemble.run_dir import read_predictions
 
     chosen = pick_clips(read_predictions(run_dir), args.per_emotion)
     specs = [ClipSpec(str(p), str(lab), str(spk)) for p, lab, spk in zip(chosen["path"], chosen["label"], chosen["speaker"])]

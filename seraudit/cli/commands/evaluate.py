@@ -13,8 +13,8 @@ def add_parser(subparsers) -> None:
 
 def load_results(run_dir: str, n_boot: int | None = None) -> dict:
     """Scores recomputed from the run's saved predictions and fold plan."""
-    from ensemble.evaluation import evaluate_predictions
-    from ensemble.run_dir import read_json, read_predictions
+    from seraudit.ensemble.evaluation import evaluate_predictions
+    from seraudit.ensemble.run_dir import read_json, read_predictions
 
     info = read_json(run_dir, "run.json")
     stored = read_json(run_dir, "results.json")
@@ -33,7 +33,7 @@ def load_results(run_dir: str, n_boot: int | None = None) -> dict:
 def run(args) -> int:
     import json
 
-    from ensemble.evaluation import comparison_table
+    from seraudit.ensemble.evaluation import comparison_table
 
     results = load_results(args.run_dir, args.bootstrap)
     if args.json:

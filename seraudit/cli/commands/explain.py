@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from seraudit.errors import AudioError, RunError
+from seraudit.core.errors import AudioError, RunError
 
 DEFAULT_METHODS = "gradcam,gradcam++,lime,occlusion,probe"
 DEFAULT_MODELS = "ensemble,yamnet,vggish"
@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def load_models(run_dir: Path, names: list[str]):
-    from ensemble.trained import list_models, load_trained_model
+    from seraudit.ensemble.trained import list_models, load_trained_model
 
     available = list_models(run_dir) if run_dir.is_dir() else []
     missing = [n for n in names if n not in available]
@@ -54,7 +54,7 @@ def load_models(run_dir: Path, names: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from xai.audit import AuditSettings, egemaps_deviations, parse_methods, run_audit, specs_from_run
+    from seraudit.xai.audit import AuditSettings, egemaps_deviations, parse_methods, run_audit, specs_from_run
 
     methods, probe = parse_methods(args.methods)
     names = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -37,8 +37,8 @@ def read_clips(paths: list[str], progress: bool = True):
 
     from tqdm.auto import tqdm
 
-    from preprocessing.pipeline import clip_features
-    from seraudit.errors import AudioError
+    from seraudit.preprocessing.pipeline import clip_features
+    from seraudit.core.errors import AudioError
 
     clips, used, skipped = [], [], []
     for path in tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress):
@@ -56,9 +56,9 @@ def read_clips(paths: list[str], progress: bool = True):
 def run(args) -> int:
     import numpy as np
 
-    from ensemble.embedding_cache import build_embedder, embed_patches
-    from ensemble.weights import resolve_weights
-    from seraudit.io import atomic_path
+    from seraudit.ensemble.embedding_cache import build_embedder, embed_patches
+    from seraudit.ensemble.weights import resolve_weights
+    from seraudit.core.io import atomic_path
 
     source = resolve_weights(args.backbone, models_dir=args.models_dir, allow_untrained=args.allow_untrained,
                              download=not args.no_download)

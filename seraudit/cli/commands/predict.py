@@ -19,10 +19,10 @@ def predict_files(run_dir: str, paths: list[str], models: list[str] | None = Non
 
     from tqdm.auto import tqdm
 
-    from ensemble.run_dir import gds_threshold, load_egemaps_model
-    from ensemble.trained import display_name, list_models, load_trained_model
-    from preprocessing.pipeline import clip_features
-    from seraudit.errors import RunError
+    from seraudit.ensemble.run_dir import gds_threshold, load_egemaps_model
+    from seraudit.ensemble.trained import display_name, list_models, load_trained_model
+    from seraudit.preprocessing.pipeline import clip_features
+    from seraudit.core.errors import RunError
 
     available = list_models(run_dir) + (["egemaps"] if (Path(run_dir) / "models" / "egemaps" / "model.joblib").is_file() else [])
     if not available:
@@ -40,7 +40,7 @@ def predict_files(run_dir: str, paths: list[str], models: list[str] | None = Non
             pred = model.predict_clip(clip)
             records.append({"path": str(path), "model": name, "display_name": model.display_name, **pred.as_dict()})
     if "egemaps" in models:
-        from ensemble.baseline_egemaps import egemaps_matrix
+        from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
         pipe, labels = load_egemaps_model(run_dir)
         proba = pipe.predict_proba(egemaps_matrix(paths, progress=progress))

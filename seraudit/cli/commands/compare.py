@@ -10,9 +10,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ensemble.evaluation import comparison_table
-    from seraudit.commands.evaluate import load_results
-    from seraudit.errors import RunError
+    from seraudit.ensemble.evaluation import comparison_table
+    from seraudit.cli.commands.evaluate import load_results
+    from seraudit.core.errors import RunError
 
     results = load_results(args.run_dir)
     if not results["comparisons"]:

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from seraudit.errors import CorpusError
+from seraudit.core.errors import CorpusError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 DEFAULT_MAX_CLIPS = 20
@@ -82,8 +82,8 @@ def collect_clips(specs: list[str | Path] | None, max_clips: int) -> list[Path]:
 
 def vggish_status(models_dir: Path | None) -> dict:
     """Whether pretrained VGGish weights are present, and where to get them when they are not."""
-    from ensemble.weights import MANUAL_SOURCES, resolve_weights
-    from seraudit.errors import WeightsError
+    from seraudit.ensemble.weights import MANUAL_SOURCES, resolve_weights
+    from seraudit.core.errors import WeightsError
 
     try:
         source = resolve_weights("vggish", models_dir=models_dir, download=False)
@@ -99,8 +99,8 @@ def vggish_status(models_dir: Path | None) -> dict:
 
 def check_weights(models_dir: Path | None, clips: list[Path]) -> dict:
     """The comparison behind the command, as plain data."""
-    from ensemble.verify import verify_yamnet
-    from ensemble.weights import resolve_file, resolve_weights
+    from seraudit.ensemble.verify import verify_yamnet
+    from seraudit.ensemble.weights import resolve_file, resolve_weights
 
     source = resolve_weights("yamnet", models_dir=models_dir)
     reference = source.path if source.format == "tflite" else resolve_file("yamnet_tflite", models_dir).path
@@ -110,7 +110,7 @@ def check_weights(models_dir: Path | None, clips: list[Path]) -> dict:
 
 
 def _describe(result: dict) -> str:
-    from ensemble.verify import EMBEDDING_COSINE_BAR, FRONTEND_TOP1_BAR, TOP1_BAR
+    from seraudit.ensemble.verify import EMBEDDING_COSINE_BAR, FRONTEND_TOP1_BAR, TOP1_BAR
 
     y = result["yamnet"]
     lines = [
