@@ -28,4 +28,18 @@ def test_summary_is_mean_and_std_over_folds_plus_pooled():
     assert s["uar"]["mean"] == pytest.approx(75.0) and s["uar"]["std"] == pytest.approx(25.0)
     assert s["uar"]["pooled"] == pytest.approx(75.0)
     assert s["accuracy"]["folds"] == [100.0, 50.0]
-    assert np.array(s["confusion_matrix"]).sum() == 4
+    assert s["accuracy"]["mean"] == pytest.approx(75.0) and s["accuracy"]["pooled"] == pytest.approx(75.0)
+    assert s["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]  # the pooled clips, not a fold's
+    assert s["per_class_recall"] == pytest.approx({"neutral": 50.0, "happy": 100.0})
+    assert s["n_clips"] == 4
+
+
+def test_a_class_absent_from_the_truth_does_not_count_in_uar_or_macro_f1():
+    """A fold without "sad" clips is scored on the classes it has; predicting "sad" still costs recall."""
+    m = classification_metrics([0, 0, 1, 1, 1], [0, 2, 1, 1, 0], LABELS)
+    assert m["uar"] == pytest.approx(100 * (1 / 2 + 2 / 3) / 2)
+    # F1: neutral P=1/2 R=1/2 -> .5; happy P=1 R=2/3 -> .8; "sad" (no true clip) is left out, not scored 0
+    assert m["macro_f1"] == pytest.approx(100 * (0.5 + 0.8) / 2)
+    assert set(m["per_class_recall"]) == {"neutral", "happy"}
+    assert m["confusion_matrix"] == [[1, 0, 1], [1, 2, 0], [0, 0, 0]]  # still every label, in label order
+    assert m["n"] == 5

@@ -1,0 +1,114 @@
+"""A run's predictions are scored per model like scikit-learn scores them, and the ensemble is compared with each single model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from seraudit.ensemble.evaluation import comparison_table, evaluate_predictions, model_metrics
+
+LABELS = ["neutral", "happy", "sad", "angry"]
+MODEL_INFO = {
+    "ensemble": {"fusion": "late", "untrained": ["vggish"]},
+    "yamnet": {"fusion": None, "untrained": []},
+    "vggish": {"fusion": None, "untrained": ["vggish"]},
+}
+
+
+@pytest.fixture()
+def predictions(rng) -> pd.DataFrame:
+    """96 clips of 8 speakers in 2 folds; the ensemble is right on 90 %, YAMNet on 60 %, VGGish on 25 % (chance)."""
+    n = 96
+    truth = np.tile(np.arange(4), n // 4)
+    speaker = np.repeat(np.arange(8), n // 8)
+    skill = {"ensemble": 0.9, "yamnet": 0.6, "vggish": 0.25}
+    rows = []
+    for model, p in skill.items():
+        wrong = (truth + rng.integers(1, 4, n)) % 4
+        pred = np.where(rng.random(n) < p, truth, wrong)
+        order = rng.permutation(n) if model != "ensemble" else np.arange(n)  # rows of other models come shuffled
+        for i in order:
+            rows.append({
+                "model": model, "path": f"clip_{i:03d}.wav", "label": LABELS[truth[i]], "prediction": LABELS[pred[i]],
+                "fold": int(speaker[i] >= 4), "speaker": f"spk{speaker[i]}",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _as_index(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].map({lab: i for i, lab in enumerate(LABELS)}).to_numpy()
+
+
+def test_model_metrics_match_scikit_learn_per_fold_and_pooled(predictions):
+    frame = predictions[predictions.model == "yamnet"]
+    m = model_metrics(frame, LABELS)
+    y, p = _as_index(frame, "label"), _as_index(frame, "prediction")
+    uar = [100 * recall_score(y[frame.fold == f], p[frame.fold == f], average="macro") for f in (0, 1)]
+    assert m["uar"]["folds"] == pytest.approx(uar)
+    assert m["uar"]["mean"] == pytest.approx(np.mean(uar)) and m["uar"]["std"] == pytest.approx(np.std(uar))
+    assert m["uar"]["pooled"] == pytest.approx(100 * recall_score(y, p, average="macro"))
+    assert m["accuracy"]["pooled"] == pytest.approx(100 * accuracy_score(y, p))
+    assert m["macro_f1"]["pooled"] == pytest.approx(100 * f1_score(y, p, average="macro"))
+    assert m["n_clips"] == 96 and np.array(m["confusion_matrix"]).sum() == 96
+    assert m["per_class_recall"]["neutral"] == pytest.approx(100 * (p[y == 0] == 0).mean())
+
+
+def test_a_hand_counted_table_gives_the_hand_counted_metrics():
+    frame = pd.DataFrame({
+        "label": ["neutral", "neutral", "happy", "happy", "neutral", "happy"],
+        "prediction": ["neutral", "happy", "happy", "happy", "neutral", "neutral"],
+        "fold": [0, 0, 0, 0, 1, 1],
+    })  # fmt: skip
+    m = model_metrics(frame, ["neutral", "happy"])
+    # fold 0: recalls 1/2, 2/2 -> 75 %; fold 1: recalls 1/1, 0/1 -> 50 %; pooled: 2/3, 2/3 -> 66.7 %
+    assert m["uar"]["folds"] == pytest.approx([75.0, 50.0])
+    assert m["uar"]["mean"] == pytest.approx(62.5) and m["uar"]["std"] == pytest.approx(12.5)
+    assert m["uar"]["pooled"] == pytest.approx(200 / 3)
+    assert m["accuracy"]["folds"] == pytest.approx([75.0, 50.0])
+    assert m["confusion_matrix"] == [[2, 1], [1, 2]]
+
+
+def test_every_model_is_scored_and_the_ensemble_is_compared_with_each_single_model(predictions):
+    results = evaluate_predictions(predictions, LABELS, MODEL_INFO, n_boot=200, seed=0)
+    assert list(results["models"]) == ["ensemble", "yamnet", "vggish"]
+    assert results["labels"] == LABELS
+    assert results["models"]["ensemble"]["display_name"] == "Ensemble (late fusion; VGGish untrained)"
+    assert results["models"]["vggish"]["display_name"] == "VGGish (untrained)"
+    assert results["models"]["yamnet"]["display_name"] == "YAMNet"
+    assert results["models"]["vggish"]["untrained"] == ["vggish"]
+
+    rows = {c["b"]: c for c in results["comparisons"]}
+    assert list(rows) == ["yamnet", "vggish"]  # no eGeMAPS predictions, so no eGeMAPS row
+    for other, row in rows.items():
+        assert row["a"] == "ensemble" and row["n_clips"] == 96
+        expected = results["models"]["ensemble"]["uar"]["pooled"] - results["models"][other]["uar"]["pooled"]
+        assert row["uar_difference"] == pytest.approx(expected)  # clips matched by path despite the shuffled rows
+        assert row["ci_low"] < row["uar_difference"] < row["ci_high"]
+        assert row["bootstrap"]["resampled"] == "speakers"
+    assert rows["vggish"]["ci_low"] > 0 and rows["vggish"]["p_value"] < 1e-6  # 90 % vs chance is a clear win
+
+    ens = predictions[predictions.model == "ensemble"].set_index("path")
+    yam = predictions[predictions.model == "yamnet"].set_index("path").loc[ens.index]
+    ens_right, yam_right = ens.prediction == ens.label, yam.prediction == yam.label
+    assert rows["yamnet"]["mcnemar"]["only_a"] == int((ens_right & ~yam_right).sum())
+    assert rows["yamnet"]["mcnemar"]["only_b"] == int((~ens_right & yam_right).sum())
+
+
+def test_without_an_ensemble_there_is_nothing_to_compare(predictions):
+    results = evaluate_predictions(predictions[predictions.model != "ensemble"], LABELS, MODEL_INFO, n_boot=50)
+    assert list(results["models"]) == ["yamnet", "vggish"] and results["comparisons"] == []
+
+
+def test_comparison_table_reads_as_a_verdict(predictions):
+    results = evaluate_predictions(predictions, LABELS, MODEL_INFO, n_boot=200, seed=0)
+    table = comparison_table(results, "RAVDESS: speaker-independent cross-validation")
+    lines = table.splitlines()
+    assert lines[0] == "RAVDESS: speaker-independent cross-validation"
+    ensemble_uar = results["models"]["ensemble"]["uar"]
+    row = next(line for line in lines if line.startswith("Ensemble (late fusion; VGGish untrained)"))
+    assert f"{ensemble_uar['mean']:5.1f} ± {ensemble_uar['std']:4.1f}" in row
+    assert row.rstrip().endswith(f"{ensemble_uar['pooled']:.1f}")
+    verdict = next(line for line in lines if "vs VGGish (untrained)" in line)
+    assert verdict.endswith("-> better")
