@@ -66,3 +66,23 @@ def speech_wav(tmp_path_factory) -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def make_attribution():
+    """`make_attribution(clip_map, method, model=..., target=..., target_label=..., **fields)`: an `Attribution`.
+
+    The patch fields default to `clip_map` cut on the default patch grid, the
+    way an explainer returns them; any other field can be given.
+    """
+    from seraudit.preprocessing.segments import make_patches
+    from seraudit.xai.attribution import Attribution
+
+    def make(clip_map, method="gradcam", model="ensemble", target=0, target_label="neutral", **fields):
+        if not {"patch_maps", "patch_start_s", "patch_end_s"} <= fields.keys():
+            patches = make_patches(clip_map)
+            fields = {"patch_maps": patches.data, "patch_start_s": patches.start_s, "patch_end_s": patches.end_s, **fields}
+        fields = {"params": {}, "seconds": 0.0, **fields}
+        return Attribution(method=method, model=model, target=target, target_label=target_label, clip_map=clip_map, **fields)
+
+    return make

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,37 +11,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from seraudit.core.constants import STFT_HOP_SECONDS
-from seraudit.xai.attribution import Attribution
 from seraudit.xai.audit import AuditSettings, ClipAudit, ClipSpec, clip_id_for, write_audit_index, write_clip_audit
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "occlusion")
 
 
-def _attribution(features, model: str, method: str, target_label: str, labels: list[str]) -> Attribution:
+def _clip_map(features, method: str) -> np.ndarray:
     """A map with a real shape: louder cells score higher (signed for occlusion, like the real method)."""
     energy = features.log_mel - features.log_mel.min()
     clip_map = energy / energy.max()
-    if method == "occlusion":
-        clip_map = clip_map - clip_map.mean()
-    n = features.patches.data.shape[0]
-    return Attribution(
-        method=method,
-        model=model,
-        target=labels.index(target_label),
-        target_label=target_label,
-        clip_map=clip_map,
-        patch_maps=np.zeros((n, 96, 64), np.float32),
-        patch_start_s=features.patches.start_s,
-        patch_end_s=np.asarray(features.patches.start_s) + 96 * STFT_HOP_SECONDS,
-        params={},
-        seconds=0.01,
-        clip_path=str(features.path),
-    )
+    return clip_map - clip_map.mean() if method == "occlusion" else clip_map
 
 
-def write_audit(out_dir: Path, clips: list[tuple[Path, str]], labels: list[str] = LABELS) -> Path:
+def write_audit(make_attribution, out_dir: Path, clips: list[tuple[Path, str]], labels: list[str] = LABELS) -> Path:
     """An audit folder for `clips` (path, true label) with two models, one of them with an untrained branch."""
     from seraudit.preprocessing.pipeline import clip_features
 
@@ -61,7 +45,10 @@ def write_audit(out_dir: Path, clips: list[tuple[Path, str]], labels: list[str] 
             "yamnet": {"label": labels[int(np.argmax(other))], "probabilities": dict(zip(labels, map(float, other)))},
         }
         attributions = [
-            _attribution(features, m.name, method, predictions[m.name]["label"], labels)
+            make_attribution(
+                _clip_map(features, method), method, model=m.name, target=labels.index(predictions[m.name]["label"]),
+                target_label=predictions[m.name]["label"], seconds=0.01, clip_path=str(features.path),
+            )
             for m in models for method in METHODS
         ]
         audit = ClipAudit(
@@ -106,14 +93,14 @@ def report_clips(ravdess_dir) -> list[tuple[Path, str]]:
 
 
 @pytest.fixture(scope="session")
-def audit_writer():
+def audit_writer(make_attribution):
     """`write_audit(out_dir, [(path, true_label), ...], labels=...)`: an audit folder from the real writers."""
-    return write_audit
+    return functools.partial(write_audit, make_attribution)
 
 
 @pytest.fixture(scope="session")
-def audit_dir(tmp_path_factory, report_clips) -> Path:
-    return write_audit(tmp_path_factory.mktemp("audit"), report_clips)
+def audit_dir(tmp_path_factory, report_clips, make_attribution) -> Path:
+    return write_audit(make_attribution, tmp_path_factory.mktemp("audit"), report_clips)
 
 
 @pytest.fixture(scope="session")

@@ -5,28 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seraudit.preprocessing.segments import make_patches
 from seraudit.xai.agreement import method_agreement, rank_correlation, top_overlap
 
 
-def attribution_for(clip_map: np.ndarray, method: str, model: str = "yamnet"):
-    from seraudit.xai.attribution import Attribution
-
-    patches = make_patches(clip_map)
-    return Attribution(
-        method=method, model=model, target=0, target_label="neutral", clip_map=clip_map,
-        patch_maps=patches.data, patch_start_s=patches.start_s, patch_end_s=patches.end_s, params={}, seconds=0.0,
-    )  # fmt: skip
-
-
 @pytest.fixture()
-def maps(rng):
+def maps(rng, make_attribution):
     base = rng.normal(size=(120, 64))
     return {
-        "gradcam": attribution_for(base, "gradcam"),
-        "gradcam++": attribution_for(3.0 * base + 1.0, "gradcam++"),  # same ranking, other scale
-        "lime": attribution_for(-base, "lime"),  # the opposite story
-        "occlusion": attribution_for(rng.normal(size=(120, 64)), "occlusion"),  # unrelated
+        "gradcam": make_attribution(base, "gradcam", model="yamnet"),
+        "gradcam++": make_attribution(3.0 * base + 1.0, "gradcam++", model="yamnet"),  # same ranking, other scale
+        "lime": make_attribution(-base, "lime", model="yamnet"),  # the opposite story
+        "occlusion": make_attribution(rng.normal(size=(120, 64)), "occlusion", model="yamnet"),  # unrelated
     }
 
 
@@ -55,7 +44,7 @@ def test_pairs_table_and_list_input(maps):
     assert row.spearman == pytest.approx(-1.0) and row.top_iou == 0.0
 
 
-def test_maps_of_different_models_are_not_compared(maps):
-    other = attribution_for(maps["gradcam"].clip_map, "lime", model="vggish")
+def test_maps_of_different_models_are_not_compared(maps, make_attribution):
+    other = make_attribution(maps["gradcam"].clip_map, "lime", model="vggish")
     with pytest.raises(ValueError, match="same model and target"):
         rank_correlation({"gradcam": maps["gradcam"], "lime": other})

@@ -10,8 +10,10 @@ from seraudit.xai.attribution import Attribution
 from seraudit.xai.explain import EXPLAINERS, explain_clip, make_explainer
 
 
-def _attribution(rng, **changes) -> Attribution:
-    fields = dict(
+@pytest.fixture()
+def fields(rng) -> dict:
+    """Every field of an attribution set, none left at its default, so a round trip that drops one shows."""
+    return dict(
         method="gradcam",
         model="ensemble",
         target=4,
@@ -25,11 +27,10 @@ def _attribution(rng, **changes) -> Attribution:
         branch_maps={"yamnet": rng.random((240, 64)), "vggish": rng.random((240, 64))},
         clip_path="/data/03-01-05-01-01-01-01.flac",
     )
-    return Attribution(**{**fields, **changes})
 
 
-def test_save_and_load_round_trip(tmp_path, rng):
-    original = _attribution(rng)
+def test_save_and_load_round_trip(tmp_path, make_attribution, fields):
+    original = make_attribution(**fields)
     path = original.save(tmp_path / "clip_gradcam")
     assert path.name == "clip_gradcam.npz"
     loaded = Attribution.load(path)
@@ -42,18 +43,18 @@ def test_save_and_load_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(loaded.branch_maps["vggish"], original.branch_maps["vggish"])
 
 
-def test_time_profile_follows_the_clip_grid(rng):
-    attribution = _attribution(rng)
+def test_time_profile_follows_the_clip_grid(make_attribution, fields):
+    attribution = make_attribution(**fields)
     np.testing.assert_allclose(attribution.time_profile(), attribution.clip_map.mean(axis=1), rtol=1e-6)
     assert attribution.frame_times()[100] == pytest.approx(1.0)
     assert attribution.duration_s == pytest.approx(2.4)
 
 
-def test_a_map_off_the_log_mel_grid_is_refused(rng):
+def test_a_map_off_the_log_mel_grid_is_refused(rng, make_attribution, fields):
     with pytest.raises(ValueError, match=r"clip_map must be \[n_frames, 64\]"):
-        _attribution(rng, clip_map=rng.random((240, 32)))
+        make_attribution(**{**fields, "clip_map": rng.random((240, 32))})
     with pytest.raises(ValueError, match="one entry per patch"):
-        _attribution(rng, patch_start_s=[0.0, 0.48])
+        make_attribution(**{**fields, "patch_start_s": [0.0, 0.48]})
 
 
 def test_a_missing_or_broken_file_names_the_file(tmp_path):

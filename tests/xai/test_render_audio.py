@@ -10,8 +10,6 @@ from scipy.signal import correlate
 from seraudit.preprocessing.audio import load_audio
 from seraudit.core.constants import NUM_MEL_BANDS, SAMPLE_RATE
 from seraudit.preprocessing.frontend import num_frames
-from seraudit.preprocessing.segments import make_patches
-from seraudit.xai.attribution import Attribution
 from seraudit.xai.render_audio import (
     ExcerptOptions,
     attributed_regions,
@@ -20,22 +18,6 @@ from seraudit.xai.render_audio import (
     render_attribution_audio,
     rms,
 )
-
-
-def attribution_for(clip_map: np.ndarray, method: str = "occlusion") -> Attribution:
-    patches = make_patches(clip_map)
-    return Attribution(
-        method=method,
-        model="yamnet",
-        target=2,
-        target_label="happy",
-        clip_map=clip_map,
-        patch_maps=patches.data,
-        patch_start_s=patches.start_s,
-        patch_end_s=patches.end_s,
-        params={},
-        seconds=0.0,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +29,10 @@ def db(ratio: float) -> float:
     return 20 * np.log10(ratio)
 
 
-def test_excerpt_is_cut_from_the_most_attributed_half_second(speech, tmp_path):
+def test_excerpt_is_cut_from_the_most_attributed_half_second(speech, tmp_path, make_attribution):
     clip_map = np.zeros((num_frames(speech.size), NUM_MEL_BANDS), np.float32)
     clip_map[50:100] = 1.0  # all attribution on 0.5-1.0 s
-    rendering = render_attribution_audio(attribution_for(clip_map), speech, tmp_path, clip_name="speech.wav")
+    rendering = render_attribution_audio(make_attribution(clip_map, "occlusion", model="yamnet"), speech, tmp_path, clip_name="speech.wav")
 
     assert rendering.regions == [(0.5, 1.0)]
     excerpt, sr = sf.read(rendering.excerpt)
@@ -99,11 +81,11 @@ def test_mask_follows_the_attributed_mel_bands():
     assert mask[:, freqs > 7600].max() == 0.0  # no mel band covers it: the model never heard it
 
 
-def test_written_files_are_16k_and_as_loud_as_the_original(speech, tmp_path):
+def test_written_files_are_16k_and_as_loud_as_the_original(speech, tmp_path, make_attribution):
     clip_map = np.zeros((num_frames(speech.size), NUM_MEL_BANDS), np.float32)
     clip_map[:, :20] = 1.0  # low bands only: "listened" is much quieter before matching
     rendering = render_attribution_audio(
-        attribution_for(clip_map, "gradcam"), speech, tmp_path / "audio", clip_name="03-01-01.flac"
+        make_attribution(clip_map, "gradcam", model="yamnet"), speech, tmp_path / "audio", clip_name="03-01-01.flac"
     )
     names = sorted(p.name for p in rendering.files)
     assert names == [

@@ -9,8 +9,6 @@ import pytest
 from seraudit.ensemble.trained import TrainedModel
 from seraudit.preprocessing.audio import load_audio
 from seraudit.preprocessing.frontend import log_mel
-from seraudit.preprocessing.segments import make_patches
-from seraudit.xai.attribution import Attribution
 from seraudit.xai.render_image import (
     image_name,
     model_title,
@@ -25,42 +23,26 @@ def speech_log_mel(speech_wav) -> np.ndarray:
     return log_mel(load_audio(speech_wav).waveform)
 
 
-def attribution_for(clip_map: np.ndarray, method: str) -> Attribution:
-    patches = make_patches(clip_map)
-    return Attribution(
-        method=method,
-        model="ensemble",
-        target=4,
-        target_label="angry",
-        clip_map=clip_map,
-        patch_maps=patches.data,
-        patch_start_s=patches.start_s,
-        patch_end_s=patches.end_s,
-        params={},
-        seconds=0.0,
-    )
-
-
-def test_overlay_png_opens_with_a_readable_size_and_a_safe_name(speech_log_mel, rng, tmp_path):
+def test_overlay_png_opens_with_a_readable_size_and_a_safe_name(speech_log_mel, rng, tmp_path, make_attribution):
     signed = rng.normal(size=speech_log_mel.shape).cumsum(axis=0)  # a LIME/occlusion-like signed map
     name = image_name("speech <1>.wav", "ensemble", "lime", "overlay")
     assert name == "speech-1__ensemble__lime__overlay.png"
-    path = plot_overlay(attribution_for(signed, "lime"), speech_log_mel, tmp_path / name)
+    path = plot_overlay(make_attribution(signed, "lime"), speech_log_mel, tmp_path / name)
     overlay = mpimg.imread(path)
     assert overlay.ndim == 3 and overlay.shape[0] >= 250 and overlay.shape[1] >= 600
     assert overlay[..., :3].std() > 0.05  # a picture, not a blank canvas
     assert not list(tmp_path.glob("*.part"))
 
 
-def test_non_negative_maps_render_too(speech_log_mel, tmp_path):
+def test_non_negative_maps_render_too(speech_log_mel, tmp_path, make_attribution):
     cam = np.zeros_like(speech_log_mel)
     cam[100:150, 10:30] = 1.0  # a Grad-CAM-like map
-    path = plot_overlay(attribution_for(cam, "gradcam"), speech_log_mel, tmp_path / "cam.png")
+    path = plot_overlay(make_attribution(cam, "gradcam"), speech_log_mel, tmp_path / "cam.png")
     assert mpimg.imread(path).shape[1] >= 600
 
 
-def test_a_map_from_another_clip_is_refused(speech_log_mel, tmp_path):
-    other = attribution_for(np.zeros((120, 64)), "gradcam")
+def test_a_map_from_another_clip_is_refused(speech_log_mel, tmp_path, make_attribution):
+    other = make_attribution(np.zeros((120, 64)), "gradcam")
     with pytest.raises(ValueError, match="pass the log-mel of the clip"):
         plot_overlay(other, speech_log_mel, tmp_path / "x.png")
 
@@ -84,9 +66,11 @@ def test_titles_name_the_model_and_mark_untrained_branches():
     assert model_title("yamnet") == "YAMNet"
 
 
-def test_one_figure_per_model_compares_every_method_in_time_and_in_faithfulness(speech_log_mel, rng, tmp_path):
+def test_one_figure_per_model_compares_every_method_in_time_and_in_faithfulness(
+    speech_log_mel, rng, tmp_path, make_attribution
+):
     maps = {"gradcam": np.abs(rng.normal(size=speech_log_mel.shape)), "lime": rng.normal(size=speech_log_mel.shape)}
-    profile = plot_time_profiles([attribution_for(m, name) for name, m in maps.items()], tmp_path / "t.png", model="yamnet")
+    profile = plot_time_profiles([make_attribution(m, name) for name, m in maps.items()], tmp_path / "t.png", model="yamnet")
     assert mpimg.imread(profile).shape[1] >= 600
     fractions = np.linspace(0, 1, 11)
     curves = {name: {"fractions": fractions, "deletion": 1 - fractions, "insertion": fractions,

@@ -9,7 +9,6 @@ import pytest
 
 from seraudit.ensemble.trained import TrainedModel
 from seraudit.preprocessing.segments import make_patches, merge_patch_maps
-from seraudit.xai.attribution import Attribution
 from seraudit.xai.sanity import model_randomisation, randomisation_stages
 
 
@@ -43,6 +42,9 @@ class Saliency:
 
     method = "saliency"
 
+    def __init__(self, make_attribution) -> None:
+        self.make_attribution = make_attribution
+
     def explain(self, model, clip, target):
         import keras
         import tensorflow as tf
@@ -55,10 +57,9 @@ class Saliency:
             score = tf.reduce_sum(logits_model(x, training=False)[:, target])
         grads = np.abs(tape.gradient(score, x).numpy())
         clip_map = merge_patch_maps(grads, clip.patches.hop_frames, clip.patches.n_frames)
-        return Attribution(
-            method=self.method, model=model.name, target=target, target_label=model.labels[target],
-            clip_map=clip_map, patch_maps=grads, patch_start_s=clip.patches.start_s,
-            patch_end_s=clip.patches.end_s, params={}, seconds=0.0,
+        return self.make_attribution(
+            clip_map, self.method, model=model.name, target=target, target_label=model.labels[target],
+            patch_maps=grads, patch_start_s=clip.patches.start_s, patch_end_s=clip.patches.end_s,
         )  # fmt: skip
 
 
@@ -81,11 +82,11 @@ def test_cascade_goes_from_the_head_down_one_block_at_a_time(model):
     assert added == [["tiny_conv3"], ["tiny_dw2", "tiny_pw2"], ["tiny_bn1", "tiny_conv1"]]
 
 
-def test_saliency_decorrelates_as_weights_are_randomised_and_the_model_is_untouched(model, clip):
+def test_saliency_decorrelates_as_weights_are_randomised_and_the_model_is_untouched(model, clip, make_attribution):
     before = [w.copy() for w in model.keras_model.get_weights()]
     prediction_before = model.predict_clip(clip).probabilities
 
-    table = model_randomisation(model, [Saliency()], clip, target=2, n_blocks=3, seed=0)
+    table = model_randomisation(model, [Saliency(make_attribution)], clip, target=2, n_blocks=3, seed=0)
 
     assert list(table.stage_name) == ["head", "head + top 1 block", "head + top 2 blocks", "head + top 3 blocks"]
     rho = table.spearman.to_numpy()
