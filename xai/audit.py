@@ -582,7 +582,7 @@ def egemaps_deviations(
     from seraudit.ensemble.run_dir import read_json
     from seraudit.preprocessing.corpora import read_corpus
     from seraudit.preprocessing.egemaps import ERROR_COLUMN, extract_egemaps
-    from seraudit.xai.probing import speaker_deviations
+    from seraudit.preprocessing.egemaps_deviations import speaker_deviations
 
     wanted = [s for s in specs if s.speaker]
     if not wanted:

@@ -20,24 +20,29 @@ carry them? Per emotion:
    (in the feature's units, and normalised by its standard deviation) per feature and
    averaged per eGeMAPS category.
 
-Per clip, `speaker_deviations` tells which functionals sit furthest from the same
-speaker's neutral clips (z-scores against that speaker's neutral clips; if the speaker
-has fewer than two neutral clips, against all of that speaker's clips).
+`AcousticProbe` runs the three steps and keeps their tables; `clip_embeddings` gives
+the per-clip embeddings of a trained model's branch, pooled by the package's one rule
+(`seraudit.ensemble.pooling`). Per-clip deviations from the speaker's neutral voice,
+which need no model, are in `seraudit.preprocessing.egemaps_deviations`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import mean_squared_error, r2_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from seraudit.ensemble.pooling import clip_keep, pool_embeddings
+from seraudit.preprocessing.egemaps import functionals_of
+from seraudit.preprocessing.egemaps_names import EGEMAPS_CATEGORIES
 
 #: Sizes of top-n dimension sets tried, smallest first (capped at the embedding size).
 TOP_N_GRID = (8, 16, 32, 64, 128, 256, 512)
@@ -56,31 +61,22 @@ FEATURE_COLUMNS = [
 
 
 def clip_embeddings(model, clips: Sequence, branch: str, batch_size: int = 256) -> np.ndarray:
-    """Per-clip embedding ``[n_clips, D]`` of one branch: the mean over each clip's GDS-kept patches.
+    """Per-clip embedding ``[n_clips, D]`` of one branch of a `TrainedModel`, pooled over each clip's GDS-kept patches.
 
-    All patches of all clips go through the embedding sub-graph in one batched call; a
-    clip without a kept patch is averaged over all of its patches.
+    All patches of all clips go through the model's own tower in one batched call and
+    pool by `seraudit.ensemble.pooling.pool_embeddings` (a clip without a kept patch
+    uses all of its patches).
     """
-    import keras
-
     if branch not in model.embedding_layers:
         raise ValueError(f"{model.name} has no branch {branch!r}; branches: {sorted(model.embedding_layers)}")
-    km = model.keras_model
-    sub = keras.Model(km.inputs, km.get_layer(model.embedding_layers[branch]).output)
-    patches, index, weights = [], [], []
-    for i, clip in enumerate(clips):
-        data = np.asarray(clip.patches.data, dtype=np.float32)
-        keep = getattr(getattr(clip, "selection", None), "keep", None)
-        keep = np.ones(len(data), bool) if keep is None or not np.any(keep) else np.asarray(keep, bool)
-        patches.append(data)
-        index.append(np.full(len(data), i))
-        weights.append(keep.astype(np.float64))
-    emb = np.asarray(sub.predict(np.concatenate(patches), batch_size=batch_size, verbose=0), dtype=np.float64)
-    emb = emb.reshape(len(emb), -1)
-    index, weights = np.concatenate(index), np.concatenate(weights)
-    sums = np.zeros((len(clips), emb.shape[1]))
-    np.add.at(sums, index, emb * weights[:, None])
-    return sums / np.bincount(index, weights=weights, minlength=len(clips))[:, None]
+    tower = model.towers()[branch]
+    patches = [np.asarray(clip.patches.data, dtype=np.float32) for clip in clips]
+    index = np.concatenate([np.full(len(data), i) for i, data in enumerate(patches)])
+    keep = np.concatenate(
+        [np.ones(len(data), bool) if (k := clip_keep(clip)) is None else np.asarray(k, bool) for clip, data in zip(clips, patches)]
+    )
+    embeddings = tower.predict(np.concatenate(patches), batch_size=batch_size, verbose=0)
+    return pool_embeddings(embeddings, index, keep, len(clips))
 
 
 def embedding_table(embeddings: np.ndarray, paths: Sequence, labels: Sequence, speakers: Sequence) -> pd.DataFrame:
@@ -96,7 +92,7 @@ def _split_embeddings(embeddings, paths, labels, speakers):
     if isinstance(embeddings, pd.DataFrame):
         missing = [c for c in META_COLUMNS if c not in embeddings.columns]
         if missing:
-            raise ValueError(f"embedding table lacks columns {missing}; build it with xai.probing.embedding_table")
+            raise ValueError(f"embedding table lacks columns {missing}; build it with seraudit.xai.probing.embedding_table")
         X = embeddings.drop(columns=list(META_COLUMNS)).to_numpy(np.float64)
         return X, embeddings["path"].astype(str).to_numpy(), embeddings["label"].to_numpy(), embeddings["speaker"].to_numpy()
     if paths is None or labels is None or speakers is None:
@@ -108,25 +104,6 @@ def _split_embeddings(embeddings, paths, labels, speakers):
             f"{len(X)} embeddings but {len(paths)} paths, {len(labels)} labels, {len(speakers)} speakers"
         )
     return X, paths, labels, speakers
-
-
-def _feature_table(egemaps: pd.DataFrame, paths: np.ndarray) -> pd.DataFrame:
-    """The functionals of `paths`, in that order (numeric columns only)."""
-    table = egemaps.copy()
-    table.index = table.index.map(str)
-    missing = [p for p in paths if p not in table.index]
-    if missing:
-        raise ValueError(
-            f"{len(missing)} clip(s) have no eGeMAPS row, e.g. {missing[0]}; "
-            "extract them with preprocessing.egemaps.extract_egemaps for the same paths"
-        )
-    return table.loc[list(paths)].select_dtypes("number")
-
-
-def _categories(features: Sequence[str], categories: Mapping[str, str] | None) -> list[str]:
-    if categories is None:
-        from seraudit.preprocessing.egemaps import EGEMAPS_CATEGORIES as categories
-    return [categories.get(f, "other") for f in features]
 
 
 def speaker_cv(speakers: np.ndarray, n_splits: int = 5) -> GroupKFold:
@@ -228,27 +205,6 @@ def ridge_probe(X: np.ndarray, Y: np.ndarray, speakers: np.ndarray, *, n_splits:
     return {"r2": r2, "rmse": rmse, "nrmse": nrmse}
 
 
-@dataclass
-class ProbeResult:
-    """Tidy tables of one probing run.
-
-    Attributes
-    ----------
-    selection : DataFrame
-        One row per emotion: ``emotion, n_top, auc_top, auc_all, n_dims, n_clips, n_positive, top_dims``.
-    features : DataFrame
-        One row per emotion and eGeMAPS functional: ``emotion, n_top, feature, category,
-        r2_top, r2_all, rmse_top, rmse_all, nrmse_top, nrmse_all``.
-    categories : DataFrame
-        Means over each category's features: ``emotion, category, n_features, r2_top, r2_all,
-        nrmse_top, nrmse_all`` (RMSE is only averaged normalised: the units differ).
-    """
-
-    selection: pd.DataFrame
-    features: pd.DataFrame
-    categories: pd.DataFrame
-
-
 def _category_table(features: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("branch", "emotion", "category") if c in features.columns]
     grouped = features.groupby(keys, sort=True)
@@ -257,167 +213,124 @@ def _category_table(features: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def probe_acoustic_features(
-    embeddings: pd.DataFrame | np.ndarray,
-    egemaps: pd.DataFrame,
-    *,
-    paths: Sequence | None = None,
-    labels: Sequence | None = None,
-    speakers: Sequence | None = None,
-    emotions: Sequence[str] | None = None,
-    grid: Sequence[int] = TOP_N_GRID,
-    keep_score: float = KEEP_SCORE,
-    n_splits: int = 5,
-    categories: Mapping[str, str] | None = None,
-) -> ProbeResult:
-    """Probe one branch's per-clip embeddings for the eGeMAPS functionals (see the module docstring).
+class AcousticProbe(BaseEstimator):
+    """Probe per-clip embeddings for the eGeMAPS functionals (the three steps of the module docstring).
 
     Parameters
     ----------
-    embeddings : DataFrame from `embedding_table`, or array ``[n_clips, D]`` with `paths`,
-        `labels`, `speakers`.
-    egemaps : DataFrame indexed by clip path (``preprocessing.egemaps.extract_egemaps``).
+    top_n_grid : sizes of top-n dimension sets tried, smallest first (capped at the embedding size).
+    keep_score : share of the all-dimension AUC above chance the top-n dimensions must keep.
+    n_splits : speaker-grouped folds (at most one per speaker).
     emotions : emotions to probe (default: every label present with positives and negatives).
-    categories : feature -> category (default ``preprocessing.egemaps.EGEMAPS_CATEGORIES``).
+    feature_categories : feature -> category (default ``EGEMAPS_CATEGORIES``; "other" for names it lacks).
 
-    Clips whose embedding or functionals hold NaN (a failed extraction) are left out.
+    Attributes (set by `fit`)
+    -------------------------
+    selection_ : DataFrame
+        One row per emotion: ``emotion, n_top, auc_top, auc_all, n_dims, n_clips, n_positive, top_dims``.
+    features_ : DataFrame
+        One row per emotion and eGeMAPS functional: ``emotion, n_top, feature, category,
+        r2_top, r2_all, rmse_top, rmse_all, nrmse_top, nrmse_all``.
+    categories_ : DataFrame
+        Means over each category's features: ``emotion, category, n_features, r2_top, r2_all,
+        nrmse_top, nrmse_all`` (RMSE is only averaged normalised: the units differ).
+
+    Fitted on several branches, every table has a leading ``branch`` column.
     """
-    X, paths, labels, speakers = _split_embeddings(embeddings, paths, labels, speakers)
-    table = _feature_table(egemaps, paths)
-    Y = table.to_numpy(np.float64)
-    finite = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
-    X, Y, labels, speakers = X[finite], Y[finite], labels[finite], speakers[finite]
-    features = list(table.columns)
-    cats = _categories(features, categories)
-    if emotions is None:
-        emotions = [e for e in pd.unique(labels) if 0 < np.sum(labels == e) < len(labels)]
 
-    everything = ridge_probe(X, Y, speakers, n_splits=n_splits)
-    selection_rows, feature_frames = [], []
-    for emotion in emotions:
-        positive = labels == emotion
-        if positive.all() or not positive.any():
-            raise ValueError(f"emotion {emotion!r} needs clips with and without it; {positive.sum()} of {len(labels)}")
-        chosen = select_top_dimensions(X, positive, speakers, grid=grid, keep_score=keep_score, n_splits=n_splits)
-        top = ridge_probe(X[:, chosen["dims"]], Y, speakers, n_splits=n_splits)
-        selection_rows.append(
-            {
-                "emotion": emotion,
-                "n_top": chosen["n_top"],
-                "auc_top": chosen["auc_top"],
-                "auc_all": chosen["auc_all"],
-                "n_dims": X.shape[1],
-                "n_clips": len(X),
-                "n_positive": int(positive.sum()),
-                "top_dims": [int(d) for d in chosen["dims"]],
-            }
-        )
-        feature_frames.append(
-            pd.DataFrame(
+    def __init__(
+        self,
+        top_n_grid: Sequence[int] = TOP_N_GRID,
+        keep_score: float = KEEP_SCORE,
+        n_splits: int = 5,
+        emotions: Sequence[str] | None = None,
+        feature_categories: Mapping[str, str] | None = None,
+    ):
+        self.top_n_grid = top_n_grid
+        self.keep_score = keep_score
+        self.n_splits = n_splits
+        self.emotions = emotions
+        self.feature_categories = feature_categories
+
+    def fit(
+        self,
+        embeddings: pd.DataFrame | np.ndarray | Mapping[str, pd.DataFrame | np.ndarray],
+        egemaps: pd.DataFrame,
+        *,
+        paths: Sequence | None = None,
+        labels: Sequence | None = None,
+        speakers: Sequence | None = None,
+    ) -> "AcousticProbe":
+        """Probe one branch's embeddings, or each branch of a mapping branch -> embeddings.
+
+        Embeddings are a table from `embedding_table`, or an array ``[n_clips, D]`` with
+        `paths`, `labels`, `speakers` (one per row). `egemaps` holds the functionals indexed
+        by clip path (``seraudit.preprocessing.egemaps``). Clips whose embedding or
+        functionals hold NaN (a failed extraction) are left out.
+        """
+        if not isinstance(embeddings, Mapping):
+            self.selection_, self.features_, self.categories_ = self._probe(embeddings, egemaps, paths, labels, speakers)
+            return self
+        tables = {b: self._probe(e, egemaps, paths, labels, speakers) for b, e in embeddings.items()}
+
+        def stacked(i: int) -> pd.DataFrame:
+            out = pd.concat([t[i].assign(branch=b) for b, t in tables.items()], ignore_index=True)
+            return out[["branch", *[c for c in out.columns if c != "branch"]]]
+
+        self.selection_, self.features_, self.categories_ = stacked(0), stacked(1), stacked(2)
+        return self
+
+    def _probe(self, embeddings, egemaps, paths, labels, speakers) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(selection, features, categories) tables of one branch."""
+        X, paths, labels, speakers = _split_embeddings(embeddings, paths, labels, speakers)
+        table = functionals_of(egemaps, paths)
+        Y = table.to_numpy(np.float64)
+        finite = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
+        X, Y, labels, speakers = X[finite], Y[finite], labels[finite], speakers[finite]
+        features = list(table.columns)
+        categories = EGEMAPS_CATEGORIES if self.feature_categories is None else self.feature_categories
+        cats = [categories.get(f, "other") for f in features]
+        emotions = self.emotions
+        if emotions is None:
+            emotions = [e for e in pd.unique(labels) if 0 < np.sum(labels == e) < len(labels)]
+
+        everything = ridge_probe(X, Y, speakers, n_splits=self.n_splits)
+        selection_rows, feature_frames = [], []
+        for emotion in emotions:
+            positive = labels == emotion
+            if positive.all() or not positive.any():
+                raise ValueError(f"emotion {emotion!r} needs clips with and without it; {positive.sum()} of {len(labels)}")
+            chosen = select_top_dimensions(
+                X, positive, speakers, grid=self.top_n_grid, keep_score=self.keep_score, n_splits=self.n_splits
+            )
+            top = ridge_probe(X[:, chosen["dims"]], Y, speakers, n_splits=self.n_splits)
+            selection_rows.append(
                 {
                     "emotion": emotion,
                     "n_top": chosen["n_top"],
-                    "feature": features,
-                    "category": cats,
-                    "r2_top": top["r2"],
-                    "r2_all": everything["r2"],
-                    "rmse_top": top["rmse"],
-                    "rmse_all": everything["rmse"],
-                    "nrmse_top": top["nrmse"],
-                    "nrmse_all": everything["nrmse"],
+                    "auc_top": chosen["auc_top"],
+                    "auc_all": chosen["auc_all"],
+                    "n_dims": X.shape[1],
+                    "n_clips": len(X),
+                    "n_positive": int(positive.sum()),
+                    "top_dims": [int(d) for d in chosen["dims"]],
                 }
             )
-        )
-    feature_table = pd.concat(feature_frames, ignore_index=True) if feature_frames else pd.DataFrame(columns=FEATURE_COLUMNS)
-    return ProbeResult(
-        selection=pd.DataFrame(selection_rows),
-        features=feature_table,
-        categories=_category_table(feature_table),
-    )
-
-
-def probe_branches(branch_embeddings: Mapping[str, pd.DataFrame | np.ndarray], egemaps: pd.DataFrame, **kwargs) -> ProbeResult:
-    """`probe_acoustic_features` for each backbone (e.g. the ensemble's YAMNet and VGGish branches) in one table.
-
-    Every table gains a leading ``branch`` column.
-    """
-    results = {b: probe_acoustic_features(e, egemaps, **kwargs) for b, e in branch_embeddings.items()}
-
-    def stacked(attr: str) -> pd.DataFrame:
-        frames = [getattr(r, attr).assign(branch=b) for b, r in results.items()]
-        out = pd.concat(frames, ignore_index=True)
-        return out[["branch", *[c for c in out.columns if c != "branch"]]]
-
-    return ProbeResult(selection=stacked("selection"), features=stacked("features"), categories=stacked("categories"))
-
-
-# --------------------------------------------------------------------------- per-clip deviations
-
-
-def speaker_deviations(
-    egemaps: pd.DataFrame,
-    *,
-    paths: Sequence,
-    labels: Sequence,
-    speakers: Sequence,
-    neutral_label: str = "neutral",
-    top_k: int = 5,
-    categories: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """The `top_k` functionals of each clip furthest from its speaker's neutral voice.
-
-    ``z = (value - mean_ref) / std_ref`` where the reference is the speaker's clips
-    labelled `neutral_label` (sample std, ddof = 1, so at least two are needed) or, for a
-    speaker with fewer than two neutral clips, all of that speaker's clips
-    (``reference = "all"``). Features with zero reference spread have no z-score and are
-    never listed.
-
-    Returns
-    -------
-    DataFrame
-        ``path, speaker, label, rank, feature, category, value, reference_mean,
-        reference_std, z, reference, n_reference`` (rank 1 = largest |z|).
-    """
-    paths = np.asarray([str(p) for p in paths])
-    labels, speakers = np.asarray(labels), np.asarray(speakers)
-    table = _feature_table(egemaps, paths)
-    values = table.to_numpy(np.float64)
-    features = np.asarray(table.columns)
-    cats = np.asarray(_categories(list(features), categories))
-    mean = np.full_like(values, np.nan)
-    std = np.full_like(values, np.nan)
-    reference = np.empty(len(paths), dtype=object)
-    n_reference = np.zeros(len(paths), dtype=np.int64)
-    for speaker in pd.unique(speakers):
-        own = speakers == speaker
-        ref = own & (labels == neutral_label)
-        kind = "neutral"
-        if ref.sum() < 2:
-            ref, kind = own, "all"
-        mean[own] = np.nanmean(values[ref], axis=0)
-        std[own] = np.nanstd(values[ref], axis=0, ddof=1) if ref.sum() > 1 else np.nan
-        reference[own] = kind
-        n_reference[own] = ref.sum()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(std > 0, (values - mean) / std, np.nan)
-    k = min(top_k, values.shape[1])
-    order = np.argsort(-np.nan_to_num(np.abs(z), nan=-1.0), axis=1, kind="stable")[:, :k]
-    rows = np.repeat(np.arange(len(paths)), k)
-    cols = order.ravel()
-    out = pd.DataFrame(
-        {
-            "path": paths[rows],
-            "speaker": speakers[rows],
-            "label": labels[rows],
-            "rank": np.tile(np.arange(1, k + 1), len(paths)),
-            "feature": features[cols],
-            "category": cats[cols],
-            "value": values[rows, cols],
-            "reference_mean": mean[rows, cols],
-            "reference_std": std[rows, cols],
-            "z": z[rows, cols],
-            "reference": reference[rows],
-            "n_reference": n_reference[rows],
-        }
-    )
-    return out[np.isfinite(out["z"])].reset_index(drop=True)
+            feature_frames.append(
+                pd.DataFrame(
+                    {
+                        "emotion": emotion,
+                        "n_top": chosen["n_top"],
+                        "feature": features,
+                        "category": cats,
+                        "r2_top": top["r2"],
+                        "r2_all": everything["r2"],
+                        "rmse_top": top["rmse"],
+                        "rmse_all": everything["rmse"],
+                        "nrmse_top": top["nrmse"],
+                        "nrmse_all": everything["nrmse"],
+                    }
+                )
+            )
+        feature_table = pd.concat(feature_frames, ignore_index=True) if feature_frames else pd.DataFrame(columns=FEATURE_COLUMNS)
+        return pd.DataFrame(selection_rows), feature_table, _category_table(feature_table)

@@ -7,14 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import KFold, cross_val_predict
 
-from seraudit.xai.probing import (
-    embedding_table,
-    probe_acoustic_features,
-    probe_branches,
-    ridge_probe,
-    speaker_cv,
-    speaker_deviations,
-)
+from seraudit.xai.probing import AcousticProbe, embedding_table, ridge_probe, speaker_cv
 
 CARRIED = "loudness_sma3_amean"  # built from the dimensions that signal "angry"
 UNRELATED = "jitterLocal_sma3nz_amean"  # pure noise
@@ -50,13 +43,13 @@ class SimpleCorpus:
 
 
 def test_anger_dimensions_carry_loudness_and_nothing_carries_noise(corpus):
-    result = probe_acoustic_features(corpus.table, corpus.egemaps, grid=(4, 8, 16))
-    angry = result.selection.set_index("emotion").loc["angry"]
+    probe = AcousticProbe(top_n_grid=(4, 8, 16)).fit(corpus.table, corpus.egemaps)
+    angry = probe.selection_.set_index("emotion").loc["angry"]
     assert angry.n_top == 4 and sorted(angry.top_dims) == [0, 1, 2, 3]
     assert angry.auc_top >= 0.95 * (angry.auc_all - 0.5) + 0.5
 
-    rows = result.features.set_index(["emotion", "feature"])
-    assert list(result.features.columns[:8]) == [
+    rows = probe.features_.set_index(["emotion", "feature"])
+    assert list(probe.features_.columns[:8]) == [
         "emotion", "n_top", "feature", "category", "r2_top", "r2_all", "rmse_top", "rmse_all",
     ]  # fmt: skip
     assert rows.loc[("angry", CARRIED), "r2_top"] > 0.9
@@ -64,7 +57,7 @@ def test_anger_dimensions_carry_loudness_and_nothing_carries_noise(corpus):
     assert rows.loc[("angry", UNRELATED), "r2_top"] < 0.1
     assert rows.loc[("angry", UNRELATED), "r2_all"] < 0.1
     assert rows.loc[("angry", CARRIED), "rmse_top"] < rows.loc[("angry", UNRELATED), "rmse_top"]
-    categories = result.categories.set_index(["emotion", "category"])
+    categories = probe.categories_.set_index(["emotion", "category"])
     assert categories.loc[("angry", "energy/loudness"), "n_features"] == 1
 
 
@@ -89,47 +82,43 @@ def test_a_speaker_trait_is_not_predictable_for_unseen_speakers(corpus):
 
 
 def test_probe_per_branch_stacks_the_tables(corpus):
-    result = probe_branches(
+    probe = AcousticProbe(top_n_grid=(4, 8), emotions=["angry"]).fit(
         {"yamnet": corpus.table, "vggish": corpus.X[:, ::-1].copy()},
         corpus.egemaps,
         paths=corpus.paths,
         labels=corpus.labels,
         speakers=corpus.speakers,
-        emotions=["angry"],
-        grid=(4, 8),
     )
-    assert result.features.columns[0] == "branch"
-    assert sorted(result.selection.branch) == ["vggish", "yamnet"]
-    vggish = result.selection.set_index("branch").loc["vggish"]
+    assert [t.columns[0] for t in (probe.selection_, probe.features_, probe.categories_)] == ["branch"] * 3
+    assert sorted(probe.selection_.branch) == ["vggish", "yamnet"]
+    vggish = probe.selection_.set_index("branch").loc["vggish"]
     assert sorted(vggish.top_dims) == [36, 37, 38, 39]  # the same dims, reversed
 
 
 def test_missing_egemaps_rows_are_named(corpus):
     with pytest.raises(ValueError, match="no eGeMAPS row.*extract_egemaps"):
-        probe_acoustic_features(corpus.table, corpus.egemaps.iloc[1:], grid=(4,))
+        AcousticProbe(top_n_grid=(4,)).fit(corpus.table, corpus.egemaps.iloc[1:])
 
 
-def test_deviation_from_the_speakers_neutral_voice_is_hand_checkable():
-    egemaps = pd.DataFrame(
-        {CARRIED: [1.0, 3.0, 5.0, 2.0, 4.0, 9.0], UNRELATED: [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]},
-        index=["a1", "a2", "a3", "b1", "b2", "b3"],
+def test_a_dimension_that_is_a_feature_is_found():
+    """Dimension 5 is a linear function of loudness and alone tells "loud" clips apart; the probe picks it."""
+    rng = np.random.default_rng(1)
+    n = 96
+    speakers = np.repeat([f"spk{i}" for i in range(4)], n // 4)
+    loudness = rng.normal(size=n)
+    labels = np.where(loudness > 0, "loud", "soft")
+    X = rng.normal(size=(n, 12))
+    X[:, 5] = 3.0 * loudness - 1.0
+    egemaps = pd.DataFrame({CARRIED: loudness, UNRELATED: rng.normal(size=n)}, index=[f"c{i}" for i in range(n)])
+    probe = AcousticProbe(top_n_grid=(1, 2, 4), n_splits=4, emotions=["loud"]).fit(
+        X, egemaps, paths=egemaps.index, labels=labels, speakers=speakers
     )
-    table = speaker_deviations(
-        egemaps,
-        paths=egemaps.index,
-        labels=["neutral", "neutral", "angry", "neutral", "sad", "angry"],
-        speakers=["A", "A", "A", "B", "B", "B"],
-        top_k=2,
-    )
-    a3 = table[table.path == "a3"]
-    # Speaker A's neutral clips: 1 and 3 -> mean 2, sample std sqrt(2); the jitter column has no spread.
-    assert list(a3.feature) == [CARRIED]
-    assert a3.z.iloc[0] == pytest.approx((5 - 2) / np.sqrt(2))
-    assert a3.reference.iloc[0] == "neutral" and a3.n_reference.iloc[0] == 2
-    # Speaker B has one neutral clip: all three of B's clips are the reference (mean 5, std sqrt(13)).
-    b3 = table[(table.path == "b3") & (table.feature == CARRIED)].iloc[0]
-    assert b3.z == pytest.approx((9 - 5) / np.sqrt(13))
-    assert b3.reference == "all" and b3.category == "energy/loudness"
+    loud = probe.selection_.iloc[0]
+    assert loud.n_top == 1 and loud.top_dims == [5] and loud.auc_top > 0.95
+    features = probe.features_.set_index("feature")
+    assert features.loc[CARRIED, "r2_top"] > 0.99 and features.loc[CARRIED, "nrmse_top"] < 0.1
+    assert features.loc[UNRELATED, "r2_top"] < 0.1
+    assert probe.get_params()["top_n_grid"] == (1, 2, 4)  # a scikit-learn estimator: settings in, tables out
 
 
 def test_clip_embedding_is_the_mean_over_gds_kept_patches(tone_model, tone_clip):
@@ -140,14 +129,16 @@ def test_clip_embedding_is_the_mean_over_gds_kept_patches(tone_model, tone_clip)
     keep = np.zeros(len(tone_clip.patches), bool)
     keep[[0, 2]] = True
     clip = dataclasses.replace(tone_clip, selection=dataclasses.replace(tone_clip.selection, keep=keep))
-    emb = clip_embeddings(tone_model, [tone_clip, clip], "alpha")
+    silent = dataclasses.replace(tone_clip, selection=dataclasses.replace(tone_clip.selection, keep=keep & False))
+    emb = clip_embeddings(tone_model, [tone_clip, clip, silent], "alpha")
 
     import keras
 
     km = tone_model.keras_model
     per_patch = keras.Model(km.inputs, km.get_layer("alpha_embedding").output).predict(tone_clip.patches.data, verbose=0)
-    assert emb.shape == (2, per_patch.shape[1])
+    assert emb.shape == (3, per_patch.shape[1])
     np.testing.assert_allclose(emb[1], per_patch[[0, 2]].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(emb[2], per_patch.mean(axis=0), rtol=1e-5)  # nothing kept: every patch counts
     np.testing.assert_allclose(emb[0], per_patch[tone_clip.selection.keep].mean(axis=0), rtol=1e-5)
     with pytest.raises(ValueError, match="no branch 'gamma'"):
         clip_embeddings(tone_model, [clip], "gamma")

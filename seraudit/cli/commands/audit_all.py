@@ -91,55 +91,6 @@ def _reusable_run(run_dir: Path, settings) -> bool:
     return all(saved.get(k) == wanted.get(k) for k in keys)
 
 
-def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dict | None:
-    """eGeMAPS probing of each backbone's clip embeddings over the run's corpus (cached embeddings, no model run)."""
-    import json
-
-    import numpy as np
-
-    from seraudit.ensemble.embedding_cache import EmbeddingCache
-    from seraudit.ensemble.experiment import resolve_sources
-    from seraudit.ensemble.training import prepare_data, select_clips
-    from seraudit.preprocessing.corpora import read_corpus
-    from seraudit.xai.probing import probe_branches
-
-    info = json.loads((run_dir / "run.json").read_text())
-    settings = info["settings"]
-    table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
-    sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))
-    from seraudit.ensemble.embedding_cache import GdsSettings
-
-    cache = EmbeddingCache(info.get("cache", {}).get("dir"), progress=progress)
-    data = prepare_data(table, sorted(sources), sources, GdsSettings(**settings.get("gds", {})), cache,
-                        settings["seed"], True)
-    index, keep = data.patches.clip_index, data.keep.astype(np.float64)
-    counts = np.bincount(index, weights=keep, minlength=len(table))
-    fallback = counts == 0  # a clip without a kept patch is averaged over all of its patches
-    weights = np.where(fallback[index], 1.0, keep)
-    counts = np.bincount(index, weights=weights, minlength=len(table))
-    branch_tables = {}
-    for branch, emb in data.embeddings.items():
-        sums = np.zeros((len(table), emb.shape[1]))
-        np.add.at(sums, index, emb * weights[:, None])
-        from seraudit.xai.probing import embedding_table
-
-        branch_tables[branch] = embedding_table(sums / counts[:, None], table["path"], table["label"], data.speakers)
-    egemaps = pd.DataFrame(data.egemaps, index=table["path"].astype(str))
-    from seraudit.preprocessing.egemaps import FUNCTIONAL_NAMES
-
-    egemaps.columns = list(FUNCTIONAL_NAMES)[: egemaps.shape[1]]
-    result = probe_branches(branch_tables, egemaps, n_splits=min(5, len(set(data.speakers))))
-    categories = result.categories.merge(
-        result.selection[["branch", "emotion", "n_top", "auc_top", "auc_all"]], on=["branch", "emotion"], how="left"
-    )
-    rows = [
-        {"backbone": r["branch"], "emotion": r["emotion"], "category": r["category"], "top dims": r["n_top"],
-         "AUC top": r["auc_top"], "AUC all": r["auc_all"], "R² top": r["r2_top"], "R² all": r["r2_all"]}
-        for r in categories.to_dict("records")
-    ]
-    return {"rows": [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in rows]}
-
-
 def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.experiment import run_experiment
     from seraudit.ensemble.trained import load_trained_model
@@ -178,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
         table = egemaps_deviations(run_dir, specs, progress=False)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
         try:
-            probing = probing_tables(run_dir, settings.models_dir, progress)
+            from seraudit.xai.run_probing import probe_run
+
+            probing = probe_run(run_dir, settings.models_dir, progress)
         except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
             print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
     audit_settings = AuditSettings(
