@@ -12,7 +12,6 @@ Usage: ``python benchmarks/audit_speed.py --run runs/ravdess [--clip FILE]``
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -36,13 +35,10 @@ def three_second_clip(source: Path, out: Path) -> Path:
 
 
 def fast_audit(models, clip: Path, out: Path) -> float:
-    from seraudit.cli.commands.audit_all import FAST_EXPLAINER_PARAMS, FAST_RANDOM, FAST_STEPS
-    from seraudit.xai.audit import AuditSettings, ClipSpec, run_audit
+    from seraudit.xai.audit import DEFAULT_METHODS, ClipSpec, run_audit
+    from seraudit.xai.audit_plan import fast_settings
 
-    settings = AuditSettings(
-        methods=("gradcam", "gradcam++", "lime", "occlusion"), probe=False, faithfulness_steps=FAST_STEPS,
-        faithfulness_random=FAST_RANDOM, explainer_params=FAST_EXPLAINER_PARAMS,
-    )
+    settings = fast_settings(DEFAULT_METHODS, probe=False)
     start = time.perf_counter()
     index = run_audit(models, [ClipSpec(str(clip))], out, settings, progress=False)
     seconds = time.perf_counter() - start
@@ -96,11 +92,12 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=None, help="source clip (default: first RAVDESS clip of actor 1)")
     parser.add_argument("--skip-naive", action="store_true", help="time only the fast path")
     args = parser.parse_args()
+    from seraudit.core.paths import shared_dir
     from seraudit.ensemble.trained import load_trained_model
+    from seraudit.xai.audit_plan import AUDITED_MODELS
 
-    shared = Path(os.environ.get("SERAUDIT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-    source = args.clip or sorted((shared / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
-    models = [load_trained_model(args.run, n) for n in ("ensemble", "yamnet", "vggish")]
+    source = args.clip or sorted((shared_dir() / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
+    models = [load_trained_model(args.run, n) for n in AUDITED_MODELS]
     with tempfile.TemporaryDirectory() as tmp:
         clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
         from seraudit.ensemble.shared_backbones import sharing_backbones

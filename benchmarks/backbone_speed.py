@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from seraudit.core.paths import shared_dir
 
 
 def patches_per_second(model, batch_size: int, seconds: float) -> float:
@@ -50,7 +50,7 @@ def real_time_factor(model, clips: list[Path]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ravdess"))
+    parser.add_argument("--data", default=str(shared_dir() / "data" / "ravdess"))
     parser.add_argument("--clips", type=int, default=100, help="RAVDESS clips for the real-time factor")
     parser.add_argument("--seconds", type=float, default=5.0, help="timing window per measurement")
     parser.add_argument("--models-dir", default=None)

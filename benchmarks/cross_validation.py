@@ -14,11 +14,11 @@ their shared emotions (`ensemble.cross_corpus`).
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
-SHARED = Path(os.environ.get("SERAUDIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+from seraudit.core.paths import shared_dir
+
+SHARED = shared_dir()
 CORPORA = {"ravdess": SHARED / "data" / "ravdess", "emodb": SHARED / "data" / "emodb-2s"}
 ALL_MODELS = "ensemble,yamnet,vggish,egemaps"
 

@@ -36,9 +36,8 @@ from tqdm import tqdm
 from seraudit.core.constants import BACKBONES, EMBEDDING_SIZE
 from seraudit.core.errors import WeightsError
 from seraudit.core.io import atomic_path, write_json
-from seraudit.core.paths import ENV_CACHE_DIR, cache_subdir
+from seraudit.core.paths import ENV_CACHE_DIR, ENV_MODELS_DIR, cache_subdir, default_models_dir
 
-ENV_MODELS_DIR = "SERAUDIT_MODELS_DIR"
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"
 
 FORMATS = ("tflite", "h5", "savedmodel", "ckpt", "untrained")
@@ -199,7 +198,7 @@ def default_cache_dir() -> Path:
 
 
 def _models_dir(models_dir: str | os.PathLike | None) -> Path | None:
-    chosen = models_dir if models_dir is not None else os.environ.get(ENV_MODELS_DIR) or None
+    chosen = models_dir if models_dir is not None else default_models_dir()
     if chosen is None:
         return None
     folder = Path(chosen).expanduser()

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
-from seraudit.reports.model import ClipReport, Report
+from seraudit.reports.model import ClipReport, Report, load_report, run_summary
 from seraudit.reports.plots import confusion_matrix_png
 from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory
@@ -195,6 +195,15 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
                 )
         shutil.rmtree(plots_dir, ignore_errors=True)
     return out_dir / INDEX_PAGE
+
+
+def write_report(
+    run_dir: str | os.PathLike, audit_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+    self_contained: bool = False, title: str | None = None,
+) -> Path:
+    """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page."""
+    report = load_report(run_summary(run_dir), audit_dir, run_dir=str(run_dir), title=title)
+    return build_report(report, out_dir, self_contained=self_contained)
 
 
 def _clip_labels(clip: ClipReport) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get("SERAUDIT_SHARED", REPO_ROOT.parent / "shared")).resolve()
+from seraudit.core.paths import shared_dir as _shared_dir
+
+SHARED_DIR = _shared_dir().resolve()
 
 
 @pytest.fixture(scope="session")

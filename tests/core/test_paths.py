@@ -1,10 +1,10 @@
-"""Downloads and caches go where the user says: SERAUDIT_CACHE_DIR, else XDG_CACHE_HOME, else ~/.cache."""
+"""Where SERAudit keeps caches (SERAUDIT_CACHE_DIR, else XDG_CACHE_HOME, else ~/.cache) and finds the shared corpora and weights."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from seraudit.core.paths import cache_root, cache_subdir
+from seraudit.core.paths import cache_root, cache_subdir, default_models_dir, shared_dir
 
 
 def test_seraudit_cache_dir_wins_over_xdg(monkeypatch, tmp_path):
@@ -35,3 +35,24 @@ def test_home_cache_is_the_last_resort(monkeypatch, tmp_path):
     assert cache_root() == tmp_path / ".cache" / "seraudit"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_root() == Path(tmp_path) / ".cache" / "seraudit"
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shared_folder_is_beside_the_repository_unless_seraudit_shared_says_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("SERAUDIT_SHARED", raising=False)
+    assert shared_dir() == REPO_ROOT.parent / "shared"
+    monkeypatch.setenv("SERAUDIT_SHARED", str(tmp_path))
+    assert shared_dir() == tmp_path
+    monkeypatch.setenv("SERAUDIT_SHARED", "")
+    assert shared_dir() == REPO_ROOT.parent / "shared"
+
+
+def test_the_models_folder_comes_from_seraudit_models_dir_and_is_never_guessed(monkeypatch, tmp_path):
+    monkeypatch.delenv("SERAUDIT_MODELS_DIR", raising=False)
+    assert default_models_dir() is None
+    monkeypatch.setenv("SERAUDIT_MODELS_DIR", "")
+    assert default_models_dir() is None
+    monkeypatch.setenv("SERAUDIT_MODELS_DIR", str(tmp_path))
+    assert default_models_dir() == str(tmp_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -11,16 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from seraudit.cli.options import add_methods, add_quiet, add_weights_options
 from seraudit.core.errors import RunError
-
-DEFAULT_METHODS = "gradcam,gradcam++,lime,occlusion,probe"
-MODELS = ("ensemble", "yamnet", "vggish", "egemaps")
-AUDIT_DIR = "audit"
-REPORT_DIR = "report"
-# Cheaper than the `explain` defaults so a corpus audit fits in minutes on two cores;
-# recorded in the audit's settings.
-FAST_EXPLAINER_PARAMS = {"lime": {"num_samples": 150}, "lime-time": {"num_samples": 150}}
-FAST_STEPS, FAST_RANDOM = 10, 1
+from seraudit.xai import audit_plan
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,42 +29,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--corpus", required=True, help="corpus layout (ravdess, emodb, ..., manifest)")
     parser.add_argument("--data", required=True, type=Path, help="corpus folder (or manifest CSV)")
     parser.add_argument("--out", required=True, type=Path, help="run folder: the trained run, audit/ and report/")
-    parser.add_argument("--allow-untrained", default="", help="backbones that may use seeded random weights (e.g. vggish)")
-    parser.add_argument("--models-dir", default=None, help="weights folder laid out like ../shared/models")
-    # One per emotion (alternating a mistake and a correct clip) keeps the default job within
-    # 20 minutes on two cores: a full-size VGGish inside two of the three models dominates.
-    parser.add_argument("--per-emotion", type=int, default=1, help="clips audited per emotion (default: 1)")
-    parser.add_argument("--methods", default=DEFAULT_METHODS, help=f"explanation methods (default: {DEFAULT_METHODS})")
-    parser.add_argument("--sanity", type=int, default=1, help="clips for the model-randomisation check (default: 1)")
+    add_weights_options(parser)
+    parser.add_argument("--per-emotion", type=int, default=audit_plan.DEFAULT_PER_EMOTION,
+                        help=f"clips audited per emotion (default: {audit_plan.DEFAULT_PER_EMOTION})")
+    add_methods(parser)
+    parser.add_argument("--sanity", type=int, default=audit_plan.DEFAULT_SANITY_CLIPS,
+                        help=f"clips for the model-randomisation check (default: {audit_plan.DEFAULT_SANITY_CLIPS})")
     parser.add_argument("--max-clips", type=int, default=None, help="train on at most N clips (quick runs)")
-    parser.add_argument("--self-contained", action="store_true", help="also write report/single.html with everything inlined")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--self-contained", action="store_true", help="also write report-single/index.html with everything inlined")
+    add_quiet(parser)
     parser.set_defaults(func=run)
     return parser
-
-
-def pick_clips(predictions: pd.DataFrame, per_emotion: int, reference: str = "ensemble") -> pd.DataFrame:
-    """A balanced sample of test clips: `per_emotion` per true label, half of them the reference model's mistakes.
-
-    Mistakes are taken most-confident first (the clips a person should hear), correct
-    clips least-confident first; with one clip per emotion, emotions alternate between a
-    mistake and a correct clip. Falls back to the other kind when one runs out.
-    """
-    own = predictions[predictions["model"] == reference]
-    if own.empty:
-        own = predictions[predictions["model"] == predictions["model"].iloc[0]]
-    prob_cols = [c for c in own.columns if c.startswith("p_")]
-    own = own.assign(confidence=own[prob_cols].max(axis=1), wrong=own["label"] != own["prediction"])
-    picked = []
-    for i, (label, group) in enumerate(sorted(own.groupby("label"), key=lambda kv: str(kv[0]))):
-        wrong = group[group["wrong"]].sort_values(["confidence", "path"], ascending=[False, True])
-        right = group[~group["wrong"]].sort_values(["confidence", "path"], ascending=[True, True])
-        n_wrong = math.ceil(per_emotion / 2) if per_emotion > 1 else (1 if i % 2 == 0 else 0)
-        n_wrong = min(n_wrong, len(wrong))
-        n_right = min(per_emotion - n_wrong, len(right))
-        n_wrong = min(per_emotion - n_right, len(wrong))
-        picked += [wrong.head(n_wrong), right.head(n_right)]
-    return pd.concat(picked).sort_values(["label", "path"]).reset_index(drop=True)
 
 
 def _reusable_run(run_dir: Path, settings) -> bool:
@@ -95,33 +62,34 @@ def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.experiment import run_experiment
     from seraudit.ensemble.trained import load_trained_model
     from seraudit.ensemble.training import TrainSettings
-    from seraudit.cli.commands.report import write_report
-    from seraudit.xai.audit import AuditSettings, ClipSpec, egemaps_deviations, parse_methods, run_audit
+    from seraudit.reports.build import write_report
+    from seraudit.xai.audit import egemaps_deviations, parse_methods, run_audit
 
     started = time.perf_counter()
     progress = not args.quiet
     methods, probe = parse_methods(args.methods)
-    allow = tuple(b.strip() for b in args.allow_untrained.split(",") if b.strip())
     if not args.data.exists():
         raise RunError(f"corpus folder {args.data} does not exist; pass --data with the {args.corpus} folder")
     settings = TrainSettings(
-        corpus=args.corpus, data=os.fspath(args.data.resolve()), models=list(MODELS),
-        models_dir=args.models_dir or os.environ.get("SERAUDIT_MODELS_DIR") or None,
-        allow_untrained=allow, max_clips=args.max_clips, progress=progress,
+        corpus=args.corpus, data=os.fspath(args.data.resolve()), models=list(audit_plan.TRAINED_MODELS),
+        models_dir=args.models_dir, allow_untrained=args.allow_untrained, download=not args.no_download,
+        max_clips=args.max_clips, progress=progress,
     )
     run_dir = args.out
+    title = f"SERAudit — {args.corpus}"
     if _reusable_run(run_dir, settings):
         print(f"[1/3] reusing the trained run in {run_dir}", file=sys.stderr)
     else:
-        print(f"[1/3] training {', '.join(MODELS)} on {args.corpus} (speaker-independent folds) into {run_dir}", file=sys.stderr)
+        print(f"[1/3] training {', '.join(audit_plan.TRAINED_MODELS)} on {args.corpus} (speaker-independent folds) "
+              f"into {run_dir}", file=sys.stderr)
         run_experiment(settings, run_dir)
     trained = time.perf_counter()
 
     from seraudit.ensemble.run_dir import read_predictions
 
-    chosen = pick_clips(read_predictions(run_dir), args.per_emotion)
-    specs = [ClipSpec(str(p), str(lab), str(spk)) for p, lab, spk in zip(chosen["path"], chosen["label"], chosen["speaker"])]
-    models = [load_trained_model(run_dir, name) for name in ("ensemble", "yamnet", "vggish")]
+    chosen = audit_plan.pick_clips(read_predictions(run_dir), args.per_emotion)
+    specs = audit_plan.clip_specs(chosen)
+    models = [load_trained_model(run_dir, name) for name in audit_plan.AUDITED_MODELS]
     print(f"[2/3] auditing {len(specs)} test clips ({args.per_emotion} per emotion) with {', '.join(methods)}"
           f"{' + eGeMAPS probing' if probe else ''}", file=sys.stderr)
     deviations, probing = None, None
@@ -134,18 +102,14 @@ def run(args: argparse.Namespace) -> int:
             probing = probe_run(run_dir, settings.models_dir, progress)
         except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
             print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
-    audit_settings = AuditSettings(
-        methods=methods, probe=probe, faithfulness_steps=FAST_STEPS, faithfulness_random=FAST_RANDOM,
-        sanity_clips=args.sanity, explainer_params=FAST_EXPLAINER_PARAMS,
-    )
-    index = run_audit(models, specs, run_dir / AUDIT_DIR, audit_settings, deviations=deviations, probing=probing,
-                      run_dir=os.fspath(run_dir), title=f"SERAudit — {args.corpus}", progress=progress)
+    audit_dir = run_dir / audit_plan.AUDIT_DIR
+    index = run_audit(models, specs, audit_dir, audit_plan.fast_settings(methods, probe, args.sanity),
+                      deviations=deviations, probing=probing, run_dir=os.fspath(run_dir), title=title, progress=progress)
     audited = time.perf_counter()
     print("[3/3] writing the report", file=sys.stderr)
-    page = write_report(run_dir, run_dir / AUDIT_DIR, run_dir / REPORT_DIR, title=f"SERAudit — {args.corpus}")
+    page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)
     if args.self_contained:
-        write_report(run_dir, run_dir / AUDIT_DIR, run_dir / f"{REPORT_DIR}-single", self_contained=True,
-                     title=f"SERAudit — {args.corpus}")
+        write_report(run_dir, audit_dir, run_dir / audit_plan.SELF_CONTAINED_REPORT_DIR, self_contained=True, title=title)
     for failure in index["failures"]:
         print(f"  audit failed for {failure['clip']}: {failure['error']}", file=sys.stderr)
     print(f"timings: training {trained - started:.0f} s, audit {audited - trained:.0f} s "

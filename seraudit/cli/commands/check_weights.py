@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
+from seraudit.cli.options import add_weights_options
 from seraudit.core.errors import CorpusError
+from seraudit.core.paths import ENV_SHARED_DIR, shared_dir
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 DEFAULT_MAX_CLIPS = 20
@@ -25,12 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument(
-        "--models-dir",
-        type=Path,
-        default=None,
-        help="folder laid out like ../shared/models (default: $SERAUDIT_MODELS_DIR, then the cache)",
-    )
+    add_weights_options(parser, allow_untrained=False)
     parser.add_argument(
         "--clips",
         nargs="+",
@@ -48,13 +44,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def shared_dir() -> Path:
-    """`SERAUDIT_SHARED`, else the `shared` folder beside the repository."""
-    if os.environ.get("SERAUDIT_SHARED"):
-        return Path(os.environ["SERAUDIT_SHARED"]).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def collect_clips(specs: list[str | Path] | None, max_clips: int) -> list[Path]:
     """The first `max_clips` audio files named by `specs` (files, or folders searched recursively)."""
     if max_clips < 1:
@@ -64,7 +53,7 @@ def collect_clips(specs: list[str | Path] | None, max_clips: int) -> list[Path]:
         if not default.is_dir():
             raise CorpusError(
                 f"no clips given and the default RAVDESS folder {default} does not exist; "
-                "pass --clips DIR_OR_FILE or set SERAUDIT_SHARED"
+                f"pass --clips DIR_OR_FILE or set {ENV_SHARED_DIR}"
             )
         specs = [default]
     clips: list[Path] = []
@@ -80,7 +69,7 @@ def collect_clips(specs: list[str | Path] | None, max_clips: int) -> list[Path]:
     return clips[:max_clips]
 
 
-def vggish_status(models_dir: Path | None) -> dict:
+def vggish_status(models_dir: str | None) -> dict:
     """Whether pretrained VGGish weights are present, and where to get them when they are not."""
     from seraudit.ensemble.weights import MANUAL_SOURCES, resolve_weights
     from seraudit.core.errors import WeightsError
@@ -97,13 +86,13 @@ def vggish_status(models_dir: Path | None) -> dict:
     }
 
 
-def check_weights(models_dir: Path | None, clips: list[Path]) -> dict:
-    """The comparison behind the command, as plain data."""
+def check_weights(models_dir: str | None, clips: list[Path], download: bool = True) -> dict:
+    """The comparison behind the command, as plain data (`download=False`: models folder and cache only)."""
     from seraudit.ensemble.verify import verify_yamnet
     from seraudit.ensemble.weights import resolve_file, resolve_weights
 
-    source = resolve_weights("yamnet", models_dir=models_dir)
-    reference = source.path if source.format == "tflite" else resolve_file("yamnet_tflite", models_dir).path
+    source = resolve_weights("yamnet", models_dir=models_dir, download=download)
+    reference = source.path if source.format == "tflite" else resolve_file("yamnet_tflite", models_dir, download=download).path
     yamnet = verify_yamnet(source, reference, clips)
     yamnet.update(weights=str(source.path), sha256=source.sha256, format=source.format, reference=str(reference))
     return {"yamnet": yamnet, "vggish": vggish_status(models_dir)}
@@ -130,7 +119,7 @@ def _describe(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     clips = collect_clips(args.clips, args.max_clips)
-    result = check_weights(args.models_dir, clips)
+    result = check_weights(args.models_dir, clips, download=not args.no_download)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:

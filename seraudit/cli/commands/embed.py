@@ -9,6 +9,9 @@ the command stops with the first file's error (status 2).
 
 from __future__ import annotations
 
+from seraudit.cli.options import add_quiet, add_weights_options
+from seraudit.core.constants import BACKBONES
+
 EXIT_SOME_SKIPPED = 1
 
 
@@ -20,13 +23,11 @@ def add_parser(subparsers) -> None:
         "Unusable files are skipped, named on stderr and listed in the .npz; the exit status is then 1.",
     )
     p.add_argument("audio", metavar="AUDIO", nargs="+", help="audio files (wav, flac)")
-    p.add_argument("--backbone", choices=("yamnet", "vggish"), default="yamnet")
-    p.add_argument("--models-dir", default=None, help="folder with backbone weights laid out like ../shared/models")
-    p.add_argument("--allow-untrained", action="store_true", help="use seeded random weights when no weights are found")
-    p.add_argument("--no-download", action="store_true", help="never download weights")
+    p.add_argument("--backbone", choices=BACKBONES, default="yamnet")
+    add_weights_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of untrained weights")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.add_argument("--out", required=True, metavar="FILE.npz")
     p.set_defaults(func=run)
 
@@ -60,8 +61,8 @@ def run(args) -> int:
     from seraudit.ensemble.weights import resolve_weights
     from seraudit.core.io import atomic_path
 
-    source = resolve_weights(args.backbone, models_dir=args.models_dir, allow_untrained=args.allow_untrained,
-                             download=not args.no_download)
+    source = resolve_weights(args.backbone, models_dir=args.models_dir,
+                             allow_untrained=args.backbone in args.allow_untrained, download=not args.no_download)
     clips, used, skipped = read_clips(args.audio, progress=not args.quiet)
     data = np.concatenate([c.patches.data for c in clips]).astype(np.float32)
     model = build_embedder(args.backbone, source, args.seed)

@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from seraudit.cli.options import add_methods, add_quiet
 from seraudit.core.errors import AudioError, RunError
 
-DEFAULT_METHODS = "gradcam,gradcam++,lime,occlusion,probe"
 DEFAULT_MODELS = "ensemble,yamnet,vggish"
 
 
@@ -27,15 +27,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("run", type=Path, help="trained run directory (from `seraudit train`)")
     parser.add_argument("audio", nargs="+", type=Path, help="audio files to explain")
-    parser.add_argument("--methods", default=DEFAULT_METHODS,
-                        help=f"comma-separated methods; 'probe' adds eGeMAPS deviations (default: {DEFAULT_METHODS})")
+    add_methods(parser)
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated models of the run (default: {DEFAULT_MODELS})")
     parser.add_argument("--out", type=Path, required=True, help="audit folder to write (read by `seraudit report`)")
     parser.add_argument("--target", default=None, metavar="LABEL", help="explain this class instead of each model's prediction")
     parser.add_argument("--sanity", type=int, default=0, metavar="N",
                         help="run the model-randomisation sanity check on the first N clips (default: 0, off)")
     parser.add_argument("--json", action="store_true", help="print the metrics summary as JSON")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_quiet(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -71,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     specs = specs_from_run(args.run, args.audio)
     deviations = None
     if probe:
-        table = egemaps_deviations(args.run, specs, progress=not args.no_progress)
+        table = egemaps_deviations(args.run, specs, progress=not args.quiet)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
     settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
     index = run_audit(models, specs, args.out, settings, deviations=deviations, run_dir=os.fspath(args.run),
-                      title=f"Audit of {args.run.name}", progress=not args.no_progress)
+                      title=f"Audit of {args.run.name}", progress=not args.quiet)
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
                "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
     if args.json:

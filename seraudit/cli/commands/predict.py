@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from seraudit.cli.options import add_quiet
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("predict", help="predict the emotion of audio files with every model of a run")
@@ -9,7 +11,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("audio", metavar="AUDIO", nargs="+", help="audio files (wav, flac)")
     p.add_argument("--models", default=None, help="comma-separated subset of the run's models (default: all)")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 

@@ -25,16 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def write_report(run_dir: Path, audit_dir: Path, out: Path, *, self_contained: bool = False, title: str | None = None) -> Path:
-    """Build the report of `run_dir` + `audit_dir` into `out`; returns the index page."""
-    from seraudit.reports.build import build_report
-    from seraudit.reports.model import load_report, run_summary
-
-    report = load_report(run_summary(run_dir), audit_dir, run_dir=str(run_dir), title=title)
-    return build_report(report, out, self_contained=self_contained)
-
-
 def run(args: argparse.Namespace) -> int:
+    from seraudit.reports.build import write_report
+
     index = write_report(args.run, args.audit, args.out, self_contained=args.self_contained, title=args.title)
     print(f"report: {index.resolve()}")
     return 0

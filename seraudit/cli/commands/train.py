@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seraudit.cli.options import add_quiet, add_weights_options
+
 MODEL_CHOICES = ("ensemble", "yamnet", "vggish", "egemaps")
 
 
@@ -31,15 +33,13 @@ def add_parser(subparsers) -> None:
     gds = p.add_mutually_exclusive_group()
     gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
     gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no gated segment selection)")
-    p.add_argument("--models-dir", default=None, help="folder with backbone weights laid out like ../shared/models")
-    p.add_argument("--allow-untrained", default="", help="backbones that may use seeded random weights when none are found (e.g. vggish)")
-    p.add_argument("--no-download", action="store_true", help="never download weights")
+    add_weights_options(p)
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="maximum head training epochs (early stopping decides; default 150)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the UAR-difference CI")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.add_argument("--test-corpus", default=None, help="cross-corpus mode: train on all of --corpus, test on this corpus "
                    "over the emotions both share (instead of cross-validation)")
     p.add_argument("--test-data", default=None, help="folder (or manifest CSV) of --test-corpus")
@@ -57,7 +57,6 @@ def run(args) -> int:
     from seraudit.ensemble.training import TrainSettings
     from seraudit.core.errors import CorpusError
 
-    allow = tuple(b.strip().lower() for b in args.allow_untrained.split(",") if b.strip())
     settings = TrainSettings(
         corpus=args.corpus,
         data=args.data,
@@ -69,7 +68,7 @@ def run(args) -> int:
         head=HeadConfig() if args.epochs is None else HeadConfig(epochs=args.epochs),
         max_clips=args.max_clips,
         models_dir=args.models_dir,
-        allow_untrained=allow,
+        allow_untrained=args.allow_untrained,
         download=not args.no_download,
         cache_dir=args.cache_dir,
         progress=not args.quiet,
