@@ -12,14 +12,19 @@ COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
 
 
 def model_metrics(predictions: pd.DataFrame, labels: list[str]) -> dict:
-    """Metrics of one model's clip predictions: per fold, then mean ± std over folds and pooled."""
+    """Metrics of one model's clip predictions: per fold, then mean ± std over folds and pooled.
+
+    The ``p_<label>`` probability columns, when the table has one per label, add top-k accuracy.
+    """
     index = {lab: i for i, lab in enumerate(labels)}
     y, p = predictions["label"].map(index).to_numpy(), predictions["prediction"].map(index).to_numpy()
-    per_fold = [
-        classification_metrics(y[(predictions["fold"] == f).to_numpy()], p[(predictions["fold"] == f).to_numpy()], labels)
-        for f in sorted(predictions["fold"].unique())
-    ]
-    return summarize(per_fold, classification_metrics(y, p, labels))
+    columns = [f"p_{lab}" for lab in labels]
+    scores = predictions[columns].to_numpy(dtype=float) if set(columns) <= set(predictions.columns) else None
+    per_fold = []
+    for f in sorted(predictions["fold"].unique()):
+        rows = (predictions["fold"] == f).to_numpy()
+        per_fold.append(classification_metrics(y[rows], p[rows], labels, None if scores is None else scores[rows]))
+    return summarize(per_fold, classification_metrics(y, p, labels, scores))
 
 
 def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_info: dict[str, dict], n_boot: int = 2000, seed: int = 0) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, recall_score
+from sklearn.metrics import accuracy_score, f1_score, recall_score, top_k_accuracy_score
 
 from seraudit.ensemble.evaluation import comparison_table, evaluate_predictions, model_metrics
 
@@ -19,20 +19,28 @@ MODEL_INFO = {
 
 @pytest.fixture()
 def predictions(rng) -> pd.DataFrame:
-    """96 clips of 8 speakers in 2 folds; the ensemble is right on 90 %, YAMNet on 60 %, VGGish on 25 % (chance)."""
+    """96 clips of 8 speakers in 2 folds; the ensemble is right on 90 %, YAMNet on 60 %, VGGish on 25 % (chance).
+
+    Each row has its class probabilities ``p_<label>``, highest for the predicted class.
+    """
     n = 96
     truth = np.tile(np.arange(4), n // 4)
     speaker = np.repeat(np.arange(8), n // 8)
     skill = {"ensemble": 0.9, "yamnet": 0.6, "vggish": 0.25}
+    prob_rng = np.random.default_rng(99)
     rows = []
     for model, p in skill.items():
         wrong = (truth + rng.integers(1, 4, n)) % 4
         pred = np.where(rng.random(n) < p, truth, wrong)
         order = rng.permutation(n) if model != "ensemble" else np.arange(n)  # rows of other models come shuffled
         for i in order:
+            probs = prob_rng.dirichlet(np.ones(4))
+            top = probs.argmax()
+            probs[[top, pred[i]]] = probs[[pred[i], top]]  # the prediction is the most probable class
             rows.append({
                 "model": model, "path": f"clip_{i:03d}.wav", "label": LABELS[truth[i]], "prediction": LABELS[pred[i]],
                 "fold": int(speaker[i] >= 4), "speaker": f"spk{speaker[i]}",
+                **{f"p_{lab}": float(q) for lab, q in zip(LABELS, probs)},
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -53,6 +61,22 @@ def test_model_metrics_match_scikit_learn_per_fold_and_pooled(predictions):
     assert m["macro_f1"]["pooled"] == pytest.approx(100 * f1_score(y, p, average="macro"))
     assert m["n_clips"] == 96 and np.array(m["confusion_matrix"]).sum() == 96
     assert m["per_class_recall"]["neutral"] == pytest.approx(100 * (p[y == 0] == 0).mean())
+
+
+def test_top_k_accuracy_comes_from_the_probability_columns_per_fold_and_pooled(predictions):
+    results = evaluate_predictions(predictions, LABELS, MODEL_INFO, n_boot=50, seed=0)
+    for model, frame in predictions.groupby("model"):
+        m = results["models"][model]
+        y, scores = _as_index(frame, "label"), frame[[f"p_{lab}" for lab in LABELS]].to_numpy()
+        for k in (2, 3):
+            folds = [100 * top_k_accuracy_score(y[frame.fold == f], scores[(frame.fold == f).to_numpy()], k=k, labels=range(4))
+                     for f in (0, 1)]
+            assert m[f"top{k}_accuracy"]["folds"] == pytest.approx(folds)
+            assert m[f"top{k}_accuracy"]["mean"] == pytest.approx(np.mean(folds))
+            assert m[f"top{k}_accuracy"]["pooled"] == pytest.approx(100 * top_k_accuracy_score(y, scores, k=k, labels=range(4)))
+        assert m["accuracy"]["pooled"] <= m["top2_accuracy"]["pooled"] <= m["top3_accuracy"]["pooled"] < 100
+    labels_only = model_metrics(predictions.drop(columns=[f"p_{lab}" for lab in LABELS]), LABELS)
+    assert "top2_accuracy" not in labels_only and "top3_accuracy" not in labels_only and "uar" in labels_only
 
 
 def test_a_hand_counted_table_gives_the_hand_counted_metrics():
