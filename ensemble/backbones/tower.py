@@ -31,6 +31,11 @@ class Tower:
         Prefix carried by every layer name of the tower (e.g. ``"yamnet"``).
     layer_names : list[str]
         Names of all layers the tower added, in graph order.
+    taps : dict[str, str]
+        The tower's readable layers, shallow to deep: tap name (``"layer6"``,
+        ``"conv4"``, ``"fc2"``) -> the Keras layer whose output a head may read
+        (a feature map ``[B, T, F, C]``, pooled by the head, or a vector ``[B, D]``).
+        Mid-level layers carry far more emotion than the embedding, so heads choose.
     """
 
     inputs: Any
@@ -40,3 +45,4 @@ class Tower:
     embedding_layer: str
     prefix: str
     layer_names: list[str] = field(default_factory=list)
+    taps: dict[str, str] = field(default_factory=dict)

@@ -43,6 +43,7 @@ DENSE_LAYERS = (
     ("fc1_2", "fc1/fc1_2", 4096, "relu"),
     ("fc2", "fc2", EMBEDDING_SIZE["vggish"], None),
 )
+TAPPED_DENSE = {"fc1_2": "fc1", "fc2": "fc2"}  # dense layers a head may read, by tap name
 LAST_CONV = "conv4_2"
 EMBEDDING = "fc2"
 
@@ -102,6 +103,7 @@ def vggish_tower(x, prefix: str = "vggish") -> Tower:
     net = add(LogOffsetShift(LOG_OFFSET["yamnet"], LOG_OFFSET["vggish"], name=layer_name("log_offset", prefix)), x)
     net = add(keras.layers.Reshape((PATCH_FRAMES, PATCH_BANDS, 1), name=layer_name("reshape", prefix)), net)
     last_conv = None
+    taps: dict[str, str] = {}
     for suffix, _, filters in CONV_LAYERS:
         conv = keras.layers.Conv2D(
             filters, 3, strides=1, padding="same", activation="relu", name=layer_name(suffix, prefix)
@@ -109,12 +111,15 @@ def vggish_tower(x, prefix: str = "vggish") -> Tower:
         net = add(conv, net)
         if suffix == LAST_CONV:
             last_conv = net
-        if suffix in POOL_AFTER:
+        if suffix in POOL_AFTER:  # a conv group ends: its last convolution is the group's tap
+            taps[suffix.split("_")[0]] = layer_name(suffix, prefix)
             pool = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=layer_name(POOL_AFTER[suffix], prefix))
             net = add(pool, net)
     net = add(keras.layers.Flatten(name=layer_name("flatten", prefix)), net)  # NHWC order, as slim.flatten
     for suffix, _, units, activation in DENSE_LAYERS:
         net = add(keras.layers.Dense(units, activation=activation, name=layer_name(suffix, prefix)), net)
+        if suffix in TAPPED_DENSE:
+            taps[TAPPED_DENSE[suffix]] = layer_name(suffix, prefix)
     return Tower(
         inputs=x,
         last_conv=last_conv,
@@ -123,6 +128,7 @@ def vggish_tower(x, prefix: str = "vggish") -> Tower:
         embedding_layer=layer_name(EMBEDDING, prefix),
         prefix=prefix,
         layer_names=names,
+        taps=taps,
     )
 
 

@@ -84,6 +84,7 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
     import keras
 
     names: list[str] = []
+    taps: dict[str, str] = {}
 
     def add(layer, tensor):
         names.append(layer.name)
@@ -101,6 +102,7 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
                 name=keras_layer_name(f"layer{index}/conv", prefix),
             )
             net = add(layer, net)
+            taps[f"layer{index}"] = layer.name
             continue
         depthwise = keras.layers.DepthwiseConv2D(
             kernel,
@@ -119,6 +121,7 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
             name=keras_layer_name(f"layer{index}/pointwise_conv", prefix),
         )
         net = add(pointwise, add(depthwise, net))
+        taps[f"layer{index}"] = pointwise.name
     last_conv, last_conv_layer = net, names[-1]
     embedding_layer = keras.layers.GlobalAveragePooling2D(name=f"{prefix}_embedding")
     embedding = add(embedding_layer, net)
@@ -130,6 +133,7 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
         embedding_layer=embedding_layer.name,
         prefix=prefix,
         layer_names=names,
+        taps=taps,
     )
 
 
