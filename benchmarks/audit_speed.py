@@ -37,7 +37,8 @@ def three_second_clip(source: Path, out: Path) -> Path:
 
 def fast_audit(models, clip: Path, out: Path) -> float:
     from seraudit.cli.commands.audit_all import FAST_EXPLAINER_PARAMS, FAST_RANDOM, FAST_STEPS
-    from seraudit.xai.audit import AuditSettings, ClipSpec, run_audit
+    from seraudit.xai.audit import AuditSettings, run_audit
+    from seraudit.xai.clip_identity import ClipSpec
 
     settings = AuditSettings(
         methods=("gradcam", "gradcam++", "lime", "occlusion"), probe=False, faithfulness_steps=FAST_STEPS,
@@ -96,11 +97,12 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=None, help="source clip (default: first RAVDESS clip of actor 1)")
     parser.add_argument("--skip-naive", action="store_true", help="time only the fast path")
     args = parser.parse_args()
-    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.run import Run
 
     shared = Path(os.environ.get("SERAUDIT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
     source = args.clip or sorted((shared / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
-    models = [load_trained_model(args.run, n) for n in ("ensemble", "yamnet", "vggish")]
+    run = Run.open(args.run)
+    models = [run.model(n) for n in ("ensemble", "yamnet", "vggish")]
     with tempfile.TemporaryDirectory() as tmp:
         clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
         from seraudit.ensemble.shared_backbones import sharing_backbones

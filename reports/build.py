@@ -12,7 +12,6 @@ import base64
 import math
 import mimetypes
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,11 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
-from seraudit.reports.model import ClipReport, Report
-from seraudit.reports.plots import confusion_matrix_png
 from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory
+from seraudit.core.naming import UNTRAINED_TAG, slug
+from seraudit.reports.model import ClipReport, Report
+from seraudit.reports.plots import confusion_matrix_png
 
 INDEX_PAGE = "index.html"
 ASSETS = "assets"
@@ -43,6 +43,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["fmt"] = format_value
     env.filters["percent"] = format_percent
     env.filters["interval"] = format_interval
+    env.globals["untrained_tag"] = UNTRAINED_TAG
     return env
 
 
@@ -78,11 +79,6 @@ def format_interval(bounds: Any, digits: int = 3) -> str:
         return "—"
     low, high = (float(b) for b in bounds)
     return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of an identifier (used for page names)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
 
 
 def clip_page(clip: ClipReport) -> str:

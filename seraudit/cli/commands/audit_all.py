@@ -77,24 +77,19 @@ def pick_clips(predictions: pd.DataFrame, per_emotion: int, reference: str = "en
 
 def _reusable_run(run_dir: Path, settings) -> bool:
     """True when `run_dir` holds a complete run trained with the same settings."""
-    import json
+    from seraudit.ensemble.run import Run
 
-    info_path = run_dir / "run.json"
-    if not info_path.is_file() or not (run_dir / "predictions.csv").is_file():
-        return False
     try:
-        saved = json.loads(info_path.read_text()).get("settings", {})
-    except ValueError:
+        saved = Run.open(run_dir).settings
+    except RunError:
         return False
     wanted = settings.to_dict()
     keys = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained")
     return all(saved.get(k) == wanted.get(k) for k in keys)
 
 
-def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dict | None:
+def probing_tables(run, models_dir: str | None, progress: bool) -> dict | None:
     """eGeMAPS probing of each backbone's clip embeddings over the run's corpus (cached embeddings, no model run)."""
-    import json
-
     import numpy as np
 
     from seraudit.ensemble.embedding_cache import EmbeddingCache
@@ -103,7 +98,7 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
     from seraudit.preprocessing.corpora import read_corpus
     from seraudit.xai.probing import probe_branches
 
-    info = json.loads((run_dir / "run.json").read_text())
+    info = run.provenance
     settings = info["settings"]
     table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
     sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))
@@ -142,10 +137,12 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
 
 def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.trained import load_trained_model
     from seraudit.ensemble.training import TrainSettings
     from seraudit.cli.commands.report import write_report
-    from seraudit.xai.audit import AuditSettings, ClipSpec, egemaps_deviations, parse_methods, run_audit
+    from seraudit.ensemble.run import Run
+    from seraudit.xai.audit import AuditSettings, parse_methods, run_audit
+    from seraudit.xai.clip_identity import ClipSpec
+    from seraudit.xai.speaker_deviations import egemaps_deviations
 
     started = time.perf_counter()
     progress = not args.quiet
@@ -166,19 +163,18 @@ def run(args: argparse.Namespace) -> int:
         run_experiment(settings, run_dir)
     trained = time.perf_counter()
 
-    from seraudit.ensemble.run_dir import read_predictions
-
-    chosen = pick_clips(read_predictions(run_dir), args.per_emotion)
+    trained_run = Run.open(run_dir)
+    chosen = pick_clips(trained_run.predictions, args.per_emotion)
     specs = [ClipSpec(str(p), str(lab), str(spk)) for p, lab, spk in zip(chosen["path"], chosen["label"], chosen["speaker"])]
-    models = [load_trained_model(run_dir, name) for name in ("ensemble", "yamnet", "vggish")]
+    models = [trained_run.model(name) for name in ("ensemble", "yamnet", "vggish")]
     print(f"[2/3] auditing {len(specs)} test clips ({args.per_emotion} per emotion) with {', '.join(methods)}"
           f"{' + eGeMAPS probing' if probe else ''}", file=sys.stderr)
     deviations, probing = None, None
     if probe:
-        table = egemaps_deviations(run_dir, specs, progress=False)
+        table = egemaps_deviations(trained_run, specs, progress=False)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
         try:
-            probing = probing_tables(run_dir, settings.models_dir, progress)
+            probing = probing_tables(trained_run, settings.models_dir, progress)
         except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
             print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
     audit_settings = AuditSettings(
@@ -186,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         sanity_clips=args.sanity, explainer_params=FAST_EXPLAINER_PARAMS,
     )
     index = run_audit(models, specs, run_dir / AUDIT_DIR, audit_settings, deviations=deviations, probing=probing,
-                      run_dir=os.fspath(run_dir), title=f"SERAudit — {args.corpus}", progress=progress)
+                      run=trained_run, title=f"SERAudit — {args.corpus}", progress=progress)
     audited = time.perf_counter()
     print("[3/3] writing the report", file=sys.stderr)
     page = write_report(run_dir, run_dir / AUDIT_DIR, run_dir / REPORT_DIR, title=f"SERAudit — {args.corpus}")

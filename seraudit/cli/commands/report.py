@@ -27,10 +27,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def write_report(run_dir: Path, audit_dir: Path, out: Path, *, self_contained: bool = False, title: str | None = None) -> Path:
     """Build the report of `run_dir` + `audit_dir` into `out`; returns the index page."""
+    from seraudit.ensemble.run import Run
     from seraudit.reports.build import build_report
     from seraudit.reports.model import load_report, run_summary
 
-    report = load_report(run_summary(run_dir), audit_dir, run_dir=str(run_dir), title=title)
+    report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title)
     return build_report(report, out, self_contained=self_contained)
 
 
