@@ -124,10 +124,6 @@ class Run:
         """The training settings (`TrainSettings.to_dict`), empty for a run that recorded none."""
         return self.provenance.get("settings", {})
 
-    @property
-    def labels(self) -> list[str]:
-        return [str(label) for label in self.provenance.get("labels", [])]
-
     @functools.cached_property
     def folds(self) -> dict[str, Any]:
         """The fold plan (``folds.json``): cross-validation folds and the final model's split."""

@@ -25,6 +25,7 @@ from seraudit.core.io import atomic_directory
 from seraudit.core.naming import UNTRAINED_TAG, slug
 from seraudit.reports.model import ClipReport, Report
 from seraudit.reports.plots import confusion_matrix_png
+from seraudit.xai.audit import REFERENCE_MODEL
 
 INDEX_PAGE = "index.html"
 ASSETS = "assets"
@@ -140,7 +141,7 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
                 confusion_matrix_png(mr.confusion_labels, mr.confusion, mr.info.title, plots_dir / f"confusion-{slug(name)}.png")
                 confusion[name] = f"report:confusion-{slug(name)}.png"
         assets = _Assets(report.audit_dir, tmp, plots_dir, self_contained)
-        reference = report.clips[0].reference_model if report.clips else "ensemble"
+        reference = report.clips[0].reference_model if report.clips else REFERENCE_MODEL
         common: dict[str, Any] = {
             "report": report,
             "asset": assets,

@@ -15,6 +15,7 @@ from typing import Any
 
 from seraudit.core.naming import UNTRAINED_TAG, display_name
 from seraudit.ensemble.run import Run, corpus_display
+from seraudit.xai.audit import REFERENCE_MODEL
 from seraudit.xai.audit_folder import read_audit_index, read_clip_record
 
 
@@ -82,7 +83,7 @@ class ClipReport:
     time_profile: dict[str, str]
     duration_s: float | None = None
     faithfulness_curves: dict[str, str] = field(default_factory=dict)  # model -> PNG of its deletion/insertion curves
-    reference_model: str = "ensemble"
+    reference_model: str = REFERENCE_MODEL
 
     @property
     def name(self) -> str:
@@ -180,7 +181,7 @@ class Report:
 def load_audit(audit_dir: str | os.PathLike) -> tuple[dict[str, Any], list[ClipReport]]:
     """Read an audit folder written by `xai.audit.run_audit` (``seraudit explain``, ``seraudit audit-all``)."""
     index = read_audit_index(audit_dir)
-    reference = index.get("reference_model", "ensemble")
+    reference = index.get("reference_model", REFERENCE_MODEL)
     clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference) for entry in index.get("clips", [])]
     return index, clips
 
