@@ -35,8 +35,9 @@ def three_second_clip(source: Path, out: Path) -> Path:
 
 
 def fast_audit(models, clip: Path, out: Path) -> float:
-    from seraudit.xai.audit import DEFAULT_METHODS, ClipSpec, run_audit
+    from seraudit.xai.audit import DEFAULT_METHODS, run_audit
     from seraudit.xai.audit_plan import fast_settings
+    from seraudit.xai.clip_identity import ClipSpec
 
     settings = fast_settings(DEFAULT_METHODS, probe=False)
     start = time.perf_counter()
@@ -93,11 +94,12 @@ def main() -> None:
     parser.add_argument("--skip-naive", action="store_true", help="time only the fast path")
     args = parser.parse_args()
     from seraudit.core.paths import shared_dir
-    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.run import Run
     from seraudit.xai.audit_plan import AUDITED_MODELS
 
     source = args.clip or sorted((shared_dir() / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
-    models = [load_trained_model(args.run, n) for n in AUDITED_MODELS]
+    run = Run.open(args.run)
+    models = [run.model(n) for n in AUDITED_MODELS]
     with tempfile.TemporaryDirectory() as tmp:
         clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
         from seraudit.ensemble.shared_backbones import sharing_backbones

@@ -53,7 +53,7 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
                      train_table: pd.DataFrame | None = None, test_table: pd.DataFrame | None = None) -> dict:
     """Train on `settings.corpus` (all speakers), test on `test_corpus`; write a run to `out` unless None. Returns results."""
     from seraudit.ensemble.experiment import model_info, resolve_sources
-    from seraudit.ensemble.run_dir import corpus_display, library_versions, write_run
+    from seraudit.ensemble.run import corpus_display, library_versions, write_run
     from seraudit.preprocessing.corpora import read_corpus
 
     start = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Any
 from seraudit.ensemble.embedding_cache import EmbeddingCache
 from seraudit.ensemble.evaluation import evaluate_predictions
 from seraudit.ensemble.fusion import branches_of
-from seraudit.ensemble.run_dir import corpus_display, library_versions, write_run
+from seraudit.ensemble.run import corpus_display, library_versions, write_run
 from seraudit.ensemble.training import (
     NEURAL_MODELS,
     TrainSettings,

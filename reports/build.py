@@ -12,7 +12,6 @@ import base64
 import math
 import mimetypes
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,13 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
-from seraudit.reports.model import ClipReport, Report, load_report, run_summary
-from seraudit.reports.plots import confusion_matrix_png
 from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory
+from seraudit.core.naming import UNTRAINED_TAG, slug
+from seraudit.ensemble.run import Run
+from seraudit.reports.model import ClipReport, Report, load_report, run_summary
+from seraudit.reports.plots import confusion_matrix_png
+from seraudit.xai.audit import REFERENCE_MODEL
 
 INDEX_PAGE = "index.html"
 ASSETS = "assets"
@@ -43,6 +45,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["fmt"] = format_value
     env.filters["percent"] = format_percent
     env.filters["interval"] = format_interval
+    env.globals["untrained_tag"] = UNTRAINED_TAG
     return env
 
 
@@ -78,11 +81,6 @@ def format_interval(bounds: Any, digits: int = 3) -> str:
         return "—"
     low, high = (float(b) for b in bounds)
     return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of an identifier (used for page names)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
 
 
 def clip_page(clip: ClipReport) -> str:
@@ -144,7 +142,7 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
                 confusion_matrix_png(mr.confusion_labels, mr.confusion, mr.info.title, plots_dir / f"confusion-{slug(name)}.png")
                 confusion[name] = f"report:confusion-{slug(name)}.png"
         assets = _Assets(report.audit_dir, tmp, plots_dir, self_contained)
-        reference = report.clips[0].reference_model if report.clips else "ensemble"
+        reference = report.clips[0].reference_model if report.clips else REFERENCE_MODEL
         common: dict[str, Any] = {
             "report": report,
             "asset": assets,
@@ -202,7 +200,7 @@ def write_report(
     self_contained: bool = False, title: str | None = None,
 ) -> Path:
     """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page."""
-    report = load_report(run_summary(run_dir), audit_dir, run_dir=str(run_dir), title=title)
+    report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title)
     return build_report(report, out_dir, self_contained=self_contained)
 
 

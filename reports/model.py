@@ -1,24 +1,22 @@
 """The report's data model: what an audit folder and a run folder hold, read back as plain data.
 
-Reports consume saved artefacts only. `load_report` reads the files `xai.audit`
-writes (``audit.json`` plus one ``clip.json`` per clip) and the run's saved
-evaluation; nothing here loads a network or recomputes a prediction.
+Reports consume saved artefacts only. `load_report` reads an audit folder through
+`xai.audit_folder` (``audit.json`` plus one ``clip.json`` per clip) and `run_summary`
+reads the run's saved evaluation through `ensemble.run.Run`; nothing here loads a
+network or recomputes a prediction.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seraudit.core.errors import RunError
-
-AUDIT_FORMAT_VERSION = 1
-AUDIT_INDEX = "audit.json"
-CLIP_INDEX = "clip.json"
-UNTRAINED_TAG = "untrained"
+from seraudit.core.naming import UNTRAINED_TAG, display_name
+from seraudit.ensemble.run import Run, corpus_display
+from seraudit.xai.audit import REFERENCE_MODEL
+from seraudit.xai.audit_folder import read_audit_index, read_clip_record
 
 
 @dataclass
@@ -36,15 +34,14 @@ class ModelInfo:
 
     @property
     def title(self) -> str:
-        """The name shown in headings, tables and plot titles (always says "untrained" when it is)."""
-        return display_name_for(self.display_name or self.name, self.untrained_branches)
+        """The name shown in headings, tables and plot titles: the tool's display name, "untrained" tag included.
 
-
-def display_name_for(name: str, untrained_branches: list[str] | tuple[str, ...]) -> str:
-    """``name`` with an "(untrained: …)" tag when any branch kept untrained weights."""
-    if not untrained_branches or UNTRAINED_TAG in name:
-        return name
-    return f"{name} ({UNTRAINED_TAG}: {', '.join(untrained_branches)})"
+        The saved display name is the tool's own (`core.naming.display_name`); one that
+        is missing or hides an untrained branch is rebuilt by the same rule.
+        """
+        if self.display_name and (not self.untrained or UNTRAINED_TAG in self.display_name):
+            return self.display_name
+        return display_name(self.name, untrained=self.untrained_branches)
 
 
 @dataclass
@@ -86,7 +83,7 @@ class ClipReport:
     time_profile: dict[str, str]
     duration_s: float | None = None
     faithfulness_curves: dict[str, str] = field(default_factory=dict)  # model -> PNG of its deletion/insertion curves
-    reference_model: str = "ensemble"
+    reference_model: str = REFERENCE_MODEL
 
     @property
     def name(self) -> str:
@@ -181,30 +178,11 @@ class Report:
 
 
 # --------------------------------------------------------------------- reading
-def read_json(path: Path, what: str, fix: str) -> Any:
-    if not path.is_file():
-        raise RunError(f"{what} {path} does not exist; {fix}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{what} {path} is not readable JSON ({exc}); {fix}") from exc
-
-
 def load_audit(audit_dir: str | os.PathLike) -> tuple[dict[str, Any], list[ClipReport]]:
-    """Read an audit folder written by `xai.audit.audit_clips` (``seraudit explain``)."""
-    audit_dir = Path(audit_dir)
-    fix = "run `seraudit explain RUN AUDIO... --out DIR` to create the audit folder"
-    index = read_json(audit_dir / AUDIT_INDEX, "audit index", fix)
-    if index.get("format_version") != AUDIT_FORMAT_VERSION:
-        raise RunError(
-            f"audit index {audit_dir / AUDIT_INDEX} has format version {index.get('format_version')!r}, "
-            f"this version reads {AUDIT_FORMAT_VERSION}; {fix}"
-        )
-    reference = index.get("reference_model", "ensemble")
-    clips = []
-    for entry in index.get("clips", []):
-        data = read_json(audit_dir / entry["dir"] / CLIP_INDEX, "clip record", fix)
-        clips.append(_clip_from_json(data, entry["dir"], reference))
+    """Read an audit folder written by `xai.audit.run_audit` (``seraudit explain``, ``seraudit audit-all``)."""
+    index = read_audit_index(audit_dir)
+    reference = index.get("reference_model", REFERENCE_MODEL)
+    clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference) for entry in index.get("clips", [])]
     return index, clips
 
 
@@ -254,7 +232,7 @@ def load_report(
     run_dir: str = "",
     title: str | None = None,
 ) -> Report:
-    """Assemble a report from an audit folder and a run summary (see `reports.run_data`).
+    """Assemble a report from an audit folder and a run summary (see `run_summary`).
 
     ``run_summary`` holds what the run saved: per-model UAR, confusion matrices
     and ensemble-vs-single comparisons; ``None`` makes model pages show only the
@@ -331,22 +309,16 @@ def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------- the run's saved evaluation
-def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+def run_summary(run: Run) -> dict[str, Any]:
     """What a model page shows from a trained run, read from its saved files (never recomputed).
 
     ``results.json`` gives each model's UAR (mean and std over folds) and the
     ensemble-vs-single comparisons; ``predictions.csv`` (cross-validation test
     predictions) gives the confusion matrices.
     """
-    import pandas as pd
-
-    run_dir = Path(run_dir)
-    fix = f"train the run with `seraudit train ... --out {run_dir}` (or `seraudit audit-all`)"
-    results = read_json(run_dir / "results.json", "run results", fix)
-    run_info = read_json(run_dir / "run.json", "run record", fix) if (run_dir / "run.json").is_file() else {}
+    results = run.results
     labels = [str(x) for x in results.get("labels", [])]
-    predictions_path = run_dir / "predictions.csv"
-    predictions = pd.read_csv(predictions_path, dtype={"label": str, "prediction": str}) if predictions_path.is_file() else None
+    predictions = run.predictions
     models: dict[str, Any] = {}
     baselines: dict[str, Any] = {}
     for name, rec in results.get("models", {}).items():
@@ -364,7 +336,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
             }
             | ({"UAR pooled over folds": uar["pooled"]} if "pooled" in uar else {}),
         }
-        if predictions is not None and labels:
+        if labels:
             own = predictions[predictions["model"] == name]
             codes = {label: i for i, label in enumerate(labels)}
             matrix = [[0] * len(labels) for _ in labels]
@@ -385,9 +357,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
         }
         for c in results.get("comparisons", [])
     ]
-    corpus = results.get("corpus_display") or run_info.get("corpus", "")
-    from seraudit.ensemble.run_dir import corpus_display
-
+    corpus = results.get("corpus_display") or run.provenance.get("corpus", "")
     return {
         "models": models,
         "baselines": baselines,

@@ -14,9 +14,8 @@ import numpy as np
 
 from seraudit.core.constants import NUM_MEL_BANDS, PATCH_BANDS, PATCH_FRAMES, STFT_HOP_SECONDS
 from seraudit.core.errors import RunError
-from seraudit.core.io import atomic_path
+from seraudit.core.io import atomic_path, json_default
 
-METHODS = ("gradcam", "gradcam++", "lime", "lime-time", "occlusion")
 _FORMAT_VERSION = 1
 
 
@@ -31,7 +30,7 @@ class Attribution:
     Attributes
     ----------
     method : str
-        One of ``METHODS``.
+        The explainer's registry name (a key of ``xai.explain.EXPLAINERS``).
     model : str
         ``TrainedModel.name`` of the model explained (``"ensemble"``, ``"yamnet"``, ``"vggish"``).
     target : int
@@ -146,7 +145,7 @@ class Attribution:
         for name, m in self.branch_maps.items():
             arrays[f"branch__{name}"] = m
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, meta=np.array(json.dumps(meta, default=_json_default)), **arrays)
+            np.savez_compressed(fh, meta=np.array(json.dumps(meta, default=json_default)), **arrays)
         return path
 
     @classmethod
@@ -244,13 +243,3 @@ def clip_path_of(clip: Any) -> str:
             return os.fspath(path)
     return ""
 
-
-def _json_default(obj: Any) -> Any:
-    """Let numpy scalars and arrays in ``params`` reach JSON."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (Path, os.PathLike)):
-        return os.fspath(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from seraudit.xai.audit import REFERENCE_MODEL, AuditSettings, ClipSpec
+from seraudit.xai.audit import REFERENCE_MODEL, AuditSettings
+from seraudit.xai.clip_identity import ClipSpec
 
 TRAINED_MODELS = ("ensemble", "yamnet", "vggish", "egemaps")
 AUDITED_MODELS = ("ensemble", "yamnet", "vggish")  # the Keras models; the eGeMAPS baseline has no attribution

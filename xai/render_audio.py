@@ -17,7 +17,6 @@ Written files are RMS-matched to the original and peak-limited so they never cli
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import soundfile as sf
 from seraudit.core.constants import SAMPLE_RATE, STFT_HOP_SAMPLES, STFT_HOP_SECONDS
 from seraudit.core.errors import AudioError
 from seraudit.core.io import atomic_path
+from seraudit.core.naming import slug
 
 #: Largest gain (dB) loudness matching may apply: a near-empty rendering stays quiet
 #: instead of being blown up into amplified noise.
@@ -267,10 +267,6 @@ def write_wav(path: str | Path, signal: np.ndarray, sample_rate: int = SAMPLE_RA
     return path
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-") or "unnamed"
-
-
 def clip_label(attribution, clip_name: str | None = None) -> str:
     """The clip part of output names: `clip_name`, else the attribution's audio file, else ``"clip"``."""
     return str(clip_name or getattr(attribution, "clip_path", "") or "clip")
@@ -278,7 +274,7 @@ def clip_label(attribution, clip_name: str | None = None) -> str:
 
 def render_name(clip: str, model: str, method: str, kind: str) -> str:
     """``<clip>__<model>__<method>__<kind>.wav`` with every part made file-name safe."""
-    return f"{_slug(Path(str(clip)).stem)}__{_slug(model)}__{_slug(method)}__{kind}.wav"
+    return f"{slug(Path(str(clip)).stem, 'unnamed')}__{slug(model, 'unnamed')}__{slug(method, 'unnamed')}__{kind}.wav"
 
 
 def render_attribution_audio(

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from seraudit.core.constants import NUM_MEL_BANDS  # noqa: E402
 from seraudit.core.io import atomic_path  # noqa: E402
+from seraudit.core.naming import BACKBONE_DISPLAY  # noqa: E402
 
 #: Figure resolution of every PNG written here.
 DPI = 110
@@ -30,8 +31,6 @@ def model_title(model: Any) -> str:
     ``"Ensemble (late fusion; VGGish untrained)"``) or a plain name string.
     """
     if isinstance(model, str):
-        from seraudit.ensemble.trained import BACKBONE_DISPLAY
-
         return BACKBONE_DISPLAY.get(model, model)
     return str(getattr(model, "display_name", getattr(model, "name", model)))
 

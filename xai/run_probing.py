@@ -1,6 +1,6 @@
 """eGeMAPS probing of a trained run's backbones over the run's whole corpus, as rows for the report.
 
-The run's corpus, clip slice, GDS setting and caches come from its ``run.json``; the
+The run's corpus, clip slice, GDS setting and caches come from its provenance (``run.json``); the
 backbone embeddings and eGeMAPS functionals are read from those caches (computed when
 missing), so no trained model runs. Each clip's embedding pools its patches by the
 package's one rule (`seraudit.ensemble.pooling`), the same clips and patches the models
@@ -9,29 +9,26 @@ were trained on.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from seraudit.core.errors import RunError
-from seraudit.core.io import read_json
 from seraudit.ensemble.embedding_cache import EmbeddingCache, GdsSettings
 from seraudit.ensemble.experiment import resolve_sources
 from seraudit.ensemble.pooling import pool_embeddings
+from seraudit.ensemble.run import Run
 from seraudit.ensemble.training import CorpusData, prepare_data, select_clips
 from seraudit.preprocessing.corpora import read_corpus
 from seraudit.preprocessing.egemaps_names import FUNCTIONAL_NAMES
 from seraudit.xai.probing import AcousticProbe, embedding_table
 
 
-def probe_run(run_dir: str | os.PathLike, models_dir: str | None, progress: bool) -> dict[str, list[dict[str, Any]]]:
+def probe_run(run: Run, models_dir: str | None, progress: bool) -> dict[str, list[dict[str, Any]]]:
     """``{"rows": [...]}``: per backbone, emotion and eGeMAPS category, the probe's top-n size, AUCs and mean R².
 
     Raises ValueError when the corpus cannot be probed (e.g. too few speakers per emotion).
     """
-    info = read_json(Path(run_dir) / "run.json", "run settings", "train the run again with `seraudit train`", RunError)
+    info = run.provenance
     settings = info["settings"]
     table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
     sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))

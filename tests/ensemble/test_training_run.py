@@ -155,7 +155,7 @@ def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run
 
 
 def test_a_run_killed_while_saving_leaves_no_model_that_loads(tmp_path):
-    from seraudit.ensemble.run_dir import write_run
+    from seraudit.ensemble.run import write_run
     from seraudit.ensemble.trained import load_trained_model
 
     class Exploding:

@@ -11,7 +11,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from seraudit.xai.audit import AuditSettings, ClipAudit, ClipSpec, clip_id_for, write_audit_index, write_clip_audit
+from seraudit.xai.audit import AuditSettings, audit_index
+from seraudit.xai.audit_compute import ClipAudit
+from seraudit.xai.audit_folder import write_audit_index, write_clip_audit
+from seraudit.xai.audit_summary import metric_rows
+from seraudit.xai.clip_identity import ClipSpec, clip_id_for
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "occlusion")
@@ -67,8 +71,9 @@ def write_audit(make_attribution, out_dir: Path, clips: list[tuple[Path, str]], 
         )
         records.append(write_clip_audit(audit, features, out_dir / "clips" / audit.clip_id,
                                         {m.name: m for m in models}))
-    write_audit_index(out_dir, models, records, [{"clip": "broken.wav", "error": "unreadable"}],
-                      AuditSettings(methods=METHODS, probe=True), run_dir="runs/test", title="Test audit")
+    index = audit_index(models, records, [{"clip": "broken.wav", "error": "unreadable"}],
+                        AuditSettings(methods=METHODS, probe=True), run_dir="runs/test", title="Test audit")
+    write_audit_index(out_dir, index, metric_rows(records))
     return out_dir
 
 

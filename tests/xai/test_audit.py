@@ -11,7 +11,8 @@ import soundfile as sf
 
 from seraudit.core.errors import SerauditError
 from seraudit.xai.attribution import Attribution
-from seraudit.xai.audit import AuditSettings, ClipSpec, parse_methods, run_audit
+from seraudit.xai.audit import AuditSettings, parse_methods, run_audit
+from seraudit.xai.clip_identity import ClipSpec
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "gradcam++", "occlusion")
@@ -104,25 +105,24 @@ def test_unknown_method_names_the_choices():
     assert parse_methods("gradcam,probe,lime") == (("gradcam", "lime"), True)
 
 
-def _record(model: str, method: str, deletion: float, random_deletion: float) -> dict:
-    metrics = {"deletion_auc": deletion, "random_deletion_auc": random_deletion, "insertion_auc": 0.5,
-               "random_insertion_auc": 0.5}
-    return {"methods": {model: {method: {"metrics": metrics}}}}
+def test_an_audit_of_a_run_cuts_clips_with_the_runs_gds_threshold(model, tmp_path, monkeypatch):
+    import pandas as pd
 
+    from seraudit.ensemble.run import Run, write_run
+    from seraudit.preprocessing import pipeline
 
-def test_summary_says_how_often_and_how_surely_a_map_beats_random(rng):
-    from seraudit.xai.audit import summarise
+    run = Run.open(write_run(tmp_path / "run", {"gds": {"enabled": False}}, {}, pd.DataFrame({"path": []}), {}, {},
+                             LABELS, None))
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(b"")
+    asked = []
 
-    better = 0.05 + 0.02 * rng.standard_normal(40)  # a map that removes evidence faster than random on most clips
-    noise = 0.03 * rng.standard_normal(40)  # a map no better than random
-    records = [_record("yamnet", "good", 0.2 - g, 0.2) for g in better]
-    records += [_record("yamnet", "noise", 0.2 - g, 0.2) for g in noise]
-    summary = summarise(records)["yamnet"]
-    good, noisy = summary["good"], summary["noise"]
-    assert good["deletion_beats_random"] == pytest.approx(np.mean(better > 0))
-    low, high = good["deletion_gain_ci"]
-    assert 0 < low < better.mean() < high
-    low, high = noisy["deletion_gain_ci"]
-    assert low < 0 < high  # cannot be told from random
-    assert good["insertion_gain_ci"] is None  # no spread: equal to random on every clip
-    assert summarise(records[:2])["yamnet"]["good"]["deletion_gain_ci"] is None  # too few clips for an interval
+    def clip_features(path, gds_threshold):
+        asked.append(gds_threshold)
+        raise SerauditError(f"{path}: stop here")
+
+    monkeypatch.setattr(pipeline, "clip_features", clip_features)
+    index = run_audit([model], [ClipSpec(str(clip))], tmp_path / "audit", AuditSettings(methods=("gradcam",)),
+                      run=run, progress=False)
+    assert asked == [float("-inf")]  # trained without GDS: every patch counts, as in `seraudit predict`
+    assert index["run"] == str(run.path) and index["failures"][0]["error"].endswith("stop here")

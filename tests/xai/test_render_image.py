@@ -26,7 +26,7 @@ def speech_log_mel(speech_wav) -> np.ndarray:
 def test_overlay_png_opens_with_a_readable_size_and_a_safe_name(speech_log_mel, rng, tmp_path, make_attribution):
     signed = rng.normal(size=speech_log_mel.shape).cumsum(axis=0)  # a LIME/occlusion-like signed map
     name = image_name("speech <1>.wav", "ensemble", "lime", "overlay")
-    assert name == "speech-1__ensemble__lime__overlay.png"
+    assert name == "speech_1__ensemble__lime__overlay.png"  # the one slug rule: unsafe runs become "_"
     path = plot_overlay(make_attribution(signed, "lime"), speech_log_mel, tmp_path / name)
     overlay = mpimg.imread(path)
     assert overlay.ndim == 3 and overlay.shape[0] >= 250 and overlay.shape[1] >= 600

@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seraudit.core.errors import RunError
 from seraudit.ensemble.embedding_cache import CorpusPatches
 from seraudit.ensemble.training import CorpusData
 from seraudit.xai.probing import AcousticProbe
-from seraudit.xai.run_probing import clip_tables, probe_run, report_rows
+from seraudit.xai.run_probing import clip_tables, report_rows
 
 LOUDNESS = "loudness_sma3_amean"
 JITTER = "jitterLocal_sma3nz_amean"
@@ -64,7 +63,3 @@ def test_report_rows_are_plain_values_per_backbone_emotion_and_category():
     assert angry[("yamnet", "energy/loudness")]["R² top"] > 0.9 > angry[("yamnet", "frequency/pitch-formant")]["R² top"]
     assert angry[("vggish", "energy/loudness")]["AUC top"] == pytest.approx(angry[("yamnet", "energy/loudness")]["AUC top"])
 
-
-def test_a_folder_without_a_run_says_what_is_missing(tmp_path):
-    with pytest.raises(RunError, match=r"run settings .*run\.json does not exist"):
-        probe_run(tmp_path, None, progress=False)

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from seraudit.cli.options import add_methods, add_quiet, add_weights_options
 from seraudit.core.errors import RunError
@@ -44,14 +43,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _reusable_run(run_dir: Path, settings) -> bool:
     """True when `run_dir` holds a complete run trained with the same settings."""
-    import json
+    from seraudit.ensemble.run import Run
 
-    info_path = run_dir / "run.json"
-    if not info_path.is_file() or not (run_dir / "predictions.csv").is_file():
-        return False
     try:
-        saved = json.loads(info_path.read_text()).get("settings", {})
-    except ValueError:
+        saved = Run.open(run_dir).settings
+    except RunError:
         return False
     wanted = settings.to_dict()
     keys = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained")
@@ -60,10 +56,11 @@ def _reusable_run(run_dir: Path, settings) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.trained import load_trained_model
     from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.run import Run
     from seraudit.reports.build import write_report
-    from seraudit.xai.audit import egemaps_deviations, parse_methods, run_audit
+    from seraudit.xai.audit import parse_methods, run_audit
+    from seraudit.xai.speaker_deviations import egemaps_deviations
 
     started = time.perf_counter()
     progress = not args.quiet
@@ -85,26 +82,25 @@ def run(args: argparse.Namespace) -> int:
         run_experiment(settings, run_dir)
     trained = time.perf_counter()
 
-    from seraudit.ensemble.run_dir import read_predictions
-
-    chosen = audit_plan.pick_clips(read_predictions(run_dir), args.per_emotion)
+    trained_run = Run.open(run_dir)
+    chosen = audit_plan.pick_clips(trained_run.predictions, args.per_emotion)
     specs = audit_plan.clip_specs(chosen)
-    models = [load_trained_model(run_dir, name) for name in audit_plan.AUDITED_MODELS]
+    models = [trained_run.model(name) for name in audit_plan.AUDITED_MODELS]
     print(f"[2/3] auditing {len(specs)} test clips ({args.per_emotion} per emotion) with {', '.join(methods)}"
           f"{' + eGeMAPS probing' if probe else ''}", file=sys.stderr)
     deviations, probing = None, None
     if probe:
-        table = egemaps_deviations(run_dir, specs, progress=False)
+        table = egemaps_deviations(trained_run, specs, progress=False)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
         try:
             from seraudit.xai.run_probing import probe_run
 
-            probing = probe_run(run_dir, settings.models_dir, progress)
+            probing = probe_run(trained_run, settings.models_dir, progress)
         except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
             print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
     audit_dir = run_dir / audit_plan.AUDIT_DIR
     index = run_audit(models, specs, audit_dir, audit_plan.fast_settings(methods, probe, args.sanity),
-                      deviations=deviations, probing=probing, run_dir=os.fspath(run_dir), title=title, progress=progress)
+                      deviations=deviations, probing=probing, run=trained_run, title=title, progress=progress)
     audited = time.perf_counter()
     print("[3/3] writing the report", file=sys.stderr)
     page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)

@@ -14,19 +14,20 @@ def add_parser(subparsers) -> None:
 def load_results(run_dir: str, n_boot: int | None = None) -> dict:
     """Scores recomputed from the run's saved predictions and fold plan."""
     from seraudit.ensemble.evaluation import evaluate_predictions
-    from seraudit.ensemble.run_dir import read_json, read_predictions
+    from seraudit.ensemble.run import Run
 
-    info = read_json(run_dir, "run.json")
-    stored = read_json(run_dir, "results.json")
+    run = Run.open(run_dir)
+    info = run.provenance
+    stored = run.results
     results = evaluate_predictions(
-        read_predictions(run_dir), info["labels"], info["models"],
+        run.predictions, info["labels"], info["models"],
         n_boot=n_boot or info["settings"].get("n_boot", 2000), seed=info["settings"].get("seed", 0),
     )
     for key in ("corpus", "corpus_display", "gds", "gds_kept_fraction", "fine_tune", "n_clips", "n_speakers", "seconds",
                 "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over"):
         if key in stored:
             results[key] = stored[key]
-    results["folds"] = read_json(run_dir, "folds.json")
+    results["folds"] = run.folds
     return results
 
 

@@ -39,41 +39,41 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def load_models(run_dir: Path, names: list[str]):
-    from seraudit.ensemble.trained import list_models, load_trained_model
-
-    available = list_models(run_dir) if run_dir.is_dir() else []
+def load_models(run, names: list[str]):
+    available = run.model_names
     missing = [n for n in names if n not in available]
     if missing:
         raise RunError(
-            f"{run_dir} has no model(s) {', '.join(missing)} (it holds: {', '.join(available) or 'none'}); "
-            f"pass --models with some of those, or train them with `seraudit train --models ... --out {run_dir}`"
+            f"{run.path} has no model(s) {', '.join(missing)} (it holds: {', '.join(available) or 'none'}); "
+            f"pass --models with some of those, or train them with `seraudit train --models ... --out {run.path}`"
         )
-    return [load_trained_model(run_dir, n) for n in names]
+    return [run.model(n) for n in names]
 
 
 def run(args: argparse.Namespace) -> int:
-    from seraudit.xai.audit import AuditSettings, egemaps_deviations, parse_methods, run_audit, specs_from_run
+    from seraudit.ensemble.run import Run
+    from seraudit.xai.audit import AuditSettings, parse_methods, run_audit
+    from seraudit.xai.clip_identity import specs_from_run
+    from seraudit.xai.speaker_deviations import egemaps_deviations
 
     methods, probe = parse_methods(args.methods)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     missing_audio = [p for p in args.audio if not p.is_file()]
     if missing_audio:
         raise AudioError(f"audio file(s) not found: {', '.join(map(str, missing_audio))}; check the paths")
-    if not (args.run / "run.json").is_file():
-        raise RunError(f"{args.run} is not a trained run (no run.json); train one with `seraudit train ... --out {args.run}`")
-    models = load_models(args.run, names)
+    trained = Run.open(args.run)
+    models = load_models(trained, names)
     if args.target is not None:
         for model in models:
             if args.target not in model.labels:
                 raise RunError(f"--target {args.target!r} is not a class of {model.display_name}: {', '.join(model.labels)}")
-    specs = specs_from_run(args.run, args.audio)
+    specs = specs_from_run(trained, args.audio)
     deviations = None
     if probe:
-        table = egemaps_deviations(args.run, specs, progress=not args.quiet)
+        table = egemaps_deviations(trained, specs, progress=not args.quiet)
         deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
     settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
-    index = run_audit(models, specs, args.out, settings, deviations=deviations, run_dir=os.fspath(args.run),
+    index = run_audit(models, specs, args.out, settings, deviations=deviations, run=trained,
                       title=f"Audit of {args.run.name}", progress=not args.quiet)
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
                "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}

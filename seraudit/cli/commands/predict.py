@@ -17,25 +17,24 @@ def add_parser(subparsers) -> None:
 
 def predict_files(run_dir: str, paths: list[str], models: list[str] | None = None, progress: bool = True) -> list[dict]:
     """One record per (clip, model): label, probabilities, patches used (GDS-kept patches, mean log-probability pooling)."""
-    from pathlib import Path
-
     from tqdm.auto import tqdm
 
-    from seraudit.ensemble.run_dir import gds_threshold, load_egemaps_model
-    from seraudit.ensemble.trained import display_name, list_models, load_trained_model
+    from seraudit.ensemble.run import Run
+    from seraudit.ensemble.trained import display_name
     from seraudit.preprocessing.pipeline import clip_features
     from seraudit.core.errors import RunError
 
-    available = list_models(run_dir) + (["egemaps"] if (Path(run_dir) / "models" / "egemaps" / "model.joblib").is_file() else [])
+    run = Run.open(run_dir)
+    available = run.model_names + (["egemaps"] if run.has_egemaps else [])
     if not available:
         raise RunError(f"{run_dir} holds no trained model; train one with `seraudit train ... --out {run_dir}`")
     models = models or available
     missing = [m for m in models if m not in available]
     if missing:
         raise RunError(f"{run_dir} has no model {', '.join(missing)}; it has {', '.join(available)}")
-    neural = {m: load_trained_model(run_dir, m) for m in models if m != "egemaps"}
+    neural = {m: run.model(m) for m in models if m != "egemaps"}
     records = []
-    threshold = gds_threshold(run_dir)
+    threshold = run.gds_threshold
     clips = [clip_features(p, gds_threshold=threshold) for p in tqdm(paths, desc="features", unit="clip", disable=not progress)]
     for name, model in neural.items():
         for path, clip in zip(paths, clips):
@@ -44,7 +43,7 @@ def predict_files(run_dir: str, paths: list[str], models: list[str] | None = Non
     if "egemaps" in models:
         from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
-        pipe, labels = load_egemaps_model(run_dir)
+        pipe, labels = run.egemaps_model()
         proba = pipe.predict_proba(egemaps_matrix(paths, progress=progress))
         for path, row in zip(paths, proba):
             probs = {labels[int(c)]: 0.0 for c in range(len(labels))}

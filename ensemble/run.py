@@ -1,0 +1,188 @@
+"""A trained run on disk: `write_run` builds the folder atomically, `Run.open` reads it back for every command.
+
+Layout::
+
+    RUN/
+      run.json            settings, corpus, weight sources, library versions, command line, timings
+      folds.json          the speaker-independent fold plan (and the final model's split)
+      predictions.csv     cross-validation clip predictions of every model (per-fold models)
+      results.json        metrics and ensemble-vs-single comparisons
+      models/<name>/      config.json, labels.json, provenance.json, model.weights.h5 (Keras models)
+      models/egemaps/     config.json, labels.json, provenance.json, model.joblib (scikit-learn)
+
+The whole folder is built in a temporary sibling and moved into place in one
+step, so an interrupted run leaves no loadable half model. Every reader goes
+through one `Run`, so a missing or incomplete folder always fails the same way:
+naming the folder and how to train one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from seraudit.core.errors import RunError
+from seraudit.core.io import atomic_directory, read_json, write_json
+from seraudit.ensemble.trained import TrainedModel, list_models, load_trained_model
+
+RUN_FILE = "run.json"
+FOLDS_FILE = "folds.json"
+PREDICTIONS_FILE = "predictions.csv"
+RESULTS_FILE = "results.json"
+MODELS_DIR = "models"
+EGEMAPS_MODEL = "egemaps"
+RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
+# Columns of predictions.csv that hold names, read as text so labels like "1" or speakers like "01" survive.
+_TEXT_COLUMNS = {"path": str, "label": str, "prediction": str, "speaker": str}
+
+CORPUS_DISPLAY = {"ravdess": "RAVDESS (2.4 s)", "emodb": "EmoDB (2 s)"}
+
+
+def corpus_display(name: str) -> str:
+    return CORPUS_DISPLAY.get(name.lower(), name)
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tensorflow", "keras", "numpy", "scikit-learn", "pandas", "scipy", "opensmile"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_run(out: str | Path, run_info: dict, folds: list[dict] | dict, predictions: pd.DataFrame, results: dict,
+              keras_models: dict[str, tuple[Any, dict, dict]], labels: list[str], egemaps: tuple[Any, dict] | None) -> Path:
+    """Write a complete run directory atomically.
+
+    `keras_models` maps name -> (keras model, config, provenance); `egemaps` is
+    (fitted scikit-learn pipeline, provenance) or None.
+    """
+    import joblib
+
+    out = Path(out)
+    with atomic_directory(out) as tmp:
+        write_json(tmp / RUN_FILE, run_info)
+        write_json(tmp / FOLDS_FILE, folds)
+        predictions.to_csv(tmp / PREDICTIONS_FILE, index=False)
+        write_json(tmp / RESULTS_FILE, results)
+        for name, (model, config, provenance) in keras_models.items():
+            folder = tmp / MODELS_DIR / name
+            write_json(folder / "config.json", config)
+            write_json(folder / "labels.json", labels)
+            write_json(folder / "provenance.json", provenance)
+            model.save_weights(folder / "model.weights.h5")
+        if egemaps is not None:
+            folder = tmp / MODELS_DIR / EGEMAPS_MODEL
+            write_json(folder / "config.json", {"name": EGEMAPS_MODEL, "features": "eGeMAPSv02 functionals (88)", "classifier": "StandardScaler + LogisticRegression(class_weight='balanced')"})
+            write_json(folder / "labels.json", labels)
+            write_json(folder / "provenance.json", egemaps[1])
+            joblib.dump(egemaps[0], folder / "model.joblib")
+    return out
+
+
+class Run:
+    """One trained run folder, opened once: its records are read when first asked for, then kept.
+
+    ``Run.open(path)`` checks that the folder holds a complete run and reads
+    ``run.json``; folds, predictions and results are read on first use.
+    """
+
+    def __init__(self, path: Path, provenance: dict[str, Any]):
+        self.path = path
+        self.provenance = provenance  # run.json: settings, corpus, weights, library versions, timings
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Run":
+        """The run at `path`; a missing folder or a missing record raises a RunError that says how to train one."""
+        path = Path(path)
+        if not path.is_dir():
+            raise RunError(f"run directory {path} does not exist; {_train_hint(path)}")
+        missing = [name for name in RUN_FILES if not (path / name).is_file()]
+        if missing:
+            raise RunError(f"{path} is not a complete run (missing {', '.join(missing)}); {_train_hint(path)}")
+        return cls(path, cls._read(path, RUN_FILE))
+
+    @staticmethod
+    def _read(path: Path, name: str) -> Any:
+        return read_json(path / name, "run record", _train_hint(path), error=RunError)
+
+    def __repr__(self) -> str:
+        return f"Run({os.fspath(self.path)!r})"
+
+    # ------------------------------------------------------------------ records
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The training settings (`TrainSettings.to_dict`), empty for a run that recorded none."""
+        return self.provenance.get("settings", {})
+
+    @functools.cached_property
+    def folds(self) -> dict[str, Any]:
+        """The fold plan (``folds.json``): cross-validation folds and the final model's split."""
+        return self._read(self.path, FOLDS_FILE)
+
+    @functools.cached_property
+    def results(self) -> dict[str, Any]:
+        """Saved metrics and comparisons (``results.json``)."""
+        return self._read(self.path, RESULTS_FILE)
+
+    @functools.cached_property
+    def predictions(self) -> pd.DataFrame:
+        """Cross-validation clip predictions of every model, one row per clip and model (``predictions.csv``)."""
+        try:
+            return pd.read_csv(self.path / PREDICTIONS_FILE, dtype=_TEXT_COLUMNS)
+        except (OSError, ValueError) as error:
+            raise RunError(
+                f"{self.path / PREDICTIONS_FILE} is not a readable predictions table ({error}); {_train_hint(self.path)}"
+            ) from error
+
+    @property
+    def gds_threshold(self) -> float:
+        """The GDS threshold the run was trained with, so prediction and audit pool the same patches.
+
+        -inf when the run trained without GDS (every patch is pooled); the current default
+        for runs that recorded none.
+        """
+        from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
+
+        gds = self.provenance.get("gds", {})
+        if gds and not gds.get("enabled", True):
+            return float("-inf")
+        return float(gds.get("threshold") or DEFAULT_GDS_THRESHOLD)
+
+    # ------------------------------------------------------------------ models
+    @property
+    def model_names(self) -> list[str]:
+        """Names of the Keras models saved in the run (what `model` loads)."""
+        return list_models(self.path)
+
+    @property
+    def has_egemaps(self) -> bool:
+        """Whether the run saved its eGeMAPS baseline (what `egemaps_model` loads)."""
+        return (self.path / MODELS_DIR / EGEMAPS_MODEL / "model.joblib").is_file()
+
+    def model(self, name: str) -> TrainedModel:
+        """The saved Keras model `name`, rebuilt with its weights."""
+        return load_trained_model(self.path, name)
+
+    def egemaps_model(self) -> tuple[Any, list[str]]:
+        """(fitted pipeline, labels) of the run's eGeMAPS baseline."""
+        import joblib
+
+        folder = self.path / MODELS_DIR / EGEMAPS_MODEL
+        if not self.has_egemaps:
+            raise RunError(f"{folder} has no eGeMAPS model; train with `--models ...,egemaps`")
+        labels = read_json(folder / "labels.json", "eGeMAPS labels", "train with `--models ...,egemaps`", error=RunError)
+        return joblib.load(folder / "model.joblib"), labels
+
+
+def _train_hint(path: Path) -> str:
+    return f"train one with `seraudit train ... --out {path}`"

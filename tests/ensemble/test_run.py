@@ -1,0 +1,141 @@
+"""A run folder opened once: its records read back as written, a missing or half run names the folder and the fix."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seraudit.core.errors import RunError
+from seraudit.ensemble.run import Run, write_run
+from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
+
+LABELS = ["neutral", "happy"]
+
+
+class FakeKerasModel:
+    """Stands in for a Keras model: `write_run` only asks it to save its weights."""
+
+    def save_weights(self, path: Path) -> None:
+        path.write_bytes(b"weights")
+
+
+def predictions() -> pd.DataFrame:
+    return pd.DataFrame({
+        "path": ["/data/a.wav", "/data/b.wav"], "model": "yamnet", "label": ["1", "happy"],
+        "prediction": ["1", "neutral"], "speaker": ["01", "02"], "fold": [0, 1], "p_neutral": [0.7, 0.6],
+    })
+
+
+def write_tiny_run(out: Path, gds: dict | None = None, egemaps=None) -> Path:
+    info = {"settings": {"corpus": "ravdess", "seed": 3}, "corpus": "ravdess", "labels": LABELS,
+            "n_clips": np.int64(2), "models": {"yamnet": {}}}
+    if gds is not None:
+        info["gds"] = gds
+    folds = {"corpus": "ravdess", "folds": [{"index": 0, "test_speakers": ["01"]}]}
+    results = {"labels": LABELS, "models": {"yamnet": {"uar": {"mean": np.float32(50.0)}}}}
+    models = {"yamnet": (FakeKerasModel(), {"name": "yamnet"}, {"model": "yamnet"})}
+    return write_run(out, info, folds, predictions(), results, models, LABELS, egemaps)
+
+
+def test_a_written_run_reads_back_every_record(tmp_path):
+    run = Run.open(write_tiny_run(tmp_path / "run", gds={"enabled": True, "threshold": 0.25}))
+    assert run.settings == {"corpus": "ravdess", "seed": 3}
+    assert run.provenance["n_clips"] == 2 and run.provenance["labels"] == LABELS  # numpy values stored as numbers
+    assert run.folds["folds"][0]["test_speakers"] == ["01"]
+    assert run.results["models"]["yamnet"]["uar"]["mean"] == 50.0
+    assert run.model_names == ["yamnet"] and not run.has_egemaps
+    assert run.gds_threshold == 0.25
+    table = run.predictions
+    assert list(table["label"]) == ["1", "happy"] and list(table["speaker"]) == ["01", "02"]  # names stay text
+    assert table["fold"].tolist() == [0, 1]
+
+
+def test_write_run_leaves_no_temporary_file(tmp_path):
+    write_tiny_run(tmp_path / "run")
+    write_tiny_run(tmp_path / "run")  # replacing a run is atomic too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.name.endswith(".part")]
+
+
+def test_gds_threshold_follows_what_the_run_trained_with(tmp_path):
+    assert Run.open(write_tiny_run(tmp_path / "off", gds={"enabled": False, "threshold": 0.3})).gds_threshold == -math.inf
+    assert Run.open(write_tiny_run(tmp_path / "none")).gds_threshold == DEFAULT_GDS_THRESHOLD
+
+
+@pytest.mark.parametrize("missing", ["run.json", "predictions.csv", "results.json", "folds.json"])
+def test_an_incomplete_run_names_the_folder_and_how_to_train_one(tmp_path, missing):
+    run_dir = write_tiny_run(tmp_path / "run")
+    (run_dir / missing).unlink()
+    with pytest.raises(RunError, match=f"{run_dir}.*{missing}.*seraudit train .* --out {run_dir}"):
+        Run.open(run_dir)
+
+
+def test_a_missing_folder_says_how_to_train_one(tmp_path):
+    with pytest.raises(RunError, match=f"{tmp_path / 'nowhere'} does not exist.*seraudit train .* --out"):
+        Run.open(tmp_path / "nowhere")
+
+
+def test_an_unreadable_record_names_the_file(tmp_path):
+    run_dir = write_tiny_run(tmp_path / "run")
+    (run_dir / "results.json").write_text("{not json")
+    run = Run.open(run_dir)
+    with pytest.raises(RunError, match="results.json is not readable JSON"):
+        run.results
+
+
+def test_the_egemaps_baseline_loads_with_its_labels(tmp_path):
+    from sklearn.dummy import DummyClassifier
+
+    fitted = DummyClassifier().fit(np.zeros((2, 3)), [0, 1])
+    run = Run.open(write_tiny_run(tmp_path / "run", egemaps=(fitted, {"model": "egemaps"})))
+    assert run.has_egemaps and run.model_names == ["yamnet"]  # the baseline is no Keras model
+    pipeline, labels = run.egemaps_model()
+    assert labels == LABELS and pipeline.predict(np.zeros((1, 3))).tolist() == [0]
+    with pytest.raises(RunError, match="no eGeMAPS model.*--models"):
+        Run.open(write_tiny_run(tmp_path / "plain")).egemaps_model()
+
+
+def test_a_run_folder_written_by_an_earlier_version_still_opens(tmp_path):
+    """Earlier versions wrote the same files with a plain `json.dumps` (values of unknown type as strings)."""
+    run_dir = tmp_path / "old"
+    (run_dir / "models" / "vggish").mkdir(parents=True)
+
+    def dump(name: str, data) -> None:
+        (run_dir / name).write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n")
+
+    dump("run.json", {"corpus": "emodb", "data": "/data/emodb", "gds": {"enabled": True, "threshold": None},
+                      "labels": LABELS, "settings": {"corpus": "emodb", "models": ["vggish"]}, "models": {}})
+    dump("folds.json", {"corpus": "emodb", "folds": [], "final": {}})
+    dump("results.json", {"labels": LABELS, "models": {}, "comparisons": []})
+    (run_dir / "predictions.csv").write_text("path,model,label,prediction,speaker,fold\n/x.wav,vggish,happy,happy,03,0\n")
+    for name in ("config.json", "labels.json", "provenance.json", "model.weights.h5"):
+        (run_dir / "models" / "vggish" / name).write_text("{}")
+    run = Run.open(run_dir)
+    assert run.settings["models"] == ["vggish"] and run.model_names == ["vggish"]
+    assert run.gds_threshold == DEFAULT_GDS_THRESHOLD  # a threshold of null falls back to the default
+    assert run.predictions.loc[0, "speaker"] == "03"
+
+
+@pytest.mark.slow
+def test_a_saved_model_loads_back_predicting_the_same(tmp_path, ravdess_clips):
+    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.trained import TrainedModel
+    from seraudit.preprocessing.pipeline import clip_features
+
+    config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}}
+    built = build_model(config, n_classes=len(LABELS))
+    saved = TrainedModel(name="yamnet", keras_model=built.keras_model, labels=LABELS, conv_layers=built.conv_layers,
+                         embedding_layers=built.embedding_layers, branch_untrained={"yamnet": True}, fusion=None)
+    run_dir = write_run(tmp_path / "run", {"labels": LABELS}, {}, predictions(), {}, {"yamnet": (built.keras_model, config, {})},
+                        LABELS, None)
+    loaded = Run.open(run_dir).model("yamnet")
+    clip = clip_features(ravdess_clips[0])
+    assert loaded.display_name == "YAMNet (untrained)"
+    np.testing.assert_allclose(loaded.predict_clip(clip).probabilities, saved.predict_clip(clip).probabilities, atol=1e-6)
+    with pytest.raises(RunError, match="no complete model 'vggish'.*models in this run: yamnet"):
+        Run.open(run_dir).model("vggish")
