@@ -1,6 +1,5 @@
 """Metrics match values computed by hand."""
 
-import numpy as np
 import pytest
 
 from seraudit.ensemble.metrics import classification_metrics, summarize
