@@ -30,7 +30,7 @@ def model_title(model: Any) -> str:
     ``"Ensemble (late fusion; VGGish untrained)"``) or a plain name string.
     """
     if isinstance(model, str):
-        from seraudit.ensemble.trained import BACKBONE_DISPLAY
+        from seraudit.core.naming import BACKBONE_DISPLAY
 
         return BACKBONE_DISPLAY.get(model, model)
     return str(getattr(model, "display_name", getattr(model, "name", model)))

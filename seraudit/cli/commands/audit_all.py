@@ -99,7 +99,7 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
 
     from seraudit.ensemble.embedding_cache import EmbeddingCache
     from seraudit.ensemble.experiment import resolve_sources
-    from seraudit.ensemble.training import prepare_data, select_clips
+    from seraudit.ensemble.corpus_data import prepare_data, select_clips
     from seraudit.preprocessing.corpora import read_corpus
     from seraudit.xai.probing import probe_branches
 
@@ -107,7 +107,7 @@ def probing_tables(run_dir: Path, models_dir: str | None, progress: bool) -> dic
     settings = info["settings"]
     table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
     sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))
-    from seraudit.ensemble.embedding_cache import GdsSettings
+    from seraudit.preprocessing.gds import GdsSettings
 
     cache = EmbeddingCache(info.get("cache", {}).get("dir"), progress=progress)
     data = prepare_data(table, sorted(sources), sources, GdsSettings(**settings.get("gds", {})), cache,

@@ -20,7 +20,8 @@ def predict_files(run_dir: str, paths: list[str], models: list[str] | None = Non
     from tqdm.auto import tqdm
 
     from seraudit.ensemble.run_dir import gds_threshold, load_egemaps_model
-    from seraudit.ensemble.trained import display_name, list_models, load_trained_model
+    from seraudit.core.naming import display_name
+    from seraudit.ensemble.trained import list_models, load_trained_model
     from seraudit.preprocessing.pipeline import clip_features
     from seraudit.core.errors import RunError
 
