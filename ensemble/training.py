@@ -117,6 +117,7 @@ class Trainer:
 
     @property
     def specs(self) -> dict[str, ModelSpec]:
+        """The spec of every neural model the settings name (what `fit` trains and `assemble` builds)."""
         return self.settings.specs()
 
     def _heads(self) -> list[HeadSpec]:
@@ -138,7 +139,7 @@ class Trainer:
         for i, head in enumerate(self._heads()):
             x_tr = data.head_input(head.branches, np.flatnonzero(tr))
             x_va = data.head_input(head.branches, np.flatnonzero(va))
-            model = build_embedding_head(x_tr.shape[1], data.n_classes, settings.head, head.prefix, head.logits_layer)
+            model = build_embedding_head(head.input_size, data.n_classes, settings.head, head.prefix, head.logits_layer)
             set_standardization(model, head.prefix, x_tr)
             self.history_[head.key] = fit_logits_model(
                 model, x_tr, y_patch[tr], x_va, y_patch[va], data.n_classes, settings.head, seed=settings.seed + i
