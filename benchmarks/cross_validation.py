@@ -24,7 +24,7 @@ ALL_MODELS = "ensemble,yamnet,vggish,egemaps"
 
 
 def gds_settings(text: str):
-    from seraudit.ensemble.embedding_cache import GdsSettings
+    from seraudit.preprocessing.gds import GdsSettings
 
     return GdsSettings(False) if text == "off" else GdsSettings(True, None if text == "on" else float(text))
 

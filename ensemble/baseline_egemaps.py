@@ -37,15 +37,3 @@ def make_baseline(seed: int = 0):
     from sklearn.preprocessing import StandardScaler
 
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=MAX_ITER, random_state=seed))
-
-
-def fit_predict_proba(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, seed: int = 0):
-    """Fit on train clips; class probabilities ``[n_test, n_classes]`` (classes unseen in training get 0)."""
-    model = make_baseline(seed).fit(x_train, y_train)
-    return model, expand_proba(model, model.predict_proba(x_test), n_classes)
-
-
-def expand_proba(model, proba: np.ndarray, n_classes: int) -> np.ndarray:
-    out = np.zeros((len(proba), n_classes))
-    out[:, model.classes_.astype(int)] = proba
-    return out

@@ -22,21 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seraudit.core.errors import CorpusError
+from seraudit.ensemble.corpus_data import label_set, prepare_data, select_clips
 from seraudit.ensemble.embedding_cache import EmbeddingCache
 from seraudit.ensemble.evaluation import evaluate_predictions
 from seraudit.ensemble.folds import final_split
-from seraudit.ensemble.fusion import branches_of
-from seraudit.ensemble.training import (
-    TrainSettings,
-    assemble_model,
-    fit_split,
-    label_set,
-    predict_split,
-    prepare_data,
-    reference_prediction,
-    select_clips,
-)
-from seraudit.core.errors import CorpusError
+from seraudit.ensemble.training import Trainer, TrainSettings
 
 
 def shared_labels(train_labels, test_labels) -> list[str]:
@@ -46,6 +37,7 @@ def shared_labels(train_labels, test_labels) -> list[str]:
 
 
 def restrict(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """The clips of `table` whose emotion is one of `labels`."""
     return table[table["label"].isin(labels)].reset_index(drop=True)
 
 
@@ -70,19 +62,17 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
     test_table = select_clips(restrict(test_table, labels), settings.max_clips, settings.seed)
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     with_egemaps = "egemaps" in settings.models
-    train = prepare_data(train_table, sorted(sources), sources, settings.gds, cache, settings.seed, with_egemaps, labels)
-    if settings.fine_tune:
-        train.patches = cache.patches(train.table["path"].astype(str).tolist(), need_data=True)
+    train = prepare_data(train_table, sorted(sources), sources, settings.gds, cache, settings.seed, with_egemaps, labels,
+                         patch_data=settings.fine_tune)
     test_cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
-    test = prepare_data(test_table, sorted(sources), sources, settings.gds, test_cache, settings.seed, with_egemaps, labels)
-    if settings.fine_tune:
-        test.patches = test_cache.patches(test.table["path"].astype(str).tolist(), need_data=True)
+    test = prepare_data(test_table, sorted(sources), sources, settings.gds, test_cache, settings.seed, with_egemaps, labels,
+                        patch_data=settings.fine_tune)
     prepared = time.perf_counter()
 
     fold = final_split(train.speakers, seed=settings.seed)
-    fitted = fit_split(train, fold, settings, sources)
+    trainer = Trainer(settings, sources).fit(train, fold)
     test_speakers = sorted(set(test.speakers))
-    predictions = predict_split(test, fitted, settings, np.arange(len(test.table)), 0)
+    predictions = trainer.predictions(test, np.arange(len(test.table)), 0)
     predictions["fold"] = predictions["speaker"].map({s: i for i, s in enumerate(test_speakers)})
     trained = time.perf_counter()
 
@@ -108,11 +98,10 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
             "folds": f"cross-corpus: trained on all {train_name} speakers, tested on every {test_name} speaker",
         }
         keras_models = {}
-        for name in [m for m in settings.models if m in info and m != "egemaps"]:
-            built, config = assemble_model(name, train, fitted, settings, sources)
-            config["reference_prediction"] = reference_prediction(built.keras_model, name, train, settings)
-            prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches_of(name)},
-                    "pretrained": {b: bool(sources[b].pretrained) for b in branches_of(name)}, "history": fitted.history}
+        for name, (built, config) in trainer.saved_models(train, check=False).items():
+            branches = built.spec.branches
+            prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches},
+                    "pretrained": {b: bool(sources[b].pretrained) for b in branches}, "history": trainer.history_}
             keras_models[name] = (built.keras_model, config, prov)
         seconds["total"] = time.perf_counter() - start
         run_info = {**common, "settings": settings.to_dict(), "models": info, "labels": labels,
@@ -120,7 +109,7 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
         folds = {"corpus": settings.corpus, "test_corpus": test_corpus, "final": fold.to_dict(),
                  "folds": [{"index": i, "train_speakers": fold.train_speakers, "val_speakers": fold.val_speakers,
                             "test_speakers": [s]} for i, s in enumerate(test_speakers)]}
-        egemaps = (fitted.egemaps_model, common) if fitted.egemaps_model is not None else None
+        egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
         write_run(out, run_info, folds, predictions, {**results, "seconds": seconds}, keras_models, labels, egemaps)
     seconds["total"] = time.perf_counter() - start
     results["seconds"] = seconds

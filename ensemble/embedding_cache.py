@@ -7,9 +7,8 @@ by a hash of what determines it:
 * patch table ``patches-<hash>.npz``: clip index, patch times and the GDS
   correlation of every patch; keyed by the corpus files (path, size, mtime)
   and the front-end constants. The keep-mask of any GDS setting follows from
-  the stored correlations exactly as `preprocessing.gds.select_segments`
-  decides it (correlation >= threshold, at least the best patch per clip), so
-  a GDS ablation reads the same file;
+  the stored correlations by the rule `preprocessing.gds.select_segments`
+  applies (`preprocessing.gds.keep_mask`), so a GDS ablation reads the same file;
 * embeddings ``<backbone>-<hash>.npz``: ``[P, D]`` for every patch; keyed by
   the corpus files, the front-end constants, the backbone and its weights
   (SHA-256, or the seed of untrained weights). Another GDS setting or another
@@ -24,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,31 +31,11 @@ import numpy as np
 from seraudit.core import constants
 from seraudit.core.io import atomic_path
 from seraudit.core.paths import cache_subdir
+from seraudit.ensemble.spec import BACKBONES, INPUT_NAME
+from seraudit.preprocessing.gds import GdsSettings, keep_mask
 
 CACHE_VERSION = 1
 EMBED_BATCH = 128
-
-
-@dataclass(frozen=True)
-class GdsSettings:
-    """Gated segment selection as a run uses it: off, or on with a correlation threshold."""
-
-    enabled: bool = True
-    threshold: float | None = None  # None: preprocessing.gds.DEFAULT_GDS_THRESHOLD
-
-    def resolved(self) -> "GdsSettings":
-        if self.enabled and self.threshold is None:
-            from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
-
-            return GdsSettings(True, float(DEFAULT_GDS_THRESHOLD))
-        return self if self.enabled else GdsSettings(False, None)
-
-    def label(self) -> str:
-        s = self.resolved()
-        return f"GDS {s.threshold:g}" if s.enabled else "no GDS"
-
-    def to_dict(self) -> dict:
-        return asdict(self.resolved())
 
 
 def default_cache_dir() -> Path:
@@ -94,18 +73,11 @@ class CorpusPatches:
     data: np.ndarray | None = None  # [P, 96, 64] log-mel patches, only when computed in this process
 
     def keep(self, gds: GdsSettings) -> np.ndarray:
-        """GDS keep-mask ``[P]``: correlation >= threshold, and at least each clip's best patch (as gds.select_segments)."""
+        """GDS keep-mask ``[P]`` of every patch, as `preprocessing.gds.select_segments` decides it clip by clip."""
         gds = gds.resolved()
         if not gds.enabled:
             return np.ones(len(self.clip_index), bool)
-        keep = self.correlation >= gds.threshold
-        n_clips = len(self.paths)
-        any_kept = np.bincount(self.clip_index, weights=keep.astype(float), minlength=n_clips) > 0
-        order = np.lexsort((-self.correlation, self.clip_index))  # per clip, best correlation first
-        first = order[np.r_[True, np.diff(self.clip_index[order]) != 0]]
-        best = np.zeros(len(keep), bool)
-        best[first] = True
-        return keep | (best & ~any_kept[self.clip_index])
+        return keep_mask(self.correlation, gds.threshold, self.clip_index)
 
 
 def compute_patches(paths: list[str], progress: bool = True) -> CorpusPatches:
@@ -144,30 +116,11 @@ def build_embedder(backbone: str, source, seed: int):
     """A Keras model ``log_mel [B, 96, 64] -> embedding`` with the backbone's weights loaded (or seeded random)."""
     import keras
 
-    from seraudit.ensemble.fusion import INPUT_NAME, add_tower
-
     inputs = keras.Input((constants.PATCH_FRAMES, constants.PATCH_BANDS), name=INPUT_NAME)
-    tower = add_tower(inputs, backbone)
+    tower = BACKBONES[backbone].add_tower(inputs)
     model = keras.Model(inputs, tower.embedding, name=f"{backbone}_embedder")
-    load_backbone_weights(model, backbone, source, seed)
+    BACKBONES[backbone].load_weights(model, source, seed)
     return model
-
-
-def load_backbone_weights(model, backbone: str, source, seed: int) -> None:
-    """Fill a model's `<backbone>_*` tower layers from `source`, or with seeded random weights when untrained."""
-    if backbone == "yamnet":
-        from seraudit.ensemble.backbones.yamnet import load_yamnet_weights
-
-        if source is None or not source.pretrained:
-            raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
-        load_yamnet_weights(model, source, prefix="yamnet")
-    else:
-        from seraudit.ensemble.backbones.vggish import init_untrained_vggish, load_vggish_weights
-
-        if source is not None and source.pretrained:
-            load_vggish_weights(model, source, prefix="vggish")
-        else:
-            init_untrained_vggish(model, seed, prefix="vggish")
 
 
 def embed_patches(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "embeddings") -> np.ndarray:

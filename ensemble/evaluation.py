@@ -6,7 +6,7 @@ import pandas as pd
 
 from seraudit.ensemble.comparison import compare_models
 from seraudit.ensemble.metrics import classification_metrics, summarize
-from seraudit.ensemble.trained import display_name
+from seraudit.core.naming import display_name
 
 COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
 

@@ -6,35 +6,31 @@ import time
 from pathlib import Path
 from typing import Any
 
+from seraudit.ensemble.corpus_data import prepare_data, select_clips
 from seraudit.ensemble.embedding_cache import EmbeddingCache
 from seraudit.ensemble.evaluation import evaluate_predictions
-from seraudit.ensemble.fusion import branches_of
 from seraudit.ensemble.run import corpus_display, library_versions, write_run
-from seraudit.ensemble.training import (
-    NEURAL_MODELS,
-    TrainSettings,
-    cross_validate,
-    prepare_data,
-    select_clips,
-    train_final,
-)
+from seraudit.ensemble.spec import MODELS
+from seraudit.ensemble.training import TrainSettings, cross_validate, train_final
 
 
 def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True) -> dict[str, Any]:
     """Weights of every backbone the models need (stops with resolve_weights' error when one is missing)."""
     from seraudit.ensemble.weights import resolve_weights
 
-    needed = sorted({b for m in models if m in NEURAL_MODELS for b in branches_of(m)})
+    needed = sorted({b for m in models if m in MODELS for b in MODELS[m]})
     return {b: resolve_weights(b, models_dir=models_dir, allow_untrained=b in allow_untrained, download=download) for b in needed}
 
 
 def model_info(settings: TrainSettings, sources: dict[str, Any]) -> dict[str, dict]:
+    """Per model of the run: its fusion and its untrained backbones (what display names and reports show)."""
+    specs = settings.specs()
     info = {}
     for name in settings.models:
-        branches = branches_of(name) if name in NEURAL_MODELS else []
+        spec = specs.get(name)
         info[name] = {
-            "fusion": settings.fusion if name == "ensemble" else None,
-            "untrained": [b for b in branches if not sources[b].pretrained],
+            "fusion": spec.fusion if spec else None,
+            "untrained": [b for b in spec.branches if not sources[b].pretrained] if spec else [],
         }
     return info
 
@@ -54,9 +50,8 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         table = read_corpus(settings.corpus, settings.data)
     table = select_clips(table, settings.max_clips, settings.seed)
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
-    data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models)
-    if settings.fine_tune:
-        data.patches = cache.patches(data.table["path"].astype(str).tolist(), need_data=True)
+    data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models,
+                        patch_data=settings.fine_tune)
     prepared = time.perf_counter()
     cv = cross_validate(data, settings, sources)
     info = model_info(settings, sources)
@@ -68,7 +63,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     if not final:
         results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
         return results
-    finals, fitted, final_fold = train_final(data, settings, sources)
+    finals, trainer, final_fold = train_final(data, settings, sources)
     common = {
         "corpus": settings.corpus,
         "corpus_display": corpus_name,
@@ -84,9 +79,10 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     }
     keras_models = {}
     for name, (built, config) in finals.items():
-        prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches_of(name)},
-                "pretrained": {b: bool(sources[b].pretrained) for b in branches_of(name)},
-                "history": {k: v for k, v in fitted.history.items()}}
+        branches = built.spec.branches
+        prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches},
+                "pretrained": {b: bool(sources[b].pretrained) for b in branches},
+                "history": dict(trainer.history_)}
         keras_models[name] = (built.keras_model, config, prov)
     run_info = {
         **common,
@@ -101,6 +97,6 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     results["seconds"] = run_info["seconds"]
     if out is not None:
         folds = {"corpus": settings.corpus, "folds": [f.to_dict() for f in cv.folds], "final": final_fold.to_dict()}
-        egemaps = (fitted.egemaps_model, common) if fitted.egemaps_model is not None else None
+        egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
         write_run(out, run_info, folds, cv.predictions, results, keras_models, data.labels, egemaps)
     return results

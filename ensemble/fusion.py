@@ -1,5 +1,6 @@
 """Builds every emotion model as ONE flat Keras graph: log-mel patch -> backbone tower(s) -> head(s) -> probabilities.
 
+The towers and heads come from the model's `ensemble.spec.ModelSpec`.
 Single models put one head on one tower. The ensemble calls both towers on
 the same input tensor (no nested sub-models, so Grad-CAM can reach both last
 convolutions) and fuses them in one of two ways:
@@ -10,38 +11,23 @@ convolutions) and fuses them in one of two ways:
 * feature fusion: the YAMNet (1024-d) and VGGish (128-d) embeddings are
   concatenated into one head whose last dense layer is ``"logits"``.
 
-The output layer ``"probabilities"`` is the softmax of ``"logits"``.
+The output layer ``"probabilities"`` is the softmax of ``"logits"``. Late
+fusion's numpy twin (`combine_late`) scores heads trained on cached embeddings
+exactly as the graph does, and fits the branch weights.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from seraudit.ensemble.heads import HeadConfig, add_head
 from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
-
-FUSIONS = ("late", "feature")
-INPUT_NAME = "log_mel"
-LOGITS_NAME = "logits"
-OUTPUT_NAME = "probabilities"
-
-
-def head_prefix(model_name: str, branch: str | None, fusion: str | None) -> str:
-    """Layer-name prefix of the head that sits on `branch` (``None``: the fused head)."""
-    if fusion == "feature":
-        return "fused_head"
-    return f"{branch}_head"
-
-
-def branches_of(name: str) -> list[str]:
-    if name == "ensemble":
-        return ["yamnet", "vggish"]
-    if name in ("yamnet", "vggish"):
-        return [name]
-    raise ValueError(f"unknown model {name!r}; choose ensemble, yamnet or vggish")
+from seraudit.ensemble.heads import add_head
+from seraudit.ensemble.pooling import LOG_EPS, pool_by_clip
+from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, ModelSpec
 
 
 def _late_fusion_layer_class():
@@ -89,63 +75,39 @@ class BuiltModel:
     """A freshly built graph and the names explainers and trainers need."""
 
     keras_model: Any
+    spec: ModelSpec
     towers: dict[str, Any]  # branch -> Tower
     conv_layers: dict[str, str]
     embedding_layers: dict[str, str]
-    head_prefixes: dict[str, str] = field(default_factory=dict)  # branch (or "fused") -> head prefix
-
-
-def add_tower(x, backbone: str):
-    """Add one backbone's layers to tensor `x`; returns its `Tower`."""
-    if backbone == "yamnet":
-        from seraudit.ensemble.backbones.yamnet import yamnet_tower
-
-        return yamnet_tower(x, prefix="yamnet")
-    if backbone == "vggish":
-        from seraudit.ensemble.backbones.vggish import vggish_tower
-
-        return vggish_tower(x, prefix="vggish")
-    raise ValueError(f"unknown backbone {backbone!r}")
 
 
 def build_model(config: dict, n_classes: int) -> BuiltModel:
     """Build the flat graph a model config describes (weights are random until loaded).
 
-    `config` keys: ``name`` ("ensemble", "yamnet", "vggish"), ``fusion``
-    ("late", "feature" or None), ``head`` (HeadConfig fields).
+    `config` is a saved model's ``config.json`` (or any dict with its keys
+    ``name``, ``fusion``, ``head``): see `ensemble.spec.ModelSpec.from_config`.
     """
     import keras
 
-    name, fusion = config["name"], config.get("fusion")
-    branches = branches_of(name)
-    if len(branches) > 1 and fusion not in FUSIONS:
-        raise ValueError(f"the ensemble needs fusion 'late' or 'feature', got {fusion!r}")
-    head = HeadConfig(**config.get("head", {}))
-    inputs = keras.Input((PATCH_FRAMES, PATCH_BANDS), name=INPUT_NAME)
-    towers = {b: add_tower(inputs, b) for b in branches}
-    prefixes: dict[str, str] = {}
-    if len(branches) == 1:
-        b = branches[0]
-        prefixes[b] = head_prefix(name, b, None)
-        logits = add_head(towers[b].embedding, n_classes, head, prefixes[b], logits_name=LOGITS_NAME)
-    elif fusion == "feature":
-        fused = keras.layers.Concatenate(name="fused_embedding")([towers[b].embedding for b in branches])
-        prefixes["fused"] = head_prefix(name, None, "feature")
-        logits = add_head(fused, n_classes, head, prefixes["fused"], logits_name=LOGITS_NAME)
-    else:
-        branch_logits = []
-        for b in branches:
-            prefixes[b] = head_prefix(name, b, "late")
-            branch_logits.append(add_head(towers[b].embedding, n_classes, head, prefixes[b]))
-        logits = late_fusion_layer(len(branches))(branch_logits)
-    probabilities = keras.layers.Activation("softmax", name=OUTPUT_NAME)(logits)
-    model = keras.Model(inputs, probabilities, name=name if not fusion else f"{name}_{fusion}")
+    spec = ModelSpec.from_config(config)
+    inputs = keras.Input((PATCH_FRAMES, PATCH_BANDS), name=spec.input_name)
+    towers = {b: BACKBONES[b].add_tower(inputs) for b in spec.branches}
+    head_logits = []
+    for head in spec.heads:
+        if len(head.branches) == 1:
+            x = towers[head.branches[0]].embedding
+        else:
+            x = keras.layers.Concatenate(name=head.embedding_layer)([towers[b].embedding for b in head.branches])
+        head_logits.append(add_head(x, n_classes, spec.head, head.prefix, logits_name=spec.graph_logits(head)))
+    logits = late_fusion_layer(len(head_logits))(head_logits) if spec.weighs_heads else head_logits[0]
+    probabilities = keras.layers.Activation("softmax", name=spec.output_name)(logits)
+    model = keras.Model(inputs, probabilities, name=spec.keras_name)
     return BuiltModel(
         keras_model=model,
+        spec=spec,
         towers=towers,
         conv_layers={b: t.last_conv_layer for b, t in towers.items()},
         embedding_layers={b: t.embedding_layer for b, t in towers.items()},
-        head_prefixes=prefixes,
     )
 
 
@@ -153,34 +115,51 @@ def set_late_fusion_weights(model, weights: np.ndarray) -> None:
     model.get_layer(LOGITS_NAME).set_weights([np.asarray(weights, dtype=np.float32)])
 
 
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of class scores ``[N, C]`` (float64)."""
+    scores = scores - scores.max(axis=1, keepdims=True)
+    return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+
+
+def combine_late(branch_logp: list[np.ndarray], weights) -> np.ndarray:
+    """Late fusion in numpy: the weighted sum of the branches' patch log-probabilities ``[N, C]``, renormalised.
+
+    The same sum the graph's ``"logits"`` layer computes, so heads scored on
+    cached embeddings give the saved model's predictions.
+    """
+    return log_softmax(sum(w * logp for w, logp in zip(weights, branch_logp)))
+
+
+def weight_grid(n_branches: int, step: float = 0.05) -> list[np.ndarray]:
+    """Every weight vector on the simplex with coordinates in multiples of `step` (first branch's weight rising)."""
+    levels = np.round(np.arange(0.0, 1.0 + 1e-9, step), 6)
+    grid = [np.array([])]
+    for _ in range(n_branches - 1):
+        grid = [np.append(g, w) for g in grid for w in levels if g.sum() + w <= 1.0 + 1e-9]
+    return [np.append(g, 1.0 - g.sum()) for g in grid]
+
+
 def fit_late_fusion_weights(
     branch_logp: list[np.ndarray], y: np.ndarray, clip_index: np.ndarray, step: float = 0.05
 ) -> tuple[np.ndarray, dict]:
-    """Fit the two branch weights on validation data: grid over the simplex, best clip-level UAR, ties by log-loss.
+    """Fit the branch weights on validation data: grid over the simplex, best clip-level UAR, ties by log-loss.
 
-    `branch_logp` holds each branch's patch log-probabilities ``[N, C]``;
-    `y` the clip labels per patch and `clip_index` the clip id per patch.
+    `branch_logp` holds each branch's log-probabilities ``[N, C]`` of the
+    patches that count (GDS-kept); `y` the clip labels per patch and
+    `clip_index` the clip id per patch.
     """
-    import warnings
-
     from sklearn.metrics import balanced_accuracy_score
-
-    from seraudit.ensemble.trained import pool_by_clip
 
     clip_ids, first = np.unique(clip_index, return_index=True)
     remap = np.searchsorted(clip_ids, clip_index)
     y_clip = np.asarray(y)[first]
     best, best_key, grid = None, None, []
-    for w in np.round(np.arange(0.0, 1.0 + 1e-9, step), 6):
-        weights = np.array([w, 1.0 - w])
-        combined = weights[0] * branch_logp[0] + weights[1] * branch_logp[1]
-        combined = combined - combined.max(axis=1, keepdims=True)
-        patch_probs = np.exp(combined) / np.exp(combined).sum(axis=1, keepdims=True)
-        clip_probs = pool_by_clip(patch_probs, remap, len(clip_ids))
+    for weights in weight_grid(len(branch_logp), step):
+        clip_probs = pool_by_clip(np.exp(combine_late(branch_logp, weights)), remap, len(clip_ids))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             uar = balanced_accuracy_score(y_clip, clip_probs.argmax(axis=1))
-        nll = -np.mean(np.log(np.clip(clip_probs[np.arange(len(y_clip)), y_clip], 1e-12, 1)))
+        nll = -np.mean(np.log(np.clip(clip_probs[np.arange(len(y_clip)), y_clip], LOG_EPS, 1)))
         grid.append({"weights": weights.tolist(), "uar": float(uar), "log_loss": float(nll)})
         key = (uar, -nll)
         if best_key is None or key > best_key:

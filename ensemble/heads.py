@@ -137,9 +137,3 @@ def fit_logits_model(
     )
     losses = history.history.get("val_loss") or history.history["loss"]
     return {"epochs_run": len(losses), "best_epoch": int(np.argmin(losses)) + 1, "best_loss": float(np.min(losses))}
-
-
-def copy_layer_weights(source, target, names: list[str]) -> None:
-    """Copy weights of the named layers from one Keras model to another (same architecture per layer)."""
-    for name in names:
-        target.get_layer(name).set_weights(source.get_layer(name).get_weights())

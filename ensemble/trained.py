@@ -8,11 +8,11 @@ names in ``conv_layers`` / ``embedding_layers``.
 
 Clip-level pooling
 ------------------
-A clip's prediction pools the probabilities of the patches that gated
-segment selection (GDS) kept: the mean of the patch log-probabilities,
-renormalised with a softmax (a geometric mean of the patch distributions).
-A clip with no kept patch falls back to all of its patches, and says so
-(``ClipPrediction.used_all_patches``).
+A clip's prediction pools the probabilities of the patches that Gaussian
+data selection (GDS) kept, by the rule of `ensemble.pooling`: the mean of the
+patch log-probabilities, renormalised (a geometric mean of the patch
+distributions). A clip with no kept patch falls back to all of its patches,
+and says so (``ClipPrediction.used_all_patches``).
 """
 
 from __future__ import annotations
@@ -25,66 +25,10 @@ from typing import Any
 import numpy as np
 
 from seraudit.core.errors import RunError
+from seraudit.core.naming import display_name
+from seraudit.ensemble.pooling import clip_keep, kept_mask, pool_log_probabilities
 
-BACKBONE_DISPLAY = {"yamnet": "YAMNet", "vggish": "VGGish", "ensemble": "Ensemble", "egemaps": "eGeMAPS + LR"}
-FUSION_DISPLAY = {"late": "late fusion", "feature": "feature fusion"}
 MODEL_FILES = ("config.json", "labels.json", "provenance.json", "model.weights.h5")
-LOG_EPS = 1e-12
-
-
-def display_name(name: str, fusion: str | None = None, untrained: list[str] | tuple[str, ...] = ()) -> str:
-    """Human-readable model name, e.g. ``"Ensemble (late fusion; VGGish untrained)"`` or ``"VGGish (untrained)"``."""
-    base = BACKBONE_DISPLAY.get(name, name)
-    notes = []
-    if fusion:
-        notes.append(FUSION_DISPLAY.get(fusion, fusion))
-    untrained = list(untrained)
-    if untrained:
-        if name in untrained and len(untrained) == 1:
-            notes.append("untrained")
-        else:
-            notes.append(", ".join(BACKBONE_DISPLAY.get(b, b) for b in untrained) + " untrained")
-    return f"{base} ({'; '.join(notes)})" if notes else base
-
-
-def pool_log_probabilities(patch_probs: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """Pool patch probabilities ``[N, C]`` into one clip distribution ``[C]``.
-
-    Mean of log-probabilities over kept patches, renormalised; returns
-    ``(probabilities, used_all_patches)``.
-    """
-    patch_probs = np.asarray(patch_probs, dtype=np.float64)
-    if patch_probs.ndim != 2 or patch_probs.shape[0] == 0:
-        raise ValueError(f"need patch probabilities [N>0, C], got shape {patch_probs.shape}")
-    used_all = True
-    if keep is not None:
-        keep = np.asarray(keep, dtype=bool)
-        if keep.any():  # no kept patch: fall back to all of them
-            patch_probs = patch_probs[keep]
-            used_all = bool(keep.all())
-    mean_log = np.log(np.clip(patch_probs, LOG_EPS, 1.0)).mean(axis=0)
-    mean_log -= mean_log.max()
-    probs = np.exp(mean_log)
-    return probs / probs.sum(), used_all
-
-
-def pool_by_clip(patch_probs: np.ndarray, clip_index: np.ndarray, n_clips: int | None = None) -> np.ndarray:
-    """Vectorised clip pooling: mean log-probability per clip id, renormalised -> ``[n_clips, C]``.
-
-    ``patch_probs`` holds only the patches to pool (e.g. the GDS-kept ones);
-    clips without a patch get NaN rows.
-    """
-    clip_index = np.asarray(clip_index, dtype=np.int64)
-    n_clips = int(clip_index.max()) + 1 if n_clips is None else n_clips
-    logp = np.log(np.clip(np.asarray(patch_probs, dtype=np.float64), LOG_EPS, 1.0))
-    sums = np.zeros((n_clips, logp.shape[1]))
-    np.add.at(sums, clip_index, logp)
-    counts = np.bincount(clip_index, minlength=n_clips)[:, None].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_log = sums / counts
-        mean_log -= mean_log.max(axis=1, keepdims=True)
-        probs = np.exp(mean_log)
-        return probs / probs.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -190,16 +134,14 @@ class TrainedModel:
     def predict_clip(self, clip) -> ClipPrediction:
         """Pooled prediction for a `ClipFeatures`: mean log-probability over GDS-kept patches, renormalised."""
         patch_probs = self.predict_patches(clip.patches.data)
-        keep = getattr(getattr(clip, "selection", None), "keep", None)
-        keep = np.ones(len(patch_probs), bool) if keep is None else np.asarray(keep, bool)
+        keep = clip_keep(clip)
         probs, used_all = pool_log_probabilities(patch_probs, keep)
-        kept = keep if keep.any() else np.ones_like(keep)
         return ClipPrediction(
             label=self.labels[int(np.argmax(probs))],
             probabilities=probs,
             labels=list(self.labels),
             patch_probabilities=patch_probs,
-            kept=kept,
+            kept=kept_mask(keep, len(patch_probs))[0],
             used_all_patches=used_all,
         )
 

@@ -21,14 +21,16 @@ is kept. Concretely, for a clip's patches ``[N, 96, 64]``:
    cells than speech (correlation near 0 or below); so does noise, whose spectral shape
    and level differ band by band from speech.
 4. Segments with correlation >= threshold are kept; if none is, the best one is kept, so
-   a clip never loses every segment.
+   a clip never loses every segment (`keep_mask`: the one keep rule, also applied to the
+   correlations a corpus's patch table stores).
 
-Deterministic and vectorised over segments; nothing is fitted across clips.
+Deterministic and vectorised over segments; nothing is fitted across clips. `GdsSettings`
+is how a training run switches GDS off or sets its threshold.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.special import logsumexp
@@ -47,6 +49,45 @@ from skimage.filters import threshold_multiotsu, threshold_otsu
 DEFAULT_GDS_THRESHOLD = 0.4
 MIN_STD = 0.25  # nats: narrowest Gaussian, about twice the grid spacing on a typical clip
 GRID_POINTS = 128
+
+
+@dataclass(frozen=True)
+class GdsSettings:
+    """Gaussian data selection as a run uses it: off, or on with a correlation threshold."""
+
+    enabled: bool = True
+    threshold: float | None = None  # None: DEFAULT_GDS_THRESHOLD
+
+    def resolved(self) -> "GdsSettings":
+        if self.enabled and self.threshold is None:
+            return GdsSettings(True, float(DEFAULT_GDS_THRESHOLD))
+        return self if self.enabled else GdsSettings(False, None)
+
+    def label(self) -> str:
+        s = self.resolved()
+        return f"GDS {s.threshold:g}" if s.enabled else "no GDS"
+
+    def to_dict(self) -> dict:
+        return asdict(self.resolved())
+
+
+def keep_mask(correlation: np.ndarray, threshold: float, clip_index: np.ndarray | None = None) -> np.ndarray:
+    """Which segments GDS keeps ``[N]``: correlation >= threshold, and in a clip that keeps none, its best segment.
+
+    `clip_index` gives each segment's clip (``None``: all segments are one clip), so a
+    whole corpus's stored correlations get exactly the mask `select_segments` gives
+    each clip; ties for the best segment go to the first.
+    """
+    correlation = np.asarray(correlation, dtype=np.float64)
+    keep = correlation >= threshold
+    if len(correlation) == 0:
+        return keep
+    clip_index = np.zeros(len(correlation), np.int64) if clip_index is None else np.asarray(clip_index, np.int64)
+    any_kept = np.bincount(clip_index, weights=keep.astype(np.float64)) > 0
+    order = np.lexsort((-correlation, clip_index))  # per clip, best correlation first (stable: first index on ties)
+    best = np.zeros(len(keep), bool)
+    best[order[np.r_[True, np.diff(clip_index[order]) != 0]]] = True
+    return keep | (best & ~any_kept[clip_index])
 
 
 @dataclass(frozen=True)
@@ -115,11 +156,8 @@ def select_segments(patches_data: np.ndarray, threshold: float = DEFAULT_GDS_THR
     ref = ref - ref.mean()
     correlation = (seg @ ref) / (np.linalg.norm(seg, axis=1) * np.linalg.norm(ref))
 
-    keep = correlation >= threshold
-    if not keep.any():
-        keep[np.argmax(correlation)] = True
     return GaussianSelection(
-        keep=keep,
+        keep=keep_mask(correlation, threshold),
         correlation=correlation,
         threshold=float(threshold),
         reference=reference,

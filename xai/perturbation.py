@@ -4,10 +4,10 @@ Perturbation methods (LIME, occlusion) and faithfulness metrics all ask the
 same question — "what does the model say about this clip once these cells are
 changed?" — and must answer it exactly as the model's own clip prediction does:
 re-cut the clip into the same patches, predict all of them, and pool over the
-patches that gated segment selection kept on the *original* clip (the keep mask
-is not recomputed, so a perturbation changes the evidence, not which patches
-count). ``ClipScorer`` does this for many perturbed clips at once, in large
-batched predictions.
+patches that Gaussian data selection (GDS) kept on the *original* clip, by the
+rule of `ensemble.pooling` (the keep mask is not recomputed, so a perturbation
+changes the evidence, not which patches count). ``ClipScorer`` does this for
+many perturbed clips at once, in large batched predictions.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from seraudit.ensemble.trained import pool_by_clip
 from seraudit.core.constants import LOG_OFFSET, PATCH_FRAMES, STFT_HOP_SECONDS
+from seraudit.ensemble.pooling import clip_keep, kept_mask, pool_by_clip
 
 #: Log-mel value of a silent cell: log(0 + YAMNet's offset 0.001) ~ -6.908.
 #: The default "hidden" value of perturbation methods: hiding a cell makes it silence.
@@ -105,9 +105,7 @@ class ClipScorer:
         self.patches = np.asarray(clip.patches.data, dtype=np.float32)
         self.n_patches = self.patches.shape[0]
         self._idx, self._inside = _frame_index(clip)
-        keep = getattr(getattr(clip, "selection", None), "keep", None)
-        keep = np.ones(self.n_patches, bool) if keep is None else np.asarray(keep, bool)
-        self.keep = keep if keep.any() else np.ones_like(keep)  # same fallback as TrainedModel.predict_clip
+        self.keep = kept_mask(clip_keep(clip), self.n_patches)[0]  # the patches TrainedModel.predict_clip pools
         self.calls = 0  # forward passes over patch sets, for the record
         self.patches_predicted = 0
 

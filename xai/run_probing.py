@@ -13,12 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from seraudit.ensemble.embedding_cache import EmbeddingCache, GdsSettings
+from seraudit.ensemble.embedding_cache import EmbeddingCache
 from seraudit.ensemble.experiment import resolve_sources
 from seraudit.ensemble.pooling import pool_embeddings
 from seraudit.ensemble.run import Run
-from seraudit.ensemble.training import CorpusData, prepare_data, select_clips
+from seraudit.ensemble.corpus_data import CorpusData, prepare_data, select_clips
 from seraudit.preprocessing.corpora import read_corpus
+from seraudit.preprocessing.gds import GdsSettings
 from seraudit.preprocessing.egemaps_names import FUNCTIONAL_NAMES
 from seraudit.xai.probing import AcousticProbe, embedding_table
 

@@ -3,35 +3,59 @@
 import numpy as np
 import pytest
 
-from seraudit.ensemble.trained import display_name, pool_by_clip, pool_log_probabilities
+from seraudit.ensemble.trained import TrainedModel, load_trained_model
 
 
-def test_clip_pooling_is_the_renormalised_mean_log_probability_of_kept_patches():
-    patches = np.array([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1], [0.0, 0.0, 1.0]])
-    probs, used_all = pool_log_probabilities(patches, keep=np.array([True, True, False]))
-    expected = np.sqrt(patches[0] * patches[1])
-    np.testing.assert_allclose(probs, expected / expected.sum())
-    assert not used_all
+def tiny_model(branch_untrained=None, name="vggish", fusion=None):
+    """A flat graph ``log_mel -> probabilities`` whose class scores follow the mean level of the patch."""
+    import keras
 
-
-def test_a_clip_with_no_kept_patch_falls_back_to_all_patches():
-    patches = np.array([[0.6, 0.4], [0.2, 0.8]])
-    probs, used_all = pool_log_probabilities(patches, keep=np.array([False, False]))
-    assert used_all and probs.argmax() == 1
-
-
-def test_vectorised_pooling_matches_per_clip_pooling(rng):
-    probs = rng.dirichlet(np.ones(4), size=9)
-    clip = np.array([0, 0, 1, 1, 1, 2, 3, 3, 3])
-    pooled = pool_by_clip(probs, clip)
-    for c in range(4):
-        np.testing.assert_allclose(pooled[c], pool_log_probabilities(probs[clip == c])[0])
+    inputs = keras.Input((96, 64), name="log_mel")
+    level = keras.layers.GlobalAveragePooling1D()(inputs)
+    logits = keras.layers.Dense(3, name="logits")(level)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(logits))
+    model.get_layer("logits").set_weights([np.tile(np.array([[-1.0, 0.0, 1.0]]) / 64, (64, 1)), np.zeros(3)])
+    return TrainedModel(name, model, ["a", "b", "c"], {}, {}, branch_untrained or {}, fusion)
 
 
 def test_display_names_mark_untrained_backbones():
-    assert display_name("vggish", None, ["vggish"]) == "VGGish (untrained)"
-    assert display_name("ensemble", "late", ["vggish"]) == "Ensemble (late fusion; VGGish untrained)"
-    assert display_name("yamnet") == "YAMNet"
+    assert tiny_model({"vggish": True}).display_name == "VGGish (untrained)"
+    ensemble = tiny_model({"yamnet": False, "vggish": True}, "ensemble", "late")
+    assert ensemble.display_name == "Ensemble (late fusion; VGGish untrained)" and ensemble.is_untrained
+    assert tiny_model({"yamnet": False}, "yamnet").display_name == "YAMNet"
+
+
+def test_a_clip_prediction_pools_only_the_patches_gds_kept(rng):
+    from types import SimpleNamespace
+
+    model = tiny_model()
+    patches = np.stack([np.full((96, 64), v, np.float32) for v in (-3.0, 2.0, 2.5)])
+    quiet_dropped = SimpleNamespace(patches=SimpleNamespace(data=patches), selection=SimpleNamespace(keep=np.array([False, True, True])))
+    pred = model.predict_clip(quiet_dropped)
+    assert pred.label == "c" and pred.kept.tolist() == [False, True, True] and not pred.used_all_patches
+    assert pred.as_dict()["patches_used"] == 2 and pred.as_dict()["patches_total"] == 3
+    everything = model.predict_clip(SimpleNamespace(patches=SimpleNamespace(data=patches), selection=None))
+    assert everything.used_all_patches and everything.kept.all()
+    assert everything.probabilities[2] < pred.probabilities[2]  # the quiet patch pulls towards "a"
+
+
+def test_a_saved_model_reloads_from_its_config_and_predicts_the_same(tmp_path, rng):
+    import json
+
+    from seraudit.ensemble.fusion import build_model
+
+    config = {"name": "yamnet", "fusion": None, "head": {"hidden": 0}, "branch_untrained": {"yamnet": False}, "labels": ["a", "b"]}
+    built = build_model(config, n_classes=2)
+    folder = tmp_path / "models" / "yamnet"
+    folder.mkdir(parents=True)
+    built.keras_model.save_weights(folder / "model.weights.h5")
+    for name, data in (("config.json", config), ("labels.json", ["a", "b"]), ("provenance.json", {"seeds": {"global": 0}})):
+        (folder / name).write_text(json.dumps(data))
+    model = load_trained_model(tmp_path, "yamnet")
+    patches = rng.normal(-4.0, 1.0, (3, 96, 64)).astype(np.float32)
+    expected = np.asarray(built.keras_model(patches))
+    np.testing.assert_allclose(model.predict_patches(patches), expected, rtol=1e-5, atol=1e-6)
+    assert model.conv_layers == built.conv_layers and model.fusion is None and model.display_name == "YAMNet"
 
 
 @pytest.fixture(scope="module")

@@ -179,7 +179,8 @@ def test_missing_vggish_weights_stop_training_unless_untrained_is_allowed(tmp_pa
 
 
 def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, cache_dir, tiny_manifest):
-    from seraudit.ensemble.embedding_cache import EmbeddingCache, GdsSettings
+    from seraudit.ensemble.embedding_cache import EmbeddingCache
+    from seraudit.preprocessing.gds import GdsSettings
     from seraudit.preprocessing.corpora import read_corpus
     from seraudit.preprocessing.pipeline import clip_features
 
@@ -193,16 +194,12 @@ def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, c
 
 
 def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(tiny_manifest, cache_dir, models_dir):
+    from seraudit.ensemble.corpus_data import prepare_data
     from seraudit.ensemble.embedding_cache import EmbeddingCache, build_embedder
     from seraudit.ensemble.experiment import resolve_sources
     from seraudit.ensemble.folds import final_split
     from seraudit.ensemble.heads import HeadConfig
-    from seraudit.ensemble.training import (
-        FINE_TUNE_LAYERS,
-        TrainSettings,
-        fit_split,
-        prepare_data,
-    )
+    from seraudit.ensemble.training import FINE_TUNE_LAYERS, Trainer, TrainSettings
     from seraudit.preprocessing.corpora import read_corpus
 
     settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=1,
@@ -210,12 +207,11 @@ def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(
     sources = resolve_sources(["yamnet"], str(models_dir), (), download=False)
     table = read_corpus("manifest", tiny_manifest)
     cache = EmbeddingCache(cache_dir, progress=False)
-    data = prepare_data(table, ["yamnet"], sources, settings.gds, cache, 0, False)
-    data.patches = cache.patches(table["path"].tolist(), need_data=True)
-    fitted = fit_split(data, final_split(data.speakers), settings, sources)
+    data = prepare_data(table, ["yamnet"], sources, settings.gds, cache, 0, False, patch_data=True)
+    trainer = Trainer(settings, sources).fit(data, final_split(data.speakers))
 
-    tuned, pretrained = fitted.full_models["yamnet"], build_embedder("yamnet", sources["yamnet"], 0)
-    unfrozen = fitted.history["yamnet_fine_tune"]["unfrozen"]["yamnet"]
+    tuned, pretrained = trainer.full_models_["yamnet"], build_embedder("yamnet", sources["yamnet"], 0)
+    unfrozen = trainer.history_["yamnet_fine_tune"]["unfrozen"]["yamnet"]
     assert len(unfrozen) == FINE_TUNE_LAYERS["yamnet"]
     weighted = [layer.name for layer in pretrained.layers if layer.weights and layer.name.startswith("yamnet")]
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from seraudit.ensemble.trained import pool_log_probabilities
+from seraudit.ensemble.pooling import pool_log_probabilities
 from seraudit.preprocessing.segments import make_patches
 from seraudit.xai.faithfulness import LOG_FLOOR, block_index, deletion_insertion, removal_masks
 

@@ -29,7 +29,7 @@ def test_hiding_the_tone_drops_the_tone_probability(occlusion, tone_region):
 
 
 def test_a_cell_scores_the_mean_drop_of_the_windows_that_hide_it(occlusion, tone_model, tone_clip):
-    from seraudit.ensemble.trained import pool_log_probabilities
+    from seraudit.ensemble.pooling import pool_log_probabilities
     from seraudit.preprocessing.segments import make_patches
 
     original = tone_model.predict_clip(tone_clip).probabilities[TONE]

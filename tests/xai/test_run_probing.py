@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from seraudit.ensemble.embedding_cache import CorpusPatches
-from seraudit.ensemble.training import CorpusData
+from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.xai.probing import AcousticProbe
 from seraudit.xai.run_probing import clip_tables, report_rows
 

@@ -19,8 +19,8 @@ def predict_files(run_dir: str, paths: list[str], models: list[str] | None = Non
     """One record per (clip, model): label, probabilities, patches used (GDS-kept patches, mean log-probability pooling)."""
     from tqdm.auto import tqdm
 
+    from seraudit.core.naming import display_name
     from seraudit.ensemble.run import Run
-    from seraudit.ensemble.trained import display_name
     from seraudit.preprocessing.pipeline import clip_features
     from seraudit.core.errors import RunError
 

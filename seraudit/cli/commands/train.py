@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fine-tune-epochs", type=int, default=None, help="maximum epochs of end-to-end fine-tuning (default 20)")
     gds = p.add_mutually_exclusive_group()
     gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
-    gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no gated segment selection)")
+    gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no Gaussian data selection)")
     add_weights_options(p)
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from seraudit.ensemble.embedding_cache import GdsSettings
+    from seraudit.preprocessing.gds import GdsSettings
     from seraudit.ensemble.evaluation import comparison_table
     from seraudit.ensemble.experiment import run_experiment
     from seraudit.ensemble.heads import HeadConfig

@@ -1,0 +1,115 @@
+"""A corpus made ready for training: clip table, label ids, speakers, patch table, GDS keep-mask and embeddings.
+
+Preparing the data (reading the embedding cache, computing what is missing,
+eGeMAPS features for the baseline) is kept apart from fitting
+(`ensemble.training`), so one `CorpusData` serves every fold, every model and
+a cross-corpus test set alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seraudit.core.labels import EMOTIONS
+from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache
+from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip
+from seraudit.preprocessing.gds import GdsSettings
+
+
+def select_clips(table: pd.DataFrame, max_clips: int | None, seed: int = 0) -> pd.DataFrame:
+    """A quick-run slice of at most `max_clips` clips, spread over speakers first, then emotions (seeded)."""
+    table = table.reset_index(drop=True)
+    if max_clips is None or max_clips >= len(table):
+        return table
+    shuffled = table.sample(frac=1.0, random_state=seed)
+    per_label = shuffled.groupby(["speaker", "label"]).cumcount()
+    shuffled = shuffled.assign(_r1=per_label.values).sort_values(["speaker", "_r1"], kind="stable")
+    shuffled["_r2"] = shuffled.groupby("speaker").cumcount()
+    picked = shuffled.sort_values(["_r2", "speaker"], kind="stable").head(max_clips)
+    return picked.drop(columns=["_r1", "_r2"]).sort_values("path").reset_index(drop=True)
+
+
+def label_set(labels) -> list[str]:
+    """The corpus's emotions in the canonical order."""
+    present = set(labels)
+    return [e for e in EMOTIONS if e in present] + sorted(present - set(EMOTIONS))
+
+
+@dataclass
+class CorpusData:
+    """One corpus ready for training: clip table, labels, patches, embeddings (and eGeMAPS when asked)."""
+
+    table: pd.DataFrame
+    labels: list[str]
+    y: np.ndarray  # [n_clips]
+    speakers: np.ndarray  # [n_clips] str
+    patches: CorpusPatches
+    keep: np.ndarray  # [P] GDS keep-mask
+    embeddings: dict[str, np.ndarray]  # backbone -> [P, D]
+    egemaps: np.ndarray | None = None  # [n_clips, 88]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    def patch_mask(self, clip_mask: np.ndarray, kept_only: bool = True) -> np.ndarray:
+        """Patches ``[P]`` of the clips in `clip_mask` (only the GDS-kept ones unless `kept_only` is False)."""
+        mask = np.asarray(clip_mask, bool)[self.patches.clip_index]
+        return mask & self.keep if kept_only else mask
+
+    def head_input(self, branches: tuple[str, ...], patch_idx: np.ndarray) -> np.ndarray:
+        """What a head on `branches` reads for patches `patch_idx`: their embeddings, concatenated in branch order."""
+        if len(branches) == 1:
+            return self.embeddings[branches[0]][patch_idx]
+        return np.concatenate([self.embeddings[b][patch_idx] for b in branches], axis=1)
+
+    def clip_probabilities(self, patch_logp: np.ndarray, patch_idx: np.ndarray, clips: np.ndarray) -> np.ndarray:
+        """Clip probabilities ``[len(clips), C]`` pooled from the log-probabilities of patches `patch_idx` (sorted `clips`)."""
+        local = np.searchsorted(clips, self.patches.clip_index[patch_idx])
+        counted = kept_by_clip(self.keep[patch_idx], local, len(clips))
+        return pool_by_clip(np.exp(patch_logp[counted]), local[counted], len(clips))
+
+
+def prepare_data(
+    table: pd.DataFrame,
+    backbones: list[str],
+    sources: dict[str, Any],
+    gds: GdsSettings,
+    cache: EmbeddingCache,
+    seed: int,
+    with_egemaps: bool,
+    labels: list[str] | None = None,
+    patch_data: bool = False,
+) -> CorpusData:
+    """Embeddings, patch table and (optionally) eGeMAPS features for every clip of `table`.
+
+    `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them).
+    """
+    from seraudit.ensemble.baseline_egemaps import egemaps_matrix
+
+    table = table.reset_index(drop=True)
+    labels = labels or label_set(table["label"])
+    index = {lab: i for i, lab in enumerate(labels)}
+    paths = table["path"].astype(str).tolist()
+    egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
+    patches = cache.patches(paths)
+    embeddings = {b: cache.embeddings(paths, b, sources[b], seed) for b in backbones}
+    keep = patches.keep(gds)
+    if patch_data:
+        patches = cache.patches(paths, need_data=True)
+    return CorpusData(
+        table=table,
+        labels=labels,
+        y=table["label"].map(index).to_numpy(dtype=np.int64),
+        speakers=(table["corpus"].astype(str) + ":" + table["speaker"].astype(str)).to_numpy()
+        if "corpus" in table and table["corpus"].nunique() > 1
+        else table["speaker"].astype(str).to_numpy(),
+        patches=patches,
+        keep=keep,
+        embeddings=embeddings,
+        egemaps=egemaps,
+    )

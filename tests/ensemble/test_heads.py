@@ -1,0 +1,42 @@
+"""A dense head standardises its embeddings with training statistics, and learns with class-balanced weights."""
+
+import numpy as np
+import pytest
+
+from seraudit.ensemble.heads import (
+    HeadConfig,
+    balanced_class_weights,
+    build_embedding_head,
+    fit_logits_model,
+    set_standardization,
+)
+
+
+def test_balanced_weights_are_inverse_class_frequencies_and_absent_classes_get_none():
+    weights = balanced_class_weights(np.array([0, 0, 0, 1]), n_classes=3)
+    assert weights[2] == 0.0 and weights[1] == pytest.approx(3 * weights[0])
+
+
+def test_the_standardisation_layer_holds_the_training_statistics(rng):
+    features = rng.normal(5.0, 3.0, (200, 8)).astype(np.float32)
+    head = build_embedding_head(8, 3, HeadConfig(), "probe_head")
+    set_standardization(head, "probe_head", features)
+    import keras
+
+    standardize = keras.Model(head.inputs, head.get_layer("probe_head_standardize").output)
+    out = np.asarray(standardize(features, training=False))
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(out.std(axis=0), 1.0, atol=1e-3)
+    assert [layer.name for layer in head.layers if layer.weights] == ["probe_head_standardize", "probe_head_logits"]
+
+
+def test_a_head_learns_a_separable_emotion_problem(rng):
+    y = rng.integers(0, 3, 240)
+    x = (np.eye(3)[y] @ rng.normal(0, 1, (3, 16)) * 3 + rng.normal(0, 0.5, (240, 16))).astype(np.float32)
+    config = HeadConfig(epochs=10, learning_rate=0.05, patience=3)
+    head = build_embedding_head(16, 3, config, "probe_head")
+    set_standardization(head, "probe_head", x[:160])
+    summary = fit_logits_model(head, x[:160], y[:160], x[160:], y[160:], 3, config, seed=0)
+    accuracy = (np.asarray(head.predict_on_batch(x[160:])).argmax(axis=1) == y[160:]).mean()
+    assert accuracy > 0.9
+    assert 1 <= summary["best_epoch"] <= summary["epochs_run"] <= config.epochs

@@ -1,0 +1,89 @@
+"""The trainer as an estimator: fit on one split of a prepared corpus, then score clips and learned state in `*_` attributes."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seraudit.ensemble.corpus_data import CorpusData
+from seraudit.ensemble.embedding_cache import CorpusPatches
+from seraudit.ensemble.folds import Fold
+from seraudit.ensemble.fusion import combine_late
+from seraudit.ensemble.heads import HeadConfig
+from seraudit.ensemble.training import Trainer, TrainSettings
+
+LABELS = ["neutral", "happy", "sad"]
+SPEAKERS = [f"s{i}" for i in range(6)]
+FOLD = Fold(0, train_speakers=SPEAKERS[:2], val_speakers=SPEAKERS[2:4], test_speakers=SPEAKERS[4:])
+PATCHES_PER_CLIP = 3
+
+
+@pytest.fixture(scope="module")
+def data():
+    """6 speakers x 3 emotions x 2 clips, 3 patches each; random embeddings that carry the emotion a little."""
+    rng = np.random.default_rng(0)
+    rows = [(s, lab) for s in SPEAKERS for lab in LABELS for _ in range(2)]
+    table = pd.DataFrame({"path": [f"{s}_{i}.wav" for i, (s, _) in enumerate(rows)], "speaker": [s for s, _ in rows],
+                          "label": [lab for _, lab in rows]})  # fmt: skip
+    y = table["label"].map(LABELS.index).to_numpy()
+    clip_index = np.repeat(np.arange(len(table)), PATCHES_PER_CLIP)
+    keep = rng.random(len(clip_index)) > 0.3
+    keep[::PATCHES_PER_CLIP] = True
+    embeddings = {
+        b: (np.eye(3)[y[clip_index]] @ rng.normal(0, 1, (3, dim)) + rng.normal(0, 1, (len(clip_index), dim))).astype(np.float32)
+        for b, dim in (("yamnet", 1024), ("vggish", 128))
+    }
+    n = len(clip_index)
+    return CorpusData(
+        table=table, labels=LABELS, y=y, speakers=table["speaker"].to_numpy(),
+        patches=CorpusPatches(table["path"].tolist(), clip_index, np.zeros(n), np.ones(n), np.ones(n)),
+        keep=keep, embeddings=embeddings, egemaps=np.eye(3)[y] @ rng.normal(0, 1, (3, 88)) + rng.normal(0, 1, (len(y), 88)),
+    )  # fmt: skip
+
+
+def settings(models, fusion="late"):
+    return TrainSettings(corpus="synthetic", data="-", models=models, fusion=fusion, head=HeadConfig(epochs=3),
+                         progress=False, command_line=["test"])  # fmt: skip
+
+
+SOURCES = {"yamnet": SimpleNamespace(pretrained=True), "vggish": SimpleNamespace(pretrained=False)}
+
+
+@pytest.fixture(scope="module")
+def late(data):
+    return Trainer(settings(["ensemble", "yamnet", "vggish", "egemaps"]), SOURCES).fit(data, FOLD)
+
+
+def test_fit_learns_one_head_per_branch_and_late_weights_that_sum_to_one(late):
+    assert set(late.heads_) == {"yamnet", "vggish"}  # the single models share the ensemble's heads
+    assert late.late_weights_.shape == (2,) and late.late_weights_.sum() == pytest.approx(1.0)
+    assert len(late.late_fit_["grid"]) == 21
+    assert set(late.history_) == {"yamnet", "vggish"} and late.history_["yamnet"]["epochs_run"] <= 3
+    assert late.egemaps_model_.classes_.tolist() == [0, 1, 2] and late.full_models_ == {}
+
+
+def test_predictions_are_clip_probabilities_for_every_model_and_test_clip(late, data):
+    test = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    table = late.predictions(data, test, fold_index=0)
+    p = table[[f"p_{lab}" for lab in LABELS]].to_numpy()
+    assert len(table) == 4 * len(test) and set(table["speaker"]) == set(FOLD.test_speakers)
+    assert ((p >= 0) & (p <= 1)).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert (table["prediction"] == np.asarray(LABELS)[p.argmax(axis=1)]).all()
+
+
+def test_the_late_ensemble_scores_as_the_weighted_single_models(late, data):
+    idx = np.arange(30)
+    singles = [late.patch_log_probabilities(data, b, idx) for b in ("yamnet", "vggish")]
+    np.testing.assert_allclose(late.patch_log_probabilities(data, "ensemble", idx), combine_late(singles, late.late_weights_))
+
+
+def test_feature_fusion_trains_one_head_on_both_embeddings_and_no_weights(data):
+    trainer = Trainer(settings(["ensemble"], fusion="feature"), SOURCES).fit(data, FOLD)
+    assert set(trainer.heads_) == {"fused"} and trainer.late_weights_ is None and trainer.egemaps_model_ is None
+    assert trainer.heads_["fused"].input_shape == (None, 1024 + 128)
+    config = trainer.model_config("ensemble", data)
+    assert config["fusion"] == "feature" and config["branch_untrained"] == {"yamnet": False, "vggish": True}
+    proba = trainer.clip_probabilities(data, "ensemble", np.arange(5))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
