@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seraudit.core.errors import AudioError
-from seraudit.ensemble.baseline_egemaps import egemaps_matrix, fit_predict_proba, make_baseline
+from seraudit.ensemble.baseline_egemaps import egemaps_matrix, make_baseline
 
 
 @pytest.fixture()
@@ -23,15 +23,6 @@ def test_the_baseline_learns_separable_features_whatever_their_scale(separable):
     x, y = separable
     model = make_baseline(seed=0).fit(x[::2], y[::2])
     assert (model.predict(x[1::2]) == y[1::2]).mean() >= 0.95
-
-
-def test_classes_unseen_in_training_get_zero_probability(separable):
-    x, y = separable
-    seen = y != 1
-    _, proba = fit_predict_proba(x[seen], y[seen], x[~seen], n_classes=4)
-    assert proba.shape == (80, 4)
-    assert (proba[:, [1, 3]] == 0).all()
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
 def test_egemaps_matrix_is_88_functionals_per_clip_and_cached(ravdess_clips, tmp_path):
