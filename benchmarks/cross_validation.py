@@ -1,14 +1,19 @@
 """Benchmark: speaker-independent cross-validation on RAVDESS (2.4 s) and EmoDB (2 s), plus cross-corpus rows, in one table.
 
-Rows: corpus x model x fusion x GDS setting, with UAR / accuracy / macro-F1
-(mean ± std over folds; over test speakers for cross-corpus rows), the
-fraction of patches GDS kept, and wall time. Frozen backbones (heads on
+Rows: corpus x layers x model x fusion x GDS setting, with UAR / accuracy /
+macro-F1 / top-2 (mean ± std over folds; over test speakers for cross-corpus
+rows), the fraction of patches GDS kept, and wall time. ``--layers`` compares
+what the heads read: ``last`` (each backbone's embedding), ``search`` (chosen on
+validation speakers, the default) or fixed layers such as ``yamnet:layer8``;
+each setting after the first is compared with the first (UAR difference of the
+ensemble with a bootstrap interval over speakers). Frozen backbones (heads on
 cached embeddings); VGGish is untrained unless weights are found, and marked
 so. Cross-corpus rows train on all of one corpus and test on the other over
 their shared emotions (`ensemble.cross_corpus`).
 
     .venv/bin/python benchmarks/cross_validation.py --corpora ravdess,emodb --gds on,off --cross-corpus ravdess:emodb,emodb:ravdess
     .venv/bin/python benchmarks/cross_validation.py --models yamnet --fusions late --gds off,0.2,0.3,0.4,0.5,0.6 --cross-corpus ""
+    .venv/bin/python benchmarks/cross_validation.py --fusions late --cross-corpus "" --layers "last;search;yamnet:layer8,vggish:fc1"
 """
 
 from __future__ import annotations
@@ -29,12 +34,27 @@ def gds_settings(text: str):
     return GdsSettings(False) if text == "off" else GdsSettings(True, None if text == "on" else float(text))
 
 
-def table_rows(results: dict, fusion: str, gds_label: str, seconds: float) -> list[tuple]:
+def table_rows(results: dict, fusion: str, gds_label: str, seconds: float, layers: str = "search") -> list[tuple]:
+    nan = {"mean": float("nan"), "std": float("nan")}
     return [
-        (results["corpus_display"], m["display_name"], fusion if name == "ensemble" else "-", gds_label,
-         m["uar"], m["accuracy"], m["macro_f1"], results.get("gds_kept_fraction", float("nan")), seconds)
+        (results["corpus_display"], layers, m["display_name"], fusion if name == "ensemble" else "-", gds_label,
+         m["uar"], m["accuracy"], m["macro_f1"], m.get("top2_accuracy", nan), results.get("gds_kept_fraction", float("nan")),
+         seconds)
         for name, m in results["models"].items()
     ]
+
+
+def paired_difference(a, b, model: str, n_boot: int) -> str:
+    """UAR of `model` in run `b` minus in run `a` (same clips, same folds), with a bootstrap interval over speakers."""
+    from seraudit.ensemble.comparison import bootstrap_uar_difference
+
+    pa, pb = a[a["model"] == model].sort_values("path"), b[b["model"] == model].sort_values("path")
+    labels = sorted(set(pa["label"]))
+    index = {lab: i for i, lab in enumerate(labels)}
+    y = pa["label"].map(index).to_numpy()
+    diff = bootstrap_uar_difference(y, pb["prediction"].map(index).to_numpy(), pa["prediction"].map(index).to_numpy(),
+                                    pa["speaker"].to_numpy(), n_boot=n_boot)
+    return f"{diff['difference']:+.1f} [{diff['ci_low']:+.1f}, {diff['ci_high']:+.1f}]"
 
 
 def print_comparisons(results: dict, gds_label: str) -> None:
@@ -44,16 +64,17 @@ def print_comparisons(results: dict, gds_label: str) -> None:
 
 
 def print_table(rows: list[tuple]) -> None:
-    width = max([len(r[1]) for r in rows] + [5])
     cwidth = max([len(r[0]) for r in rows] + [6])
-    head = (f"{'corpus':<{cwidth}} {'model':<{width}} {'fusion':<8} {'GDS':<8} {'UAR %':>12} {'acc. %':>12} "
-            f"{'macro-F1 %':>12} {'kept':>5} {'run s':>6}")
+    lwidth = max([len(r[1]) for r in rows] + [6])
+    width = max([len(r[2]) for r in rows] + [5])
+    head = (f"{'corpus':<{cwidth}} {'layers':<{lwidth}} {'model':<{width}} {'fusion':<8} {'GDS':<8} {'UAR %':>12} "
+            f"{'acc. %':>12} {'macro-F1 %':>12} {'top-2 %':>12} {'kept':>5} {'run s':>6}")
     print(head)
     print("-" * len(head))
-    for corpus, model, fusion, gds, uar, acc, f1, kept, sec in rows:
-        cells = [f"{x['mean']:.1f} ± {x['std']:.1f}" for x in (uar, acc, f1)]
-        print(f"{corpus:<{cwidth}} {model:<{width}} {fusion:<8} {gds:<8} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} "
-              f"{kept:>5.2f} {sec:>6.0f}")
+    for corpus, layers, model, fusion, gds, uar, acc, f1, top2, kept, sec in rows:
+        cells = [f"{x['mean']:.1f} ± {x['std']:.1f}" for x in (uar, acc, f1, top2)]
+        print(f"{corpus:<{cwidth}} {layers:<{lwidth}} {model:<{width}} {fusion:<8} {gds:<8} {cells[0]:>12} {cells[1]:>12} "
+              f"{cells[2]:>12} {cells[3]:>12} {kept:>5.2f} {sec:>6.0f}")
 
 
 def main() -> None:
@@ -66,18 +87,20 @@ def main() -> None:
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--max-clips", type=int, default=None)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--layers", default="search", help="';'-separated layer settings: search, last, or e.g. yamnet:layer8,vggish:fc1")
     args = parser.parse_args()
 
     from seraudit.ensemble.cross_corpus import run_cross_corpus
     from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.training import TrainSettings, parse_layers
 
     models = [m for m in args.models.split(",") if m]
+    layer_settings = [text.strip() for text in args.layers.split(";") if text.strip()]
 
-    def settings(corpus: str, fusion: str, gds, run_models: list[str]) -> TrainSettings:
+    def settings(corpus: str, fusion: str, gds, run_models: list[str], layers: str = "search") -> TrainSettings:
         return TrainSettings(corpus=corpus, data=str(CORPORA[corpus]), models=run_models, fusion=fusion, gds=gds,
                              models_dir=args.models_dir, allow_untrained=("vggish",), download=False,
-                             max_clips=args.max_clips, n_boot=args.bootstrap, progress=False)
+                             max_clips=args.max_clips, n_boot=args.bootstrap, progress=False, layers=parse_layers(layers))
 
     rows = []
     for gds_text in args.gds.split(","):
@@ -87,11 +110,20 @@ def main() -> None:
             if k and "ensemble" not in models:
                 continue
             for corpus in [c for c in args.corpora.split(",") if c]:
-                start = time.perf_counter()
-                results = run_experiment(settings(corpus, fusion, gds, run_models), out=None, final=False)
-                rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start)
-                print_comparisons(results, gds.label())
-                print(f"  done {corpus} {fusion} {gds.label()} in {time.perf_counter() - start:.0f} s", flush=True)
+                first = None
+                for layers in layer_settings:
+                    start = time.perf_counter()
+                    results = run_experiment(settings(corpus, fusion, gds, run_models, layers), out=None, final=False)
+                    rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start, layers)
+                    print_comparisons(results, gds.label())
+                    if first is None:
+                        first = (layers, results["predictions"])
+                    else:
+                        for model in run_models:
+                            print(f"  [{corpus}] {model}: layers {layers} vs {first[0]}: UAR "
+                                  f"{paired_difference(first[1], results['predictions'], model, args.bootstrap)}", flush=True)
+                    print(f"  done {corpus} {fusion} {gds.label()} layers={layers} in {time.perf_counter() - start:.0f} s",
+                          flush=True)
             for pair in [p for p in args.cross_corpus.split(",") if p]:
                 train_corpus, test_corpus = pair.split(":")
                 start = time.perf_counter()

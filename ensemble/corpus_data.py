@@ -8,7 +8,7 @@ a cross-corpus test set alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,8 @@ import pandas as pd
 
 from seraudit.core.labels import EMOTIONS
 from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache
-from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip
+from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip, pool_embeddings
+from seraudit.ensemble.spec import BACKBONES
 from seraudit.preprocessing.gds import GdsSettings
 
 
@@ -49,8 +50,9 @@ class CorpusData:
     speakers: np.ndarray  # [n_clips] str
     patches: CorpusPatches
     keep: np.ndarray  # [P] GDS keep-mask
-    embeddings: dict[str, np.ndarray]  # backbone -> [P, D]
+    embeddings: dict[str, np.ndarray]  # backbone -> [P, D], its published embedding
     egemaps: np.ndarray | None = None  # [n_clips, 88]
+    taps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # backbone -> tap -> [P, D_tap]
 
     @property
     def n_classes(self) -> int:
@@ -61,11 +63,31 @@ class CorpusData:
         mask = np.asarray(clip_mask, bool)[self.patches.clip_index]
         return mask & self.keep if kept_only else mask
 
-    def head_input(self, branches: tuple[str, ...], patch_idx: np.ndarray) -> np.ndarray:
-        """What a head on `branches` reads for patches `patch_idx`: their embeddings, concatenated in branch order."""
-        if len(branches) == 1:
-            return self.embeddings[branches[0]][patch_idx]
-        return np.concatenate([self.embeddings[b][patch_idx] for b in branches], axis=1)
+    def branch_features(self, branch: str, taps: tuple[str, ...] | None, patch_idx: np.ndarray) -> np.ndarray:
+        """What a head reads from `branch` for patches `patch_idx`: the pooled `taps`, concatenated (None: the embedding)."""
+        if not taps:
+            return self.embeddings[branch][patch_idx]
+        if len(taps) == 1 and taps[0] not in self.taps.get(branch, {}) and taps[0] == BACKBONES[branch].embedding_tap:
+            return self.embeddings[branch][patch_idx]
+        return np.concatenate([self.taps[branch][t][patch_idx] for t in taps], axis=1)
+
+    def head_input(self, branches: tuple[str, ...], patch_idx: np.ndarray,
+                   taps: dict[str, tuple[str, ...]] | None = None) -> np.ndarray:
+        """What a head on `branches` reads for patches `patch_idx`: each branch's features, concatenated in branch order."""
+        taps = taps or {}
+        parts = [self.branch_features(b, taps.get(b), patch_idx) for b in branches]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def available_taps(self, branch: str) -> tuple[str, ...]:
+        """The layers of `branch` this corpus holds features of (at least the embedding)."""
+        return tuple(self.taps.get(branch, {})) or (BACKBONES[branch].embedding_tap,)
+
+    def clip_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
+        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]`` (sorted clip indices)."""
+        clips = np.asarray(clips)
+        patch_idx = np.flatnonzero(np.isin(self.patches.clip_index, clips))
+        local = np.searchsorted(clips, self.patches.clip_index[patch_idx])
+        return pool_embeddings(self.head_input(branches, patch_idx, taps), local, self.keep[patch_idx], len(clips))
 
     def clip_probabilities(self, patch_logp: np.ndarray, patch_idx: np.ndarray, clips: np.ndarray) -> np.ndarray:
         """Clip probabilities ``[len(clips), C]`` pooled from the log-probabilities of patches `patch_idx` (sorted `clips`)."""
@@ -97,7 +119,8 @@ def prepare_data(
     paths = table["path"].astype(str).tolist()
     egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
     patches = cache.patches(paths)
-    embeddings = {b: cache.embeddings(paths, b, sources[b], seed) for b in backbones}
+    taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
+    embeddings = {b: taps[b][BACKBONES[b].embedding_tap] for b in backbones}
     keep = patches.keep(gds)
     if patch_data:
         patches = cache.patches(paths, need_data=True)
@@ -112,4 +135,5 @@ def prepare_data(
         keep=keep,
         embeddings=embeddings,
         egemaps=egemaps,
+        taps=taps,
     )

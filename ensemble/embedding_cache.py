@@ -9,10 +9,12 @@ by a hash of what determines it:
   and the front-end constants. The keep-mask of any GDS setting follows from
   the stored correlations by the rule `preprocessing.gds.select_segments`
   applies (`preprocessing.gds.keep_mask`), so a GDS ablation reads the same file;
-* embeddings ``<backbone>-<hash>.npz``: ``[P, D]`` for every patch; keyed by
-  the corpus files, the front-end constants, the backbone and its weights
-  (SHA-256, or the seed of untrained weights). Another GDS setting or another
-  head setting never re-extracts them.
+* layer taps ``<backbone>-taps-<hash>.npz``: for every readable layer of the
+  backbone (`ensemble.spec.Backbone.tap_widths`), its output averaged over time
+  and frequency, ``[P, D_tap]`` for every patch, from one forward pass; the last
+  tap is the published embedding. Keyed by the corpus files, the front-end
+  constants, the backbone and its weights (SHA-256, or the seed of untrained
+  weights). Another GDS setting, head or choice of layers never re-extracts them.
 
 The cache folder is ``$SERAUDIT_CACHE_DIR/embeddings`` (default
 ``~/.cache/seraudit/embeddings``).
@@ -123,6 +125,38 @@ def build_embedder(backbone: str, source, seed: int):
     return model
 
 
+def build_tap_model(backbone: str, source, seed: int):
+    """A Keras model ``log_mel [B, 96, 64] -> {tap: [B, D_tap]}``: every readable layer, pooled over time and frequency.
+
+    One pass gives every layer a head's layer search may choose; the last tap is the
+    published embedding (YAMNet's layer14 average pool, VGGish's fc2).
+    """
+    import keras
+
+    inputs = keras.Input((constants.PATCH_FRAMES, constants.PATCH_BANDS), name=INPUT_NAME)
+    tower = BACKBONES[backbone].add_tower(inputs)
+    outputs = {
+        tap: keras.layers.GlobalAveragePooling2D(name=f"{backbone}_{tap}_pool")(out) if len(out.shape) == 4 else out
+        for tap, out in tower.tap_outputs.items()
+    }
+    model = keras.Model(inputs, outputs, name=f"{backbone}_taps")
+    BACKBONES[backbone].load_weights(model, source, seed)
+    return model
+
+
+def embed_taps(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "layer taps") -> dict[str, np.ndarray]:
+    """Run a `build_tap_model` over patches ``[P, 96, 64]`` in batches: tap -> ``[P, D_tap]`` float32."""
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    out: dict[str, list[np.ndarray]] = {}
+    for i in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
+        for tap, value in fn(tf.constant(data[i : i + batch_size])).items():
+            out.setdefault(tap, []).append(value.numpy())
+    return {tap: np.concatenate(parts, axis=0).astype(np.float32) for tap, parts in out.items()}
+
+
 def embed_patches(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "embeddings") -> np.ndarray:
     """Run `model` over patches ``[P, 96, 64]`` in batches (one compiled function)."""
     import tensorflow as tf
@@ -149,9 +183,9 @@ class EmbeddingCache:
         key = cache_key("patches", _files_fingerprint(paths), _frontend_fingerprint())
         return self.dir / f"patches-{key}.npz"
 
-    def embeddings_file(self, paths: list[str], backbone: str, source, seed: int) -> Path:
-        key = cache_key("embeddings", _files_fingerprint(paths), _frontend_fingerprint(), backbone, weights_fingerprint(source, seed))
-        return self.dir / f"{backbone}-{key}.npz"
+    def taps_file(self, paths: list[str], backbone: str, source, seed: int) -> Path:
+        key = cache_key("taps", _files_fingerprint(paths), _frontend_fingerprint(), backbone, weights_fingerprint(source, seed))
+        return self.dir / f"{backbone}-taps-{key}.npz"
 
     def _write(self, path: Path, **arrays) -> None:
         with atomic_path(path) as tmp:
@@ -176,19 +210,25 @@ class EmbeddingCache:
         self._patches = computed
         return computed
 
-    def embeddings(self, paths: list[str], backbone: str, source, seed: int) -> np.ndarray:
-        """Embeddings ``[P, D]`` of every patch of `paths` (extracted once per corpus, backbone and weights)."""
+    def taps(self, paths: list[str], backbone: str, source, seed: int) -> dict[str, np.ndarray]:
+        """Every readable layer's pooled output ``{tap: [P, D]}`` for every patch of `paths` (one pass, cached)."""
         paths = [str(p) for p in paths]
-        file = self.embeddings_file(paths, backbone, source, seed)
+        file = self.taps_file(paths, backbone, source, seed)
         if file.is_file():
             with np.load(file) as z:
-                emb = z["embeddings"]
-            if len(emb) == len(self.patches(paths).clip_index):
+                taps = {tap: z[tap] for tap in BACKBONES[backbone].tap_names if tap in z.files}
+            if len(taps) == len(BACKBONES[backbone].tap_names) and all(
+                len(v) == len(self.patches(paths).clip_index) for v in taps.values()
+            ):
                 self.hits.append(file.name)
-                return emb
+                return taps
         patches = self.patches(paths, need_data=True)
-        model = build_embedder(backbone, source, seed)
-        emb = embed_patches(model, patches.data, progress=self.progress, desc=f"{backbone} embeddings")
-        self._write(file, embeddings=emb, clip_index=patches.clip_index)
+        model = build_tap_model(backbone, source, seed)
+        taps = embed_taps(model, patches.data, progress=self.progress, desc=f"{backbone} layers")
+        self._write(file, clip_index=patches.clip_index, **taps)
         self.misses.append(file.name)
-        return emb
+        return taps
+
+    def embeddings(self, paths: list[str], backbone: str, source, seed: int) -> np.ndarray:
+        """The published embedding ``[P, D]`` of every patch of `paths` (the backbone's last tap)."""
+        return self.taps(paths, backbone, source, seed)[BACKBONES[backbone].embedding_tap]

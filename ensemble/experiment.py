@@ -38,7 +38,8 @@ def model_info(settings: TrainSettings, sources: dict[str, Any]) -> dict[str, di
 def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, final: bool = True) -> dict:
     """Train and cross-validate; write the run to `out` (skipped when None). Returns the results dict.
 
-    ``final=False`` (only without `out`) skips training the final models: cross-validation scores only, for benchmarks.
+    ``final=False`` (only without `out`) skips training the final models: cross-validation scores only, for
+    benchmarks; the results then also hold the cross-validation predictions table (``"predictions"``).
     """
     if out is not None and not final:
         raise ValueError("a run directory needs the final models; pass final=True")
@@ -62,6 +63,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
                     "fine_tune": settings.fine_tune, "n_clips": len(data.table), "n_speakers": len(set(data.speakers))})
     if not final:
         results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
+        results["predictions"] = cv.predictions  # benchmarks compare settings clip by clip
         return results
     finals, trainer, final_fold = train_final(data, settings, sources)
     common = {

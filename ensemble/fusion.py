@@ -8,8 +8,9 @@ convolutions) and fuses them in one of two ways:
 * late fusion: each branch has its own head; the class log-probabilities of
   the branches are combined with weights fitted on validation data (Kim &
   Kwak 2024) in the layer ``"logits"``;
-* feature fusion: the YAMNet (1024-d) and VGGish (128-d) embeddings are
-  concatenated into one head whose last dense layer is ``"logits"``.
+* feature fusion: what the heads read from YAMNet and VGGish (their chosen
+  layers, or their 1024-d and 128-d embeddings) is concatenated into one head
+  whose last dense layer is ``"logits"``.
 
 The output layer ``"probabilities"`` is the softmax of ``"logits"``. Late
 fusion's numpy twin (`combine_late`) scores heads trained on cached embeddings
@@ -85,30 +86,64 @@ def build_model(config: dict, n_classes: int) -> BuiltModel:
     """Build the flat graph a model config describes (weights are random until loaded).
 
     `config` is a saved model's ``config.json`` (or any dict with its keys
-    ``name``, ``fusion``, ``head``): see `ensemble.spec.ModelSpec.from_config`.
+    ``name``, ``fusion``, ``head``, ``taps``): see `ensemble.spec.ModelSpec.from_config`.
+    Each branch's tower stops at the deepest layer its heads read; what the heads
+    read from it sits in one layer, ``<branch>_features``.
     """
     import keras
 
     spec = ModelSpec.from_config(config)
     inputs = keras.Input((PATCH_FRAMES, PATCH_BANDS), name=spec.input_name)
-    towers = {b: BACKBONES[b].add_tower(inputs) for b in spec.branches}
+    towers, features, conv_layers, feature_layers = {}, {}, {}, {}
+    for b in spec.branches:
+        if spec.reads_embedding(b):
+            towers[b] = BACKBONES[b].add_tower(inputs)
+            features[b], feature_layers[b] = towers[b].embedding, towers[b].embedding_layer
+            conv_layers[b] = towers[b].last_conv_layer
+            continue
+        taps = spec.taps_of(b)
+        towers[b] = tower = BACKBONES[b].add_tower(inputs, up_to=taps[-1])
+        features[b] = _pooled_taps(tower, taps, spec.features_layer(b))
+        feature_layers[b] = spec.features_layer(b)
+        conv_layers[b] = _gradcam_layer(tower, taps)
     head_logits = []
     for head in spec.heads:
         if len(head.branches) == 1:
-            x = towers[head.branches[0]].embedding
+            x = features[head.branches[0]]
         else:
-            x = keras.layers.Concatenate(name=head.embedding_layer)([towers[b].embedding for b in head.branches])
+            x = keras.layers.Concatenate(name=head.embedding_layer)([features[b] for b in head.branches])
         head_logits.append(add_head(x, n_classes, spec.head, head.prefix, logits_name=spec.graph_logits(head)))
     logits = late_fusion_layer(len(head_logits))(head_logits) if spec.weighs_heads else head_logits[0]
     probabilities = keras.layers.Activation("softmax", name=spec.output_name)(logits)
     model = keras.Model(inputs, probabilities, name=spec.keras_name)
-    return BuiltModel(
-        keras_model=model,
-        spec=spec,
-        towers=towers,
-        conv_layers={b: t.last_conv_layer for b, t in towers.items()},
-        embedding_layers={b: t.embedding_layer for b, t in towers.items()},
-    )
+    return BuiltModel(keras_model=model, spec=spec, towers=towers, conv_layers=conv_layers, embedding_layers=feature_layers)
+
+
+def _pooled_taps(tower, taps: tuple[str, ...], name: str):
+    """The tapped layers' outputs, each averaged over time and frequency when it is a feature map, concatenated."""
+    import keras
+
+    pooled = []
+    for tap in taps:
+        out = tower.tap_outputs[tap]
+        single = len(taps) == 1
+        if len(out.shape) == 4:
+            out = keras.layers.GlobalAveragePooling2D(name=name if single else f"{name}_{tap}")(out)
+        elif single:
+            out = keras.layers.Identity(name=name)(out)
+        pooled.append(out)
+    return pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=name)(pooled)
+
+
+def _gradcam_layer(tower, taps: tuple[str, ...]) -> str:
+    """Grad-CAM's target: the shallowest tapped feature map (every path to the logits passes through it).
+
+    Dense taps (VGGish fc1/fc2) have no time-frequency grid: their target is the tower's last convolution.
+    """
+    for tap in taps:
+        if len(tower.tap_outputs[tap].shape) == 4:
+            return tower.taps[tap]
+    return tower.last_conv_layer
 
 
 def set_late_fusion_weights(model, weights: np.ndarray) -> None:

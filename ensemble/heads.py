@@ -1,33 +1,17 @@
-"""Small dense emotion heads on top of backbone embeddings, and how they are trained.
+"""The layers of an emotion head inside a model's flat graph, and the end-to-end training used for fine-tuning.
 
-A head is the same stack of named layers whether it sits on cached embeddings
-(frozen backbones: fast training) or inside the full log-mel graph, so weights
-trained on cached embeddings move into the full graph by layer name.
+A head is a fixed standardisation (a frozen BatchNormalization holding the
+training features' mean and variance) -> dropout -> [dense ReLU (L2) -> dropout,
+when ``hidden > 0``] -> dense logits (L2). With frozen backbones its weights come
+from a `ensemble.linear_head.LinearHead` fitted on clip features (``hidden = 0``),
+moved in by layer name; fine-tuning then trains the whole graph on log-mel
+patches (`fit_logits_model`: class-balanced cross-entropy, early stopping on
+validation speakers). `HeadConfig` holds both the graph's head shape and the
+fine-tuning hyper-parameters.
 
-Stack: fixed standardisation (a frozen BatchNormalization holding the training
-embeddings' mean and variance) -> dropout -> [dense ReLU (L2) -> dropout, when
-``hidden > 0``] -> dense logits (L2). Training is patch-level (every GDS-kept
-patch carries its clip's label; clips pool mean log-probabilities), with class
-weights (balanced) and early stopping on a speaker-grouped inner validation split.
-
-Default head: linear softmax (``hidden=0``) on standardised embeddings, L2
-0.03, no dropout. Chosen on the inner validation splits only (RAVDESS (2.4 s),
-6 speaker folds, YAMNet-only, GDS 0.4, clip UAR on each fold's validation
-speakers; test speakers never seen):
-
-    MLP 256 ReLU, dropout 0.4, L2 1e-3 (earlier default)  38.7 ± 4.1
-    linear, L2 0.01                                        36.5 ± 3.1
-    linear, L2 0.03                                        38.3 ± 4.4
-    linear, L2 0.1                                         38.1 ± 4.4
-    (reference, scikit-learn-style logistic regression:
-     patch-level C=0.003 38.8 ± 4.6; mean embedding per clip C=0.003 38.0 ± 4.5)
-
-Every setting is within one standard error of the best (about 1.7 points over 6
-folds), so the one-standard-error rule picks the simplest: the linear head
-(8 k instead of 264 k weights; its best epoch is stable across folds, 25-40,
-where the MLP's ranged 1-20). Patch-level training beat mean-embedding
-training in the same comparison. L2 0.03 is the best linear setting; it
-corresponds to C ~ 0.006 of a logistic regression on ~3000 training patches.
+(Before heads read mid-level layers, the dense patch-level head on the embedding
+was compared with a logistic regression on clip-mean embeddings: both reached
+38-39 UAR on RAVDESS (2.4 s); the layer was the bottleneck, see `linear_head`.)
 """
 
 from __future__ import annotations
@@ -64,24 +48,6 @@ def add_head(x, n_classes: int, config: HeadConfig, prefix: str, logits_name: st
         x = keras.layers.Dense(config.hidden, activation="relu", kernel_regularizer=reg, name=f"{prefix}_dense")(x)
         x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout")(x)
     return keras.layers.Dense(n_classes, kernel_regularizer=reg, name=logits_name or f"{prefix}_logits")(x)
-
-
-def set_standardization(model, prefix: str, features: np.ndarray) -> None:
-    """Store the mean and variance of `features` ``[N, D]`` in the head's frozen standardisation layer."""
-    layer = model.get_layer(f"{prefix}_standardize")
-    features = np.asarray(features, dtype=np.float64)
-    mean, var = features.mean(axis=0), features.var(axis=0)
-    var = np.where(var > 1e-12, var, 1.0)
-    dim = features.shape[1]
-    layer.set_weights([np.ones(dim, np.float32), np.zeros(dim, np.float32), mean.astype(np.float32), var.astype(np.float32)])
-
-
-def build_embedding_head(dim: int, n_classes: int, config: HeadConfig, prefix: str, logits_name: str | None = None):
-    """A stand-alone head model ``embedding [B, D] -> logits [B, C]`` for training on cached embeddings."""
-    import keras
-
-    inputs = keras.Input((dim,), name=f"{prefix}_embedding_in")
-    return keras.Model(inputs, add_head(inputs, n_classes, config, prefix, logits_name), name=f"{prefix}_model")
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:

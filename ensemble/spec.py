@@ -16,9 +16,11 @@ Backbones and fusions are registered here, once each:
   (weights fitted on validation speakers: late fusion); one head on several
   branches reads their concatenated embeddings (feature fusion).
 
-A head reads the final embedding of each of its branches; what else a head
-could read (other layers of a backbone) or how patches pool into a clip would
-be one more field of `HeadSpec` or `ModelSpec`.
+Heads read **taps**: named layers of a backbone (YAMNet's 14 blocks, VGGish's
+four conv groups and two dense layers), each averaged over time and frequency,
+concatenated when several. `ModelSpec.taps` holds the layers chosen for each
+branch (on inner-validation speakers, see `ensemble.training`); a model saved
+before taps existed has none, and its heads read the published embedding.
 """
 
 from __future__ import annotations
@@ -42,22 +44,40 @@ class Backbone:
     name: str
     embedding_size: int
     fine_tune_layers: int  # weight-carrying layers at the top of the tower that fine-tuning unfreezes
-    tower: Callable[[Any, str], Any]  # (log-mel tensor, layer prefix) -> backbones.tower.Tower
+    tower: Callable[..., Any]  # (log-mel tensor, layer prefix, up_to=tap) -> backbones.tower.Tower
     weights: Callable[[Any, Any, int, str], None]  # (keras model, weights source or None, seed, layer prefix)
+    tap_widths: dict[str, int] = field(default_factory=dict)  # readable layers, shallow to deep -> feature width
+    candidate_taps: tuple[tuple[str, ...], ...] = ()  # the tap sets a head's layer search tries
 
-    def add_tower(self, x):
-        """Add the backbone's layers (named ``<backbone>_*``) to tensor `x`; returns its `Tower`."""
-        return self.tower(x, self.name)
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        return tuple(self.tap_widths)
+
+    @property
+    def embedding_tap(self) -> str:
+        """The tap whose pooled output is the backbone's published embedding (its last layer)."""
+        return self.tap_names[-1]
+
+    def add_tower(self, x, up_to: str | None = None):
+        """Add the backbone's layers (named ``<backbone>_*``) to tensor `x`, up to tap `up_to`; returns its `Tower`."""
+        return self.tower(x, self.name, up_to=up_to)
+
+    def check_taps(self, taps) -> tuple[str, ...]:
+        """`taps` ordered shallow to deep; an unknown name is refused, naming the backbone's taps."""
+        unknown = [t for t in taps if t not in self.tap_widths]
+        if unknown or not taps:
+            raise ValueError(f"{self.name} has no layer(s) {unknown or list(taps)}; its taps are {', '.join(self.tap_names)}")
+        return tuple(sorted(set(taps), key=self.tap_names.index))
 
     def load_weights(self, model, source, seed: int) -> None:
         """Fill the model's ``<backbone>_*`` layers from `source`, or with seeded random weights when untrained."""
         self.weights(model, source, seed, self.name)
 
 
-def _yamnet_tower(x, prefix: str):
+def _yamnet_tower(x, prefix: str, up_to: str | None = None):
     from seraudit.ensemble.backbones.yamnet import yamnet_tower
 
-    return yamnet_tower(x, prefix=prefix)
+    return yamnet_tower(x, prefix=prefix, up_to=up_to)
 
 
 def _yamnet_weights(model, source, seed: int, prefix: str) -> None:
@@ -68,10 +88,10 @@ def _yamnet_weights(model, source, seed: int, prefix: str) -> None:
     load_yamnet_weights(model, source, prefix=prefix)
 
 
-def _vggish_tower(x, prefix: str):
+def _vggish_tower(x, prefix: str, up_to: str | None = None):
     from seraudit.ensemble.backbones.vggish import vggish_tower
 
-    return vggish_tower(x, prefix=prefix)
+    return vggish_tower(x, prefix=prefix, up_to=up_to)
 
 
 def _vggish_weights(model, source, seed: int, prefix: str) -> None:
@@ -83,11 +103,22 @@ def _vggish_weights(model, source, seed: int, prefix: str) -> None:
         init_untrained_vggish(model, seed, prefix=prefix)
 
 
+# Feature widths of each backbone's taps (the channel count a head reads after pooling over time and frequency).
+_YAMNET_TAPS = {f"layer{i}": w for i, w in enumerate((32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024), 1)}
+_VGGISH_TAPS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "fc1": 4096, "fc2": EMBEDDING_SIZE["vggish"]}
+
 BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
-        Backbone("yamnet", EMBEDDING_SIZE["yamnet"], 4, _yamnet_tower, _yamnet_weights),
-        Backbone("vggish", EMBEDDING_SIZE["vggish"], 3, _vggish_tower, _vggish_weights),
+        Backbone(
+            "yamnet", EMBEDDING_SIZE["yamnet"], 4, _yamnet_tower, _yamnet_weights, _YAMNET_TAPS,
+            # mid-level blocks hold far more emotion than the embedding (layer14); a fixed set of three is tried too
+            tuple((f"layer{i}",) for i in (5, 6, 7, 8, 9, 10, 14)) + (("layer6", "layer7", "layer8"),),
+        ),
+        Backbone(
+            "vggish", EMBEDDING_SIZE["vggish"], 3, _vggish_tower, _vggish_weights, _VGGISH_TAPS,
+            (("conv3",), ("conv4",), ("fc2",)),  # fc1 (4096-d) costs ten times more to fit for no gain measured
+        ),
     )
 }
 
@@ -117,10 +148,6 @@ class HeadSpec:
     def embedding_layer(self) -> str:
         """Name of the layer that concatenates the branches' embeddings (heads on several branches)."""
         return f"{self.key}_embedding"
-
-    @property
-    def input_size(self) -> int:
-        return sum(BACKBONES[b].embedding_size for b in self.branches)
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,7 @@ class ModelSpec:
     branches: tuple[str, ...]  # backbones, in graph order
     fusion: str | None  # a key of FUSIONS for several branches, None for a single backbone
     head: HeadConfig = field(default_factory=HeadConfig)
+    taps: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (branch, the layers its heads read); absent: the embedding
 
     input_name: ClassVar[str] = INPUT_NAME
     logits_name: ClassVar[str] = LOGITS_NAME
@@ -163,23 +191,55 @@ class ModelSpec:
         unknown = [b for b in self.branches if b not in BACKBONES]
         if unknown or not self.branches:
             raise ValueError(f"unknown backbone(s) {unknown}; choose from {', '.join(BACKBONES)}")
+        for branch, taps in self.taps:
+            if branch not in self.branches:
+                raise ValueError(f"taps for {branch!r}, which is not a branch of the {self.name}")
+            BACKBONES[branch].check_taps(taps)
 
     @classmethod
-    def named(cls, name: str, fusion: str | None = "late", head: HeadConfig | None = None) -> "ModelSpec":
-        """The spec of model `name` (`fusion` applies to the ensemble only)."""
+    def named(cls, name: str, fusion: str | None = "late", head: HeadConfig | None = None,
+              taps: dict[str, tuple[str, ...]] | None = None) -> "ModelSpec":
+        """The spec of model `name` (`fusion` applies to the ensemble only; `taps`: branch -> layers its heads read)."""
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; choose {', '.join(MODELS)}")
         branches = MODELS[name]
-        return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig())
+        chosen = tuple((b, BACKBONES[b].check_taps(taps[b])) for b in branches if taps and b in taps)
+        return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig(), chosen)
 
     @classmethod
     def from_config(cls, config: dict) -> "ModelSpec":
-        """The spec a saved model's ``config.json`` describes (keys ``name``, ``fusion``, ``head``)."""
-        return cls.named(config["name"], config.get("fusion"), HeadConfig(**config.get("head", {})))
+        """The spec a saved model's ``config.json`` describes (keys ``name``, ``fusion``, ``head``, ``taps``).
+
+        Models saved before heads read mid-level layers have no ``taps``: their heads read the embedding.
+        """
+        taps = {b: tuple(t) for b, t in (config.get("taps") or {}).items()}
+        return cls.named(config["name"], config.get("fusion"), HeadConfig(**config.get("head", {})), taps or None)
 
     def to_config(self) -> dict:
         """The spec's part of ``config.json``."""
-        return {"name": self.name, "fusion": self.fusion, "head": self.head.to_dict()}
+        config = {"name": self.name, "fusion": self.fusion, "head": self.head.to_dict()}
+        if self.taps:
+            config["taps"] = {b: list(t) for b, t in self.taps}
+        return config
+
+    def taps_of(self, branch: str) -> tuple[str, ...]:
+        """The layers the heads read from `branch`: its chosen taps, or its embedding tap when none were chosen."""
+        return dict(self.taps).get(branch, (BACKBONES[branch].embedding_tap,))
+
+    def reads_embedding(self, branch: str) -> bool:
+        """True for a model whose heads read `branch`'s published embedding (models saved before layer taps)."""
+        return branch not in dict(self.taps)
+
+    def feature_size(self, branch: str) -> int:
+        return sum(BACKBONES[branch].tap_widths[t] for t in self.taps_of(branch))
+
+    def input_size(self, head: "HeadSpec") -> int:
+        """Width of what `head` reads: the pooled taps of its branches, concatenated."""
+        return sum(self.feature_size(b) for b in head.branches)
+
+    def features_layer(self, branch: str) -> str:
+        """Name of the graph layer holding what the heads read from `branch` (the split point of frozen towers)."""
+        return f"{branch}_features"
 
     @property
     def heads(self) -> tuple[HeadSpec, ...]:

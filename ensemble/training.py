@@ -1,12 +1,14 @@
 """Training of the emotion models and their speaker-independent cross-validation.
 
-Default mode (frozen backbones): every patch's YAMNet / VGGish embedding is
-taken from the embedding cache, and only the dense heads are trained on the
-GDS-kept patches of the training speakers (clip label = patch label, class
-weights balanced, early stopping on an inner validation split of other
-speakers). Fine-tuning (`fine_tune=True`) starts from those heads, unfreezes
-the top layers of each backbone and trains the flat graph end-to-end on
-log-mel patches.
+Default mode (frozen backbones): every readable layer of YAMNet and VGGish is
+taken from the embedding cache for every patch, and only linear heads are
+trained, on each training clip's mean feature over its GDS-kept patches
+(`ensemble.linear_head`). Which layers each backbone's head reads, and the
+head's regularisation, are chosen on the inner-validation speakers of the
+split; the late-fusion weights are fitted on those speakers too; then the
+chosen heads are refitted on training plus validation speakers. Fine-tuning
+(`fine_tune=True`) starts from those heads, unfreezes the top layers of each
+backbone and trains the flat graph end-to-end on log-mel patches.
 
 `Trainer` is the estimator: settings in the constructor, `fit` on one split
 of a prepared corpus (`ensemble.corpus_data`), learned state in attributes
@@ -31,6 +33,7 @@ from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.ensemble.folds import Fold, final_split, fold_plan
 from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
+from seraudit.ensemble.linear_head import HeadChoice, fit_linear_head, select_head
 from seraudit.ensemble.pooling import LOG_EPS
 from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, HeadSpec, ModelSpec
 from seraudit.ensemble.trained import TrainedModel
@@ -61,6 +64,7 @@ class TrainSettings:
     n_boot: int = 2000
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
     fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
+    layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +82,7 @@ class TrainSettings:
             "allow_untrained": list(self.allow_untrained),
             "n_boot": self.n_boot,
             "command_line": list(self.command_line),
+            "layers": "searched on validation speakers" if self.layers is None else {b: list(t) for b, t in self.layers.items()},
         }
 
     def specs(self) -> dict[str, ModelSpec]:
@@ -98,8 +103,10 @@ class Trainer:
 
     Attributes (set by `fit`)
     -------------------------
+    taps_ : dict
+        Backbone -> the layers its heads read, chosen on the validation speakers.
     heads_ : dict
-        Head key (``"yamnet"``, ``"vggish"``, ``"fused"``) -> the Keras head ``embedding -> logits``.
+        Head key (``"yamnet"``, ``"vggish"``, ``"fused"``) -> its `LinearHead` (refitted on train + validation).
     late_weights_ : ndarray or None
         Branch weights of the late-fused ensemble (order of its branches).
     late_fit_ : dict or None
@@ -117,53 +124,78 @@ class Trainer:
 
     @property
     def specs(self) -> dict[str, ModelSpec]:
-        """The spec of every neural model the settings name (what `fit` trains and `assemble` builds)."""
-        return self.settings.specs()
+        """The spec of every neural model the settings name (what `fit` trains and `assemble` builds), with the chosen layers."""
+        taps = getattr(self, "taps_", None)
+        return {name: ModelSpec.named(name, spec.fusion, spec.head, taps) for name, spec in self.settings.specs().items()}
 
     def _heads(self) -> list[HeadSpec]:
         """Every distinct head of the run's models, in model order (a head two models share is trained once)."""
         return list(dict.fromkeys(h for spec in self.specs.values() for h in spec.heads))
 
     def fit(self, data: CorpusData, fold: Fold) -> "Trainer":
-        """Train every model of the settings on the fold's train speakers (validation on its inner validation speakers)."""
+        """Train every model of the settings on the fold's train speakers (choices made on its validation speakers)."""
         from seraudit.ensemble.baseline_egemaps import make_baseline
         from seraudit.ensemble.fusion import fit_late_fusion_weights
-        from seraudit.ensemble.heads import build_embedding_head, fit_logits_model, set_standardization
 
         settings = self.settings
+        if settings.head.hidden > 0:
+            raise ValueError("frozen-backbone heads are linear (hidden=0); a hidden layer is only trained when fine-tuning")
         train_clips, val_clips, _ = fold.masks(data.speakers)
-        tr, va = data.patch_mask(train_clips), data.patch_mask(val_clips)
-        y_patch = data.y[data.patches.clip_index]
+        tr_c, va_c, fit_c = np.flatnonzero(train_clips), np.flatnonzero(val_clips), np.flatnonzero(train_clips | val_clips)
         self.heads_, self.history_, self.full_models_ = {}, {}, {}
         self.late_weights_, self.late_fit_, self.egemaps_model_ = None, None, None
-        for i, head in enumerate(self._heads()):
-            x_tr = data.head_input(head.branches, np.flatnonzero(tr))
-            x_va = data.head_input(head.branches, np.flatnonzero(va))
-            model = build_embedding_head(head.input_size, data.n_classes, settings.head, head.prefix, head.logits_layer)
-            set_standardization(model, head.prefix, x_tr)
-            self.history_[head.key] = fit_logits_model(
-                model, x_tr, y_patch[tr], x_va, y_patch[va], data.n_classes, settings.head, seed=settings.seed + i
-            )
-            self.heads_[head.key] = model
+        self.taps_, choices = {}, {}
+        branches = list(dict.fromkeys(b for spec in self.settings.specs().values() for b in spec.branches))
+        for b in branches:  # which layers each backbone's heads read: chosen on validation speakers
+            choices[b] = self._search(data, (b,), self._candidates(data, b), tr_c, va_c)
+            self.taps_[b] = choices[b].taps
+        for head in self._heads():
+            if head.branches != (head.key,):  # a head on several branches reads their chosen layers
+                choices[head.key] = self._search(data, head.branches, {None: None}, tr_c, va_c)
+        val_heads = {key: choice.head for key, choice in choices.items()}
+        va = data.patch_mask(val_clips)
         for spec in (s for s in self.specs.values() if s.weighs_heads):
             val_idx = np.flatnonzero(va)
             if len(val_idx):
-                branch = [self._head_logp(data, h, val_idx) for h in spec.heads]
+                branch = [self._head_logp(data, h, val_idx, val_heads) for h in spec.heads]
                 self.late_weights_, self.late_fit_ = fit_late_fusion_weights(
-                    branch, y_patch[val_idx], data.patches.clip_index[val_idx]
+                    branch, data.y[data.patches.clip_index[val_idx]], data.patches.clip_index[val_idx]
                 )
             else:
                 self.late_weights_ = np.full(len(spec.heads), 1.0 / len(spec.heads))
                 self.late_fit_ = {"criterion": "equal weights (no validation speakers)"}
+        for head in self._heads():  # the chosen heads, refitted on every speaker of the split
+            choice = choices[head.key]
+            x_fit = data.clip_features(head.branches, self.taps_, fit_c)
+            self.heads_[head.key] = fit_linear_head(x_fit, data.y[fit_c], data.n_classes, choice.C, settings.seed)
+            self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c))}
         if "egemaps" in settings.models:
-            fit_clips = train_clips | val_clips
-            self.egemaps_model_ = make_baseline(settings.seed).fit(data.egemaps[fit_clips], data.y[fit_clips])
+            self.egemaps_model_ = make_baseline(settings.seed).fit(data.egemaps[fit_c], data.y[fit_c])
         if settings.fine_tune:
+            tr = data.patch_mask(train_clips)
             for name in self.specs:
                 built, _ = self.assemble(name, data)
                 self.history_[f"{name}_fine_tune"] = self._fine_tune(built, data, tr, va)
                 self.full_models_[name] = built.keras_model
         return self
+
+    def _candidates(self, data: CorpusData, branch: str) -> list[tuple[str, ...]]:
+        """The layer sets the search tries for `branch`: the settings' fixed layers, else the backbone's candidates
+        this corpus holds features of."""
+        if self.settings.layers and branch in self.settings.layers:
+            return [BACKBONES[branch].check_taps(self.settings.layers[branch])]
+        held = set(data.available_taps(branch))
+        found = [c for c in BACKBONES[branch].candidate_taps if set(c) <= held]
+        return found or [(BACKBONES[branch].embedding_tap,)]
+
+    def _search(self, data: CorpusData, branches: tuple[str, ...], candidates, train: np.ndarray, val: np.ndarray) -> HeadChoice:
+        """`select_head` over `candidates` (layer sets of a single branch, or ``{None: None}``: the branches' chosen layers)."""
+        features = {}
+        for taps in candidates:
+            chosen = self.taps_ if taps is None else {branches[0]: taps}
+            key = tuple(t for b in branches for t in chosen[b]) if taps is None else taps
+            features[key] = (data.clip_features(branches, chosen, train), data.clip_features(branches, chosen, val))
+        return select_head(features, data.y[train], data.y[val], data.n_classes, seed=self.settings.seed)
 
     def _fine_tune(self, built, data: CorpusData, train_patches: np.ndarray, val_patches: np.ndarray) -> dict:
         """Unfreeze the top layers of each backbone and train the flat graph end-to-end on log-mel patches."""
@@ -185,11 +217,12 @@ class Trainer:
         )
         return {**summary, "unfrozen": unfrozen, "config": cfg.to_dict()}
 
-    def _head_logp(self, data: CorpusData, head: HeadSpec, patch_idx: np.ndarray) -> np.ndarray:
-        x = data.head_input(head.branches, patch_idx)
+    def _head_logp(self, data: CorpusData, head: HeadSpec, patch_idx: np.ndarray, heads: dict | None = None) -> np.ndarray:
+        """Patch log-probabilities of one head (the fitted ones, or `heads` when given) for patches `patch_idx`."""
+        x = data.head_input(head.branches, patch_idx, self.taps_)
         if not len(x):
             return np.zeros((0, data.n_classes))
-        return log_softmax(np.asarray(self.heads_[head.key].predict_on_batch(x), np.float64))
+        return log_softmax((heads or self.heads_)[head.key].logits(x))
 
     def patch_log_probabilities(self, data: CorpusData, name: str, patch_idx: np.ndarray) -> np.ndarray:
         """Patch log-probabilities ``[n, C]`` of neural model `name` for the patches `patch_idx` of `data`."""
@@ -253,13 +286,10 @@ class Trainer:
             return built, config
         for b in spec.branches:
             BACKBONES[b].load_weights(model, self.sources[b], self.settings.seed)
-        carried = ("standardize", "dense") if spec.head.hidden > 0 else ("standardize",)
         for head in spec.heads:
             trained = self.heads_[head.key]
-            for suffix in carried:
-                layer = f"{head.prefix}_{suffix}"
-                model.get_layer(layer).set_weights(trained.get_layer(layer).get_weights())
-            model.get_layer(spec.graph_logits(head)).set_weights(trained.get_layer(head.logits_layer).get_weights())
+            model.get_layer(f"{head.prefix}_standardize").set_weights(trained.standardize_weights())
+            model.get_layer(spec.graph_logits(head)).set_weights(trained.dense_weights())
         if spec.weighs_heads:
             set_late_fusion_weights(model, self.late_weights_)
             config["late_fusion_weights"] = {h.key: float(w) for h, w in zip(spec.heads, self.late_weights_)}
@@ -295,6 +325,24 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
+
+
+def parse_layers(text: str) -> dict[str, tuple[str, ...]] | None:
+    """``"search"`` -> None (chosen on validation speakers); ``"last"`` -> every backbone's embedding layer;
+    ``"yamnet:layer8,vggish:fc1"`` (``+`` joins several layers) -> those layers. Unknown names are refused."""
+    text = text.strip()
+    if text in ("", "search"):
+        return None
+    if text == "last":
+        return {b: (backbone.embedding_tap,) for b, backbone in BACKBONES.items()}
+    layers = {}
+    for part in text.split(","):
+        branch, _, taps = part.partition(":")
+        if branch not in BACKBONES or not taps:
+            raise ValueError(f"--layers {text!r}: write BACKBONE:LAYER[+LAYER], e.g. yamnet:layer8,vggish:fc1 "
+                             f"(backbones: {', '.join(BACKBONES)}), or 'search' or 'last'")
+        layers[branch] = BACKBONES[branch].check_taps(tuple(taps.split("+")))
+    return layers
 
 
 def reference_prediction(model, name: str, data: CorpusData, settings: TrainSettings) -> dict:

@@ -309,6 +309,23 @@ def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------- the run's saved evaluation
+def _layers_read(run: Run, name: str) -> dict[str, str]:
+    """``{"layers read": "YAMNet layer8; VGGish fc1"}`` from the saved model's config (models saved before: the embedding)."""
+    from seraudit.core.io import read_json
+    from seraudit.core.naming import BACKBONE_DISPLAY
+
+    path = run.path / "models" / name / "config.json"
+    if name == "egemaps" or not path.is_file():
+        return {}
+    config = read_json(path, "model config")
+    taps = config.get("taps")
+    if not taps:
+        return {"layers read": "the embedding (last layer)"}
+    text = "; ".join(f"{BACKBONE_DISPLAY.get(b, b)} {' + '.join(t)}" for b, t in taps.items())
+    return {"layers read (chosen on validation speakers)": text}
+
+
+
 def run_summary(run: Run) -> dict[str, Any]:
     """What a model page shows from a trained run, read from its saved files (never recomputed).
 
@@ -331,10 +348,11 @@ def run_summary(run: Run) -> dict[str, Any]:
             "uar_std": uar.get("std"),
             "extra": {
                 f"{metric} (mean over folds)": rec[metric]["mean"]
-                for metric in ("accuracy", "macro_f1")
+                for metric in ("accuracy", "macro_f1", "top2_accuracy", "top3_accuracy")
                 if isinstance(rec.get(metric), dict) and "mean" in rec[metric]
             }
-            | ({"UAR pooled over folds": uar["pooled"]} if "pooled" in uar else {}),
+            | ({"UAR pooled over folds": uar["pooled"]} if "pooled" in uar else {})
+            | _layers_read(run, name),
         }
         if labels:
             own = predictions[predictions["model"] == name]

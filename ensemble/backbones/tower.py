@@ -46,3 +46,4 @@ class Tower:
     prefix: str
     layer_names: list[str] = field(default_factory=list)
     taps: dict[str, str] = field(default_factory=dict)
+    tap_outputs: dict[str, Any] = field(default_factory=dict)  # tap name -> its output tensor in this graph

@@ -44,6 +44,8 @@ DENSE_LAYERS = (
     ("fc2", "fc2", EMBEDDING_SIZE["vggish"], None),
 )
 TAPPED_DENSE = {"fc1_2": "fc1", "fc2": "fc2"}  # dense layers a head may read, by tap name
+TAP_NAMES = ("conv1", "conv2", "conv3", "conv4", "fc1", "fc2")
+TAP_WIDTHS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "fc1": 4096, "fc2": EMBEDDING_SIZE["vggish"]}
 LAST_CONV = "conv4_2"
 EMBEDDING = "fc2"
 
@@ -88,11 +90,15 @@ class LogOffsetShift(keras.layers.Layer):
         return {**super().get_config(), "from_offset": self.from_offset, "to_offset": self.to_offset}
 
 
-def vggish_tower(x, prefix: str = "vggish") -> Tower:
+def vggish_tower(x, prefix: str = "vggish", up_to: str | None = None) -> Tower:
     """Add VGGish's layers to the Keras tensor `x` (`[B, 96, 64]` log-mel patches, offset 0.001).
 
+    `up_to` (a tap name: ``"conv1"`` ... ``"conv4"``, ``"fc1"``, ``"fc2"``) stops the tower
+    at that layer; a truncated tower has no embedding (``None``).
+
     Returns the tower's last convolution (`<prefix>_conv4_2` after ReLU,
-    `[B, 12, 8, 512]`) for Grad-CAM and its 128-d embedding (`<prefix>_fc2`).
+    `[B, 12, 8, 512]`, or the deepest one a truncated tower has) for Grad-CAM and
+    its 128-d embedding (`<prefix>_fc2`).
     """
     names: list[str] = []
 
@@ -102,33 +108,42 @@ def vggish_tower(x, prefix: str = "vggish") -> Tower:
 
     net = add(LogOffsetShift(LOG_OFFSET["yamnet"], LOG_OFFSET["vggish"], name=layer_name("log_offset", prefix)), x)
     net = add(keras.layers.Reshape((PATCH_FRAMES, PATCH_BANDS, 1), name=layer_name("reshape", prefix)), net)
+    if up_to is not None and up_to not in TAP_NAMES:
+        raise ValueError(f"VGGish has no layer {up_to!r}; its taps are {', '.join(TAP_NAMES)}")
     last_conv = None
     taps: dict[str, str] = {}
+    tap_outputs: dict[str, Any] = {}
     for suffix, _, filters in CONV_LAYERS:
+        if taps and next(reversed(taps)) == up_to:
+            break
         conv = keras.layers.Conv2D(
             filters, 3, strides=1, padding="same", activation="relu", name=layer_name(suffix, prefix)
         )
         net = add(conv, net)
-        if suffix == LAST_CONV:
-            last_conv = net
+        last_conv, last_conv_suffix = net, suffix  # the deepest convolution so far: Grad-CAM's target
         if suffix in POOL_AFTER:  # a conv group ends: its last convolution is the group's tap
-            taps[suffix.split("_")[0]] = layer_name(suffix, prefix)
+            taps[suffix.split("_")[0]], tap_outputs[suffix.split("_")[0]] = layer_name(suffix, prefix), net
             pool = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=layer_name(POOL_AFTER[suffix], prefix))
             net = add(pool, net)
-    net = add(keras.layers.Flatten(name=layer_name("flatten", prefix)), net)  # NHWC order, as slim.flatten
-    for suffix, _, units, activation in DENSE_LAYERS:
-        net = add(keras.layers.Dense(units, activation=activation, name=layer_name(suffix, prefix)), net)
-        if suffix in TAPPED_DENSE:
-            taps[TAPPED_DENSE[suffix]] = layer_name(suffix, prefix)
+    if up_to is None or up_to.startswith("fc"):
+        net = add(keras.layers.Flatten(name=layer_name("flatten", prefix)), net)  # NHWC order, as slim.flatten
+        for suffix, _, units, activation in DENSE_LAYERS:
+            net = add(keras.layers.Dense(units, activation=activation, name=layer_name(suffix, prefix)), net)
+            if suffix in TAPPED_DENSE:
+                taps[TAPPED_DENSE[suffix]], tap_outputs[TAPPED_DENSE[suffix]] = layer_name(suffix, prefix), net
+                if TAPPED_DENSE[suffix] == up_to:
+                    break
+    whole = up_to in (None, "fc2")
     return Tower(
         inputs=x,
         last_conv=last_conv,
-        embedding=net,
-        last_conv_layer=layer_name(LAST_CONV, prefix),
-        embedding_layer=layer_name(EMBEDDING, prefix),
+        embedding=net if whole else None,
+        last_conv_layer=layer_name(last_conv_suffix, prefix),
+        embedding_layer=layer_name(EMBEDDING, prefix) if whole else None,
         prefix=prefix,
         layer_names=names,
         taps=taps,
+        tap_outputs=tap_outputs,
     )
 
 
@@ -220,7 +235,7 @@ def load_vggish_weights(model, source: Any, prefix: str = "vggish") -> list[str]
     else:
         raise WeightsError(f"{path}: VGGish weights in format {fmt!r} are not supported; use ckpt or savedmodel")
     assigned = []
-    for suffix, scope in weighted_layers():
+    for suffix, scope in _built_layers(model, prefix):
         layer = _layer(model, suffix, prefix)
         kernel = variables[f"{CHECKPOINT_SCOPE}/{scope}/weights"]
         bias = variables[f"{CHECKPOINT_SCOPE}/{scope}/biases"]
@@ -236,6 +251,19 @@ def load_vggish_weights(model, source: Any, prefix: str = "vggish") -> list[str]
     return assigned
 
 
+def _built_layers(model, prefix: str) -> list[tuple[str, str]]:
+    """The weighted layers `model` holds, in graph order: all of them, or the bottom ones of a truncated tower.
+
+    A missing layer below a present one is a broken model and is left for `_layer` to report.
+    """
+    names = {layer.name for layer in getattr(model, "layers", [])}
+    ordered = weighted_layers()
+    if not names:
+        return ordered
+    present = [i for i, (suffix, _) in enumerate(ordered) if layer_name(suffix, prefix) in names]
+    return ordered[: max(present) + 1] if present else ordered
+
+
 def init_untrained_vggish(model, seed: int, prefix: str = "vggish") -> list[str]:
     """Seeded Glorot-uniform kernels and zero biases for the VGGish layers: same seed, same weights.
 
@@ -244,7 +272,7 @@ def init_untrained_vggish(model, seed: int, prefix: str = "vggish") -> list[str]
     """
     rng = np.random.default_rng([int(seed), 0x56474753])  # seed stream private to VGGish
     filled = []
-    for suffix, _ in weighted_layers():
+    for suffix, _ in _built_layers(model, prefix):
         layer = _layer(model, suffix, prefix)
         shape = tuple(layer.kernel.shape)
         receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1

@@ -64,6 +64,8 @@ CONV_NAMES: tuple[str, ...] = tuple(
     )
 )
 CLASSIFIER_NAME = "dense"
+TAP_NAMES: tuple[str, ...] = tuple(f"layer{i}" for i in range(1, len(LAYER_DEFS) + 1))  # one tap per block
+TAP_WIDTHS: dict[str, int] = {f"layer{i}": d[3] for i, d in enumerate(LAYER_DEFS, start=1)}
 
 WEIGHT_FORMATS = ("tflite", "h5", "savedmodel")
 
@@ -75,8 +77,12 @@ def keras_layer_name(official: str, prefix: str = "yamnet") -> str:
     return f"{prefix}_{official.replace('/', '_')}"
 
 
-def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
+def yamnet_tower(x, prefix: str = "yamnet", up_to: str | None = None) -> Tower:
     """Add YAMNet's layers to the Keras tensor `x` (`[B, 96, 64]` log-mel patches, offset 0.001).
+
+    `up_to` (a tap name, e.g. ``"layer8"``) stops the tower after that block: a head
+    reading a mid-level layer needs nothing above it, and the graph is smaller.
+    A truncated tower has no embedding (``None``).
 
     Returns the tower's last convolution (layer14's pointwise conv after ReLU,
     `[B, 3, 2, 1024]`) for Grad-CAM and its 1024-d embedding (global average pool).
@@ -85,13 +91,18 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
 
     names: list[str] = []
     taps: dict[str, str] = {}
+    tap_outputs: dict[str, Any] = {}
 
     def add(layer, tensor):
         names.append(layer.name)
         return layer(tensor)
 
     net = add(keras.layers.Reshape((PATCH_FRAMES, PATCH_BANDS, 1), name=f"{prefix}_reshape"), x)
+    if up_to is not None and up_to not in TAP_NAMES:
+        raise ValueError(f"YAMNet has no layer {up_to!r}; its taps are {', '.join(TAP_NAMES)}")
     for index, (kind, kernel, stride, filters) in enumerate(LAYER_DEFS, start=1):
+        if taps and next(reversed(taps)) == up_to:
+            break
         if kind == "conv":
             layer = keras.layers.Conv2D(
                 filters,
@@ -102,7 +113,7 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
                 name=keras_layer_name(f"layer{index}/conv", prefix),
             )
             net = add(layer, net)
-            taps[f"layer{index}"] = layer.name
+            taps[f"layer{index}"], tap_outputs[f"layer{index}"] = layer.name, net
             continue
         depthwise = keras.layers.DepthwiseConv2D(
             kernel,
@@ -121,19 +132,22 @@ def yamnet_tower(x, prefix: str = "yamnet") -> Tower:
             name=keras_layer_name(f"layer{index}/pointwise_conv", prefix),
         )
         net = add(pointwise, add(depthwise, net))
-        taps[f"layer{index}"] = pointwise.name
+        taps[f"layer{index}"], tap_outputs[f"layer{index}"] = pointwise.name, net
     last_conv, last_conv_layer = net, names[-1]
-    embedding_layer = keras.layers.GlobalAveragePooling2D(name=f"{prefix}_embedding")
-    embedding = add(embedding_layer, net)
+    embedding, embedding_name = None, None
+    if up_to is None:
+        embedding_layer = keras.layers.GlobalAveragePooling2D(name=f"{prefix}_embedding")
+        embedding, embedding_name = add(embedding_layer, net), embedding_layer.name
     return Tower(
         inputs=x,
         last_conv=last_conv,
         embedding=embedding,
         last_conv_layer=last_conv_layer,
-        embedding_layer=embedding_layer.name,
+        embedding_layer=embedding_name,
         prefix=prefix,
         layer_names=names,
         taps=taps,
+        tap_outputs=tap_outputs,
     )
 
 
@@ -355,11 +369,13 @@ def load_yamnet_weights(
     layers = _layers_by_name(model_or_tower_layers)
     shapes = _kernel_shapes()
     assigned: list[str] = []
+    present = [i for i, official in enumerate(CONV_NAMES) if keras_layer_name(official, prefix) in layers]
+    top = max(present, default=len(CONV_NAMES) - 1)  # a tower truncated after a mid-level block lacks the rest
     for official, (kernel, bias) in weights.items():
         name = keras_layer_name(official, prefix)
         layer = layers.get(name)
         if layer is None:
-            if official == CLASSIFIER_NAME:
+            if official == CLASSIFIER_NAME or (official in CONV_NAMES and CONV_NAMES.index(official) > top):
                 continue
             raise WeightsError(
                 f"the model has no layer {name!r} for {official} from {path}; build it with "

@@ -40,10 +40,28 @@ def test_cache_files_are_named_by_what_determines_them(tmp_path, two_clips):
     sha = SimpleNamespace(pretrained=True, sha256="a" * 64)
     other_sha = SimpleNamespace(pretrained=True, sha256="b" * 64)
     untrained = SimpleNamespace(pretrained=False, sha256=None)
-    name = cache.embeddings_file(two_clips, "vggish", sha, seed=0)
-    assert name == cache.embeddings_file(two_clips, "vggish", sha, seed=5)  # a seed means nothing to pretrained weights
-    assert name != cache.embeddings_file(two_clips, "vggish", other_sha, seed=0)
-    assert cache.embeddings_file(two_clips, "vggish", untrained, 0) != cache.embeddings_file(two_clips, "vggish", untrained, 1)
-    assert name != cache.embeddings_file(two_clips[:1], "vggish", sha, seed=0)
+    name = cache.taps_file(two_clips, "vggish", sha, seed=0)
+    assert name == cache.taps_file(two_clips, "vggish", sha, seed=5)  # a seed means nothing to pretrained weights
+    assert name != cache.taps_file(two_clips, "vggish", other_sha, seed=0)
+    assert cache.taps_file(two_clips, "vggish", untrained, 0) != cache.taps_file(two_clips, "vggish", untrained, 1)
+    assert name != cache.taps_file(two_clips[:1], "vggish", sha, seed=0)
     assert cache.patches_file(two_clips) != cache.patches_file(two_clips[:1])
-    assert name.name.startswith("vggish-") and cache.patches_file(two_clips).name.startswith("patches-")
+    assert name.name.startswith("vggish-taps-") and cache.patches_file(two_clips).name.startswith("patches-")
+
+
+def test_one_pass_caches_every_layer_and_the_last_one_is_the_embedding(tmp_path, two_clips, models_dir):
+    """The taps file holds each YAMNet block averaged over time and frequency; layer14's is the published embedding."""
+    from seraudit.ensemble.embedding_cache import build_embedder
+    from seraudit.ensemble.spec import BACKBONES
+    from seraudit.ensemble.weights import resolve_weights
+
+    source = resolve_weights("yamnet", models_dir=models_dir, download=False)
+    cache = EmbeddingCache(tmp_path, progress=False)
+    taps = cache.taps(two_clips, "yamnet", source, 0)
+    n_patches = len(cache.patches(two_clips).clip_index)
+    assert {t: v.shape for t, v in taps.items()} == {t: (n_patches, w) for t, w in BACKBONES["yamnet"].tap_widths.items()}
+    patches = cache.patches(two_clips, need_data=True).data
+    np.testing.assert_allclose(taps["layer14"], build_embedder("yamnet", source, 0).predict(patches, verbose=0), atol=1e-5)
+    again = EmbeddingCache(tmp_path, progress=False)
+    np.testing.assert_array_equal(again.embeddings(two_clips, "yamnet", source, 0), taps["layer14"])
+    assert again.hits and not again.misses

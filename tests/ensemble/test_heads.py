@@ -1,15 +1,21 @@
-"""A dense head standardises its embeddings with training statistics, and learns with class-balanced weights."""
+"""A head in the graph standardises with the statistics it is given, and fine-tuning learns with class-balanced weights."""
 
 import numpy as np
 import pytest
 
-from seraudit.ensemble.heads import (
-    HeadConfig,
-    balanced_class_weights,
-    build_embedding_head,
-    fit_logits_model,
-    set_standardization,
-)
+from seraudit.ensemble.heads import HeadConfig, add_head, balanced_class_weights, fit_logits_model
+
+
+def head_model(dim: int, config: HeadConfig, features=None):
+    """A stand-alone graph ``[B, dim] -> logits`` made of one head, standardised with `features`' statistics."""
+    import keras
+
+    inputs = keras.Input((dim,))
+    model = keras.Model(inputs, add_head(inputs, 3, config, "probe_head"))
+    if features is not None:
+        mean, var = features.mean(axis=0), features.var(axis=0)
+        model.get_layer("probe_head_standardize").set_weights([np.ones(dim), np.zeros(dim), mean, var])
+    return model
 
 
 def test_balanced_weights_are_inverse_class_frequencies_and_absent_classes_get_none():
@@ -19,8 +25,7 @@ def test_balanced_weights_are_inverse_class_frequencies_and_absent_classes_get_n
 
 def test_the_standardisation_layer_holds_the_training_statistics(rng):
     features = rng.normal(5.0, 3.0, (200, 8)).astype(np.float32)
-    head = build_embedding_head(8, 3, HeadConfig(), "probe_head")
-    set_standardization(head, "probe_head", features)
+    head = head_model(8, HeadConfig(), features)
     import keras
 
     standardize = keras.Model(head.inputs, head.get_layer("probe_head_standardize").output)
@@ -34,8 +39,7 @@ def test_a_head_learns_a_separable_emotion_problem(rng):
     y = rng.integers(0, 3, 240)
     x = (np.eye(3)[y] @ rng.normal(0, 1, (3, 16)) * 3 + rng.normal(0, 0.5, (240, 16))).astype(np.float32)
     config = HeadConfig(epochs=10, learning_rate=0.05, patience=3)
-    head = build_embedding_head(16, 3, config, "probe_head")
-    set_standardization(head, "probe_head", x[:160])
+    head = head_model(16, config, x[:160])
     summary = fit_logits_model(head, x[:160], y[:160], x[160:], y[160:], 3, config, seed=0)
     accuracy = (np.asarray(head.predict_on_batch(x[160:])).argmax(axis=1) == y[160:]).mean()
     assert accuracy > 0.9

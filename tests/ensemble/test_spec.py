@@ -40,7 +40,7 @@ def test_feature_fusion_puts_one_head_on_the_concatenated_embeddings():
     spec = ModelSpec.named("ensemble", "feature")
     (head,) = spec.heads
     assert head.prefix == "fused_head" and head.branches == ("yamnet", "vggish")
-    assert head.input_size == 1024 + 128 and head.embedding_layer == "fused_embedding"
+    assert spec.input_size(head) == 1024 + 128 and head.embedding_layer == "fused_embedding"
     assert not spec.weighs_heads and spec.graph_logits(head) == LOGITS_NAME
 
 
@@ -65,3 +65,19 @@ def test_unknown_models_and_missing_fusions_are_refused():
         ModelSpec.from_config({"name": "ensemble"})
     with pytest.raises(ValueError, match="unknown backbone"):
         ModelSpec("mine", ("wav2vec",), None)
+
+
+def test_chosen_layers_travel_in_the_config_and_old_configs_read_the_embedding():
+    spec = ModelSpec.named("ensemble", "late", taps={"yamnet": ("layer8", "layer6"), "vggish": ("fc1",)})
+    assert spec.taps_of("yamnet") == ("layer6", "layer8")  # ordered shallow to deep
+    config = spec.to_config()
+    assert config["taps"] == {"yamnet": ["layer6", "layer8"], "vggish": ["fc1"]}
+    assert ModelSpec.from_config(config) == spec
+    assert spec.input_size(spec.heads[0]) == 256 + 512 and spec.features_layer("yamnet") == "yamnet_features"
+    old = ModelSpec.from_config({"name": "yamnet", "fusion": None, "head": {}})
+    assert old.reads_embedding("yamnet") and old.taps_of("yamnet") == ("layer14",) and "taps" not in old.to_config()
+
+
+def test_an_unknown_layer_is_refused_naming_the_backbone_s_layers():
+    with pytest.raises(ValueError, match="yamnet has no layer.*layer15.*its taps are layer1, layer2"):
+        ModelSpec.named("yamnet", taps={"yamnet": ("layer15",)})

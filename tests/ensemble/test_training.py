@@ -35,10 +35,15 @@ def data():
         for b, dim in (("yamnet", 1024), ("vggish", 128))
     }
     n = len(clip_index)
+    # YAMNet's mid-level layer carries the emotion and its last layer none: the layer search must prefer layer6
+    taps = {"yamnet": {"layer6": (np.eye(3)[y[clip_index]] @ rng.normal(0, 3, (3, 256))
+                                  + rng.normal(0, 1, (n, 256))).astype(np.float32),
+                       "layer14": rng.normal(0, 1, (n, 1024)).astype(np.float32)}}  # fmt: skip
     return CorpusData(
         table=table, labels=LABELS, y=y, speakers=table["speaker"].to_numpy(),
         patches=CorpusPatches(table["path"].tolist(), clip_index, np.zeros(n), np.ones(n), np.ones(n)),
         keep=keep, embeddings=embeddings, egemaps=np.eye(3)[y] @ rng.normal(0, 1, (3, 88)) + rng.normal(0, 1, (len(y), 88)),
+        taps=taps,
     )  # fmt: skip
 
 
@@ -59,8 +64,17 @@ def test_fit_learns_one_head_per_branch_and_late_weights_that_sum_to_one(late):
     assert set(late.heads_) == {"yamnet", "vggish"}  # the single models share the ensemble's heads
     assert late.late_weights_.shape == (2,) and late.late_weights_.sum() == pytest.approx(1.0)
     assert len(late.late_fit_["grid"]) == 21
-    assert set(late.history_) == {"yamnet", "vggish"} and late.history_["yamnet"]["epochs_run"] <= 3
+    assert set(late.history_) == {"yamnet", "vggish"} and late.history_["yamnet"]["refit_clips"] == 24
     assert late.egemaps_model_.classes_.tolist() == [0, 1, 2] and late.full_models_ == {}
+
+
+def test_the_layer_search_picks_the_layer_that_carries_the_emotion_on_validation_speakers(late, data):
+    assert late.taps_ == {"yamnet": ("layer6",), "vggish": ("fc2",)}
+    search = late.history_["yamnet"]["search"]
+    assert {tuple(row["taps"]) for row in search} == {("layer6",), ("layer14",)}  # only layers the corpus holds
+    best = max(row["val_uar"] for row in search if row["taps"] == ["layer6"])
+    assert best > max(row["val_uar"] for row in search if row["taps"] == ["layer14"])
+    assert late.model_config("yamnet", data)["taps"] == {"yamnet": ["layer6"]}
 
 
 def test_predictions_are_clip_probabilities_for_every_model_and_test_clip(late, data):
@@ -82,7 +96,7 @@ def test_the_late_ensemble_scores_as_the_weighted_single_models(late, data):
 def test_feature_fusion_trains_one_head_on_both_embeddings_and_no_weights(data):
     trainer = Trainer(settings(["ensemble"], fusion="feature"), SOURCES).fit(data, FOLD)
     assert set(trainer.heads_) == {"fused"} and trainer.late_weights_ is None and trainer.egemaps_model_ is None
-    assert trainer.heads_["fused"].input_shape == (None, 1024 + 128)
+    assert trainer.heads_["fused"].coef.shape == (256 + 128, 3)  # YAMNet's chosen layer6 + VGGish's embedding
     config = trainer.model_config("ensemble", data)
     assert config["fusion"] == "feature" and config["branch_untrained"] == {"yamnet": False, "vggish": True}
     proba = trainer.clip_probabilities(data, "ensemble", np.arange(5))

@@ -1,6 +1,6 @@
 """The user's story: train on a tiny manifest of RAVDESS clips, evaluate, reload the models, predict; interrupted runs leave nothing loadable.
 
-One training run (3 speakers x 4 emotions, 3 epochs) is shared by every test that reads it.
+One training run (3 speakers x 4 emotions) is shared by every test that reads it.
 """
 
 import argparse
@@ -52,7 +52,7 @@ def tiny_run(tmp_path_factory, tiny_manifest, models_dir, cache_dir):
     out = tmp_path_factory.mktemp("runs") / "tiny"
     _cli(["train", "--corpus", "manifest", "--data", str(tiny_manifest), "--models", "ensemble,yamnet,vggish,egemaps",
           "--models-dir", str(models_dir), "--allow-untrained", "vggish", "--no-download",
-          "--epochs", "3", "--bootstrap", "100", "--cache-dir", str(cache_dir), "--quiet", "--out", str(out)])
+          "--bootstrap", "100", "--cache-dir", str(cache_dir), "--quiet", "--out", str(out)])
     return out
 
 
@@ -232,7 +232,7 @@ def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_over_shared_em
     emodb[["path", "label", "speaker"]].to_csv(test_manifest, index=False)
     out = tmp_path / "cross"
     _cli(["train", "--corpus", "manifest", "--data", str(tiny_manifest), "--models", "ensemble,yamnet",
-          "--models-dir", str(models_dir), "--allow-untrained", "vggish", "--no-download", "--epochs", "2", "--bootstrap", "50",
+          "--models-dir", str(models_dir), "--allow-untrained", "vggish", "--no-download", "--bootstrap", "50",
           "--cache-dir", str(cache_dir), "--quiet", "--test-corpus", "manifest", "--test-data", str(test_manifest), "--out", str(out)])
     assert "cross-corpus (happy, sad)" in capsys.readouterr().out
     predictions = pd.read_csv(out / "predictions.csv")

@@ -34,9 +34,11 @@ def add_parser(subparsers) -> None:
     gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
     gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no Gaussian data selection)")
     add_weights_options(p)
+    p.add_argument("--layers", type=_layers, default=None, metavar="SPEC",
+                   help="layers the heads read: 'search' (default: chosen on validation speakers), 'last' (the embeddings), "
+                   "or fixed ones, e.g. yamnet:layer8,vggish:fc1 (+ joins several: yamnet:layer6+layer7+layer8)")
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None, help="maximum head training epochs (early stopping decides; default 150)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the UAR-difference CI")
     add_quiet(p)
@@ -47,13 +49,21 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _layers(text: str):
+    from seraudit.ensemble.training import parse_layers
+
+    try:
+        return parse_layers(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def run(args) -> int:
     import sys
 
     from seraudit.preprocessing.gds import GdsSettings
     from seraudit.ensemble.evaluation import comparison_table
     from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.heads import HeadConfig
     from seraudit.ensemble.training import TrainSettings
     from seraudit.core.errors import CorpusError
 
@@ -65,7 +75,6 @@ def run(args) -> int:
         fine_tune=args.fine_tune,
         gds=GdsSettings(enabled=not args.no_gds, threshold=args.gds_threshold),
         seed=args.seed,
-        head=HeadConfig() if args.epochs is None else HeadConfig(epochs=args.epochs),
         max_clips=args.max_clips,
         models_dir=args.models_dir,
         allow_untrained=args.allow_untrained,
@@ -74,6 +83,7 @@ def run(args) -> int:
         progress=not args.quiet,
         n_boot=args.bootstrap,
         command_line=["seraudit", *sys.argv[1:]],
+        layers=args.layers,
     )
     if args.fine_tune_epochs is not None:
         settings.fine_tune_epochs = args.fine_tune_epochs
