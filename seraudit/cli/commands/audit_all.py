@@ -60,15 +60,16 @@ def run(args: argparse.Namespace) -> int:
     )
     run_dir = args.out
     title = f"SERAudit — {args.corpus}"
-    if Run.reusable(run_dir, settings) is not None:
+    trained_run = Run.reusable(run_dir, settings)
+    if trained_run is not None:
         print(f"[1/3] reusing the trained run in {run_dir}", file=sys.stderr)
     else:
         print(f"[1/3] training {', '.join(audit_plan.TRAINED_MODELS)} on {args.corpus} (speaker-independent folds) "
               f"into {run_dir}", file=sys.stderr)
         run_experiment(settings, run_dir)
+        trained_run = Run.open(run_dir)
     trained = time.perf_counter()
 
-    trained_run = Run.open(run_dir)
     chosen = audit_plan.pick_clips(trained_run.predictions, args.per_emotion)
     specs = audit_plan.clip_specs(chosen)
     models = trained_run.models(audit_plan.AUDITED_MODELS)
