@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from seraudit.ensemble.comparison import compare_models
 from seraudit.ensemble.metrics import classification_metrics, summarize
 from seraudit.core.naming import display_name
 
+if TYPE_CHECKING:
+    from seraudit.ensemble.run import Run
+
 COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
+# What a run's results.json records about the run itself (not recomputed from its predictions).
+RUN_FACTS = ("corpus", "corpus_display", "gds", "gds_kept_fraction", "fine_tune", "n_clips", "n_speakers", "seconds",
+             "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over")
 
 
 def model_metrics(predictions: pd.DataFrame, labels: list[str]) -> dict:
@@ -67,6 +75,23 @@ def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_inf
                 "n_clips": int(len(y)),
             })
     return out
+
+
+def load_results(run: "Run", n_boot: int | None = None) -> dict:
+    """A run's scores, recomputed from its saved predictions, with the facts its results.json records and its fold plan.
+
+    Recomputing lets a run be re-scored with another bootstrap size (`n_boot`;
+    default: the run's own) without retraining.
+    """
+    info = run.provenance
+    stored = run.results
+    results = evaluate_predictions(
+        run.predictions, info["labels"], info["models"],
+        n_boot=n_boot or info["settings"].get("n_boot", 2000), seed=info["settings"].get("seed", 0),
+    )
+    results.update({key: stored[key] for key in RUN_FACTS if key in stored})
+    results["folds"] = run.folds
+    return results
 
 
 def comparison_table(results: dict, title: str = "") -> str:

@@ -22,13 +22,17 @@ import functools
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
 from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory, read_json, write_json
+from seraudit.ensemble.spec import NEURAL_MODELS
 from seraudit.ensemble.trained import TrainedModel, list_models, load_trained_model
+
+if TYPE_CHECKING:
+    from seraudit.ensemble.training import TrainSettings
 
 RUN_FILE = "run.json"
 FOLDS_FILE = "folds.json"
@@ -36,6 +40,10 @@ PREDICTIONS_FILE = "predictions.csv"
 RESULTS_FILE = "results.json"
 MODELS_DIR = "models"
 EGEMAPS_MODEL = "egemaps"
+#: Every model a run can hold: the neural models of `spec.MODELS`, then the eGeMAPS baseline.
+RUN_MODELS = (*NEURAL_MODELS, EGEMAPS_MODEL)
+# The training settings that decide a run's models; the others (progress bars, bootstrap size, ...) do not.
+DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained")
 RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
 # Columns of predictions.csv that hold names, read as text so labels like "1" or speakers like "01" survive.
 _TEXT_COLUMNS = {"path": str, "label": str, "prediction": str, "speaker": str}
@@ -111,6 +119,18 @@ class Run:
             raise RunError(f"{path} is not a complete run (missing {', '.join(missing)}); {_train_hint(path)}")
         return cls(path, cls._read(path, RUN_FILE))
 
+    @classmethod
+    def reusable(cls, path: str | os.PathLike, settings: "TrainSettings") -> "Run | None":
+        """The complete run at `path` when it was trained with `settings`; None when there is none or it differs.
+
+        Lets a job skip training when its run folder already holds what it would train.
+        """
+        try:
+            run = cls.open(path)
+        except RunError:
+            return None
+        return run if run.trained_with(settings) else None
+
     @staticmethod
     def _read(path: Path, name: str) -> Any:
         return read_json(path / name, "run record", _train_hint(path), error=RunError)
@@ -123,6 +143,11 @@ class Run:
     def settings(self) -> dict[str, Any]:
         """The training settings (`TrainSettings.to_dict`), empty for a run that recorded none."""
         return self.provenance.get("settings", {})
+
+    def trained_with(self, settings: "TrainSettings") -> bool:
+        """True when the run's recorded settings equal `settings` in everything that decides its models."""
+        wanted = settings.to_dict()
+        return all(self.settings.get(key) == wanted.get(key) for key in DECIDING_SETTINGS)
 
     @functools.cached_property
     def folds(self) -> dict[str, Any]:
@@ -172,6 +197,17 @@ class Run:
     def model(self, name: str) -> TrainedModel:
         """The saved Keras model `name`, rebuilt with its weights."""
         return load_trained_model(self.path, name)
+
+    def models(self, names: Sequence[str]) -> list[TrainedModel]:
+        """The saved Keras models `names`, in that order; names the run lacks are all reported at once, before any loads."""
+        available = self.model_names
+        missing = [name for name in names if name not in available]
+        if missing:
+            raise RunError(
+                f"{self.path} has no model(s) {', '.join(missing)} (it holds: {', '.join(available) or 'none'}); "
+                f"pass --models with some of those, or train them with `seraudit train --models ... --out {self.path}`"
+            )
+        return [self.model(name) for name in names]
 
     def egemaps_model(self) -> tuple[Any, list[str]]:
         """(fitted pipeline, labels) of the run's eGeMAPS baseline."""

@@ -12,11 +12,13 @@ from typing import Sequence
 
 import pandas as pd
 
+from seraudit.ensemble.run import RUN_MODELS
+from seraudit.ensemble.spec import NEURAL_MODELS
 from seraudit.xai.audit import REFERENCE_MODEL, AuditSettings
 from seraudit.xai.clip_identity import ClipSpec
 
-TRAINED_MODELS = ("ensemble", "yamnet", "vggish", "egemaps")
-AUDITED_MODELS = ("ensemble", "yamnet", "vggish")  # the Keras models; the eGeMAPS baseline has no attribution
+TRAINED_MODELS = RUN_MODELS  # every model a run can hold
+AUDITED_MODELS = NEURAL_MODELS  # the Keras models; the eGeMAPS baseline has no attribution
 
 # Folders inside the run folder.
 AUDIT_DIR = "audit"

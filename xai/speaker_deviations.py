@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from seraudit.ensemble.run import Run
 from seraudit.xai.audit_folder import plain
@@ -48,3 +48,14 @@ def egemaps_deviations(
     for record in rows.to_dict("records"):
         out.setdefault(str(record["path"]), []).append({k: plain(v) for k, v in record.items()})
     return {os.path.abspath(s.path): out.get(os.path.abspath(s.path), []) for s in wanted}
+
+
+def deviations_lookup(
+    run: Run, specs: Sequence[ClipSpec], *, progress: bool = False
+) -> Callable[[ClipSpec], list[dict[str, Any]]]:
+    """The `deviations` callable `audit.run_audit` takes: a clip's rows of `egemaps_deviations`, computed once for `specs`.
+
+    A clip outside `specs`, or without a known speaker, gets no rows.
+    """
+    table = egemaps_deviations(run, specs, progress=progress)
+    return lambda spec: table.get(os.path.abspath(spec.path), [])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score, top_k_accuracy_score
 
-from seraudit.ensemble.evaluation import comparison_table, evaluate_predictions, model_metrics
+from seraudit.ensemble.evaluation import comparison_table, evaluate_predictions, load_results, model_metrics
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 MODEL_INFO = {
@@ -136,3 +136,21 @@ def test_comparison_table_reads_as_a_verdict(predictions):
     assert row.rstrip().endswith(f"{ensemble_uar['pooled']:.1f}")
     verdict = next(line for line in lines if "vs VGGish (untrained)" in line)
     assert verdict.endswith("-> better")
+
+
+def test_a_saved_run_is_rescored_from_its_predictions_keeping_its_recorded_facts_and_folds(tmp_path, predictions):
+    from seraudit.ensemble.run import Run, write_run
+
+    stored = {"models": {"yamnet": {"uar": {"mean": 99.9}}}, "corpus_display": "RAVDESS (2.4 s)", "n_speakers": 8,
+              "gds": {"enabled": True, "threshold": 0.4}, "not_a_fact": 1}
+    info = {"labels": LABELS, "models": MODEL_INFO, "settings": {"n_boot": 40, "seed": 5}}
+    folds = {"corpus": "ravdess", "folds": [{"index": 0}, {"index": 1}]}
+    run = Run.open(write_run(tmp_path / "run", info, folds, predictions, stored, {}, LABELS, None))
+    results = load_results(run)
+    expected = evaluate_predictions(predictions, LABELS, MODEL_INFO, n_boot=40, seed=5)
+    assert results["models"]["yamnet"]["uar"]["mean"] == pytest.approx(expected["models"]["yamnet"]["uar"]["mean"])  # not 99.9
+    assert [c["ci_low"] for c in results["comparisons"]] == pytest.approx([c["ci_low"] for c in expected["comparisons"]])
+    assert {c["bootstrap"]["n_boot"] for c in results["comparisons"]} == {40}  # the run's own bootstrap size
+    assert results["corpus_display"] == "RAVDESS (2.4 s)" and results["n_speakers"] == 8 and results["gds"]["threshold"] == 0.4
+    assert "not_a_fact" not in results and results["folds"] == folds
+    assert {c["bootstrap"]["n_boot"] for c in load_results(run, n_boot=25)["comparisons"]} == {25}

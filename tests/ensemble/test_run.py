@@ -121,6 +121,43 @@ def test_a_run_folder_written_by_an_earlier_version_still_opens(tmp_path):
     assert run.predictions.loc[0, "speaker"] == "03"
 
 
+def test_asking_for_models_the_run_lacks_names_them_all_and_what_it_holds(tmp_path):
+    run = Run.open(write_tiny_run(tmp_path / "run"))
+    with pytest.raises(RunError, match=rf"{run.path} has no model\(s\) ensemble, vggish \(it holds: yamnet\); pass --models"):
+        run.models(["ensemble", "yamnet", "vggish"])
+    assert run.models([]) == []
+
+
+def settings(**changes):
+    from seraudit.ensemble.training import TrainSettings
+
+    return TrainSettings(**{"corpus": "ravdess", "data": "/data/ravdess", "models": ["yamnet"], "seed": 3, **changes})
+
+
+def write_trained_with(out: Path, trained) -> Path:
+    run_dir = write_tiny_run(out)
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**info, "settings": trained.to_dict()}))
+    return run_dir
+
+
+def test_a_run_is_reused_only_when_trained_with_the_same_deciding_settings(tmp_path):
+    run_dir = write_trained_with(tmp_path / "run", settings(allow_untrained=("vggish",)))
+    assert Run.reusable(run_dir, settings(allow_untrained=("vggish",))).path == run_dir
+    # Progress bars, bootstrap size and the command line do not change the models.
+    assert Run.reusable(run_dir, settings(allow_untrained=("vggish",), progress=False, n_boot=10, command_line=["x"]))
+    for other in (dict(seed=4), dict(models=["yamnet", "egemaps"]), dict(max_clips=24), dict(fusion="feature"),
+                  dict(allow_untrained=()), dict(data="/data/other")):
+        assert Run.reusable(run_dir, settings(**{"allow_untrained": ("vggish",), **other})) is None, other
+
+
+def test_no_run_or_half_a_run_is_never_reused(tmp_path):
+    assert Run.reusable(tmp_path / "nowhere", settings()) is None
+    run_dir = write_trained_with(tmp_path / "run", settings())
+    (run_dir / "folds.json").unlink()
+    assert Run.reusable(run_dir, settings()) is None
+
+
 @pytest.mark.slow
 def test_a_saved_model_loads_back_predicting_the_same(tmp_path, ravdess_clips):
     from seraudit.ensemble.fusion import build_model
@@ -134,8 +171,10 @@ def test_a_saved_model_loads_back_predicting_the_same(tmp_path, ravdess_clips):
     run_dir = write_run(tmp_path / "run", {"labels": LABELS}, {}, predictions(), {}, {"yamnet": (built.keras_model, config, {})},
                         LABELS, None)
     loaded = Run.open(run_dir).model("yamnet")
+    [again] = Run.open(run_dir).models(["yamnet"])
     clip = clip_features(ravdess_clips[0])
     assert loaded.display_name == "YAMNet (untrained)"
     np.testing.assert_allclose(loaded.predict_clip(clip).probabilities, saved.predict_clip(clip).probabilities, atol=1e-6)
+    np.testing.assert_allclose(again.predict_clip(clip).probabilities, saved.predict_clip(clip).probabilities, atol=1e-6)
     with pytest.raises(RunError, match="no complete model 'vggish'.*models in this run: yamnet"):
         Run.open(run_dir).model("vggish")

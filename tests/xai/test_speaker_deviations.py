@@ -10,7 +10,7 @@ import pytest
 
 from seraudit.ensemble.run import Run, write_run
 from seraudit.xai.clip_identity import ClipSpec
-from seraudit.xai.speaker_deviations import egemaps_deviations
+from seraudit.xai.speaker_deviations import deviations_lookup, egemaps_deviations
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +43,14 @@ def test_an_angry_clip_is_scored_against_its_speakers_neutral_clips(two_actor_ru
 def test_clips_without_a_speaker_need_no_features(two_actor_run):
     run, root = two_actor_run
     assert egemaps_deviations(run, [ClipSpec(str(root / "x.wav"))]) == {}
+
+
+def test_the_audit_finds_a_clips_rows_by_its_file_however_the_path_is_written(two_actor_run, monkeypatch):
+    run, root = two_actor_run
+    monkeypatch.chdir(root)
+    relative = ClipSpec("Actor_01/03-01-05-01-01-01-01.flac", "angry", "ravdess_01")
+    lookup = deviations_lookup(run, [relative])
+    rows = lookup(ClipSpec(str(root / relative.path)))
+    assert [r["rank"] for r in rows] == list(range(1, 9)) and {r["speaker"] for r in rows} == {"ravdess_01"}
+    assert lookup(relative) == rows
+    assert lookup(ClipSpec(str(root / "Actor_02" / "03-01-05-01-01-01-02.flac"))) == []  # not among the clips asked for

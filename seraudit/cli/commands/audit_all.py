@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from seraudit.cli.options import add_methods, add_quiet, add_weights_options
 from seraudit.core.errors import RunError
 from seraudit.xai import audit_plan
@@ -41,26 +40,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _reusable_run(run_dir: Path, settings) -> bool:
-    """True when `run_dir` holds a complete run trained with the same settings."""
-    from seraudit.ensemble.run import Run
-
-    try:
-        saved = Run.open(run_dir).settings
-    except RunError:
-        return False
-    wanted = settings.to_dict()
-    keys = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained")
-    return all(saved.get(k) == wanted.get(k) for k in keys)
-
-
 def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.experiment import run_experiment
     from seraudit.ensemble.training import TrainSettings
     from seraudit.ensemble.run import Run
     from seraudit.reports.build import write_report
     from seraudit.xai.audit import parse_methods, run_audit
-    from seraudit.xai.speaker_deviations import egemaps_deviations
+    from seraudit.xai.speaker_deviations import deviations_lookup
 
     started = time.perf_counter()
     progress = not args.quiet
@@ -74,24 +60,24 @@ def run(args: argparse.Namespace) -> int:
     )
     run_dir = args.out
     title = f"SERAudit — {args.corpus}"
-    if _reusable_run(run_dir, settings):
+    trained_run = Run.reusable(run_dir, settings)
+    if trained_run is not None:
         print(f"[1/3] reusing the trained run in {run_dir}", file=sys.stderr)
     else:
         print(f"[1/3] training {', '.join(audit_plan.TRAINED_MODELS)} on {args.corpus} (speaker-independent folds) "
               f"into {run_dir}", file=sys.stderr)
         run_experiment(settings, run_dir)
+        trained_run = Run.open(run_dir)
     trained = time.perf_counter()
 
-    trained_run = Run.open(run_dir)
     chosen = audit_plan.pick_clips(trained_run.predictions, args.per_emotion)
     specs = audit_plan.clip_specs(chosen)
-    models = [trained_run.model(name) for name in audit_plan.AUDITED_MODELS]
+    models = trained_run.models(audit_plan.AUDITED_MODELS)
     print(f"[2/3] auditing {len(specs)} test clips ({args.per_emotion} per emotion) with {', '.join(methods)}"
           f"{' + eGeMAPS probing' if probe else ''}", file=sys.stderr)
     deviations, probing = None, None
     if probe:
-        table = egemaps_deviations(trained_run, specs, progress=False)
-        deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
+        deviations = deviations_lookup(trained_run, specs)
         try:
             from seraudit.xai.run_probing import probe_run
 

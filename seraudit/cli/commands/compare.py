@@ -10,13 +10,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from seraudit.ensemble.evaluation import comparison_table
-    from seraudit.cli.commands.evaluate import load_results
     from seraudit.core.errors import RunError
+    from seraudit.ensemble.evaluation import comparison_table, load_results
+    from seraudit.ensemble.run import RUN_MODELS, Run
 
-    results = load_results(args.run_dir)
+    results = load_results(Run.open(args.run_dir))
     if not results["comparisons"]:
-        raise RunError(f"{args.run_dir} has no ensemble to compare; train with `--models ensemble,yamnet,vggish,egemaps`")
+        raise RunError(f"{args.run_dir} has no ensemble to compare; train with `--models {','.join(RUN_MODELS)}`")
     gds = results.get("gds", {})
     gds_text = f"GDS {gds['threshold']:g}" if gds.get("enabled") else "no GDS"
     print(comparison_table(results, f"{results.get('corpus_display', '')}, {gds_text}: speaker-independent cross-validation"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from seraudit.cli.options import add_quiet, add_weights_options
 from seraudit.core.constants import BACKBONES
+from seraudit.ensemble.embedding_cache import EMBED_BATCH
 
 EXIT_SOME_SKIPPED = 1
 
@@ -26,67 +27,30 @@ def add_parser(subparsers) -> None:
     p.add_argument("--backbone", choices=BACKBONES, default="yamnet")
     add_weights_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of untrained weights")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=EMBED_BATCH)
     add_quiet(p)
     p.add_argument("--out", required=True, metavar="FILE.npz")
     p.set_defaults(func=run)
 
 
-def read_clips(paths: list[str], progress: bool = True):
-    """Features of every usable file, and (path, reason) of each skipped one; raises when none is usable."""
+def _report_skip(path: str, reason: str) -> None:
     import sys
 
-    from tqdm.auto import tqdm
-
-    from seraudit.preprocessing.pipeline import clip_features
-    from seraudit.core.errors import AudioError
-
-    clips, used, skipped = [], [], []
-    for path in tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress):
-        try:
-            clips.append(clip_features(path))
-            used.append(str(path))
-        except AudioError as error:
-            skipped.append((str(path), str(error)))
-            print(f"seraudit embed: skipped {path}: {error}", file=sys.stderr)
-    if not clips:
-        raise AudioError(f"no usable audio among {len(paths)} file(s); first: {skipped[0][1]}")
-    return clips, used, skipped
+    print(f"seraudit embed: skipped {path}: {reason}", file=sys.stderr)
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from seraudit.ensemble.embedding_cache import build_embedder, embed_patches
+    from seraudit.ensemble.file_embeddings import embed_files
     from seraudit.ensemble.weights import resolve_weights
-    from seraudit.core.io import atomic_path
 
     source = resolve_weights(args.backbone, models_dir=args.models_dir,
                              allow_untrained=args.backbone in args.allow_untrained, download=not args.no_download)
-    clips, used, skipped = read_clips(args.audio, progress=not args.quiet)
-    data = np.concatenate([c.patches.data for c in clips]).astype(np.float32)
-    model = build_embedder(args.backbone, source, args.seed)
-    emb = embed_patches(model, data, batch_size=args.batch_size, progress=not args.quiet, desc=f"{args.backbone} embeddings")
-    out = args.out if str(args.out).endswith(".npz") else f"{args.out}.npz"
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        np.savez(
-            f,
-            embeddings=emb,
-            clip_index=np.concatenate([np.full(len(c.patches.data), i) for i, c in enumerate(clips)]),
-            paths=np.array(used),
-            start_s=np.concatenate([c.patches.start_s for c in clips]),
-            end_s=np.concatenate([c.patches.end_s for c in clips]),
-            gds_keep=np.concatenate([c.selection.keep for c in clips]),
-            gds_correlation=np.concatenate([c.selection.correlation for c in clips]),
-            gds_threshold=np.array(clips[0].selection.threshold),
-            skipped_paths=np.array([p for p, _ in skipped], dtype=str),
-            skipped_reasons=np.array([r for _, r in skipped], dtype=str),
-            backbone=np.array(args.backbone),
-            weights=np.array(source.describe()),
-            untrained=np.array(not source.pretrained),
-        )
-    print(f"{len(emb)} patch embeddings [{emb.shape[1]}] of {len(clips)} clip(s) ({source.describe()}) -> {out}")
-    if skipped:
-        print(f"{len(skipped)} file(s) skipped (named above)")
+    result = embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
+                         progress=not args.quiet, on_skip=_report_skip)
+    out = result.save(args.out)
+    emb = result.embeddings
+    print(f"{len(emb)} patch embeddings [{emb.shape[1]}] of {len(result.clips)} clip(s) ({source.describe()}) -> {out}")
+    if result.skipped:
+        print(f"{len(result.skipped)} file(s) skipped (named above)")
         return EXIT_SOME_SKIPPED
     return 0

@@ -11,32 +11,13 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def load_results(run_dir: str, n_boot: int | None = None) -> dict:
-    """Scores recomputed from the run's saved predictions and fold plan."""
-    from seraudit.ensemble.evaluation import evaluate_predictions
-    from seraudit.ensemble.run import Run
-
-    run = Run.open(run_dir)
-    info = run.provenance
-    stored = run.results
-    results = evaluate_predictions(
-        run.predictions, info["labels"], info["models"],
-        n_boot=n_boot or info["settings"].get("n_boot", 2000), seed=info["settings"].get("seed", 0),
-    )
-    for key in ("corpus", "corpus_display", "gds", "gds_kept_fraction", "fine_tune", "n_clips", "n_speakers", "seconds",
-                "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over"):
-        if key in stored:
-            results[key] = stored[key]
-    results["folds"] = run.folds
-    return results
-
-
 def run(args) -> int:
     import json
 
-    from seraudit.ensemble.evaluation import comparison_table
+    from seraudit.ensemble.evaluation import comparison_table, load_results
+    from seraudit.ensemble.run import Run
 
-    results = load_results(args.run_dir, args.bootstrap)
+    results = load_results(Run.open(args.run_dir), args.bootstrap)
     if args.json:
         print(json.dumps(results, indent=2, sort_keys=True))
     else:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from seraudit.cli.options import add_methods, add_quiet
 from seraudit.core.errors import AudioError, RunError
+from seraudit.ensemble.spec import NEURAL_MODELS
 
-DEFAULT_MODELS = "ensemble,yamnet,vggish"
+DEFAULT_MODELS = ",".join(NEURAL_MODELS)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,22 +40,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def load_models(run, names: list[str]):
-    available = run.model_names
-    missing = [n for n in names if n not in available]
-    if missing:
-        raise RunError(
-            f"{run.path} has no model(s) {', '.join(missing)} (it holds: {', '.join(available) or 'none'}); "
-            f"pass --models with some of those, or train them with `seraudit train --models ... --out {run.path}`"
-        )
-    return [run.model(n) for n in names]
-
-
 def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.run import Run
     from seraudit.xai.audit import AuditSettings, parse_methods, run_audit
     from seraudit.xai.clip_identity import specs_from_run
-    from seraudit.xai.speaker_deviations import egemaps_deviations
+    from seraudit.xai.speaker_deviations import deviations_lookup
 
     methods, probe = parse_methods(args.methods)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -62,16 +52,13 @@ def run(args: argparse.Namespace) -> int:
     if missing_audio:
         raise AudioError(f"audio file(s) not found: {', '.join(map(str, missing_audio))}; check the paths")
     trained = Run.open(args.run)
-    models = load_models(trained, names)
+    models = trained.models(names)
     if args.target is not None:
         for model in models:
             if args.target not in model.labels:
                 raise RunError(f"--target {args.target!r} is not a class of {model.display_name}: {', '.join(model.labels)}")
     specs = specs_from_run(trained, args.audio)
-    deviations = None
-    if probe:
-        table = egemaps_deviations(trained, specs, progress=not args.quiet)
-        deviations = lambda spec: table.get(os.path.abspath(spec.path), [])  # noqa: E731
+    deviations = deviations_lookup(trained, specs, progress=not args.quiet) if probe else None
     settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
     index = run_audit(models, specs, args.out, settings, deviations=deviations, run=trained,
                       title=f"Audit of {args.run.name}", progress=not args.quiet)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 
 from seraudit.cli.options import add_quiet, add_weights_options
-
-MODEL_CHOICES = ("ensemble", "yamnet", "vggish", "egemaps")
+from seraudit.ensemble.run import RUN_MODELS
+from seraudit.ensemble.spec import FUSIONS
 
 
 def _models(text: str) -> list[str]:
     names = [m.strip().lower() for m in text.split(",") if m.strip()]
-    bad = [m for m in names if m not in MODEL_CHOICES]
+    bad = [m for m in names if m not in RUN_MODELS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or '(none)'}; choose from {', '.join(MODEL_CHOICES)}")
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or '(none)'}; choose from {', '.join(RUN_MODELS)}")
     return list(dict.fromkeys(names))
 
 
@@ -26,8 +26,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--corpus", required=True, help="corpus layout: ravdess, emodb, crema-d, tess, savee, emovo, folders, manifest")
     p.add_argument("--data", required=True, help="corpus folder (or manifest CSV)")
-    p.add_argument("--models", type=_models, default=list(MODEL_CHOICES), help="comma-separated: ensemble,yamnet,vggish,egemaps (default: all)")
-    p.add_argument("--fusion", choices=("late", "feature"), default="late", help="how the ensemble fuses its branches (default: late)")
+    p.add_argument("--models", type=_models, default=list(RUN_MODELS), help=f"comma-separated: {','.join(RUN_MODELS)} (default: all)")
+    p.add_argument("--fusion", choices=tuple(FUSIONS), default="late", help="how the ensemble fuses its branches (default: late)")
     p.add_argument("--fine-tune", action="store_true", help="fine-tune the top blocks of the backbones end-to-end (slow)")
     p.add_argument("--fine-tune-epochs", type=int, default=None, help="maximum epochs of end-to-end fine-tuning (default 20)")
     gds = p.add_mutually_exclusive_group()

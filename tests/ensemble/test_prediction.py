@@ -1,0 +1,85 @@
+"""Predicting a user's files with a run: one record per file and model, the run's own patches, clear errors for absent models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seraudit.core.errors import RunError
+from seraudit.ensemble.prediction import predict_files, predictable_models, predictions_table
+from seraudit.ensemble.run import Run, write_run
+
+LABELS = ["neutral", "happy"]
+
+
+class FakeKerasModel:
+    """Stands in for a Keras model: `write_run` only asks it to save its weights."""
+
+    def save_weights(self, path: Path) -> None:
+        path.write_bytes(b"weights")
+
+
+def make_run(out: Path, keras_models: dict | None = None, egemaps=None, gds: dict | None = None) -> Run:
+    info = {"labels": LABELS, **({"gds": gds} if gds else {})}
+    return Run.open(write_run(out, info, {}, pd.DataFrame({"path": []}), {}, keras_models or {}, LABELS, egemaps))
+
+
+def fitted_baseline(classes: list[int]):
+    """A fitted scikit-learn classifier on the 88 eGeMAPS functionals that predicts the class priors."""
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier(strategy="prior").fit(np.zeros((len(classes), 88)), classes)
+
+
+def test_a_model_the_run_lacks_is_named_with_what_it_holds_before_any_audio_is_read(tmp_path):
+    run = make_run(tmp_path / "run", {"yamnet": (FakeKerasModel(), {"name": "yamnet"}, {})})
+    for wanted in (["yamnet", "vggish"], ["nonsense"]):
+        with pytest.raises(RunError, match=f"{run.path} has no model {wanted[-1]}; it has yamnet$"):
+            predict_files(run, ["/no/such/file.wav"], wanted, progress=False)
+
+
+def test_a_run_without_models_says_how_to_train_one(tmp_path):
+    run = make_run(tmp_path / "empty")
+    assert predictable_models(run) == []
+    with pytest.raises(RunError, match=f"holds no trained model; train one with `seraudit train .* --out {run.path}`"):
+        predict_files(run, ["/no/such/file.wav"], progress=False)
+
+
+def test_the_egemaps_baseline_predicts_every_label_even_one_it_never_saw(tmp_path, ravdess_clips):
+    run = make_run(tmp_path / "run", {"yamnet": (FakeKerasModel(), {"name": "yamnet"}, {})},
+                   egemaps=(fitted_baseline([1, 1]), {"model": "egemaps"}))
+    assert predictable_models(run) == ["yamnet", "egemaps"]
+    records = predict_files(run, [str(ravdess_clips[0])], ["egemaps"], progress=False)
+    assert records == [{"path": str(ravdess_clips[0]), "model": "egemaps", "display_name": "eGeMAPS + LR",
+                        "label": "happy", "probabilities": {"neutral": 0.0, "happy": 1.0}}]
+
+
+def test_the_table_has_one_row_per_record_and_a_probability_column_per_label():
+    records = [{"path": "a.wav", "model": "yamnet", "display_name": "YAMNet", "label": "happy",
+                "probabilities": {"neutral": 0.25, "happy": 0.75}},
+               {"path": "a.wav", "model": "egemaps", "display_name": "eGeMAPS + LR", "label": "neutral",
+                "probabilities": {"neutral": 0.5, "happy": 0.5}}]
+    table = predictions_table(records)
+    assert list(table.columns) == ["path", "model", "display_name", "label", "p_neutral", "p_happy"]
+    assert table["p_happy"].tolist() == [0.75, 0.5]
+
+
+@pytest.mark.slow
+def test_a_keras_model_predicts_on_the_patches_the_run_keeps(tmp_path, ravdess_clips):
+    from seraudit.ensemble.fusion import build_model
+    from seraudit.preprocessing.pipeline import clip_features
+
+    config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}}
+    built = build_model(config, n_classes=len(LABELS))
+    run = make_run(tmp_path / "run", {"yamnet": (built.keras_model, config, {})}, gds={"enabled": True, "threshold": 0.9})
+    paths = [str(p) for p in ravdess_clips[:2]]
+    records = predict_files(run, paths, progress=False)
+    model = run.model("yamnet")
+    assert [(r["path"], r["model"], r["display_name"]) for r in records] == [(p, "yamnet", "YAMNet (untrained)") for p in paths]
+    for record, path in zip(records, paths):
+        expected = model.predict_clip(clip_features(path, gds_threshold=0.9)).as_dict()
+        assert record["label"] == expected["label"]
+        assert record["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
