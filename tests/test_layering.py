@@ -176,8 +176,12 @@ def test_the_wheel_holds_one_top_level_name(tmp_path):
     """`pip wheel` of the repository gives one package, `seraudit`, with the report templates inside."""
     import zipfile
 
+    import shutil
+
+    source = tmp_path / "source"  # a copy, so the build leaves no build/ folder in the checkout
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info", "__pycache__"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO_ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
     )
