@@ -145,6 +145,17 @@ class Comparison:
     ci_high: float | None
     mcnemar_p: float | None
 
+    @property
+    def verdict(self) -> str:
+        """In plain words: better or worse only when the 95 % interval excludes 0."""
+        if self.ci_low is None or self.ci_high is None:
+            return "no interval"
+        if self.ci_low > 0:
+            return "better (interval excludes 0)"
+        if self.ci_high < 0:
+            return "worse (interval excludes 0)"
+        return "no clear difference (interval includes 0)"
+
 
 @dataclass
 class ModelReport:
@@ -175,6 +186,20 @@ class Report:
     corpus_note: str = ""
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
     faithfulness_block: tuple[int, int] = (1, 1)  # frames x bands removed at once; audits before blocks removed cells
+
+    @property
+    def comparison_verdicts(self) -> list[str]:
+        """One sentence per ensemble-vs-other comparison, e.g. "Ensemble vs YAMNet: +0.5 UAR points [-0.8, +2.0]: no clear difference"."""
+        out = []
+        for name, mr in self.model_reports.items():
+            for c in mr.comparisons:
+                other = self.models[c.other].title if c.other in self.models else self.baselines.get(c.other, {}).get(
+                    "display_name", c.other)
+                if c.uar_difference is None:
+                    continue
+                interval = "" if c.ci_low is None else f" [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
+                out.append(f"{mr.info.title} vs {other}: {c.uar_difference:+.1f} UAR points{interval} — {c.verdict}")
+        return out
 
 
 # --------------------------------------------------------------------- reading

@@ -61,3 +61,12 @@ def test_an_audit_folder_of_format_version_1_loads(audit_dir, report_clips):
     assert index["format_version"] == 1 and [c.path for c in clips] == [str(p) for p, _ in report_clips]
     assert clips[0].true_label == "neutral" and clips[0].original.endswith("/original.wav")
     assert set(clips[0].methods["ensemble"]) == {"gradcam", "occlusion"}
+
+
+def test_a_comparison_says_better_only_when_its_interval_excludes_zero():
+    from seraudit.reports.model import Comparison
+
+    assert Comparison("yamnet", 0.5, -0.8, 2.0, 0.8).verdict == "no clear difference (interval includes 0)"
+    assert Comparison("egemaps", 6.9, 4.2, 9.7, 1e-5).verdict == "better (interval excludes 0)"
+    assert Comparison("vggish", -3.0, -5.0, -1.0, 0.01).verdict == "worse (interval excludes 0)"
+    assert Comparison("vggish", None, None, None, None).verdict == "no interval"
