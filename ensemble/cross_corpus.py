@@ -94,7 +94,7 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
             "n_clips": len(train.table), "gds": settings.gds.to_dict(),
             "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed, "bootstrap": settings.seed},
             "library_versions": library_versions(), "command_line": settings.command_line, "final_split": fold.to_dict(),
-            "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, heads on cached embeddings",
+            "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, linear heads on cached layer features (layers chosen on validation speakers)",
             "folds": f"cross-corpus: trained on all {train_name} speakers, tested on every {test_name} speaker",
         }
         keras_models = {}

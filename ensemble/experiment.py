@@ -77,7 +77,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         "command_line": settings.command_line,
         "folds": "folds.json (cross-validation); the saved model is trained on all speakers",
         "final_split": final_fold.to_dict(),
-        "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, heads on cached embeddings",
+        "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, linear heads on cached layer features (layers chosen on validation speakers)",
     }
     keras_models = {}
     for name, (built, config) in finals.items():

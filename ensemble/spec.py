@@ -1,7 +1,7 @@
 """What an emotion model is made of: its backbones, how they are fused, its heads and the names of its layers.
 
 A `ModelSpec` describes one model completely enough to build its graph
-(`ensemble.fusion.build_model`), to train its heads on cached embeddings
+(`ensemble.fusion.build_model`), to train its heads on cached layer features
 (`ensemble.training`) and to move those heads into the graph by layer name.
 It is what a saved model's ``config.json`` holds (``name``, ``fusion``,
 ``head``), so a run folder rebuilds the same graph.

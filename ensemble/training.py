@@ -91,7 +91,7 @@ class TrainSettings:
 
 
 class Trainer:
-    """Every model of a run trained on one split of a corpus: dense heads on cached embeddings, late-fusion
+    """Every model of a run trained on one split of a corpus: linear heads on cached layer features, late-fusion
     weights, the eGeMAPS baseline and (when fine-tuning) the end-to-end graphs.
 
     Parameters
