@@ -45,7 +45,6 @@ DENSE_LAYERS = (
 )
 TAPPED_DENSE = {"fc1_2": "fc1", "fc2": "fc2"}  # dense layers a head may read, by tap name
 TAP_NAMES = ("conv1", "conv2", "conv3", "conv4", "fc1", "fc2")
-TAP_WIDTHS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "fc1": 4096, "fc2": EMBEDDING_SIZE["vggish"]}
 LAST_CONV = "conv4_2"
 EMBEDDING = "fc2"
 

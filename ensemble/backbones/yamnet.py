@@ -65,7 +65,6 @@ CONV_NAMES: tuple[str, ...] = tuple(
 )
 CLASSIFIER_NAME = "dense"
 TAP_NAMES: tuple[str, ...] = tuple(f"layer{i}" for i in range(1, len(LAYER_DEFS) + 1))  # one tap per block
-TAP_WIDTHS: dict[str, int] = {f"layer{i}": d[3] for i, d in enumerate(LAYER_DEFS, start=1)}
 
 WEIGHT_FORMATS = ("tflite", "h5", "savedmodel")
 

@@ -81,3 +81,16 @@ def test_chosen_layers_travel_in_the_config_and_old_configs_read_the_embedding()
 def test_an_unknown_layer_is_refused_naming_the_backbone_s_layers():
     with pytest.raises(ValueError, match="yamnet has no layer.*layer15.*its taps are layer1, layer2"):
         ModelSpec.named("yamnet", taps={"yamnet": ("layer15",)})
+
+
+def test_the_registered_layer_widths_are_the_towers_own():
+    """The spec's tap widths (used to size heads without building a graph) match what each tower outputs."""
+    import keras
+
+    x = keras.Input((96, 64))
+    for name, backbone in BACKBONES.items():
+        tower = backbone.add_tower(x)
+        assert tuple(tower.taps) == backbone.tap_names
+        assert {t: int(out.shape[-1]) for t, out in tower.tap_outputs.items()} == backbone.tap_widths
+        short = backbone.add_tower(keras.Input((96, 64)), up_to=backbone.candidate_taps[0][-1])
+        assert list(short.taps)[-1] == backbone.candidate_taps[0][-1] and short.embedding is None
