@@ -11,7 +11,7 @@ RUN ?= runs/ravdess
 ALLOW_UNTRAINED ?=
 export SERAUDIT_MODELS_DIR
 
-.PHONY: setup test audit clean
+.PHONY: setup system-packages test audit clean
 
 $(BIN)/seraudit: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ $(BIN)/seraudit: requirements.txt pyproject.toml
 
 setup: $(BIN)/seraudit
 
-test: setup
+# espeak-ng, sox, chromium, chromium-driver: installed when missing (as root), else named with the command.
+system-packages:
+	bash tests/install-system-packages.sh
+
+test: setup system-packages
 	$(BIN)/python -m pytest -q
 
 audit: setup
