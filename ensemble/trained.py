@@ -17,7 +17,6 @@ and says so (``ClipPrediction.used_all_patches``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from seraudit.core.errors import RunError
+from seraudit.core.io import read_json
 from seraudit.core.naming import display_name
 from seraudit.ensemble.pooling import clip_keep, kept_mask, pool_log_probabilities
 
@@ -195,9 +195,10 @@ def load_trained_model(run_dir: str | Path, name: str) -> TrainedModel:
             f"{folder} has no complete model '{name}' (missing {', '.join(missing)}); models in this run: "
             f"{available}. Retrain with `seraudit train --models {name} --out {run_dir}`"
         )
-    config = json.loads((folder / "config.json").read_text())
-    labels = json.loads((folder / "labels.json").read_text())
-    provenance = json.loads((folder / "provenance.json").read_text())
+    fix = f"retrain with `seraudit train --models {name} --out {run_dir}`"
+    config = read_json(folder / "config.json", "model config", fix, RunError)
+    labels = read_json(folder / "labels.json", "model labels", fix, RunError)
+    provenance = read_json(folder / "provenance.json", "model provenance", fix, RunError)
     built = build_model(config, n_classes=len(labels))
     try:
         built.keras_model.load_weights(folder / "model.weights.h5")
