@@ -2,7 +2,9 @@
 
 Clips are cut with the run's own GDS threshold, so a prediction pools the same
 patches the run was trained and scored with (mean log-probability over the kept
-patches).
+patches). With test-time augmentation (``tta=N``) each clip is also predicted as N
+seeded augmented copies and the copies pool into one distribution
+(`seraudit.ensemble.tta`); the eGeMAPS baseline predicts the clip itself only.
 """
 
 from __future__ import annotations
@@ -21,15 +23,23 @@ def predictable_models(run: Run) -> list[str]:
     return run.model_names + ([EGEMAPS_MODEL] if run.has_egemaps else [])
 
 
-def predict_files(run: Run, paths: Sequence[str], models: Sequence[str] | None = None, progress: bool = True) -> list[dict]:
+def predict_files(run: Run, paths: Sequence[str], models: Sequence[str] | None = None, progress: bool = True,
+                  tta: int = 0, seed: int = 0) -> list[dict]:
     """One record per (clip, model), model by model: path, model, display name, label and class probabilities.
 
     `models` defaults to every model of the run; a name the run does not hold
-    stops before any audio is read, naming what it holds.
+    stops before any audio is read, naming what it holds. ``tta=N > 0`` predicts
+    each clip as itself plus N augmented copies drawn under `seed` and records
+    ``"tta": N`` and ``"tta_seed"``; the eGeMAPS baseline ignores it and records
+    ``"tta": 0``. ``tta=0`` (the default) gives the records without those fields.
     """
     from tqdm.auto import tqdm
 
+    from seraudit.ensemble.tta import clip_copies, predict_copies
     from seraudit.preprocessing.pipeline import clip_features
+
+    if tta < 0:
+        raise ValueError(f"tta is a number of augmented copies per clip (0: off), got {tta}")
 
     available = predictable_models(run)
     if not available:
@@ -41,13 +51,20 @@ def predict_files(run: Run, paths: Sequence[str], models: Sequence[str] | None =
     neural = {m: run.model(m) for m in models if m != EGEMAPS_MODEL}
     records = []
     threshold = run.gds_threshold
-    clips = [clip_features(p, gds_threshold=threshold) for p in tqdm(paths, desc="features", unit="clip", disable=not progress)]
+    copies = []  # per clip: the clip itself, then its augmented copies
+    for path in tqdm(paths, desc="features", unit="clip", disable=not progress):
+        clip = clip_features(path, gds_threshold=threshold)
+        copies.append(clip_copies(clip, tta, seed, threshold) if tta and neural else [clip])
     for name, model in neural.items():
-        for path, clip in zip(paths, clips):
-            pred = model.predict_clip(clip)
-            records.append({"path": str(path), "model": name, "display_name": model.display_name, **pred.as_dict()})
+        for path, versions in zip(paths, copies):
+            head = {"path": str(path), "model": name, "display_name": model.display_name}
+            if tta:
+                records.append(head | predict_copies(model, versions) | {"tta": tta, "tta_seed": seed})
+            else:
+                records.append(head | model.predict_clip(versions[0]).as_dict())
     if EGEMAPS_MODEL in models:
-        records += _egemaps_records(run, paths, progress)
+        egemaps = _egemaps_records(run, paths, progress)
+        records += [r | {"tta": 0} for r in egemaps] if tta else egemaps
     return records
 
 

@@ -57,6 +57,67 @@ def test_the_egemaps_baseline_predicts_every_label_even_one_it_never_saw(tmp_pat
                         "label": "happy", "probabilities": {"neutral": 0.0, "happy": 1.0}}]
 
 
+class LoudnessModel:
+    """Stands in for a loaded `TrainedModel`: its distribution follows the clip's mean log-mel, so copies differ."""
+
+    display_name = "Loudness"
+
+    def predict_clip(self, clip):
+        from seraudit.ensemble.trained import ClipPrediction
+
+        z = float(clip.log_mel.mean()) + 6.0
+        probs = np.exp([z, -z]) / np.exp([z, -z]).sum()
+        keep = clip.selection.keep
+        return ClipPrediction(label=LABELS[int(np.argmax(probs))], probabilities=probs, labels=LABELS,
+                              patch_probabilities=np.tile(probs, (len(keep), 1)), kept=keep, used_all_patches=bool(keep.all()))
+
+
+@pytest.fixture()
+def loudness_run(tmp_path, monkeypatch):
+    """A run holding a model `yamnet` (a `LoudnessModel`) and GDS threshold 0.9."""
+    run = make_run(tmp_path / "run", {"yamnet": (FakeKerasModel(), {"name": "yamnet"}, {})}, gds={"enabled": True, "threshold": 0.9})
+    monkeypatch.setattr(Run, "model", lambda self, name: LoudnessModel())
+    return run
+
+
+def test_without_tta_a_record_is_the_models_prediction_of_the_clip_and_nothing_more(loudness_run, ravdess_clips):
+    from seraudit.preprocessing.pipeline import clip_features
+
+    path = str(ravdess_clips[0])
+    records = predict_files(loudness_run, [path], progress=False)
+    assert records == predict_files(loudness_run, [path], progress=False, tta=0, seed=7)
+    expected = LoudnessModel().predict_clip(clip_features(path, gds_threshold=0.9)).as_dict()
+    assert records == [{"path": path, "model": "yamnet", "display_name": "Loudness", **expected}]
+
+
+def test_with_tta_a_record_pools_the_clip_and_its_seeded_copies_and_says_so(loudness_run, ravdess_clips):
+    from seraudit.ensemble.tta import clip_copies, predict_copies
+    from seraudit.preprocessing.pipeline import clip_features
+
+    paths = [str(p) for p in ravdess_clips[:2]]
+    records = predict_files(loudness_run, paths, progress=False, tta=2, seed=3)
+    assert [r["path"] for r in records] == paths
+    for record, path in zip(records, paths):
+        expected = predict_copies(LoudnessModel(), clip_copies(clip_features(path, gds_threshold=0.9), 2, 3, 0.9))
+        assert record == {"path": path, "model": "yamnet", "display_name": "Loudness", **expected, "tta": 2, "tta_seed": 3}
+        plain = predict_files(loudness_run, [path], progress=False)[0]["probabilities"]
+        assert record["probabilities"] != plain and sum(record["probabilities"].values()) == pytest.approx(1.0)
+    assert predict_files(loudness_run, paths, progress=False, tta=2, seed=3) == records
+    assert predict_files(loudness_run, paths, progress=False, tta=2, seed=4) != records
+
+
+def test_a_negative_tta_is_refused_before_any_audio_is_read(loudness_run):
+    with pytest.raises(ValueError, match="tta is a number of augmented copies per clip"):
+        predict_files(loudness_run, ["/no/such/file.wav"], progress=False, tta=-1)
+
+
+def test_the_egemaps_baseline_ignores_tta_and_records_that_it_did(tmp_path, ravdess_clips):
+    run = make_run(tmp_path / "run", egemaps=(fitted_baseline([0, 1, 1]), {"model": "egemaps"}))
+    path = str(ravdess_clips[0])
+    plain, augmented = (predict_files(run, [path], progress=False, tta=n)[0] for n in (0, 2))
+    assert "tta" not in plain and augmented == plain | {"tta": 0}
+
+
 def test_the_table_has_one_row_per_record_and_a_probability_column_per_label():
     records = [{"path": "a.wav", "model": "yamnet", "display_name": "YAMNet", "label": "happy",
                 "probabilities": {"neutral": 0.25, "happy": 0.75}},

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+
 from seraudit.cli.options import add_quiet
+
+
+def copies(text: str) -> int:
+    """`--tta`'s value: a whole number of augmented copies, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of copies, 0 or more (0: off), got {text!r}")
+    return n
 
 
 def add_parser(subparsers) -> None:
@@ -11,6 +24,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("audio", metavar="AUDIO", nargs="+", help="audio files (wav, flac)")
     p.add_argument("--models", default=None, help="comma-separated subset of the run's models (default: all)")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--tta", type=copies, default=0, metavar="N",
+                   help="test-time augmentation: also predict N augmented copies of each clip (gain, shift, faint noise) "
+                        "and pool them; the eGeMAPS baseline ignores it (default: 0, off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --tta copies (default: 0)")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -23,7 +40,7 @@ def run(args) -> int:
     from seraudit.ensemble.run import Run
 
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    records = predict_files(Run.open(args.run_dir), args.audio, models, progress=not args.quiet)
+    records = predict_files(Run.open(args.run_dir), args.audio, models, progress=not args.quiet, tta=args.tta, seed=args.seed)
     if args.format == "json":
         print(json.dumps(records, indent=2))
     else:
