@@ -20,9 +20,9 @@ carry them? Per emotion:
    (in the feature's units, and normalised by its standard deviation) per feature and
    averaged per eGeMAPS category.
 
-`AcousticProbe` runs the three steps and keeps their tables; `clip_embeddings` gives
-the per-clip embeddings of a trained model's branch, pooled by the package's one rule
-(`seraudit.ensemble.pooling`). Per-clip deviations from the speaker's neutral voice,
+`AcousticProbe` runs the three steps and keeps their tables; a run's per-clip
+embeddings come from the caches, pooled by the package's one rule
+(`seraudit.xai.run_probing`, `seraudit.ensemble.pooling`). Per-clip deviations from the speaker's neutral voice,
 which need no model, are in `seraudit.preprocessing.egemaps_deviations`.
 """
 
@@ -40,7 +40,6 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from seraudit.ensemble.pooling import clip_keep, pool_embeddings
 from seraudit.preprocessing.egemaps import functionals_of
 from seraudit.preprocessing.egemaps_names import EGEMAPS_CATEGORIES
 
@@ -58,25 +57,6 @@ FEATURE_COLUMNS = [
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def clip_embeddings(model, clips: Sequence, branch: str, batch_size: int = 256) -> np.ndarray:
-    """Per-clip embedding ``[n_clips, D]`` of one branch of a `TrainedModel`, pooled over each clip's GDS-kept patches.
-
-    All patches of all clips go through the model's own tower in one batched call and
-    pool by `seraudit.ensemble.pooling.pool_embeddings` (a clip without a kept patch
-    uses all of its patches).
-    """
-    if branch not in model.embedding_layers:
-        raise ValueError(f"{model.name} has no branch {branch!r}; branches: {sorted(model.embedding_layers)}")
-    tower = model.towers()[branch]
-    patches = [np.asarray(clip.patches.data, dtype=np.float32) for clip in clips]
-    index = np.concatenate([np.full(len(data), i) for i, data in enumerate(patches)])
-    keep = np.concatenate(
-        [np.ones(len(data), bool) if (k := clip_keep(clip)) is None else np.asarray(k, bool) for clip, data in zip(clips, patches)]
-    )
-    embeddings = tower.predict(np.concatenate(patches), batch_size=batch_size, verbose=0)
-    return pool_embeddings(embeddings, index, keep, len(clips))
 
 
 def embedding_table(embeddings: np.ndarray, paths: Sequence, labels: Sequence, speakers: Sequence) -> pd.DataFrame:

@@ -119,26 +119,3 @@ def test_a_dimension_that_is_a_feature_is_found():
     assert features.loc[CARRIED, "r2_top"] > 0.99 and features.loc[CARRIED, "nrmse_top"] < 0.1
     assert features.loc[UNRELATED, "r2_top"] < 0.1
     assert probe.get_params()["top_n_grid"] == (1, 2, 4)  # a scikit-learn estimator: settings in, tables out
-
-
-def test_clip_embedding_is_the_mean_over_gds_kept_patches(tone_model, tone_clip):
-    import dataclasses
-
-    from seraudit.xai.probing import clip_embeddings
-
-    keep = np.zeros(len(tone_clip.patches), bool)
-    keep[[0, 2]] = True
-    clip = dataclasses.replace(tone_clip, selection=dataclasses.replace(tone_clip.selection, keep=keep))
-    silent = dataclasses.replace(tone_clip, selection=dataclasses.replace(tone_clip.selection, keep=keep & False))
-    emb = clip_embeddings(tone_model, [tone_clip, clip, silent], "alpha")
-
-    import keras
-
-    km = tone_model.keras_model
-    per_patch = keras.Model(km.inputs, km.get_layer("alpha_embedding").output).predict(tone_clip.patches.data, verbose=0)
-    assert emb.shape == (3, per_patch.shape[1])
-    np.testing.assert_allclose(emb[1], per_patch[[0, 2]].mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(emb[2], per_patch.mean(axis=0), rtol=1e-5)  # nothing kept: every patch counts
-    np.testing.assert_allclose(emb[0], per_patch[tone_clip.selection.keep].mean(axis=0), rtol=1e-5)
-    with pytest.raises(ValueError, match="no branch 'gamma'"):
-        clip_embeddings(tone_model, [clip], "gamma")
