@@ -133,7 +133,8 @@ def test_a_keras_model_predicts_on_the_patches_the_run_keeps(tmp_path, ravdess_c
     from seraudit.ensemble.fusion import build_model
     from seraudit.preprocessing.pipeline import clip_features
 
-    config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}}
+    # random weights: reading an early layer keeps the outputs clip-dependent (the deep ones vanish to a uniform answer)
+    config = {"name": "yamnet", "head": {}, "taps": {"yamnet": ["layer2"]}, "branch_untrained": {"yamnet": True}}
     built = build_model(config, n_classes=len(LABELS))
     run = make_run(tmp_path / "run", {"yamnet": (built.keras_model, config, {})}, gds={"enabled": True, "threshold": 0.9})
     paths = [str(p) for p in ravdess_clips[:2]]
@@ -144,3 +145,5 @@ def test_a_keras_model_predicts_on_the_patches_the_run_keeps(tmp_path, ravdess_c
         expected = model.predict_clip(clip_features(path, gds_threshold=0.9)).as_dict()
         assert record["label"] == expected["label"]
         assert record["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
+        assert record["patches_used"] == expected["patches_used"] < expected["patches_total"]  # the run's strict GDS
+    assert records[0]["probabilities"] != pytest.approx(records[1]["probabilities"], abs=1e-4)
