@@ -334,6 +334,9 @@ def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------- the run's saved evaluation
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "top2_accuracy": "top-2 accuracy",
+                "top3_accuracy": "top-3 accuracy"}
+
 def _layers_read(run: Run, name: str) -> dict[str, str]:
     """``{"layers read": "YAMNet layer8; VGGish fc1"}`` from the saved model's config (models saved before: the embedding)."""
     from seraudit.core.io import read_json
@@ -372,8 +375,8 @@ def run_summary(run: Run) -> dict[str, Any]:
             "uar_mean": uar.get("mean"),
             "uar_std": uar.get("std"),
             "extra": {
-                f"{metric} (mean over folds)": rec[metric]["mean"]
-                for metric in ("accuracy", "macro_f1", "top2_accuracy", "top3_accuracy")
+                f"{shown} (mean over folds)": rec[metric]["mean"]
+                for metric, shown in METRIC_NAMES.items()
                 if isinstance(rec.get(metric), dict) and "mean" in rec[metric]
             }
             | ({"UAR pooled over folds": uar["pooled"]} if "pooled" in uar else {})

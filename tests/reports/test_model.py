@@ -24,7 +24,8 @@ def run(tmp_path):
         "labels": LABELS, "corpus_display": "RAVDESS (2.4 s)",
         "models": {
             "ensemble": {"display_name": display_name("ensemble", "late", ["vggish"]), "untrained": ["vggish"],
-                         "uar": {"mean": 41.5, "std": 3.2, "pooled": 40.0}, "macro_f1": {"mean": 39.0}},
+                         "uar": {"mean": 41.5, "std": 3.2, "pooled": 40.0}, "macro_f1": {"mean": 39.0},
+                         "top2_accuracy": {"mean": 60.0}},
             "yamnet": {"display_name": "YAMNet", "uar": {"mean": 38.0, "std": 4.1}},
             "egemaps": {"display_name": "eGeMAPS + LR", "uar": {"mean": 30.0, "std": 2.0}},
         },
@@ -39,7 +40,8 @@ def test_run_summary_shows_the_saved_metrics_and_confusion_matrices(run):
     assert ensemble["display_name"] == "Ensemble (late fusion; VGGish untrained)"
     assert ensemble["untrained_branches"] == ["vggish"]
     assert (ensemble["uar_mean"], ensemble["uar_std"]) == (41.5, 3.2)
-    assert ensemble["extra"] == {"macro_f1 (mean over folds)": 39.0, "UAR pooled over folds": 40.0}
+    assert ensemble["extra"] == {"macro-F1 (mean over folds)": 39.0, "top-2 accuracy (mean over folds)": 60.0,
+                                 "UAR pooled over folds": 40.0}
     assert ensemble["confusion"] == [[1, 0], [1, 1]]  # rows: true neutral, angry; columns: predicted
     assert summary["models"]["yamnet"]["confusion"] == [[0, 1], [0, 0]]
     assert list(summary["baselines"]) == ["egemaps"] and "egemaps" not in summary["models"]
