@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from seraudit.core.constants import BACKBONES
+from seraudit.ensemble.spec import BACKBONES
 
 
 def backbone_list(text: str) -> tuple[str, ...]:

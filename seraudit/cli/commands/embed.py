@@ -10,7 +10,7 @@ the command stops with the first file's error (status 2).
 from __future__ import annotations
 
 from seraudit.cli.options import add_quiet, add_weights_options
-from seraudit.core.constants import BACKBONES
+from seraudit.ensemble.spec import BACKBONES
 from seraudit.ensemble.embedding_cache import EMBED_BATCH
 
 EXIT_SOME_SKIPPED = 1
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
         "Unusable files are skipped, named on stderr and listed in the .npz; the exit status is then 1.",
     )
     p.add_argument("audio", metavar="AUDIO", nargs="+", help="audio files (wav, flac)")
-    p.add_argument("--backbone", choices=BACKBONES, default="yamnet")
+    p.add_argument("--backbone", choices=tuple(BACKBONES), default="yamnet")
     add_weights_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of untrained weights")
     p.add_argument("--batch-size", type=int, default=EMBED_BATCH)
