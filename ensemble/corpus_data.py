@@ -42,7 +42,7 @@ def label_set(labels) -> list[str]:
 
 @dataclass
 class CorpusData:
-    """One corpus ready for training: clip table, labels, patches, embeddings (and eGeMAPS when asked)."""
+    """One corpus ready for training: clip table, labels, patches, every backbone layer's features (and eGeMAPS when asked)."""
 
     table: pd.DataFrame
     labels: list[str]
@@ -50,9 +50,14 @@ class CorpusData:
     speakers: np.ndarray  # [n_clips] str
     patches: CorpusPatches
     keep: np.ndarray  # [P] GDS keep-mask
-    embeddings: dict[str, np.ndarray]  # backbone -> [P, D], its published embedding
+    taps: dict[str, dict[str, np.ndarray]]  # backbone -> readable layer -> its pooled output [P, D_tap]
     egemaps: np.ndarray | None = None  # [n_clips, 88]
-    taps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # backbone -> tap -> [P, D_tap]
+    _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
+
+    @property
+    def embeddings(self) -> dict[str, np.ndarray]:
+        """Each backbone's published embedding ``[P, D]`` (its last layer)."""
+        return {b: layers[BACKBONES[b].embedding_tap] for b, layers in self.taps.items()}
 
     @property
     def n_classes(self) -> int:
@@ -65,10 +70,7 @@ class CorpusData:
 
     def branch_features(self, branch: str, taps: tuple[str, ...] | None, patch_idx: np.ndarray) -> np.ndarray:
         """What a head reads from `branch` for patches `patch_idx`: the pooled `taps`, concatenated (None: the embedding)."""
-        if not taps:
-            return self.embeddings[branch][patch_idx]
-        if len(taps) == 1 and taps[0] not in self.taps.get(branch, {}) and taps[0] == BACKBONES[branch].embedding_tap:
-            return self.embeddings[branch][patch_idx]
+        taps = taps or (BACKBONES[branch].embedding_tap,)
         return np.concatenate([self.taps[branch][t][patch_idx] for t in taps], axis=1)
 
     def head_input(self, branches: tuple[str, ...], patch_idx: np.ndarray,
@@ -79,15 +81,24 @@ class CorpusData:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def available_taps(self, branch: str) -> tuple[str, ...]:
-        """The layers of `branch` this corpus holds features of (at least the embedding)."""
-        return tuple(self.taps.get(branch, {})) or (BACKBONES[branch].embedding_tap,)
+        """The layers of `branch` this corpus holds features of."""
+        return tuple(self.taps[branch])
 
     def clip_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
-        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]`` (sorted clip indices)."""
-        clips = np.asarray(clips)
-        patch_idx = np.flatnonzero(np.isin(self.patches.clip_index, clips))
-        local = np.searchsorted(clips, self.patches.clip_index[patch_idx])
-        return pool_embeddings(self.head_input(branches, patch_idx, taps), local, self.keep[patch_idx], len(clips))
+        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]``.
+
+        A clip's mean does not depend on the split, so each layer is pooled over the
+        whole corpus once and every fold and candidate of the layer search reads it.
+        """
+        parts = [self._clip_means(b, t)[np.asarray(clips)] for b in branches for t in taps.get(b) or
+                 (BACKBONES[b].embedding_tap,)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def _clip_means(self, branch: str, tap: str) -> np.ndarray:
+        key = (branch, tap)
+        if key not in self._pooled:
+            self._pooled[key] = pool_embeddings(self.taps[branch][tap], self.patches.clip_index, self.keep, len(self.table))
+        return self._pooled[key]
 
     def clip_probabilities(self, patch_logp: np.ndarray, patch_idx: np.ndarray, clips: np.ndarray) -> np.ndarray:
         """Clip probabilities ``[len(clips), C]`` pooled from the log-probabilities of patches `patch_idx` (sorted `clips`)."""
@@ -120,7 +131,6 @@ def prepare_data(
     egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
     patches = cache.patches(paths)
     taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
-    embeddings = {b: taps[b][BACKBONES[b].embedding_tap] for b in backbones}
     keep = patches.keep(gds)
     if patch_data:
         patches = cache.patches(paths, need_data=True)
@@ -133,7 +143,6 @@ def prepare_data(
         else table["speaker"].astype(str).to_numpy(),
         patches=patches,
         keep=keep,
-        embeddings=embeddings,
-        egemaps=egemaps,
         taps=taps,
+        egemaps=egemaps,
     )

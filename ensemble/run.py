@@ -43,7 +43,8 @@ EGEMAPS_MODEL = "egemaps"
 #: Every model a run can hold: the neural models of `spec.MODELS`, then the eGeMAPS baseline.
 RUN_MODELS = (*NEURAL_MODELS, EGEMAPS_MODEL)
 # The training settings that decide a run's models; the others (progress bars, bootstrap size, ...) do not.
-DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained")
+DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained",
+                     "layers")  # runs trained before heads chose their layers record none: they are retrained
 RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
 # Columns of predictions.csv that hold names, read as text so labels like "1" or speakers like "01" survive.
 _TEXT_COLUMNS = {"path": str, "label": str, "prediction": str, "speaker": str}

@@ -16,7 +16,8 @@ ending in ``_``; it then scores patches and clips of any prepared corpus and
 assembles each model's flat Keras graph. Cross-validation predictions come
 from one `Trainer` per fold; the final model saved for prediction and audit
 is trained on all speakers of the corpus (an inner validation group of
-speakers is held out for early stopping and late-fusion weights).
+speakers chooses the layers and the late-fusion weights; fine-tuning stops
+early on it).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def synthetic_data(rng):
         table=pd.DataFrame({"path": ["a", "b", "c"], "label": ["sad", "angry", "sad"], "speaker": ["x", "y", "x"]}),
         labels=["sad", "angry"], y=np.array([0, 1, 0]), speakers=np.array(["x", "y", "x"]), patches=patches,
         keep=np.array([True, False, True, False, False, True, True, True]),
-        embeddings={"yamnet": rng.normal(size=(8, 4)), "vggish": rng.normal(size=(8, 2))},
+        taps={"yamnet": {"layer14": rng.normal(size=(8, 4))}, "vggish": {"fc2": rng.normal(size=(8, 2))}},
     )  # fmt: skip
 
 

@@ -147,8 +147,16 @@ def test_a_run_is_reused_only_when_trained_with_the_same_deciding_settings(tmp_p
     # Progress bars, bootstrap size and the command line do not change the models.
     assert Run.reusable(run_dir, settings(allow_untrained=("vggish",), progress=False, n_boot=10, command_line=["x"]))
     for other in (dict(seed=4), dict(models=["yamnet", "egemaps"]), dict(max_clips=24), dict(fusion="feature"),
-                  dict(allow_untrained=()), dict(data="/data/other")):
+                  dict(allow_untrained=()), dict(data="/data/other"), dict(layers={"yamnet": ("layer14",)})):
         assert Run.reusable(run_dir, settings(**{"allow_untrained": ("vggish",), **other})) is None, other
+
+
+def test_a_run_from_before_the_layer_search_is_not_reused(tmp_path):
+    run_dir = write_trained_with(tmp_path / "run", settings())
+    info = json.loads((run_dir / "run.json").read_text())
+    del info["settings"]["layers"]  # what runs trained before heads chose their layers recorded
+    (run_dir / "run.json").write_text(json.dumps(info))
+    assert Run.reusable(run_dir, settings()) is None
 
 
 def test_no_run_or_half_a_run_is_never_reused(tmp_path):

@@ -21,7 +21,7 @@ PATCHES_PER_CLIP = 3
 
 @pytest.fixture(scope="module")
 def data():
-    """6 speakers x 3 emotions x 2 clips, 3 patches each; random embeddings that carry the emotion a little."""
+    """6 speakers x 3 emotions x 2 clips, 3 patches each; random layer features, some carrying the emotion."""
     rng = np.random.default_rng(0)
     rows = [(s, lab) for s in SPEAKERS for lab in LABELS for _ in range(2)]
     table = pd.DataFrame({"path": [f"{s}_{i}.wav" for i, (s, _) in enumerate(rows)], "speaker": [s for s, _ in rows],
@@ -30,20 +30,17 @@ def data():
     clip_index = np.repeat(np.arange(len(table)), PATCHES_PER_CLIP)
     keep = rng.random(len(clip_index)) > 0.3
     keep[::PATCHES_PER_CLIP] = True
-    embeddings = {
-        b: (np.eye(3)[y[clip_index]] @ rng.normal(0, 1, (3, dim)) + rng.normal(0, 1, (len(clip_index), dim))).astype(np.float32)
-        for b, dim in (("yamnet", 1024), ("vggish", 128))
-    }
     n = len(clip_index)
+    vggish = (np.eye(3)[y[clip_index]] @ rng.normal(0, 1, (3, 128)) + rng.normal(0, 1, (n, 128))).astype(np.float32)
     # YAMNet's mid-level layer carries the emotion and its last layer none: the layer search must prefer layer6
     taps = {"yamnet": {"layer6": (np.eye(3)[y[clip_index]] @ rng.normal(0, 3, (3, 256))
                                   + rng.normal(0, 1, (n, 256))).astype(np.float32),
-                       "layer14": rng.normal(0, 1, (n, 1024)).astype(np.float32)}}  # fmt: skip
+                       "layer14": rng.normal(0, 1, (n, 1024)).astype(np.float32)},
+            "vggish": {"fc2": vggish}}  # fmt: skip
     return CorpusData(
         table=table, labels=LABELS, y=y, speakers=table["speaker"].to_numpy(),
         patches=CorpusPatches(table["path"].tolist(), clip_index, np.zeros(n), np.ones(n), np.ones(n)),
-        keep=keep, embeddings=embeddings, egemaps=np.eye(3)[y] @ rng.normal(0, 1, (3, 88)) + rng.normal(0, 1, (len(y), 88)),
-        taps=taps,
+        keep=keep, taps=taps, egemaps=np.eye(3)[y] @ rng.normal(0, 1, (3, 88)) + rng.normal(0, 1, (len(y), 88)),
     )  # fmt: skip
 
 

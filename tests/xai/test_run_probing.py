@@ -8,6 +8,7 @@ import pytest
 
 from seraudit.ensemble.embedding_cache import CorpusPatches
 from seraudit.ensemble.corpus_data import CorpusData
+from seraudit.ensemble.spec import BACKBONES
 from seraudit.xai.probing import AcousticProbe
 from seraudit.xai.run_probing import clip_tables, report_rows
 
@@ -25,7 +26,7 @@ def _corpus(clip_index, keep, embeddings) -> CorpusData:
     n = len(clip_index)
     patches = CorpusPatches(list(table["path"]), np.asarray(clip_index), np.zeros(n), np.ones(n), np.zeros(n))
     return CorpusData(table, ["neutral", "angry"], np.zeros(n_clips, np.int64), table["speaker"].to_numpy(),
-                      patches, np.asarray(keep, bool), embeddings)
+                      patches, np.asarray(keep, bool), {b: {BACKBONES[b].embedding_tap: e} for b, e in embeddings.items()})
 
 
 def test_clip_embeddings_pool_the_kept_patches_with_the_fallback():
