@@ -144,29 +144,20 @@ def build_tap_model(backbone: str, source, seed: int):
     return model
 
 
-def embed_taps(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "layer taps") -> dict[str, np.ndarray]:
-    """Run a `build_tap_model` over patches ``[P, 96, 64]`` in batches: tap -> ``[P, D_tap]`` float32."""
+def embed_patches(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "embeddings"):
+    """Run `model` over patches ``[P, 96, 64]`` in batches (one compiled function): ``[P, D]`` float32, or
+    ``{name: [P, D]}`` for a model with named outputs (`build_tap_model`)."""
     import tensorflow as tf
     from tqdm.auto import tqdm
 
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    out: dict[str, list[np.ndarray]] = {}
+    out: dict = {}
     for i in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
-        for tap, value in fn(tf.constant(data[i : i + batch_size])).items():
-            out.setdefault(tap, []).append(value.numpy())
-    return {tap: np.concatenate(parts, axis=0).astype(np.float32) for tap, parts in out.items()}
-
-
-def embed_patches(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progress: bool = True, desc: str = "embeddings") -> np.ndarray:
-    """Run `model` over patches ``[P, 96, 64]`` in batches (one compiled function)."""
-    import tensorflow as tf
-    from tqdm.auto import tqdm
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    out = []
-    for i in tqdm(range(0, len(data), batch_size), desc=desc, unit="batch", disable=not progress):
-        out.append(fn(tf.constant(data[i : i + batch_size])).numpy())
-    return np.concatenate(out, axis=0).astype(np.float32)
+        batch = fn(tf.constant(data[i : i + batch_size]))
+        for name, value in (batch.items() if isinstance(batch, dict) else [(None, batch)]):
+            out.setdefault(name, []).append(np.asarray(value))
+    joined = {name: np.concatenate(parts, axis=0).astype(np.float32) for name, parts in out.items()}
+    return joined[None] if list(joined) == [None] else joined
 
 
 class EmbeddingCache:
@@ -224,7 +215,7 @@ class EmbeddingCache:
                 return taps
         patches = self.patches(paths, need_data=True)
         model = build_tap_model(backbone, source, seed)
-        taps = embed_taps(model, patches.data, progress=self.progress, desc=f"{backbone} layers")
+        taps = embed_patches(model, patches.data, progress=self.progress, desc=f"{backbone} layers")
         self._write(file, clip_index=patches.clip_index, **taps)
         self.misses.append(file.name)
         return taps
