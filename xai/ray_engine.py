@@ -95,8 +95,9 @@ class ClipWorker:
         self.job = job
         self.job.setup()
 
-    def process(self, batch: Sequence[tuple[int, Any]]) -> tuple[list[tuple[int, bool, Any, str]], int, int]:
-        """``(index, ok, result or exception, traceback)`` per item, then this process's peak memory (bytes) and pid."""
+    def process(self, batch: Sequence[tuple[int, Any]]) -> tuple[list[tuple[int, bool, Any, str]], int, float]:
+        """``(index, ok, result or exception, traceback)`` per item, this process's peak memory (bytes) and the seconds spent."""
+        started = time.perf_counter()
         out = []
         for index, item in batch:
             _fault_for_tests()
@@ -104,7 +105,7 @@ class ClipWorker:
                 out.append((index, True, self.job(item), ""))
             except Exception as error:  # one bad item fails alone
                 out.append((index, False, _portable(error), traceback.format_exc(limit=3)))
-        return out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, os.getpid()
+        return out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------- jobs (built on the driver, set up on a worker)
@@ -284,6 +285,7 @@ class RayEngine:
         alive = set(range(n_workers))
         in_flight: dict[Any, tuple[int, list]] = {}  # task ref -> (worker slot, batch)
         peak: dict[int, int] = {}
+        busy: dict[int, float] = {}  # seconds each worker spent on clips (the rest of the pool time is start-up and waiting)
         done = 0
         t0 = time.perf_counter()
 
@@ -299,8 +301,9 @@ class RayEngine:
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 slot, batch = in_flight.pop(ready[0])
                 try:
-                    results, rss, _pid = ray.get(ready[0])
+                    results, rss, seconds = ray.get(ready[0])
                     peak[slot] = max(peak.get(slot, 0), rss)
+                    busy[slot] = busy.get(slot, 0.0) + seconds
                 except ray.exceptions.RayActorError as error:  # the worker died even after Ray's restarts and retries
                     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                     reason = SerauditError(f"the worker died while processing this clip "
@@ -330,7 +333,8 @@ class RayEngine:
                 ray.shutdown()
             seconds = time.perf_counter() - t0
             self.last_stats = {"clips": done, "seconds": seconds, "workers": n_workers,
-                               "peak_memory_bytes": [peak[s] for s in sorted(peak)]}
+                               "peak_memory_bytes": [peak[s] for s in sorted(peak)],
+                               "busy_seconds": [busy[s] for s in sorted(busy)]}
             if done:
                 from tqdm.auto import tqdm
 
