@@ -143,7 +143,3 @@ def test_a_resumed_ray_run_recomputes_nothing_that_is_done(yamnet_run, clips, cr
     assert "ray engine:" not in captured.err  # nothing left to compute: no worker was started
     assert {p: p.stat().st_mtime_ns for p in (out / "clips").rglob("clip.json")} == before
 
-
-def test_ray_flags_without_the_ray_engine_stop_with_the_fix(yamnet_run, clips, tmp_path, capsys):
-    assert explain(yamnet_run, clips, tmp_path / "audit", "--workers", "3") == 2
-    assert "--workers only apply to --engine ray; add --engine ray or drop them" in capsys.readouterr().err
