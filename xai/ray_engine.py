@@ -36,7 +36,7 @@ from seraudit.core.errors import SerauditError
 MAX_RESTARTS = 2  # restarts of one worker process by Ray
 MAX_TASK_RETRIES = 2  # retries of the batch a dead worker was processing
 LOCAL_OBJECT_STORE_BYTES = 512 * 2**20  # results are small: clip records, predictions, per-file embeddings
-FAULT_MARKER_ENV = "SERAUDIT_RAY_FAULT_MARKER"  # tests: the first worker to see a missing marker file creates it and dies
+FAULT_MARKER_ENV = "SERAUDIT_RAY_FAULT_MARKER"  # tests: the first worker to start a clip creates this file and dies
 FORWARDED_ENV_PREFIXES = ("SERAUDIT_", "TF_CPP_MIN_LOG_LEVEL")
 
 
@@ -57,13 +57,16 @@ def worker_env() -> dict[str, str]:
 
 
 def size_thread_pools(cpus: int) -> None:
-    """Give this process's TensorFlow ``cpus`` intra-op threads, so workers on one node do not oversubscribe it."""
+    """Give this process's TensorFlow ``cpus`` intra-op threads, so workers on one node do not oversubscribe it;
+    GPU memory grows as needed, so workers sharing a GPU fit on it."""
     import tensorflow as tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(cpus)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, cpus))
-    except RuntimeError:  # TensorFlow already ran an op in this process: its pools are fixed
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # TensorFlow already ran an op in this process: its settings are fixed
         pass
 
 
@@ -75,7 +78,7 @@ def _fault_for_tests() -> None:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         return
-    os._exit(17)  # dies mid-clip, once across the whole pool
+    os._exit(17)  # dies as it starts a clip, once across the whole pool
 
 
 def _portable(error: BaseException) -> BaseException:
@@ -94,6 +97,9 @@ class ClipWorker:
         size_thread_pools(cpus)
         self.job = job
         self.job.setup()
+
+    def ready(self) -> bool:
+        return True
 
     def process(self, batch: Sequence[tuple[int, Any]]) -> tuple[list[tuple[int, bool, Any, str]], int, float]:
         """``(index, ok, result or exception, traceback)`` per item, this process's peak memory (bytes) and the seconds spent."""
@@ -276,6 +282,7 @@ class RayEngine:
         gpus = self._gpus_per_worker(ray)
         actor_cls = ray.remote(ClipWorker).options(
             num_cpus=opts.cpus_per_worker, num_gpus=gpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
+            runtime_env={"env_vars": worker_env()},  # read now: a joined cluster's workers get this driver's settings
         )
         batches = [list(items[i : i + opts.batch]) for i in range(0, len(items), opts.batch)]
         queue = list(reversed(batches))
@@ -295,6 +302,7 @@ class RayEngine:
                 in_flight[actors[slot].process.remote(batch)] = (slot, batch)
 
         try:
+            self._check_started(ray, actors)
             for slot in range(n_workers):
                 submit(slot)
             while in_flight:
@@ -342,6 +350,17 @@ class RayEngine:
                 tqdm.write(f"ray engine: {done} clip(s) in {seconds:.1f} s ({done / seconds:.3f} clips/s) on {n_workers} "
                            f"worker(s), peak memory per worker {memory} GiB", file=sys.stderr)
 
+    @staticmethod
+    def _check_started(ray: Any, actors: Sequence[Any]) -> None:
+        """Wait until every worker has loaded its job; one that cannot (a path no node sees, ...) stops the run, saying why."""
+        try:
+            ray.get([actor.ready.remote() for actor in actors])
+        except ray.exceptions.RayActorError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            cause = next((line for line in reversed(lines) if "Error" in line.split(":")[0]), lines[-1] if lines else "")
+            raise SerauditError(f"a Ray worker could not load the models: {cause}; the run, audio, models and output "
+                                "folders must be at the same paths on every node") from error
+
     def _connect(self) -> tuple[Any, bool]:
         """The ``ray`` module, connected; True when this call started the instance (and must stop it)."""
         import logging
@@ -351,7 +370,7 @@ class RayEngine:
         if ray.is_initialized():
             return ray, False
         opts = self.options
-        common = dict(runtime_env={"env_vars": worker_env()}, logging_level=logging.WARNING, log_to_driver=False)
+        common = dict(logging_level=logging.WARNING, log_to_driver=False)
         try:
             if opts.address is None:
                 ray.init(num_cpus=opts.workers * opts.cpus_per_worker, include_dashboard=False,

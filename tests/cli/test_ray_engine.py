@@ -1,6 +1,9 @@
-"""`seraudit explain --engine ray`: the same audit folder as the local engine, a worker that dies is replaced, a rerun resumes.
+"""`--engine ray`: the same audit folder as the local engine, a worker that dies is replaced, a rerun resumes;
+`predict` and `embed` assemble the same records and arrays.
 
-Each Ray run starts its own local instance with 2 workers, as a user's would.
+The first Ray run starts its own local instance with 2 workers, as a user's
+would; the later ones join one instance the module starts (as `--ray-address`
+joins a cluster), to start Ray only twice.
 The run is the smallest there is (an untrained YAMNet read at its second block),
 the clips are three 2-s EmoDB clips and one file that is not audio, and one
 method (Grad-CAM) is explained.
@@ -59,7 +62,17 @@ def local_audit(yamnet_run, clips, tmp_path_factory) -> tuple[Path, int]:
 
 
 @pytest.fixture(scope="module")
-def crashed_audit(yamnet_run, clips, tmp_path_factory) -> tuple[Path, Path, int]:
+def ray_instance():
+    """A running local Ray instance with 2 CPUs; the engine joins it and leaves it running."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def crashed_audit(yamnet_run, clips, tmp_path_factory, ray_instance) -> tuple[Path, Path, int]:
     """A Ray run in which the first worker to start a clip dies (once, across the pool)."""
     base = tmp_path_factory.mktemp("crash")
     marker, out = base / "worker-died", base / "audit"
@@ -123,7 +136,7 @@ def test_explain_on_ray_with_2_workers_writes_the_same_audit_as_the_local_engine
     assert "ray" not in sys.modules or not __import__("ray").is_initialized()  # the local instance was stopped
 
 
-def test_a_worker_that_dies_mid_clip_is_replaced_and_every_good_clip_completes(crashed_audit, local_audit):
+def test_a_worker_that_dies_on_a_clip_is_replaced_and_every_good_clip_completes(crashed_audit, local_audit):
     out, marker, code = crashed_audit
     local, local_code = local_audit
     assert marker.is_file()  # a worker did die
@@ -143,3 +156,47 @@ def test_a_resumed_ray_run_recomputes_nothing_that_is_done(yamnet_run, clips, cr
     assert "ray engine:" not in captured.err  # nothing left to compute: no worker was started
     assert {p: p.stat().st_mtime_ns for p in (out / "clips").rglob("clip.json")} == before
 
+
+
+
+def in_process_map(job, items):
+    """`RayEngine.map` without Ray: the job set up once and mapped here, with the workers' result tuples."""
+    job.setup()
+    for index, item in items:
+        try:
+            yield index, True, job(item), ""
+        except Exception as error:
+            yield index, False, error, ""
+
+
+def test_predict_and_embed_on_the_ray_engine_give_the_local_records_and_arrays(yamnet_run, clips, models_dir, tmp_path,
+                                                                               capsys, monkeypatch):
+    """The jobs and the driver's assembly; the transport to Ray workers is what the `explain` tests above run."""
+    from seraudit.xai.ray_engine import RayEngine
+
+    monkeypatch.setenv("SERAUDIT_MODELS_DIR", str(models_dir))
+    jobs = []
+    monkeypatch.setattr(RayEngine, "map", lambda self, job, items: jobs.append(type(job).__name__) or in_process_map(job, items))
+    good = [c for c in clips if c.endswith(".flac")]
+    outputs = {}
+    for engine in ([], ["--engine", "ray", "--workers", "2"]):
+        capsys.readouterr()
+        assert main(["predict", str(yamnet_run), *good, "--format", "json", "--quiet", *engine]) == 0
+        predicted = json.loads(capsys.readouterr().out)
+        out = tmp_path / f"embed{len(engine)}.npz"
+        embed_code = main(["embed", *clips, "--out", str(out), "--quiet", *engine])
+        skipped = capsys.readouterr().err
+        outputs[bool(engine)] = predicted, embed_code, skipped, out
+    (local, local_code, local_skip, local_npz), (ray, ray_code, ray_skip, ray_npz) = outputs[False], outputs[True]
+    assert jobs == ["PredictJob", "EmbedJob"]  # --engine ray went through the engine
+    assert_same(local, ray)
+    assert [(r["path"], r["model"]) for r in ray] == [(c, "yamnet") for c in good]
+    assert ray_code == local_code
+    assert f"skipped {clips[1]}: {clips[1]}" in ray_skip and f"skipped {clips[1]}: {clips[1]}" in local_skip
+    with np.load(local_npz) as x, np.load(ray_npz) as y:
+        assert x.files == y.files
+        for key in x.files:
+            if x[key].dtype.kind == "f":
+                np.testing.assert_allclose(y[key], x[key], atol=1e-5, err_msg=key)
+            else:
+                assert np.array_equal(x[key], y[key]), key
