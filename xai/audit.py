@@ -111,6 +111,8 @@ def run_audit(
     reused = 0
     outcomes: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]] = {}  # spec index -> (record, failure)
     pending: list[tuple[int, ClipSpec, str]] = []  # (spec index, spec, cache key) of clips still to compute
+    repeats: dict[int, int] = {}  # spec index -> index of the pending spec of the same clip folder (computed once)
+    first_of: dict[Path, int] = {}
     bar = tqdm(total=len(specs), desc="audit", unit="clip", disable=not progress)
     for i, spec in enumerate(specs):
         try:
@@ -119,12 +121,16 @@ def run_audit(
             outcomes[i] = (None, failure_entry(spec.path, error))
             bar.update(1)
             continue
-        cached = cached_record(clip_dir(out_dir, clip_id_for(spec.path)), key)
+        folder = clip_dir(out_dir, clip_id_for(spec.path))
+        cached = cached_record(folder, key)
         if cached is not None:
             outcomes[i] = (cached, None)
             reused += 1
             bar.update(1)
+        elif folder in first_of:
+            repeats[i] = first_of[folder]
         else:
+            first_of[folder] = i
             pending.append((i, spec, key))
     if engine is not None:  # e.g. `xai.ray_engine.RayEngine`: the same clip computation on a pool of workers
         for i, outcome in engine.audit_clips(run, models, settings, out_dir, pending, deviations):
@@ -142,6 +148,10 @@ def run_audit(
                 finally:
                     memo.clear()  # perturbations of one clip never recur in another
                 bar.update(1)
+    for i, first in repeats.items():
+        outcomes[i] = outcomes[first]
+        reused += outcomes[first][0] is not None
+        bar.update(1)
     bar.close()
     for i in sorted(outcomes):
         record, failure = outcomes[i]
