@@ -35,12 +35,26 @@ def predict_files(run: Run, paths: Sequence[str], models: Sequence[str] | None =
     """
     from tqdm.auto import tqdm
 
-    from seraudit.ensemble.tta import clip_copies, predict_copies
     from seraudit.preprocessing.pipeline import clip_features
 
+    models = check_models(run, models, tta)
+    neural = {m: run.model(m) for m in models if m != EGEMAPS_MODEL}
+    threshold = run.gds_threshold
+    per_file = []  # per clip: every neural model's record
+    for path in tqdm(paths, desc="features", unit="clip", disable=not progress):
+        clip = clip_features(path, gds_threshold=threshold)  # read even for eGeMAPS only: a bad file stops here
+        if neural:
+            per_file.append(clip_records(neural, path, clip, tta, seed, threshold))
+    records = order_records(list(neural), per_file)
+    if EGEMAPS_MODEL in models:
+        records += egemaps_records(run, paths, progress, tta)
+    return records
+
+
+def check_models(run: Run, models: Sequence[str] | None, tta: int) -> list[str]:
+    """The models to predict with (default: all of the run's); a name the run lacks stops before any audio is read."""
     if tta < 0:
         raise ValueError(f"tta is a number of augmented copies per clip (0: off), got {tta}")
-
     available = predictable_models(run)
     if not available:
         raise RunError(f"{run.path} holds no trained model; train one with `seraudit train ... --out {run.path}`")
@@ -48,24 +62,33 @@ def predict_files(run: Run, paths: Sequence[str], models: Sequence[str] | None =
     missing = [m for m in models if m not in available]
     if missing:
         raise RunError(f"{run.path} has no model {', '.join(missing)}; it has {', '.join(available)}")
-    neural = {m: run.model(m) for m in models if m != EGEMAPS_MODEL}
+    return models
+
+
+def clip_records(neural: dict, path, clip, tta: int, seed: int, threshold: float) -> list[dict]:
+    """One record per neural model (name -> `TrainedModel`) for one clip's features, with its TTA copies when asked."""
+    from seraudit.ensemble.tta import clip_copies, predict_copies
+
+    versions = clip_copies(clip, tta, seed, threshold) if tta else [clip]
     records = []
-    threshold = run.gds_threshold
-    copies = []  # per clip: the clip itself, then its augmented copies
-    for path in tqdm(paths, desc="features", unit="clip", disable=not progress):
-        clip = clip_features(path, gds_threshold=threshold)
-        copies.append(clip_copies(clip, tta, seed, threshold) if tta and neural else [clip])
     for name, model in neural.items():
-        for path, versions in zip(paths, copies):
-            head = {"path": str(path), "model": name, "display_name": model.display_name}
-            if tta:
-                records.append(head | predict_copies(model, versions) | {"tta": tta, "tta_seed": seed})
-            else:
-                records.append(head | model.predict_clip(versions[0]).as_dict())
-    if EGEMAPS_MODEL in models:
-        egemaps = _egemaps_records(run, paths, progress)
-        records += [r | {"tta": 0} for r in egemaps] if tta else egemaps
+        head = {"path": str(path), "model": name, "display_name": model.display_name}
+        if tta:
+            records.append(head | predict_copies(model, versions) | {"tta": tta, "tta_seed": seed})
+        else:
+            records.append(head | model.predict_clip(versions[0]).as_dict())
     return records
+
+
+def order_records(names: Sequence[str], per_file: Sequence[Sequence[dict]]) -> list[dict]:
+    """Per-file record lists regrouped model by model (each model's files in input order), as `predict` prints them."""
+    return [r for name in names for records in per_file for r in records if r["model"] == name]
+
+
+def egemaps_records(run: Run, paths: Sequence[str], progress: bool, tta: int) -> list[dict]:
+    """The eGeMAPS baseline's records (``"tta": 0`` when TTA was asked for the other models)."""
+    records = _egemaps_records(run, paths, progress)
+    return [r | {"tta": 0} for r in records] if tta else records
 
 
 def _egemaps_records(run: Run, paths: Sequence[str], progress: bool) -> list[dict]:

@@ -84,6 +84,7 @@ def run_audit(
     run: Run | None = None,
     title: str = "",
     progress: bool = True,
+    engine: Any = None,
 ) -> dict[str, Any]:
     """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
 
@@ -91,6 +92,8 @@ def run_audit(
     come from), else the default. Returns the index written to ``audit.json``:
     models (display names, untrained branches, labels), methods, clips, failures,
     per-model/method metric means, and the sanity check when ``settings.sanity_clips`` > 0.
+    ``engine`` (None: this process) computes the clips not reused, e.g. on Ray
+    (`xai.ray_engine.RayEngine.audit_clips`); the index is written here either way.
     """
     from tqdm.auto import tqdm
 
@@ -102,33 +105,60 @@ def run_audit(
         load_features = functools.partial(clip_features, gds_threshold=threshold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_name = {m.name: m for m in models}
     settings_key = settings.key()
     records: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     reused = 0
-    bar = tqdm(specs, desc="audit", unit="clip", disable=not progress)
-    # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
-    with sharing_backbones(models) as memo:
-        for spec in bar:
-            folder = clip_dir(out_dir, clip_id_for(spec.path))
-            bar.set_postfix_str(Path(spec.path).name[:40])
-            try:
-                key = cache_key(spec, models, settings_key)
-                cached = cached_record(folder, key)
-                if cached is not None:
-                    records.append(cached)
-                    reused += 1
-                    continue
-                features = load_features(spec.path)
-                audit = audit_clip(models, features, spec, settings, deviations=deviations)
-                records.append(write_clip_audit(audit, features, folder, by_name, cache=key))
-            except Exception as error:  # one bad clip never stops the batch; the reason is recorded
-                message = str(error) if isinstance(error, SerauditError) else f"{type(error).__name__}: {error}"
-                failures.append({"clip": os.fspath(spec.path), "error": message,
-                                 "detail": "" if isinstance(error, SerauditError) else traceback.format_exc(limit=3)})
-            finally:
-                memo.clear()  # perturbations of one clip never recur in another
+    outcomes: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]] = {}  # spec index -> (record, failure)
+    pending: list[tuple[int, ClipSpec, str]] = []  # (spec index, spec, cache key) of clips still to compute
+    repeats: dict[int, int] = {}  # spec index -> index of the pending spec of the same clip folder (computed once)
+    first_of: dict[Path, int] = {}
+    bar = tqdm(total=len(specs), desc="audit", unit="clip", disable=not progress)
+    for i, spec in enumerate(specs):
+        try:
+            key = cache_key(spec, models, settings_key)
+        except Exception as error:  # e.g. a file that vanished: recorded like any other bad clip
+            outcomes[i] = (None, failure_entry(spec.path, error))
+            bar.update(1)
+            continue
+        folder = clip_dir(out_dir, clip_id_for(spec.path))
+        cached = cached_record(folder, key)
+        if cached is not None:
+            outcomes[i] = (cached, None)
+            reused += 1
+            bar.update(1)
+        elif folder in first_of:
+            repeats[i] = first_of[folder]
+        else:
+            first_of[folder] = i
+            pending.append((i, spec, key))
+    if engine is not None:  # e.g. `xai.ray_engine.RayEngine`: the same clip computation on a pool of workers
+        for i, outcome in engine.audit_clips(run, models, settings, out_dir, pending, deviations):
+            outcomes[i] = outcome
+            bar.update(1)
+    else:
+        # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
+        with sharing_backbones(models) as memo:
+            for i, spec, key in pending:
+                bar.set_postfix_str(Path(spec.path).name[:40])
+                try:
+                    outcomes[i] = (audit_one(models, spec, key, out_dir, settings, load_features, deviations), None)
+                except Exception as error:  # one bad clip never stops the batch; the reason is recorded
+                    outcomes[i] = (None, failure_entry(spec.path, error))
+                finally:
+                    memo.clear()  # perturbations of one clip never recur in another
+                bar.update(1)
+    for i, first in repeats.items():
+        outcomes[i] = outcomes[first]
+        reused += outcomes[first][0] is not None
+        bar.update(1)
+    bar.close()
+    for i in sorted(outcomes):
+        record, failure = outcomes[i]
+        if record is not None:
+            records.append(record)
+        else:
+            failures.append(failure)
     sanity = None
     if settings.sanity_clips > 0 and records:
         sanity = run_sanity(models, records[: settings.sanity_clips], settings, load_features)
@@ -137,6 +167,33 @@ def run_audit(
         sanity=sanity, probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,
     )
     return write_audit_index(out_dir, index, metric_rows(records))
+
+
+def audit_one(
+    models: Sequence[Any],
+    spec: ClipSpec,
+    key: str,
+    out_dir: str | os.PathLike,
+    settings: AuditSettings,
+    load_features: Callable[[str], Any],
+    deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Compute one clip and write its folder (atomically) under ``out_dir``; returns its ``clip.json`` record."""
+    features = load_features(spec.path)
+    audit = audit_clip(models, features, spec, settings, deviations=deviations)
+    return write_clip_audit(audit, features, clip_dir(out_dir, clip_id_for(spec.path)), {m.name: m for m in models}, cache=key)
+
+
+def failure_entry(path: str | os.PathLike, error: BaseException, detail: str | None = None) -> dict[str, str]:
+    """How ``failures`` lists a clip that failed: its path, the reason, and a short traceback for unexpected errors.
+
+    Called inside the ``except`` block (``detail`` defaults to the current traceback).
+    """
+    expected = isinstance(error, SerauditError)
+    message = str(error) if expected else f"{type(error).__name__}: {error}"
+    if detail is None:
+        detail = "" if expected else traceback.format_exc(limit=3)
+    return {"clip": os.fspath(path), "error": message, "detail": "" if expected else detail}
 
 
 def audit_index(

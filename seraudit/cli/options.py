@@ -69,3 +69,47 @@ def add_methods(parser: argparse.ArgumentParser) -> None:
         "--methods", default=default, metavar="LIST",
         help=f"comma-separated methods; '{PROBE}' adds eGeMAPS deviations (default: {default})",
     )
+
+
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more (`--workers`, `--cpus-per-worker`)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {text!r}")
+    return n
+
+
+def add_engine(parser: argparse.ArgumentParser) -> None:
+    """`--engine local|ray` and where Ray runs: `--ray-address`, `--workers`, `--cpus-per-worker`, `--gpus-per-worker`."""
+    group = parser.add_argument_group("engine", "where the clips are computed (see README, 'Corpus-scale runs on Ray')")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this process (default); ray: a pool of Ray workers, one machine or a cluster")
+    group.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="join a running Ray cluster ('auto' or HOST:PORT); default: start a local Ray instance")
+    group.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="Ray workers, each loading the models once (default: 2)")
+    group.add_argument("--cpus-per-worker", type=positive_int, default=None, metavar="N",
+                       help="CPUs (and TensorFlow threads) of each Ray worker (default: 1)")
+    group.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
+                       help="GPUs of each Ray worker (default: a share of the cluster's GPUs when it has any)")
+
+
+def make_engine(args: argparse.Namespace):
+    """The engine `args` ask for: None for the local engine, else a `seraudit.xai.ray_engine.RayEngine`."""
+    from seraudit.core.errors import SerauditError
+
+    ray_flags = {"--ray-address": args.ray_address, "--workers": args.workers,
+                 "--cpus-per-worker": args.cpus_per_worker, "--gpus-per-worker": args.gpus_per_worker}
+    if args.engine == "local":
+        given = [flag for flag, value in ray_flags.items() if value is not None]
+        if given:
+            raise SerauditError(f"{', '.join(given)} only apply to --engine ray; add --engine ray or drop them")
+        return None
+    from seraudit.xai.ray_engine import RayEngine, RayOptions
+
+    options = RayOptions(address=args.ray_address, workers=args.workers or 2, cpus_per_worker=args.cpus_per_worker or 1,
+                         gpus_per_worker=args.gpus_per_worker)
+    return RayEngine(options, progress=not getattr(args, "quiet", False))

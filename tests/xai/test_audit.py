@@ -126,3 +126,12 @@ def test_an_audit_of_a_run_cuts_clips_with_the_runs_gds_threshold(model, tmp_pat
                       run=run, progress=False)
     assert asked == [float("-inf")]  # trained without GDS: every patch counts, as in `seraudit predict`
     assert index["run"] == str(run.path) and index["failures"][0]["error"].endswith("stop here")
+
+
+def test_a_clip_listed_twice_is_computed_once_and_listed_twice(model, ravdess_clips, tmp_path):
+    spec = ClipSpec(str(ravdess_clips[0]), "neutral", "ravdess_01")
+    settings = AuditSettings(methods=("gradcam",), probe=False, faithfulness_steps=2, faithfulness_random=1)
+    index = run_audit([model], [spec, spec], tmp_path / "audit", settings, progress=False)
+    assert [c["path"] for c in index["clips"]] == [spec.path, spec.path]
+    assert index["reused"] == 1 and not index["failures"]
+    assert len(list((tmp_path / "audit" / "clips").iterdir())) == 1

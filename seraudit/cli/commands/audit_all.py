@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from seraudit.cli.options import add_methods, add_quiet, add_weights_options
+from seraudit.cli.options import add_engine, add_methods, add_quiet, add_weights_options, make_engine
 from seraudit.core.errors import RunError
 from seraudit.xai import audit_plan
 
@@ -36,6 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--max-clips", type=int, default=None, help="train on at most N clips (quick runs)")
     parser.add_argument("--self-contained", action="store_true", help="also write report-single/index.html with everything inlined")
     add_quiet(parser)
+    add_engine(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     progress = not args.quiet
     methods, probe = parse_methods(args.methods)
+    engine = make_engine(args)
     if not args.data.exists():
         raise RunError(f"corpus folder {args.data} does not exist; pass --data with the {args.corpus} folder")
     settings = TrainSettings(
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
     audit_dir = run_dir / audit_plan.AUDIT_DIR
     index = run_audit(models, specs, audit_dir, audit_plan.fast_settings(methods, probe, args.sanity),
-                      deviations=deviations, probing=probing, run=trained_run, title=title, progress=progress)
+                      deviations=deviations, probing=probing, run=trained_run, title=title, progress=progress,
+                      engine=engine)
     audited = time.perf_counter()
     print("[3/3] writing the report", file=sys.stderr)
     page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)

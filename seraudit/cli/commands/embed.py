@@ -9,7 +9,7 @@ the command stops with the first file's error (status 2).
 
 from __future__ import annotations
 
-from seraudit.cli.options import add_quiet, add_weights_options
+from seraudit.cli.options import add_engine, add_quiet, add_weights_options, make_engine
 from seraudit.ensemble.spec import BACKBONES
 from seraudit.ensemble.embedding_cache import EMBED_BATCH
 
@@ -29,6 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of untrained weights")
     p.add_argument("--batch-size", type=int, default=EMBED_BATCH)
     add_quiet(p)
+    add_engine(p)
     p.add_argument("--out", required=True, metavar="FILE.npz")
     p.set_defaults(func=run)
 
@@ -45,8 +46,13 @@ def run(args) -> int:
 
     source = resolve_weights(args.backbone, models_dir=args.models_dir,
                              allow_untrained=args.backbone in args.allow_untrained, download=not args.no_download)
-    result = embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
-                         progress=not args.quiet, on_skip=_report_skip)
+    engine = make_engine(args)
+    if engine is not None:
+        result = engine.embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
+                                    on_skip=_report_skip)
+    else:
+        result = embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
+                             progress=not args.quiet, on_skip=_report_skip)
     out = result.save(args.out)
     emb = result.embeddings
     print(f"{len(emb)} patch embeddings [{emb.shape[1]}] of {len(result.clips)} clip(s) ({source.describe()}) -> {out}")

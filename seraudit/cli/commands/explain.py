@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from seraudit.cli.options import add_methods, add_quiet
+from seraudit.cli.options import add_engine, add_methods, add_quiet, make_engine
 from seraudit.core.errors import AudioError, RunError
 from seraudit.ensemble.spec import NEURAL_MODELS
 
@@ -36,6 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="run the model-randomisation sanity check on the first N clips (default: 0, off)")
     parser.add_argument("--json", action="store_true", help="print the metrics summary as JSON")
     add_quiet(parser)
+    add_engine(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     missing_audio = [p for p in args.audio if not p.is_file()]
     if missing_audio:
         raise AudioError(f"audio file(s) not found: {', '.join(map(str, missing_audio))}; check the paths")
+    engine = make_engine(args)
     trained = Run.open(args.run)
     models = trained.models(names)
     if args.target is not None:
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     deviations = deviations_lookup(trained, specs, progress=not args.quiet) if probe else None
     settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
     index = run_audit(models, specs, args.out, settings, deviations=deviations, run=trained,
-                      title=f"Audit of {args.run.name}", progress=not args.quiet)
+                      title=f"Audit of {args.run.name}", progress=not args.quiet,
+                      engine=engine)
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
                "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
     if args.json:

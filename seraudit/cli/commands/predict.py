@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seraudit.cli.options import add_quiet
+from seraudit.cli.options import add_engine, add_quiet, make_engine
 
 
 def copies(text: str) -> int:
@@ -29,6 +29,7 @@ def add_parser(subparsers) -> None:
                         "and pool them; the eGeMAPS baseline ignores it (default: 0, off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --tta copies (default: 0)")
     add_quiet(p)
+    add_engine(p)
     p.set_defaults(func=run)
 
 
@@ -40,7 +41,12 @@ def run(args) -> int:
     from seraudit.ensemble.run import Run
 
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    records = predict_files(Run.open(args.run_dir), args.audio, models, progress=not args.quiet, tta=args.tta, seed=args.seed)
+    engine = make_engine(args)
+    run = Run.open(args.run_dir)
+    if engine is not None:
+        records = engine.predict_files(run, args.audio, models, tta=args.tta, seed=args.seed)
+    else:
+        records = predict_files(run, args.audio, models, progress=not args.quiet, tta=args.tta, seed=args.seed)
     if args.format == "json":
         print(json.dumps(records, indent=2))
     else:
