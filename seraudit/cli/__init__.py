@@ -9,6 +9,7 @@ import sys
 
 # Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES: list[str] = [
+    "fetch_corpus",
     "check_weights",
     "embed",
     "train",
