@@ -271,11 +271,11 @@ def _member_problem(name: str, root: Path) -> str | None:
 def _zip_members(archive: zipfile.ZipFile) -> list[tuple[str, str | None]]:
     members = []
     for info in archive.infolist():
-        mode = info.external_attr >> 16
+        mode = info.external_attr >> 16  # Unix mode when made on Unix; many tools store permissions only
         kind = None
         if stat.S_ISLNK(mode):
             kind = "is a symbolic link"
-        elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        elif stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             kind = "is not a regular file or folder"
         members.append((info.filename, kind))
     return members
