@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -22,11 +23,33 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+VERSIONED_LIBRARIES = ("tensorflow", "keras", "opensmile")
+
+
+def version_text() -> str:
+    """"seraudit X (TensorFlow a, Keras b, openSMILE c)", read from package metadata without importing them."""
+    import importlib.metadata as metadata
+
+    from seraudit import __version__
+
+    names = {"tensorflow": "TensorFlow", "keras": "Keras", "opensmile": "openSMILE"}
+    parts = []
+    for package in VERSIONED_LIBRARIES:
+        try:
+            parts.append(f"{names[package]} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{names[package]} not installed")
+    return f"seraudit {__version__} ({', '.join(parts)})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seraudit",
         description="Train and audit a VGGish+YAMNet ensemble for speech emotion recognition.",
     )
+    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's C++ start-up lines (CUDA probing, CPU-feature notes), hidden by default")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
@@ -53,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         tf_logger.addFilter(_DesignedTracing())
     parser = build_parser()
     args = parser.parse_args(argv)
+    from seraudit.cli.native_logs import quiet_native_logs
+
     try:
-        return int(args.func(args) or 0)
+        with contextlib.nullcontext() if args.verbose else quiet_native_logs():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
