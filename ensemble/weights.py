@@ -37,7 +37,7 @@ from seraudit.core.paths import ENV_CACHE_DIR, ENV_MODELS_DIR, cache_subdir, def
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"
 
 FORMATS = ("tflite", "h5", "savedmodel", "ckpt", "untrained")
-ORIGINS = ("models_dir", "cache", "download", "untrained")
+ORIGINS = ("models_dir", "cache", "download", "hub", "untrained")
 DISPLAY_NAME = {"yamnet": "YAMNet", "vggish": "VGGish"}
 
 VERIFIED = "verified"
@@ -150,6 +150,7 @@ class WeightsSource:
     origin: str
     integrity: str | None = None
     url: str | None = None
+    files: dict[str, str] | None = None  # relative path -> SHA-256, for multi-file weights from a model handle
 
     def describe(self) -> str:
         """One line for reports, e.g. "YAMNet — pretrained (yamnet.tflite, sha256 2d5e1e05…)"."""

@@ -30,8 +30,10 @@ def version_text() -> str:
     """"seraudit X (TensorFlow a, Keras b, openSMILE c)", read from package metadata without importing them."""
     import importlib.metadata as metadata
 
-    from seraudit import __version__
-
+    try:
+        own = metadata.version("seraudit")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        own = "(not installed)"
     names = {"tensorflow": "TensorFlow", "keras": "Keras", "opensmile": "openSMILE"}
     parts = []
     for package in VERSIONED_LIBRARIES:
@@ -39,7 +41,7 @@ def version_text() -> str:
             parts.append(f"{names[package]} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{names[package]} not installed")
-    return f"seraudit {__version__} ({', '.join(parts)})"
+    return f"seraudit {own} ({', '.join(parts)})"
 
 
 def build_parser() -> argparse.ArgumentParser:
