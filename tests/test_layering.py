@@ -251,3 +251,15 @@ def test_the_installed_wheel_runs_with_its_templates(wheel, tmp_path):
     package, template = (Path(line) for line in where.stdout.split())
     assert package.is_relative_to(site_dir) and Path(template).is_relative_to(site_dir / "seraudit" / "reports")
     assert (site_dir / "seraudit" / "reports" / "templates" / "style.css").is_file()
+
+
+def test_the_package_dependencies_are_the_pins_of_requirements_txt():
+    """`pip install .` pulls the same versions `make setup` installs (no second, drifting list)."""
+    import tomllib
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = {line.split("==")[0].lower(): line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#")}
+    assert declared and all("==" in d for d in declared)
+    assert [d for d in declared if pinned.get(d.split("==")[0].lower()) != d] == []
+    assert {"tensorflow", "keras", "opensmile", "jinja2"} <= {d.split("==")[0].lower() for d in declared}
