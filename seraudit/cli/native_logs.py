@@ -20,8 +20,10 @@ from typing import Iterator
 
 # "I0000 00:00:1796181119.446985    7906 port.cc:153] ..." (glog/absl layout)
 _NATIVE_LINE = re.compile(rb"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ (?P<file>[\w.\-]+):\d+\] ")
-# Error-level lines that only report a missing GPU on a CPU machine.
-_CUDA_PROBING = re.compile(rb"^(cuda_\w+|gpu_\w+|cudart_stub|dso_loader)\.cc$")
+# Error-level lines that only report a missing GPU on a CPU machine, or plugins registered twice at import;
+# any other error (a cuDNN handle that cannot be made, an op that fails) is kept.
+_START_UP_ERRORS = (b"failed call to cuInit", b"Unable to register cuDNN factory", b"Unable to register cuFFT factory",
+                    b"Unable to register cuBLAS factory")
 _NOISE_PREFIXES = (
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     b"To enable the following instructions:",  # continuation of cpu_feature_guard's note
@@ -31,7 +33,7 @@ _MAYBE_NOISE = re.compile(rb"^([IWEF]\d{0,4}( |$)|[IWEF]\d{4} [\d:. ]*$|WARNING:
 
 
 def is_native_noise(line: bytes) -> bool:
-    """True for a TensorFlow C++ start-up line: info/warning logs, CUDA probing errors, the absl notice."""
+    """True for a TensorFlow C++ start-up line: info/warning logs, the cuInit probe on a CPU machine, the absl notice."""
     stripped = line.rstrip(b"\r\n")
     if stripped.startswith(_NOISE_PREFIXES):
         return True
@@ -39,7 +41,7 @@ def is_native_noise(line: bytes) -> bool:
     if match is None:
         return False
     level = stripped[:1]
-    return level in (b"I", b"W") or (level == b"E" and _CUDA_PROBING.match(match["file"]) is not None)
+    return level in (b"I", b"W") or (level == b"E" and any(text in stripped for text in _START_UP_ERRORS))
 
 
 class _Filter:

@@ -18,12 +18,14 @@ NOISE = [
     b"I0000 00:00:1796181119.502318    7906 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use ...",
     b"To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with ...",
     b"E0000 00:00:1796181131.180796    8038 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: ...",
+    b"E0000 00:00:1796181131.180796    8038 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to ...",
 ]
 KEPT = [
     b"/work/x.py:12: UserWarning: eGeMAPS cache c.parquet is unreadable; it will be rebuilt",
     b"Traceback (most recent call last):",
     b"E0000 00:00:1796181131.180796    8038 op_kernel.cc:1830] OP_REQUIRES failed at conv_ops.cc: RESOURCE_EXHAUSTED",
     b"F0000 00:00:1796181131.180796    8038 logging.cc:62] Check failed: shape",
+    b"E0000 00:00:1796181131.180796    8038 cuda_dnn.cc:522] Could not create cudnn handle: CUDNN_STATUS_INTERNAL_ERROR",
     b"seraudit train: error: corpus folder not found",
 ]
 
