@@ -123,3 +123,32 @@ def test_the_weights_flag_names_its_backbone(text, expected):
 def test_a_handle_without_a_backbone_or_scheme_is_refused(text):
     with pytest.raises(argparse.ArgumentTypeError):
         hub_handle(text)
+
+
+@pytest.mark.slow
+def test_train_with_a_handle_records_it_in_the_run(range_server, hub_archive, tmp_path, ravdess_dir):
+    """`seraudit train --weights HANDLE`: the run's provenance names the handle and every file's SHA-256."""
+    import json
+
+    from seraudit.cli import main
+    from seraudit.preprocessing.corpora import read_corpus
+
+    table = read_corpus("ravdess", ravdess_dir)
+    table = table[table["path"].str.contains("Actor_0[1-3]/03-01-0[1345]-01-01-01")]
+    manifest = tmp_path / "manifest.csv"
+    table.assign(speaker=table["speaker"].str.replace("ravdess_", "actor"))[["path", "label", "speaker"]].to_csv(
+        manifest, index=False)
+    archive, _ = hub_archive
+    range_server.serve("google/yamnet/1", archive)
+    handle = range_server.url("google/yamnet/1")
+
+    status = main(["train", "--corpus", "manifest", "--data", str(manifest), "--models", "yamnet",
+                   "--weights", handle, "--bootstrap", "20", "--quiet", "--cache-dir", str(tmp_path / "emb"),
+                   "--out", str(tmp_path / "run")])
+
+    assert status == 0
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    recorded = info["weights"]["yamnet"]
+    assert recorded["url"] == handle and recorded["origin"] == "hub" and recorded["format"] == "savedmodel"
+    assert "saved_model.pb" in recorded["files"] and all(len(h) == 64 for h in recorded["files"].values())
+    assert info["settings"]["weights"] == {"yamnet": handle}
