@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from seraudit.core.download import ChecksumError, download_file
+from seraudit.core.download import ChecksumError, DiskFullError, download_file
 from seraudit.core.errors import CorpusError, DownloadError
 from seraudit.core.io import atomic_directory, write_json
 from seraudit.core.paths import cache_subdir
@@ -315,8 +315,6 @@ def extract_safely(archive_path: str | os.PathLike, dest: str | os.PathLike) -> 
     the whole archive (`UnsafeArchiveError`). A truncated or corrupt archive raises
     `CorpusError`; a full disk raises `seraudit.core.download.DiskFullError`.
     """
-    from seraudit.core.download import DiskFullError
-
     archive_path, root = Path(archive_path), Path(dest).resolve()
     corrupt = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)
     try:
