@@ -19,7 +19,7 @@ from seraudit.ensemble.experiment import resolve_sources
 from seraudit.ensemble.hub_weights import UNVERIFIED_HUB, hub_cache_dir, resolve_hub_weights
 
 tf = pytest.importorskip("tensorflow")
-pytest.importorskip("tensorflow_hub")
+import tensorflow_hub  # noqa: E402,F401  (pinned in requirements.txt: a missing install fails, never skips)
 
 
 def _official_variables(rng) -> dict[str, np.ndarray]:
