@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 # Offline weights folder (layout of ../shared/models); empty means "download into the cache".
 SERAUDIT_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(abspath $(SHARED)/models),)
-DATA ?= $(SHARED)/data/ravdess
+# The corpus: ../shared's RAVDESS copy when it exists; empty means "fetch RAVDESS speech (208 MB) into the cache".
+DATA ?= $(if $(wildcard $(SHARED)/data/ravdess),$(SHARED)/data/ravdess,)
 RUN ?= runs/ravdess
 # Backbones that may fall back to seeded random weights when no pretrained ones are found (e.g. vggish).
 ALLOW_UNTRAINED ?=
@@ -30,7 +31,9 @@ test: setup system-packages
 	$(BIN)/python -m pytest -q
 
 audit: setup
-	$(BIN)/seraudit audit-all --corpus ravdess --data $(DATA) --out $(RUN) --allow-untrained "$(ALLOW_UNTRAINED)"
+	data="$(DATA)"; \
+	if [ -z "$$data" ]; then data=$$($(BIN)/seraudit fetch-corpus ravdess) || exit 1; fi; \
+	$(BIN)/seraudit audit-all --corpus ravdess --data "$$data" --out $(RUN) --allow-untrained "$(ALLOW_UNTRAINED)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -49,7 +49,8 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
     from seraudit.preprocessing.corpora import read_corpus
 
     start = time.perf_counter()
-    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)
+    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download,
+                              settings.weights)
     train_table = read_corpus(settings.corpus, settings.data) if train_table is None else train_table
     test_table = read_corpus(test_corpus, test_data) if test_table is None else test_table
     labels = shared_labels(train_table["label"], test_table["label"])

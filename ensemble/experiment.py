@@ -14,12 +14,21 @@ from seraudit.ensemble.spec import MODELS
 from seraudit.ensemble.training import TrainSettings, cross_validate, train_final
 
 
-def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True) -> dict[str, Any]:
-    """Weights of every backbone the models need (stops with resolve_weights' error when one is missing)."""
+def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True,
+                    weights: dict[str, str] | None = None) -> dict[str, Any]:
+    """Weights of every backbone the models need (stops with resolve_weights' error when one is missing).
+
+    `weights` maps a backbone to a TF Hub / Kaggle model handle that replaces the look-up (`ensemble.hub_weights`).
+    """
     from seraudit.ensemble.weights import resolve_weights
 
     needed = sorted({b for m in models if m in MODELS for b in MODELS[m]})
-    return {b: resolve_weights(b, models_dir=models_dir, allow_untrained=b in allow_untrained, download=download) for b in needed}
+    handles = weights or {}
+    if handles:
+        from seraudit.ensemble.hub_weights import resolve_hub_weights
+    return {b: resolve_hub_weights(b, handles[b]) if b in handles else
+            resolve_weights(b, models_dir=models_dir, allow_untrained=b in allow_untrained, download=download)
+            for b in needed}
 
 
 def model_info(settings: TrainSettings, sources: dict[str, Any]) -> dict[str, dict]:
@@ -46,7 +55,8 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     from seraudit.preprocessing.corpora import read_corpus
 
     start = time.perf_counter()
-    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)
+    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download,
+                              settings.weights)
     if table is None:
         table = read_corpus(settings.corpus, settings.data)
     table = select_clips(table, settings.max_clips, settings.seed)

@@ -66,6 +66,7 @@ class TrainSettings:
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
     fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
     layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
+    weights: dict[str, str] | None = None  # backbone -> TF Hub / Kaggle model handle replacing the weights look-up
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +85,7 @@ class TrainSettings:
             "n_boot": self.n_boot,
             "command_line": list(self.command_line),
             "layers": "searched on validation speakers" if self.layers is None else {b: list(t) for b, t in self.layers.items()},
+            **({"weights": dict(self.weights)} if self.weights else {}),  # absent when unset: older runs still match
         }
 
     def specs(self) -> dict[str, ModelSpec]:

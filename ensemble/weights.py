@@ -21,27 +21,23 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import hashlib
-import http.client
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
-
 from seraudit.core.constants import BACKBONES, EMBEDDING_SIZE
-from seraudit.core.errors import WeightsError
+from seraudit.core.download import ChecksumError, download_file
+from seraudit.core.errors import DownloadError, WeightsError
 from seraudit.core.io import atomic_path, write_json
 from seraudit.core.paths import ENV_CACHE_DIR, ENV_MODELS_DIR, cache_subdir, default_models_dir
 
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"
 
 FORMATS = ("tflite", "h5", "savedmodel", "ckpt", "untrained")
-ORIGINS = ("models_dir", "cache", "download", "untrained")
+ORIGINS = ("models_dir", "cache", "download", "hub", "untrained")
 DISPLAY_NAME = {"yamnet": "YAMNet", "vggish": "VGGish"}
 
 VERIFIED = "verified"
@@ -51,8 +47,6 @@ UNVERIFIED_LOCAL = "unverified (local file)"
 NUM_AUDIOSET_CLASSES = 521
 MANIFEST_NAME = "manifest.json"
 DOWNLOAD_TIMEOUT_SECONDS = 60
-_CHUNK_BYTES = 1 << 20
-_USER_AGENT = "seraudit (+https://github.com/tensorflow/models/tree/master/research/audioset)"
 
 
 @dataclass(frozen=True)
@@ -156,6 +150,7 @@ class WeightsSource:
     origin: str
     integrity: str | None = None
     url: str | None = None
+    files: dict[str, str] | None = None  # relative path -> SHA-256, for multi-file weights from a model handle
 
     def describe(self) -> str:
         """One line for reports, e.g. "YAMNet — pretrained (yamnet.tflite, sha256 2d5e1e05…)"."""
@@ -347,51 +342,16 @@ def download(asset: Asset, cache: Path, url: str) -> LocatedFile:
     Raises WeightsError naming the URL on network errors, truncated transfers and
     hash mismatches; nothing is left in the cache in those cases.
     """
-    target = cache / asset.relpath
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    received = 0
     try:
-        with atomic_path(target) as tmp:
-            digest = hashlib.sha256()
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                with (
-                    open(tmp, "wb") as out,
-                    tqdm(
-                        total=total,
-                        unit="B",
-                        unit_scale=True,
-                        unit_divisor=1024,
-                        desc=f"downloading {asset.filename}",
-                        disable=None,
-                        leave=False,
-                    ) as bar,
-                ):
-                    while chunk := response.read(_CHUNK_BYTES):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-            if total is not None and received != total:
-                raise WeightsError(f"download of {url} stopped after {received} of {total} bytes; run again")
-            actual = digest.hexdigest()
-            if asset.sha256 is not None and actual != asset.sha256:
-                raise ChecksumMismatchError(
-                    f"download of {url} is corrupt: expected sha256 {asset.sha256}, got {actual}; "
-                    "the file was discarded (run again, or download it by hand and check its hash)"
-                )
-    except WeightsError:
-        raise
-    except urllib.error.HTTPError as error:
-        raise WeightsError(f"download of {url} failed: HTTP {error.code} {error.reason}") from error
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        progress = f" after {received} bytes" if received else ""
-        raise WeightsError(f"download of {url} failed{progress} ({reason})") from error
+        got = download_file(url, cache / asset.relpath, sha256=asset.sha256, desc=f"downloading {asset.filename}",
+                            keep_partial=False, timeout=DOWNLOAD_TIMEOUT_SECONDS)
+    except ChecksumError as error:
+        raise ChecksumMismatchError(str(error)) from error
+    except DownloadError as error:
+        raise WeightsError(str(error)) from error
     integrity = VERIFIED if asset.sha256 is not None else UNVERIFIED_FIRST_DOWNLOAD
-    _record_download(cache, asset, actual, received, url, integrity)
-    return LocatedFile(target, asset.format, actual, "download", integrity, url)
+    _record_download(cache, asset, got.sha256, got.size, url, integrity)
+    return LocatedFile(got.path, asset.format, got.sha256, "download", integrity, url)
 
 
 # --------------------------------------------------------------------------- public API

@@ -86,3 +86,96 @@ def make_attribution():
         return Attribution(method=method, model=model, target=target, target_label=target_label, clip_map=clip_map, **fields)
 
     return make
+
+
+import http.server as _http_server  # noqa: E402 (download-test server below)
+
+
+class _RangeHandler(_http_server.BaseHTTPRequestHandler):
+    """Serves `server.files` from memory, honours `Range: bytes=N-`, and can cut a transfer short."""
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        name = self.path.split("?")[0].lstrip("/")
+        srv = self.server
+        srv.requests.append((self.path, self.headers.get("Range")))
+        if name not in srv.files:
+            self.send_error(404)
+            return
+        data = srv.files[name]
+        start = 0
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes=") and srv.ranges:
+            start = int(wanted[6:].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        cut = srv.cut.pop(name, None)  # cut once: the next request gets the rest
+        body = data[start:] if cut is None else data[start:cut]
+        self.wfile.write(body)
+        self.wfile.flush()
+        if cut is not None:
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+class RangeServer:
+    """A local HTTP server on 127.0.0.1 (never the internet) for download tests.
+
+    `serve(name, data)` publishes bytes at `url(name)`; `cut_once(name, n)` makes the
+    next transfer of `name` stop after byte n (the full length is still announced);
+    `ranges = False` makes it ignore Range headers like some servers do.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.httpd = _http_server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
+        self.httpd.files, self.httpd.cut, self.httpd.requests, self.httpd.ranges = {}, {}, [], True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def serve(self, name: str, data: bytes) -> str:
+        import hashlib
+
+        self.httpd.files[name] = data
+        return hashlib.sha256(data).hexdigest()
+
+    def cut_once(self, name: str, after: int) -> None:
+        self.httpd.cut[name] = after
+
+    @property
+    def requests(self) -> list[tuple[str, str | None]]:
+        return self.httpd.requests
+
+    @property
+    def ranges(self) -> bool:
+        return self.httpd.ranges
+
+    @ranges.setter
+    def ranges(self, value: bool) -> None:
+        self.httpd.ranges = value
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def range_server():
+    """A `RangeServer` for this test, shut down after it."""
+    srv = RangeServer()
+    yield srv
+    srv.close()

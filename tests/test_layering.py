@@ -7,6 +7,8 @@ function-level import still ties the two modules together.
 from __future__ import annotations
 
 import ast
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -171,14 +173,13 @@ def test_the_bottom_layer_loads_without_tensorflow():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.slow
-def test_the_wheel_holds_one_top_level_name(tmp_path):
-    """`pip wheel` of the repository gives one package, `seraudit`, with the report templates inside."""
-    import zipfile
-
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """`pip wheel` of a copy of the repository (the build leaves no build/ folder in the checkout)."""
     import shutil
 
-    source = tmp_path / "source"  # a copy, so the build leaves no build/ folder in the checkout
+    tmp_path = tmp_path_factory.mktemp("wheel")
+    source = tmp_path / "source"
     shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info", "__pycache__"))
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
@@ -186,7 +187,15 @@ def test_the_wheel_holds_one_top_level_name(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    (wheel,) = tmp_path.glob("seraudit-*.whl")
+    (built,) = tmp_path.glob("seraudit-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_one_top_level_name(wheel):
+    """`pip wheel` of the repository gives one package, `seraudit`, with the report templates inside."""
+    import zipfile
+
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"seraudit"}
@@ -201,3 +210,56 @@ def test_the_wheel_holds_one_top_level_name(tmp_path):
     ]:
         assert expected in names
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_with_its_templates(wheel, tmp_path):
+    """`pip install .` (not editable) into a fresh environment: `seraudit --version` works, templates are installed.
+
+    The environment gets the main dependencies through a .pth line (they are large and
+    already installed); seraudit itself comes only from the wheel.
+    """
+    import importlib.util
+    import venv
+
+    env = tmp_path / "env"
+    venv.EnvBuilder(with_pip=False).create(env)
+    python = env / "bin" / "python"
+    site_dir = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    deps = Path(importlib.util.find_spec("jinja2").origin).parents[1]  # where the main dependencies live
+    (site_dir / "zz_dependencies.pth").write_text(f"{deps}\n")
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+        capture_output=True, text=True,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+    version = subprocess.run([str(env / "bin" / "seraudit"), "--version"], capture_output=True, text=True, env=clean,
+                             cwd=tmp_path)
+    where = subprocess.run(
+        [str(python), "-c", "import seraudit, seraudit.reports.build as b; "
+         "print(seraudit.__file__); print(b.make_environment().get_template('index.html').filename)"],
+        capture_output=True, text=True, env=clean, cwd=tmp_path,
+    )
+
+    assert version.returncode == 0, version.stderr
+    assert re.fullmatch(r"seraudit 0\.1\.0 \(TensorFlow \S+, Keras \S+, openSMILE \S+\)\n", version.stdout)
+    assert "not installed" not in version.stdout
+    assert where.returncode == 0, where.stderr
+    package, template = (Path(line) for line in where.stdout.split())
+    assert package.is_relative_to(site_dir) and Path(template).is_relative_to(site_dir / "seraudit" / "reports")
+    assert (site_dir / "seraudit" / "reports" / "templates" / "style.css").is_file()
+
+
+def test_the_package_dependencies_are_the_pins_of_requirements_txt():
+    """`pip install .` pulls the same versions `make setup` installs (no second, drifting list)."""
+    import tomllib
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = {line.split("==")[0].lower(): line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#")}
+    assert declared and all("==" in d for d in declared)
+    assert [d for d in declared if pinned.get(d.split("==")[0].lower()) != d] == []
+    assert {"tensorflow", "keras", "opensmile", "jinja2"} <= {d.split("==")[0].lower() for d in declared}

@@ -32,7 +32,8 @@ def probe_run(run: Run, models_dir: str | None, progress: bool) -> dict[str, lis
     info = run.provenance
     settings = info["settings"]
     table = select_clips(read_corpus(settings["corpus"], settings["data"]), settings.get("max_clips"), settings["seed"])
-    sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])))
+    sources = resolve_sources(["ensemble"], models_dir, tuple(settings.get("allow_untrained", [])),
+                              weights=settings.get("weights"))
     cache = EmbeddingCache(info.get("cache", {}).get("dir"), progress=progress)
     data = prepare_data(table, sorted(sources), sources, GdsSettings(**settings.get("gds", {})), cache,
                         settings["seed"], True)

@@ -113,3 +113,30 @@ def make_engine(args: argparse.Namespace):
     options = RayOptions(address=args.ray_address, workers=args.workers or 2, cpus_per_worker=args.cpus_per_worker or 1,
                          gpus_per_worker=args.gpus_per_worker)
     return RayEngine(options, progress=not getattr(args, "quiet", False))
+
+def hub_handle(text: str) -> tuple[str, str]:
+    """`BACKBONE=HANDLE`, or a bare handle naming one backbone (https://tfhub.dev/google/yamnet/1 -> yamnet)."""
+    backbone, sep, handle = text.partition("=")
+    if sep and backbone.strip().lower() in BACKBONES and "://" not in backbone:
+        backbone, handle = backbone.strip().lower(), handle.strip()
+    else:
+        handle = text.strip()
+        named = [b for b in BACKBONES if b in handle.lower()]
+        if len(named) != 1:
+            raise argparse.ArgumentTypeError(
+                f"cannot tell which backbone {handle!r} is for; write BACKBONE=HANDLE, e.g. "
+                "yamnet=https://tfhub.dev/google/yamnet/1"
+            )
+        backbone = named[0]
+    if not handle.startswith(("https://", "http://", "gs://")):
+        raise argparse.ArgumentTypeError(f"{handle!r} is not a model handle (an https:// TF Hub or Kaggle address)")
+    return backbone, handle
+
+
+def add_hub_weights(parser: argparse.ArgumentParser) -> None:
+    """`--weights HANDLE` (repeatable): a TF Hub / Kaggle model handle for a backbone, resolved by tensorflow_hub."""
+    parser.add_argument(
+        "--weights", type=hub_handle, action="append", default=None, metavar="[BACKBONE=]HANDLE",
+        help="a TF Hub / Kaggle model handle for a backbone, e.g. https://tfhub.dev/google/yamnet/1 (downloaded once "
+        "into $TFHUB_CACHE_DIR, default $SERAUDIT_CACHE_DIR/tfhub); replaces --models-dir for that backbone",
+    )

@@ -19,3 +19,7 @@ class WeightsError(SerauditError, FileNotFoundError):
 
 class RunError(SerauditError, ValueError):
     """A run directory (trained model) that is missing, incomplete or inconsistent."""
+
+
+class DownloadError(SerauditError, OSError):
+    """A download that failed (network, HTTP status, truncated transfer, checksum, full disk)."""

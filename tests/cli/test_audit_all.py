@@ -5,6 +5,7 @@ Which clips it picks is tested with the rule itself, in tests/xai/test_audit_pla
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -33,7 +34,19 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
     assert first.returncode == 0, first.stderr[-2000:]
     index = first.stdout.strip().splitlines()[-1].removeprefix("report index: ")
     assert index.endswith("report/index.html") and (tmp_path / "run" / "report" / "index.html").is_file()
+    # Where the time went: a table at the end of the run, and the same figures in RUN/timings.json.
+    assert "where the time went" in first.stderr
+    for row in ("training", "  cross-validation", "audit", "  explain gradcam, yamnet", "report", "total"):
+        assert f"\n{row}" in first.stderr, row
+    timings = json.loads((tmp_path / "run" / "timings.json").read_text())
+    phases = {p["name"]: p for p in timings["phases"]}
+    assert [n for n in phases if n != "eGeMAPS deviations and probing"] == ["training", "audit", "report"]
+    assert 0 < sum(p["seconds"] for p in phases.values()) <= timings["total_seconds"]
+    assert phases["training"]["seconds"] > 0
+    assert {"explain gradcam, yamnet", "explain gradcam, ensemble"} <= {p["name"] for p in phases["audit"]["parts"]}
     second = seraudit(*args, env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "reusing the trained run" in second.stderr
     assert "clip(s) reused" in second.stderr
+    assert json.loads((tmp_path / "run" / "timings.json").read_text())["phases"][0]["note"] == "reused"
+

@@ -10,6 +10,7 @@ from seraudit.xai.audit import DEFAULT_METHODS, PROBE
 WEIGHTS = ("--models-dir", "--allow-untrained", "--no-download")
 # Which shared flags each sub-command takes; a command that looks up backbone weights takes the weights flags.
 SHARED_FLAGS = {
+    "fetch-corpus": {"--quiet"},
     "check-weights": {"--models-dir", "--no-download"},
     "embed": {*WEIGHTS, "--quiet"},
     "train": {*WEIGHTS, "--quiet"},
@@ -22,6 +23,7 @@ SHARED_FLAGS = {
 }
 # The least each sub-command needs to parse.
 REQUIRED = {
+    "fetch-corpus": ["ravdess"],
     "check-weights": [],
     "embed": ["a.wav", "--out", "e.npz"],
     "train": ["--corpus", "ravdess", "--data", "d", "--out", "r"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from seraudit.cli.options import add_engine, add_methods, add_quiet, add_weights_options, make_engine
@@ -41,7 +40,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+TIMINGS_FILE = "timings.json"
+
+
 def run(args: argparse.Namespace) -> int:
+    from seraudit.core.io import read_json, write_json
+    from seraudit.core.timing import Timings
     from seraudit.ensemble.experiment import run_experiment
     from seraudit.ensemble.training import TrainSettings
     from seraudit.ensemble.run import Run
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from seraudit.xai.audit import parse_methods, run_audit
     from seraudit.xai.speaker_deviations import deviations_lookup
 
-    started = time.perf_counter()
+    timings = Timings()
     progress = not args.quiet
     methods, probe = parse_methods(args.methods)
     engine = make_engine(args)
@@ -65,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
     trained_run = Run.reusable(run_dir, settings)
     if trained_run is not None:
         print(f"[1/3] reusing the trained run in {run_dir}", file=sys.stderr)
+        timings.add("training", 0.0, note="reused")
     else:
         print(f"[1/3] training {', '.join(audit_plan.TRAINED_MODELS)} on {args.corpus} (speaker-independent folds) "
               f"into {run_dir}", file=sys.stderr)
-        run_experiment(settings, run_dir)
-        trained_run = Run.open(run_dir)
-    trained = time.perf_counter()
+        with timings.time("training") as phase:
+            results = run_experiment(settings, run_dir)
+            trained_run = Run.open(run_dir)
+        phase.parts = training_parts(results.get("seconds", {}))
 
     chosen = audit_plan.pick_clips(trained_run.predictions, args.per_emotion)
     specs = audit_plan.clip_specs(chosen)
@@ -79,25 +85,55 @@ def run(args: argparse.Namespace) -> int:
           f"{' + eGeMAPS probing' if probe else ''}", file=sys.stderr)
     deviations, probing = None, None
     if probe:
-        deviations = deviations_lookup(trained_run, specs)
-        try:
-            from seraudit.xai.run_probing import probe_run
+        with timings.time("eGeMAPS deviations and probing"):
+            deviations = deviations_lookup(trained_run, specs)
+            try:
+                from seraudit.xai.run_probing import probe_run
 
-            probing = probe_run(trained_run, settings.models_dir, progress)
-        except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
-            print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
+                probing = probe_run(trained_run, settings.models_dir, progress)
+            except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
+                print(f"  eGeMAPS probing skipped: {error}", file=sys.stderr)
     audit_dir = run_dir / audit_plan.AUDIT_DIR
-    index = run_audit(models, specs, audit_dir, audit_plan.fast_settings(methods, probe, args.sanity),
-                      deviations=deviations, probing=probing, run=trained_run, title=title, progress=progress,
-                      engine=engine)
-    audited = time.perf_counter()
+    with timings.time("audit") as phase:
+        index = run_audit(models, specs, audit_dir, audit_plan.fast_settings(methods, probe, args.sanity),
+                          deviations=deviations, probing=probing, run=trained_run, title=title, progress=progress,
+                          engine=engine)
+    rows = read_json(audit_dir / "metrics.json", "audit metrics").get("rows", [])
+    phase.parts, phase.note = audit_parts(phase.seconds, rows, index)
     print("[3/3] writing the report", file=sys.stderr)
-    page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)
-    if args.self_contained:
-        write_report(run_dir, audit_dir, run_dir / audit_plan.SELF_CONTAINED_REPORT_DIR, self_contained=True, title=title)
+    with timings.time("report"):
+        page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)
+        if args.self_contained:
+            write_report(run_dir, audit_dir, run_dir / audit_plan.SELF_CONTAINED_REPORT_DIR, self_contained=True, title=title)
     for failure in index["failures"]:
         print(f"  audit failed for {failure['clip']}: {failure['error']}", file=sys.stderr)
-    print(f"timings: training {trained - started:.0f} s, audit {audited - trained:.0f} s "
-          f"({index['reused']} clip(s) reused), total {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    write_json(run_dir / TIMINGS_FILE, timings.to_dict())
+    print(f"where the time went (also in {run_dir / TIMINGS_FILE}):\n{timings.table()}", file=sys.stderr)
     print(f"report index: {page.resolve()}")
     return 0
+
+
+def training_parts(seconds: dict) -> list[tuple[str, float]]:
+    """Feature extraction, cross-validation and the final models, from the run's own clock."""
+    if not seconds:
+        return []
+    prepare, cv, total = seconds.get("prepare", 0.0), seconds.get("cross_validation", 0.0), seconds.get("total", 0.0)
+    return [("layer features + eGeMAPS (cached after the first run)", prepare), ("cross-validation", cv),
+            ("final models + run folder", max(total - prepare - cv, 0.0))]
+
+
+def audit_parts(wall: float, rows: list[dict], index: dict) -> tuple[list[tuple[str, float]], str]:
+    """Explanation time per model and method (as measured for each map), sanity check, and the rest of the audit."""
+    explained: dict[tuple[str, str], float] = {}
+    for row in rows:
+        key = (row["model"], row["method"])
+        explained[key] = explained.get(key, 0.0) + float(row.get("seconds") or 0.0)
+    parts = [(f"explain {method}, {model}", seconds) for (model, method), seconds in sorted(explained.items())]
+    sanity = float((index.get("sanity") or {}).get("seconds") or 0.0)
+    if sanity:
+        parts.append(("sanity check (model randomisation)", sanity))
+    reused = int(index.get("reused") or 0)
+    if reused:
+        return parts, f"{reused} clip(s) reused: their explanation times are the ones recorded when they were computed"
+    parts.append(("faithfulness curves, renders, writing", max(wall - sum(explained.values()) - sanity, 0.0)))
+    return parts, ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seraudit.cli.options import add_quiet, add_weights_options
+from seraudit.cli.options import add_hub_weights, add_quiet, add_weights_options
 from seraudit.ensemble.run import RUN_MODELS
 from seraudit.ensemble.spec import FUSIONS
 
@@ -34,6 +34,7 @@ def add_parser(subparsers) -> None:
     gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
     gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no Gaussian data selection)")
     add_weights_options(p)
+    add_hub_weights(p)
     p.add_argument("--layers", type=_layers, default=None, metavar="SPEC",
                    help="layers the heads read: 'search' (default: chosen on validation speakers), 'last' (the embeddings), "
                    "or fixed ones, e.g. yamnet:layer8,vggish:fc1 (+ joins several: yamnet:layer6+layer7+layer8)")
@@ -84,6 +85,7 @@ def run(args) -> int:
         n_boot=args.bootstrap,
         command_line=["seraudit", *sys.argv[1:]],
         layers=args.layers,
+        weights=dict(args.weights) if args.weights else None,
     )
     if args.fine_tune_epochs is not None:
         settings.fine_tune_epochs = args.fine_tune_epochs
