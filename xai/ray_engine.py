@@ -365,7 +365,11 @@ class RayEngine:
         """The ``ray`` module, connected; True when this call started the instance (and must stop it)."""
         import logging
 
-        import ray
+        try:
+            import ray
+        except ImportError as error:
+            raise SerauditError('--engine ray needs Ray: pip install "seraudit[ray]" (or the pinned ray of '
+                                "requirements.txt)") from error
 
         if ray.is_initialized():
             return ray, False
