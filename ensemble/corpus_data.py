@@ -63,6 +63,16 @@ class CorpusData:
     def n_classes(self) -> int:
         return len(self.labels)
 
+    def aux_labels(self, field: str) -> tuple[np.ndarray, list[str]]:
+        """Class ids ``[n_clips]`` of an auxiliary clip field (gender, intensity; -1 where unknown) and its classes."""
+        if field not in self.table or self.table[field].isna().all():
+            raise ValueError(f"this corpus's clip table has no {field!r} values, so it cannot be learned as an "
+                             f"auxiliary task; drop it from --multitask")
+        values = self.table[field]
+        classes = sorted(str(v) for v in values.dropna().unique())
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index.get(str(v), -1) if not pd.isna(v) else -1 for v in values], np.int64), classes
+
     def patch_mask(self, clip_mask: np.ndarray, kept_only: bool = True) -> np.ndarray:
         """Patches ``[P]`` of the clips in `clip_mask` (only the GDS-kept ones unless `kept_only` is False)."""
         mask = np.asarray(clip_mask, bool)[self.patches.clip_index]

@@ -34,7 +34,8 @@ from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.ensemble.folds import Fold, final_split, fold_plan
 from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
-from seraudit.ensemble.linear_head import HeadChoice, fit_linear_head, select_head
+from seraudit.ensemble.head_search import HeadChoice, LayerSet, fit_layer_set, select_head
+from seraudit.ensemble.weighted_layers import AuxTask
 from seraudit.ensemble.pooling import LOG_EPS
 from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, HeadSpec, ModelSpec
 from seraudit.ensemble.trained import TrainedModel
@@ -42,6 +43,8 @@ from seraudit.preprocessing.gds import GdsSettings
 
 FINE_TUNE_LAYERS = {b.name: b.fine_tune_layers for b in BACKBONES.values()}
 FINE_TUNE_HEAD = HeadConfig(learning_rate=1e-4, epochs=20, patience=3, batch_size=32)
+AUX_TASKS = ("gender", "intensity")  # clip-table fields a run may learn beside the emotion (multitask)
+LAYER_SEARCHES = ("all", "unweighted", "weighted")  # which candidates the layer search tries
 
 
 @dataclass
@@ -66,6 +69,9 @@ class TrainSettings:
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
     fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
     layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
+    layer_search: str = "all"  # "unweighted": single layers and fixed sets only; "weighted": learned mixes only
+    aux_tasks: tuple[str, ...] = ()  # multitask: fields of AUX_TASKS learned beside the emotion
+    aux_weight: float = 0.3  # their loss weight relative to the emotion's
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +90,9 @@ class TrainSettings:
             "n_boot": self.n_boot,
             "command_line": list(self.command_line),
             "layers": "searched on validation speakers" if self.layers is None else {b: list(t) for b, t in self.layers.items()},
+            "layer_search": self.layer_search,
+            "aux_tasks": list(self.aux_tasks),
+            "aux_weight": self.aux_weight if self.aux_tasks else None,
         }
 
     def specs(self) -> dict[str, ModelSpec]:
@@ -145,14 +154,15 @@ class Trainer:
         tr_c, va_c, fit_c = np.flatnonzero(train_clips), np.flatnonzero(val_clips), np.flatnonzero(train_clips | val_clips)
         self.heads_, self.history_, self.full_models_ = {}, {}, {}
         self.late_weights_, self.late_fit_, self.egemaps_model_ = None, None, None
-        self.taps_, choices = {}, {}
+        self.taps_, self.layer_sets_, self.aux_heads_, choices = {}, {}, {}, {}
+        self.aux_classes_ = {t.name: t.classes for t in aux_tasks(data, settings.aux_tasks, tr_c)}
         branches = list(dict.fromkeys(b for spec in self.settings.specs().values() for b in spec.branches))
         for b in branches:  # which layers each backbone's heads read: chosen on validation speakers
             choices[b] = self._search(data, (b,), self._candidates(data, b), tr_c, va_c)
-            self.taps_[b] = choices[b].taps
+            self.taps_[b], self.layer_sets_[b] = choices[b].taps, choices[b].layers
         for head in self._heads():
             if head.branches != (head.key,):  # a head on several branches reads their chosen layers
-                choices[head.key] = self._search(data, head.branches, {None: None}, tr_c, va_c)
+                choices[head.key] = self._search(data, head.branches, [None], tr_c, va_c)
         val_heads = {key: choice.head for key, choice in choices.items()}
         va = data.patch_mask(val_clips)
         for spec in (s for s in self.specs.values() if s.weighs_heads):
@@ -168,8 +178,12 @@ class Trainer:
         for head in self._heads():  # the chosen heads, refitted on every speaker of the split
             choice = choices[head.key]
             x_fit = data.clip_features(head.branches, self.taps_, fit_c)
-            self.heads_[head.key] = fit_linear_head(x_fit, data.y[fit_c], data.n_classes, choice.C, settings.seed)
+            fitted = fit_layer_set(choice.layers, x_fit, data.y[fit_c], data.n_classes, choice.C, settings.seed,
+                                   aux_tasks(data, settings.aux_tasks, fit_c), settings.aux_weight)
+            self.heads_[head.key], self.aux_heads_[head.key] = fitted.head, fitted.aux_heads
             self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c))}
+            if choice.layers.weighted:
+                self.history_[head.key]["layer_weights"] = dict(zip(choice.taps, map(float, fitted.layer_weights)))
         if "egemaps" in settings.models:
             self.egemaps_model_ = make_baseline(settings.seed).fit(data.egemaps[fit_c], data.y[fit_c])
         if settings.fine_tune:
@@ -180,23 +194,29 @@ class Trainer:
                 self.full_models_[name] = built.keras_model
         return self
 
-    def _candidates(self, data: CorpusData, branch: str) -> list[tuple[str, ...]]:
+    def _candidates(self, data: CorpusData, branch: str) -> list[LayerSet]:
         """The layer sets the search tries for `branch`: the settings' fixed layers, else the backbone's candidates
-        this corpus holds features of."""
+        (plain and weighted, as `layer_search` allows) this corpus holds features of."""
         if self.settings.layers and branch in self.settings.layers:
-            return [BACKBONES[branch].check_taps(self.settings.layers[branch])]
+            return [LayerSet(BACKBONES[branch].check_taps(self.settings.layers[branch]))]
+        backbone, search = BACKBONES[branch], self.settings.layer_search
+        if search not in LAYER_SEARCHES:
+            raise ValueError(f"layer search {search!r}: choose {', '.join(LAYER_SEARCHES)}")
         held = set(data.available_taps(branch))
-        found = [c for c in BACKBONES[branch].candidate_taps if set(c) <= held]
-        return found or [(BACKBONES[branch].embedding_tap,)]
+        plain = [LayerSet(c) for c in backbone.candidate_taps] if search != "weighted" else []
+        weighted = [LayerSet(c, True) for c in backbone.weighted_taps] if search != "unweighted" else []
+        found = [c for c in plain + weighted if set(c.taps) <= held]
+        return found or [LayerSet((backbone.embedding_tap,))]
 
     def _search(self, data: CorpusData, branches: tuple[str, ...], candidates, train: np.ndarray, val: np.ndarray) -> HeadChoice:
-        """`select_head` over `candidates` (layer sets of a single branch, or ``{None: None}``: the branches' chosen layers)."""
+        """`select_head` over `candidates` (layer sets of a single branch, or ``[None]``: the branches' chosen layers)."""
         features = {}
-        for taps in candidates:
-            chosen = self.taps_ if taps is None else {branches[0]: taps}
-            key = tuple(t for b in branches for t in chosen[b]) if taps is None else taps
+        for layers in candidates:
+            chosen = self.taps_ if layers is None else {branches[0]: layers.taps}
+            key = LayerSet(tuple(t for b in branches for t in chosen[b])) if layers is None else layers
             features[key] = (data.clip_features(branches, chosen, train), data.clip_features(branches, chosen, val))
-        return select_head(features, data.y[train], data.y[val], data.n_classes, seed=self.settings.seed)
+        return select_head(features, data.y[train], data.y[val], data.n_classes, seed=self.settings.seed,
+                           aux_train=aux_tasks(data, self.settings.aux_tasks, train), aux_weight=self.settings.aux_weight)
 
     def _fine_tune(self, built, data: CorpusData, train_patches: np.ndarray, val_patches: np.ndarray) -> dict:
         """Unfreeze the top layers of each backbone and train the flat graph end-to-end on log-mel patches."""
@@ -259,8 +279,28 @@ class Trainer:
             frame.insert(3, "speaker", data.speakers[clips])
             frame.insert(4, "label", data.table["label"].to_numpy()[clips])
             frame.insert(5, "prediction", np.asarray(data.labels)[proba.argmax(axis=1)])
+            for task, classes in self.aux_classes_.items():
+                truth, _ = data.aux_labels(task)
+                frame[task] = [classes[i] if i >= 0 else None for i in truth[clips]]
+                guess = self.aux_predictions(data, name, task, clips)
+                frame[f"{task}_prediction"] = None if guess is None else np.asarray(classes)[guess]
             rows.append(frame)
         return pd.concat(rows, ignore_index=True)
+
+    def aux_predictions(self, data: CorpusData, name: str, task: str, clips: np.ndarray) -> np.ndarray | None:
+        """Class ids of auxiliary task `task` predicted by model `name` for `clips` (None: the model has no such head).
+
+        The auxiliary heads score each clip's mean feature (the emotion head's pooled input);
+        a late-fused model weighs its heads' log-probabilities as it does for the emotion.
+        """
+        if name == "egemaps" or name in self.full_models_:
+            return None
+        spec = self.specs[name]
+        if any(task not in self.aux_heads_.get(h.key, {}) for h in spec.heads):
+            return None
+        logp = [log_softmax(self.aux_heads_[h.key][task].logits(data.clip_features(h.branches, self.taps_, clips)))
+                for h in spec.heads]
+        return (combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]).argmax(axis=1)
 
     def model_config(self, name: str, data: CorpusData) -> dict:
         """The ``config.json`` of model `name`: its spec, which backbones are untrained, labels, fine-tuning."""
@@ -326,6 +366,15 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
+
+
+def aux_tasks(data: CorpusData, names, clips: np.ndarray) -> list[AuxTask]:
+    """The auxiliary targets `names` (fields of the clip table) of the clips `clips`."""
+    tasks = []
+    for name in names:
+        y, classes = data.aux_labels(name)
+        tasks.append(AuxTask(name, y[np.asarray(clips)], classes))
+    return tasks
 
 
 def parse_layers(text: str) -> dict[str, tuple[str, ...]] | None:

@@ -1,5 +1,6 @@
 """The trainer as an estimator: fit on one split of a prepared corpus, then score clips and learned state in `*_` attributes."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -98,3 +99,48 @@ def test_feature_fusion_trains_one_head_on_both_embeddings_and_no_weights(data):
     assert config["fusion"] == "feature" and config["branch_untrained"] == {"yamnet": False, "vggish": True}
     proba = trainer.clip_probabilities(data, "ensemble", np.arange(5))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.fixture(scope="module")
+def spread_data(data):
+    """The emotion spread weakly over YAMNet's six 512-wide blocks, gender in VGGish; RAVDESS-like gender field."""
+    rng = np.random.default_rng(7)
+    n = len(data.patches.clip_index)
+    y_patch = data.y[data.patches.clip_index]
+    spread = {f"layer{i}": (np.eye(3)[y_patch] @ rng.normal(0, 0.1, (3, 512)) + rng.normal(0, 1, (n, 512))
+                            ).astype(np.float32) for i in range(7, 13)}  # fmt: skip
+    genders = np.array(["female", "male"])[np.arange(len(data.table)) % 2]
+    noise = rng.normal(0, 1, (n, 256)).astype(np.float32)  # layer6 no longer carries the emotion here
+    taps = {"yamnet": {**data.taps["yamnet"], "layer6": noise, **spread},
+            "vggish": {"fc2": data.taps["vggish"]["fc2"] + 4.0 * (genders == "male")[data.patches.clip_index, None]}}
+    return CorpusData(table=data.table.assign(gender=genders), labels=data.labels, y=data.y, speakers=data.speakers,
+                      patches=data.patches, keep=data.keep, taps=taps, egemaps=data.egemaps)  # fmt: skip
+
+
+def test_a_weighted_mix_of_layers_is_recorded_with_its_weights_and_multitask_predicts_the_aux_field(spread_data):
+    chosen = replace(settings(["ensemble", "yamnet", "vggish"]), aux_tasks=("gender",), layer_search="weighted")
+    trainer = Trainer(chosen, SOURCES).fit(spread_data, FOLD)
+    history = trainer.history_["yamnet"]
+    assert history["weighted"] and all(row["weighted"] for row in history["search"])
+    assert trainer.taps_["yamnet"] == tuple(f"layer{i}" for i in range(7, 13))
+    assert trainer.model_config("yamnet", spread_data)["taps"] == {"yamnet": [f"layer{i}" for i in range(7, 13)]}
+    assert sum(history["layer_weights"].values()) == pytest.approx(1.0)
+    # multitask: predictions carry the auxiliary field and each neural model's guess of it
+    test = np.flatnonzero(np.isin(spread_data.speakers, FOLD.test_speakers))
+    table = trainer.predictions(spread_data, test, fold_index=0)
+    assert {"gender", "gender_prediction"} <= set(table.columns)
+    vggish = table[table["model"] == "vggish"]
+    assert (vggish["gender"] == vggish["gender_prediction"]).mean() > 0.9  # VGGish's features carry gender
+    assert table.loc[table["model"] == "egemaps", "gender_prediction"].isna().all()
+
+
+def test_an_auxiliary_field_the_corpus_lacks_is_refused_by_name(data):
+    with pytest.raises(ValueError, match="no 'intensity' values"):
+        Trainer(replace(settings(["yamnet"]), aux_tasks=("intensity",)), SOURCES).fit(data, FOLD)
+
+
+def test_the_default_search_tries_plain_and_weighted_sets_and_can_be_limited(spread_data):
+    both = Trainer(settings(["yamnet"]), SOURCES).fit(spread_data, FOLD)
+    plain = Trainer(replace(settings(["yamnet"]), layer_search="unweighted"), SOURCES).fit(spread_data, FOLD)
+    assert {row["weighted"] for row in both.history_["yamnet"]["search"]} == {True, False}
+    assert not any(row["weighted"] for row in plain.history_["yamnet"]["search"])
