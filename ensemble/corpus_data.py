@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from seraudit.core.labels import EMOTIONS
+from seraudit.ensemble.augmented_copies import CorpusCopies, corpus_copies
 from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache
 from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip, pool_embeddings
 from seraudit.ensemble.spec import BACKBONES
@@ -52,6 +53,8 @@ class CorpusData:
     keep: np.ndarray  # [P] GDS keep-mask
     taps: dict[str, dict[str, np.ndarray]]  # backbone -> readable layer -> its pooled output [P, D_tap]
     egemaps: np.ndarray | None = None  # [n_clips, 88]
+    copies: CorpusCopies | None = None  # K augmented copies of every clip (training-time augmentation)
+    copy_keep: np.ndarray | None = None  # [Q] GDS keep-mask of the copies' patches
     _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
 
     @property
@@ -104,6 +107,24 @@ class CorpusData:
                  (BACKBONES[b].embedding_tap,)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
+    def copy_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
+        """The augmented copies' mean head inputs ``[len(clips) * k, D]``: clip c's copies in rows c*k .. c*k+k-1.
+
+        Empty (0 rows) when the corpus was prepared without copies.
+        """
+        clips = np.asarray(clips)
+        if self.copies is None:
+            return np.zeros((0, self.clip_features(branches, taps, clips[:1]).shape[1]))
+        rows = (clips[:, None] * self.copies.k + np.arange(self.copies.k)).ravel()
+        parts = []
+        for b in branches:
+            for t in taps.get(b) or (BACKBONES[b].embedding_tap,):
+                key = ("copies", b, t)
+                if key not in self._pooled:
+                    self._pooled[key] = self.copies.clip_means(b, t, self.copy_keep, len(self.table))
+                parts.append(self._pooled[key][rows])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
     def _clip_means(self, branch: str, tap: str) -> np.ndarray:
         key = (branch, tap)
         if key not in self._pooled:
@@ -127,10 +148,13 @@ def prepare_data(
     with_egemaps: bool,
     labels: list[str] | None = None,
     patch_data: bool = False,
+    copies: int = 0,
+    copy_seed: int = 0,
 ) -> CorpusData:
     """Embeddings, patch table and (optionally) eGeMAPS features for every clip of `table`.
 
-    `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them).
+    `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them);
+    `copies` adds that many augmented copies of every clip (`ensemble.augmented_copies`, seeded by `copy_seed`).
     """
     from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
@@ -144,6 +168,7 @@ def prepare_data(
     keep = patches.keep(gds)
     if patch_data:
         patches = cache.patches(paths, need_data=True)
+    augmented = corpus_copies(cache, paths, {b: sources[b] for b in backbones}, seed, copies, copy_seed) if copies else None
     return CorpusData(
         table=table,
         labels=labels,
@@ -155,4 +180,6 @@ def prepare_data(
         keep=keep,
         taps=taps,
         egemaps=egemaps,
+        copies=augmented,
+        copy_keep=augmented.keep(gds) if augmented is not None else None,
     )

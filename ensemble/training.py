@@ -72,6 +72,7 @@ class TrainSettings:
     layer_search: str = "all"  # "unweighted": single layers and fixed sets only; "weighted": learned mixes only
     aux_tasks: tuple[str, ...] = ()  # multitask: fields of AUX_TASKS learned beside the emotion
     aux_weight: float = 0.3  # their loss weight relative to the emotion's
+    augment_copies: int = 0  # frozen heads: K augmented copies of every training clip (`ensemble.augmented_copies`)
 
     def to_dict(self) -> dict:
         return {
@@ -93,6 +94,8 @@ class TrainSettings:
             "layer_search": self.layer_search,
             "aux_tasks": list(self.aux_tasks),
             "aux_weight": self.aux_weight if self.aux_tasks else None,
+            "augment_copies": self.augment_copies,
+            "augmentation": _train_augmentation() if self.augment_copies else None,
         }
 
     def specs(self) -> dict[str, ModelSpec]:
@@ -156,6 +159,9 @@ class Trainer:
         self.late_weights_, self.late_fit_, self.egemaps_model_ = None, None, None
         self.taps_, self.layer_sets_, self.aux_heads_, choices = {}, {}, {}, {}
         self.aux_classes_ = {t.name: t.classes for t in aux_tasks(data, settings.aux_tasks, tr_c)}
+        if settings.augment_copies and (data.copies is None or data.copies.k != settings.augment_copies):
+            raise ValueError(f"the settings ask for {settings.augment_copies} augmented copies per clip; "
+                             "prepare the corpus with as many (prepare_data(copies=...))")
         branches = list(dict.fromkeys(b for spec in self.settings.specs().values() for b in spec.branches))
         for b in branches:  # which layers each backbone's heads read: chosen on validation speakers
             choices[b] = self._search(data, (b,), self._candidates(data, b), tr_c, va_c)
@@ -177,11 +183,11 @@ class Trainer:
                 self.late_fit_ = {"criterion": "equal weights (no validation speakers)"}
         for head in self._heads():  # the chosen heads, refitted on every speaker of the split
             choice = choices[head.key]
-            x_fit = data.clip_features(head.branches, self.taps_, fit_c)
-            fitted = fit_layer_set(choice.layers, x_fit, data.y[fit_c], data.n_classes, choice.C, settings.seed,
-                                   aux_tasks(data, settings.aux_tasks, fit_c), settings.aux_weight)
+            x_fit, y_fit, aux_fit = self._training_set(data, head.branches, self.taps_, fit_c)
+            fitted = fit_layer_set(choice.layers, x_fit, y_fit, data.n_classes, choice.C, settings.seed, aux_fit,
+                                   settings.aux_weight)
             self.heads_[head.key], self.aux_heads_[head.key] = fitted.head, fitted.aux_heads
-            self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c))}
+            self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c)), "refit_rows": int(len(y_fit))}
             if choice.layers.weighted:
                 self.history_[head.key]["layer_weights"] = dict(zip(choice.taps, map(float, fitted.layer_weights)))
         if "egemaps" in settings.models:
@@ -214,9 +220,23 @@ class Trainer:
         for layers in candidates:
             chosen = self.taps_ if layers is None else {branches[0]: layers.taps}
             key = LayerSet(tuple(t for b in branches for t in chosen[b])) if layers is None else layers
-            features[key] = (data.clip_features(branches, chosen, train), data.clip_features(branches, chosen, val))
-        return select_head(features, data.y[train], data.y[val], data.n_classes, seed=self.settings.seed,
-                           aux_train=aux_tasks(data, self.settings.aux_tasks, train), aux_weight=self.settings.aux_weight)
+            x_train, y_train, aux_train = self._training_set(data, branches, chosen, train)
+            features[key] = (x_train, data.clip_features(branches, chosen, val))
+        return select_head(features, y_train, data.y[val], data.n_classes, seed=self.settings.seed,
+                           aux_train=aux_train, aux_weight=self.settings.aux_weight)
+
+    def _training_set(self, data: CorpusData, branches: tuple[str, ...], taps: dict, clips: np.ndarray):
+        """What a head trains on for `clips`: their clip features, then their augmented copies' (when the settings ask
+        for copies); returns ``(features, labels, auxiliary tasks)`` row-aligned."""
+        x = data.clip_features(branches, taps, clips)
+        k = self.settings.augment_copies
+        aux = aux_tasks(data, self.settings.aux_tasks, clips)
+        if not k:
+            return x, data.y[clips], aux
+        x = np.concatenate([x, data.copy_features(branches, taps, clips)])
+        y = np.concatenate([data.y[clips], np.repeat(data.y[clips], k)])
+        aux = [AuxTask(t.name, np.concatenate([t.y, np.repeat(t.y, k)]), t.classes) for t in aux]
+        return x, y, aux
 
     def _fine_tune(self, built, data: CorpusData, train_patches: np.ndarray, val_patches: np.ndarray) -> dict:
         """Unfreeze the top layers of each backbone and train the flat graph end-to-end on log-mel patches."""
@@ -366,6 +386,12 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
+
+
+def _train_augmentation() -> dict:
+    from seraudit.ensemble.augmented_copies import TRAIN_AUGMENTATION
+
+    return TRAIN_AUGMENTATION.to_dict()
 
 
 def aux_tasks(data: CorpusData, names, clips: np.ndarray) -> list[AuxTask]:

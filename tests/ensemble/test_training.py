@@ -144,3 +144,23 @@ def test_the_default_search_tries_plain_and_weighted_sets_and_can_be_limited(spr
     plain = Trainer(replace(settings(["yamnet"]), layer_search="unweighted"), SOURCES).fit(spread_data, FOLD)
     assert {row["weighted"] for row in both.history_["yamnet"]["search"]} == {True, False}
     assert not any(row["weighted"] for row in plain.history_["yamnet"]["search"])
+
+
+def test_augmented_copies_add_training_rows_only_and_must_have_been_prepared(data):
+    from seraudit.ensemble.augmented_copies import CorpusCopies
+
+    k = 2
+    copy_index = np.repeat(np.arange(len(data.table) * k), 2)  # two patches per copy
+    clip_index = copy_index // k
+    rng = np.random.default_rng(3)
+    taps = {b: {t: v[np.searchsorted(data.patches.clip_index, clip_index)] + rng.normal(0, 0.1, (len(clip_index), v.shape[1]))
+                for t, v in layers.items()} for b, layers in data.taps.items()}  # fmt: skip
+    copies = CorpusCopies(k, clip_index, copy_index, np.ones(len(copy_index)), taps)
+    augmented = replace(data, copies=copies, copy_keep=np.ones(len(copy_index), bool))
+    trainer = Trainer(replace(settings(["yamnet"]), augment_copies=k), SOURCES).fit(augmented, FOLD)
+    history = trainer.history_["yamnet"]
+    assert history["refit_rows"] == history["refit_clips"] * (1 + k)
+    test = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    assert len(trainer.predictions(augmented, test, 0)) == len(test)  # test clips are scored on themselves only
+    with pytest.raises(ValueError, match="2 augmented copies per clip"):
+        Trainer(replace(settings(["yamnet"]), augment_copies=k), SOURCES).fit(data, FOLD)

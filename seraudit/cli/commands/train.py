@@ -44,6 +44,9 @@ def add_parser(subparsers) -> None:
                    help="also learn these clip fields beside the emotion, e.g. gender,intensity (RAVDESS); their "
                    "accuracies are reported beside the emotion metrics")
     p.add_argument("--aux-weight", type=float, default=0.3, help="loss weight of the --multitask fields (default 0.3)")
+    p.add_argument("--augment", type=int, default=0, metavar="K",
+                   help="train the heads on K augmented copies of every training clip too (gain, shift, noise, "
+                   "SpecAugment; seeded by --seed; embedded once and cached). Default 0")
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
@@ -104,6 +107,7 @@ def run(args) -> int:
         layer_search=args.layer_search,
         aux_tasks=args.multitask,
         aux_weight=args.aux_weight,
+        augment_copies=args.augment,
     )
     if args.fine_tune_epochs is not None:
         settings.fine_tune_epochs = args.fine_tune_epochs
