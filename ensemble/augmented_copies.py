@@ -51,6 +51,11 @@ class CorpusCopies:
             return np.ones(len(self.copy_index), bool)
         return keep_mask(self.correlation, gds.threshold, self.copy_index)
 
+    def head_input(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], patch_idx: np.ndarray) -> np.ndarray:
+        """What a head on `branches` reads for copy patches `patch_idx` (as `CorpusData.head_input` for the clips)."""
+        parts = [self.taps[b][t][patch_idx] for b in branches for t in taps.get(b) or (BACKBONES[b].embedding_tap,)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
     def clip_means(self, backbone: str, tap: str, keep: np.ndarray, n_clips: int) -> np.ndarray:
         """Each copy's mean layer output over its kept patches: ``[n_clips * k, D]``, copy ``i * k + j`` in row order."""
         return pool_embeddings(self.taps[backbone][tap], self.copy_index, keep, n_clips * self.k)

@@ -55,6 +55,8 @@ class CorpusData:
     egemaps: np.ndarray | None = None  # [n_clips, 88]
     copies: CorpusCopies | None = None  # K augmented copies of every clip (training-time augmentation)
     copy_keep: np.ndarray | None = None  # [Q] GDS keep-mask of the copies' patches
+    tta: CorpusCopies | None = None  # N test-time copies of every clip (mild augmentation, `ensemble.tta`)
+    tta_keep: np.ndarray | None = None
     _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
 
     @property
@@ -150,12 +152,16 @@ def prepare_data(
     patch_data: bool = False,
     copies: int = 0,
     copy_seed: int = 0,
+    tta_copies: int = 0,
 ) -> CorpusData:
     """Embeddings, patch table and (optionally) eGeMAPS features for every clip of `table`.
 
     `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them);
-    `copies` adds that many augmented copies of every clip (`ensemble.augmented_copies`, seeded by `copy_seed`).
+    `copies` adds that many augmented copies of every clip (`ensemble.augmented_copies`, seeded by `copy_seed`);
+    `tta_copies` that many test-time copies (the mild augmentation of `ensemble.tta`, same seed).
     """
+    from seraudit.ensemble.tta import TTA_AUGMENTATION
+
     from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
     table = table.reset_index(drop=True)
@@ -168,7 +174,9 @@ def prepare_data(
     keep = patches.keep(gds)
     if patch_data:
         patches = cache.patches(paths, need_data=True)
-    augmented = corpus_copies(cache, paths, {b: sources[b] for b in backbones}, seed, copies, copy_seed) if copies else None
+    own = {b: sources[b] for b in backbones}
+    augmented = corpus_copies(cache, paths, own, seed, copies, copy_seed) if copies else None
+    tta = corpus_copies(cache, paths, own, seed, tta_copies, copy_seed, TTA_AUGMENTATION) if tta_copies else None
     return CorpusData(
         table=table,
         labels=labels,
@@ -182,4 +190,6 @@ def prepare_data(
         egemaps=egemaps,
         copies=augmented,
         copy_keep=augmented.keep(gds) if augmented is not None else None,
+        tta=tta,
+        tta_keep=tta.keep(gds) if tta is not None else None,
     )

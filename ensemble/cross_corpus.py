@@ -66,7 +66,7 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
                          patch_data=settings.fine_tune, copies=settings.augment_copies, copy_seed=settings.seed)
     test_cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     test = prepare_data(test_table, sorted(sources), sources, settings.gds, test_cache, settings.seed, with_egemaps, labels,
-                        patch_data=settings.fine_tune)
+                        patch_data=settings.fine_tune, tta_copies=settings.tta_copies)
     prepared = time.perf_counter()
 
     fold = final_split(train.speakers, seed=settings.seed)

@@ -73,6 +73,7 @@ class TrainSettings:
     aux_tasks: tuple[str, ...] = ()  # multitask: fields of AUX_TASKS learned beside the emotion
     aux_weight: float = 0.3  # their loss weight relative to the emotion's
     augment_copies: int = 0  # frozen heads: K augmented copies of every training clip (`ensemble.augmented_copies`)
+    tta_copies: int = 0  # cross-validation scores each test clip with N test-time copies too (`ensemble.tta`)
 
     def to_dict(self) -> dict:
         return {
@@ -95,6 +96,7 @@ class TrainSettings:
             "aux_tasks": list(self.aux_tasks),
             "aux_weight": self.aux_weight if self.aux_tasks else None,
             "augment_copies": self.augment_copies,
+            "tta_copies": self.tta_copies,
             "augmentation": _train_augmentation() if self.augment_copies else None,
         }
 
@@ -284,7 +286,29 @@ class Trainer:
             proba[:, self.egemaps_model_.classes_.astype(int)] = self.egemaps_model_.predict_proba(data.egemaps[clips])
             return proba
         patch_idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
-        return data.clip_probabilities(self.patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
+        proba = data.clip_probabilities(self.patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
+        if not self.settings.tta_copies or name in self.full_models_:
+            return proba
+        return self._with_test_time_copies(data, name, clips, proba)
+
+    def _with_test_time_copies(self, data: CorpusData, name: str, clips: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        """Pool each clip's distribution with its test-time copies' (renormalised geometric mean, as `predict --tta`)."""
+        from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip
+
+        if data.tta is None or data.tta.k != self.settings.tta_copies:
+            raise ValueError(f"the settings ask for {self.settings.tta_copies} test-time copies per clip; "
+                             "prepare the corpus with as many (prepare_data(tta_copies=...))")
+        copies, n = data.tta, data.tta.k
+        idx = np.flatnonzero(np.isin(copies.clip_index, clips))
+        spec = self.specs[name]
+        logp = [log_softmax(self.heads_[h.key].logits(copies.head_input(h.branches, self.taps_, idx))) for h in spec.heads]
+        patch_logp = combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]
+        rows = np.searchsorted(clips, copies.clip_index[idx]) * n + copies.copy_index[idx] % n
+        counted = kept_by_clip(data.tta_keep[idx], rows, len(clips) * n)
+        copy_proba = pool_by_clip(np.exp(patch_logp[counted]), rows[counted], len(clips) * n)
+        stacked = np.concatenate([proba, copy_proba])
+        owner = np.concatenate([np.arange(len(clips)), np.repeat(np.arange(len(clips)), n)])
+        return pool_by_clip(stacked, owner, len(clips))
 
     def predictions(self, data: CorpusData, clips: np.ndarray, fold_index: int) -> pd.DataFrame:
         """Clip-level predictions of every model for the clip indices `clips` (long table: one row per model and clip)."""

@@ -10,7 +10,7 @@ import pytest
 from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.ensemble.embedding_cache import CorpusPatches
 from seraudit.ensemble.folds import Fold
-from seraudit.ensemble.fusion import combine_late
+from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
 from seraudit.ensemble.training import Trainer, TrainSettings
 
@@ -164,3 +164,27 @@ def test_augmented_copies_add_training_rows_only_and_must_have_been_prepared(dat
     assert len(trainer.predictions(augmented, test, 0)) == len(test)  # test clips are scored on themselves only
     with pytest.raises(ValueError, match="2 augmented copies per clip"):
         Trainer(replace(settings(["yamnet"]), augment_copies=k), SOURCES).fit(data, FOLD)
+
+
+def test_test_time_copies_pool_with_the_clip_as_a_geometric_mean(data):
+    from seraudit.ensemble.augmented_copies import CorpusCopies
+    from seraudit.ensemble.pooling import pool_by_clip
+
+    n = 2
+    copy_index = np.arange(len(data.table) * n)  # one patch per copy
+    clip_index = copy_index // n
+    rng = np.random.default_rng(4)
+    taps = {b: {t: rng.normal(0, 1, (len(copy_index), v.shape[1])) for t, v in layers.items()}
+            for b, layers in data.taps.items()}  # fmt: skip
+    with_tta = replace(data, tta=CorpusCopies(n, clip_index, copy_index, np.ones(len(copy_index)), taps),
+                       tta_keep=np.ones(len(copy_index), bool))
+    plain = Trainer(settings(["yamnet"]), SOURCES).fit(data, FOLD)
+    tta = Trainer(replace(settings(["yamnet"]), tta_copies=n), SOURCES).fit(with_tta, FOLD)
+    clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    clean = plain.clip_probabilities(data, "yamnet", clips)
+    copies = np.exp(log_softmax(plain.heads_["yamnet"].logits(taps["yamnet"]["layer6"][np.isin(clip_index, clips)])))
+    expected = pool_by_clip(np.concatenate([clean, copies]),
+                            np.concatenate([np.arange(len(clips)), np.repeat(np.arange(len(clips)), n)]), len(clips))
+    np.testing.assert_allclose(tta.clip_probabilities(with_tta, "yamnet", clips), expected, atol=1e-9)
+    with pytest.raises(ValueError, match="2 test-time copies"):
+        tta.clip_probabilities(data, "yamnet", clips)
