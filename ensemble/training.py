@@ -349,8 +349,11 @@ class Trainer:
     def model_config(self, name: str, data: CorpusData) -> dict:
         """The ``config.json`` of model `name`: its spec, which backbones are untrained, labels, fine-tuning."""
         spec = self.specs[name]
+        weights = {b: self.history_[b]["layer_weights"] for b in spec.branches
+                   if "layer_weights" in self.history_.get(b, {})}  # fmt: skip
         return {
             **spec.to_config(),
+            **({"layer_weights": weights} if weights else {}),
             "branch_untrained": {b: not self.sources[b].pretrained for b in spec.branches},
             "labels": data.labels,
             "fine_tune": self.settings.fine_tune,

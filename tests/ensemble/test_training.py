@@ -123,7 +123,9 @@ def test_a_weighted_mix_of_layers_is_recorded_with_its_weights_and_multitask_pre
     history = trainer.history_["yamnet"]
     assert history["weighted"] and all(row["weighted"] for row in history["search"])
     assert trainer.taps_["yamnet"] == tuple(f"layer{i}" for i in range(7, 13))
-    assert trainer.model_config("yamnet", spread_data)["taps"] == {"yamnet": [f"layer{i}" for i in range(7, 13)]}
+    config = trainer.model_config("yamnet", spread_data)
+    assert config["taps"] == {"yamnet": [f"layer{i}" for i in range(7, 13)]}
+    assert sum(config["layer_weights"]["yamnet"].values()) == pytest.approx(1.0)  # saved beside the layers
     assert sum(history["layer_weights"].values()) == pytest.approx(1.0)
     # multitask: predictions carry the auxiliary field and each neural model's guess of it
     test = np.flatnonzero(np.isin(spread_data.speakers, FOLD.test_speakers))
