@@ -8,8 +8,8 @@ ablation axis: ';'-separated training settings, each a space-separated list of
 
 * ``layers=last`` (each backbone's embedding), ``layers=search`` (chosen on
   validation speakers, the default) or fixed layers such as ``layers=yamnet:layer8``;
-* ``search=unweighted`` / ``search=weighted`` (only plain layer sets, or only learned
-  weighted sums of layers; default both);
+* ``search=unweighted`` (the default: single layers and fixed sets), ``search=weighted``
+  (learned softmax-weighted sums of layers only) or ``search=all`` (both);
 * ``multitask=gender+intensity`` and ``aux_weight=0.3`` (auxiliary fields);
 * ``augment=K`` (K augmented copies of every training clip);
 * ``tta=N`` (each test clip also scored as N test-time copies, pooled as ``predict --tta`` does);

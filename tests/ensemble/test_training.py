@@ -141,9 +141,9 @@ def test_an_auxiliary_field_the_corpus_lacks_is_refused_by_name(data):
         Trainer(replace(settings(["yamnet"]), aux_tasks=("intensity",)), SOURCES).fit(data, FOLD)
 
 
-def test_the_default_search_tries_plain_and_weighted_sets_and_can_be_limited(spread_data):
-    both = Trainer(settings(["yamnet"]), SOURCES).fit(spread_data, FOLD)
-    plain = Trainer(replace(settings(["yamnet"]), layer_search="unweighted"), SOURCES).fit(spread_data, FOLD)
+def test_the_default_search_tries_plain_sets_and_all_adds_the_weighted_ones(spread_data):
+    both = Trainer(replace(settings(["yamnet"]), layer_search="all"), SOURCES).fit(spread_data, FOLD)
+    plain = Trainer(settings(["yamnet"]), SOURCES).fit(spread_data, FOLD)
     assert {row["weighted"] for row in both.history_["yamnet"]["search"]} == {True, False}
     assert not any(row["weighted"] for row in plain.history_["yamnet"]["search"])
 

@@ -37,9 +37,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--layers", type=_layers, default=None, metavar="SPEC",
                    help="layers the heads read: 'search' (default: chosen on validation speakers), 'last' (the embeddings), "
                    "or fixed ones, e.g. yamnet:layer8,vggish:fc1 (+ joins several: yamnet:layer6+layer7+layer8)")
-    p.add_argument("--layer-search", choices=("all", "unweighted", "weighted"), default="all",
-                   help="candidates of the layer search: single layers, fixed sets and learned weighted sums (all, the "
-                   "default), or only the plain or only the weighted ones")
+    p.add_argument("--layer-search", choices=("unweighted", "weighted", "all"), default="unweighted",
+                   help="candidates of the layer search: single layers and fixed sets (unweighted, the default), "
+                   "learned softmax-weighted sums of layers (weighted), or both (all)")
     p.add_argument("--multitask", type=_aux_tasks, default=(), metavar="FIELDS",
                    help="also learn these clip fields beside the emotion, e.g. gender,intensity (RAVDESS); their "
                    "accuracies are reported beside the emotion metrics")
