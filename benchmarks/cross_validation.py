@@ -13,6 +13,7 @@ ablation axis: ';'-separated training settings, each a space-separated list of
 * ``multitask=gender+intensity`` and ``aux_weight=0.3`` (auxiliary fields);
 * ``augment=K`` (K augmented copies of every training clip);
 * ``tta=N`` (each test clip also scored as N test-time copies, pooled as ``predict --tta`` does);
+* ``pooling=stats`` (heads on each layer's mean and standard deviation over a clip's kept patches);
 
 each variant after the first is compared with the first (UAR difference per
 model, same clips and folds, with a bootstrap interval over speakers). Frozen backbones (heads on
@@ -65,8 +66,10 @@ def variant_settings(text: str) -> dict:
             out["augment_copies"] = int(value)
         elif key == "tta":
             out["tta_copies"] = int(value)
+        elif key == "pooling":
+            out["pooling"] = value
         else:
-            raise SystemExit(f"unknown variant key {key!r} in {text!r}: use layers, search, multitask, aux_weight, augment, tta")
+            raise SystemExit(f"unknown variant key {key!r} in {text!r}: use layers, search, multitask, aux_weight, augment, tta, pooling")
     return out
 
 

@@ -99,15 +99,29 @@ class CorpusData:
         """The layers of `branch` this corpus holds features of."""
         return tuple(self.taps[branch])
 
-    def clip_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
-        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]``.
+    def clip_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray,
+                      stats: bool = False) -> np.ndarray:
+        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]``; with `stats`, each layer's mean
+        and standard deviation over those patches (statistics pooling) ``[len(clips), 2 D]``.
 
-        A clip's mean does not depend on the split, so each layer is pooled over the
+        A clip's statistics do not depend on the split, so each layer is pooled over the
         whole corpus once and every fold and candidate of the layer search reads it.
         """
-        parts = [self._clip_means(b, t)[np.asarray(clips)] for b in branches for t in taps.get(b) or
-                 (BACKBONES[b].embedding_tap,)]
+        parts = []
+        for b in branches:
+            for t in taps.get(b) or (BACKBONES[b].embedding_tap,):
+                parts.append(self._clip_means(b, t)[np.asarray(clips)])
+                if stats:
+                    parts.append(self._clip_stds(b, t)[np.asarray(clips)])
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def _clip_stds(self, branch: str, tap: str) -> np.ndarray:
+        key = (branch, tap, "std")
+        if key not in self._pooled:
+            x = self.taps[branch][tap].astype(np.float64)
+            second = pool_embeddings(x * x, self.patches.clip_index, self.keep, len(self.table))
+            self._pooled[key] = np.sqrt(np.maximum(second - self._clip_means(branch, tap) ** 2, 0.0))
+        return self._pooled[key]
 
     def copy_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
         """The augmented copies' mean head inputs ``[len(clips) * k, D]``: clip c's copies in rows c*k .. c*k+k-1.

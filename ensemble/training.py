@@ -45,6 +45,7 @@ FINE_TUNE_LAYERS = {b.name: b.fine_tune_layers for b in BACKBONES.values()}
 FINE_TUNE_HEAD = HeadConfig(learning_rate=1e-4, epochs=20, patience=3, batch_size=32)
 AUX_TASKS = ("gender", "intensity")  # clip-table fields a run may learn beside the emotion (multitask)
 LAYER_SEARCHES = ("all", "unweighted", "weighted")  # which candidates the layer search tries
+POOLINGS = ("mean", "stats")  # how a clip's patches become what its head reads
 
 
 @dataclass
@@ -77,6 +78,9 @@ class TrainSettings:
     aux_weight: float = 0.3  # their loss weight relative to the emotion's
     augment_copies: int = 0  # frozen heads: K augmented copies of every training clip (`ensemble.augmented_copies`)
     tta_copies: int = 0  # cross-validation scores each test clip with N test-time copies too (`ensemble.tta`)
+    # "mean" (default): heads on each clip's mean layer output, pooled as patch log-probabilities in the graph;
+    # "stats": statistics pooling (mean and standard deviation per layer), scored in cross-validation only
+    pooling: str = "mean"
 
     def to_dict(self) -> dict:
         return {
@@ -100,6 +104,7 @@ class TrainSettings:
             "aux_weight": self.aux_weight if self.aux_tasks else None,
             "augment_copies": self.augment_copies,
             "tta_copies": self.tta_copies,
+            "pooling": self.pooling,
             "augmentation": _train_augmentation() if self.augment_copies else None,
         }
 
@@ -164,6 +169,11 @@ class Trainer:
         self.late_weights_, self.late_fit_, self.egemaps_model_ = None, None, None
         self.taps_, self.layer_sets_, self.aux_heads_, choices = {}, {}, {}, {}
         self.aux_classes_ = {t.name: t.classes for t in aux_tasks(data, settings.aux_tasks, tr_c)}
+        if settings.pooling not in POOLINGS:
+            raise ValueError(f"pooling {settings.pooling!r}: choose {', '.join(POOLINGS)}")
+        if settings.pooling == "stats" and (settings.augment_copies or settings.tta_copies or settings.fine_tune):
+            raise ValueError("statistics pooling is a cross-validation ablation of the frozen heads; "
+                             "combine it with neither augmented copies, test-time copies nor fine-tuning")
         if settings.augment_copies and (data.copies is None or data.copies.k != settings.augment_copies):
             raise ValueError(f"the settings ask for {settings.augment_copies} augmented copies per clip; "
                              "prepare the corpus with as many (prepare_data(copies=...))")
@@ -178,7 +188,10 @@ class Trainer:
         va = data.patch_mask(val_clips)
         for spec in (s for s in self.specs.values() if s.weighs_heads):
             val_idx = np.flatnonzero(va)
-            if len(val_idx):
+            if len(val_idx) and self.stats_pooling:  # one row per validation clip: its statistics
+                branch = [self._clip_logp(data, h, va_c, val_heads) for h in spec.heads]
+                self.late_weights_, self.late_fit_ = fit_late_fusion_weights(branch, data.y[va_c], np.arange(len(va_c)))
+            elif len(val_idx):
                 branch = [self._head_logp(data, h, val_idx, val_heads) for h in spec.heads]
                 self.late_weights_, self.late_fit_ = fit_late_fusion_weights(
                     branch, data.y[data.patches.clip_index[val_idx]], data.patches.clip_index[val_idx]
@@ -226,14 +239,14 @@ class Trainer:
             chosen = self.taps_ if layers is None else {branches[0]: layers.taps}
             key = LayerSet(tuple(t for b in branches for t in chosen[b])) if layers is None else layers
             x_train, y_train, aux_train = self._training_set(data, branches, chosen, train)
-            features[key] = (x_train, data.clip_features(branches, chosen, val))
+            features[key] = (x_train, data.clip_features(branches, chosen, val, self.stats_pooling))
         return select_head(features, y_train, data.y[val], data.n_classes, seed=self.settings.seed,
                            aux_train=aux_train, aux_weight=self.settings.aux_weight)
 
     def _training_set(self, data: CorpusData, branches: tuple[str, ...], taps: dict, clips: np.ndarray):
         """What a head trains on for `clips`: their clip features, then their augmented copies' (when the settings ask
         for copies); returns ``(features, labels, auxiliary tasks)`` row-aligned."""
-        x = data.clip_features(branches, taps, clips)
+        x = data.clip_features(branches, taps, clips, self.stats_pooling)
         k = self.settings.augment_copies
         aux = aux_tasks(data, self.settings.aux_tasks, clips)
         if not k:
@@ -263,6 +276,15 @@ class Trainer:
         )
         return {**summary, "unfrozen": unfrozen, "config": cfg.to_dict()}
 
+    @property
+    def stats_pooling(self) -> bool:
+        return self.settings.pooling == "stats"
+
+    def _clip_logp(self, data: CorpusData, head: HeadSpec, clips: np.ndarray, heads: dict | None = None) -> np.ndarray:
+        """Clip log-probabilities of one head from each clip's pooled features (statistics pooling)."""
+        x = data.clip_features(head.branches, self.taps_, clips, self.stats_pooling)
+        return log_softmax((heads or self.heads_)[head.key].logits(x))
+
     def _head_logp(self, data: CorpusData, head: HeadSpec, patch_idx: np.ndarray, heads: dict | None = None) -> np.ndarray:
         """Patch log-probabilities of one head (the fitted ones, or `heads` when given) for patches `patch_idx`."""
         x = data.head_input(head.branches, patch_idx, self.taps_)
@@ -288,6 +310,10 @@ class Trainer:
             proba = np.zeros((len(clips), data.n_classes))
             proba[:, self.egemaps_model_.classes_.astype(int)] = self.egemaps_model_.predict_proba(data.egemaps[clips])
             return proba
+        if self.stats_pooling:
+            spec = self.specs[name]
+            logp = [self._clip_logp(data, h, clips) for h in spec.heads]
+            return np.exp(log_softmax(combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]))
         patch_idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
         proba = data.clip_probabilities(self.patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
         if not self.settings.tta_copies or name in self.full_models_:
@@ -345,8 +371,8 @@ class Trainer:
         spec = self.specs[name]
         if any(task not in self.aux_heads_.get(h.key, {}) for h in spec.heads):
             return None
-        logp = [log_softmax(self.aux_heads_[h.key][task].logits(data.clip_features(h.branches, self.taps_, clips)))
-                for h in spec.heads]
+        logp = [log_softmax(self.aux_heads_[h.key][task].logits(
+            data.clip_features(h.branches, self.taps_, clips, self.stats_pooling))) for h in spec.heads]
         return (combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]).argmax(axis=1)
 
     def model_config(self, name: str, data: CorpusData) -> dict:
@@ -369,6 +395,9 @@ class Trainer:
         """
         from seraudit.ensemble.fusion import build_model, set_late_fusion_weights
 
+        if self.stats_pooling:
+            raise ValueError("statistics pooling is scored in cross-validation only: a saved graph pools its patch "
+                             "outputs by their mean; train with pooling 'mean' to save models")
         config = self.model_config(name, data)
         built = build_model(config, data.n_classes)
         model, spec = built.keras_model, built.spec

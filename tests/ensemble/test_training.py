@@ -190,3 +190,18 @@ def test_test_time_copies_pool_with_the_clip_as_a_geometric_mean(data):
     np.testing.assert_allclose(tta.clip_probabilities(with_tta, "yamnet", clips), expected, atol=1e-9)
     with pytest.raises(ValueError, match="2 test-time copies"):
         tta.clip_probabilities(data, "yamnet", clips)
+
+
+def test_statistics_pooling_reads_mean_and_spread_and_is_not_saved_as_a_graph(data):
+    stats = Trainer(replace(settings(["ensemble", "yamnet", "vggish"]), pooling="stats"), SOURCES).fit(data, FOLD)
+    assert stats.heads_["yamnet"].coef.shape[0] == 2 * 256  # layer6: mean and standard deviation
+    clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    x = data.clip_features(("yamnet",), stats.taps_, clips, stats=True)
+    kept = data.keep & (data.patches.clip_index == clips[0])
+    layer = data.taps["yamnet"]["layer6"][kept]
+    np.testing.assert_allclose(x[0], np.concatenate([layer.mean(axis=0), layer.std(axis=0)]), rtol=1e-4, atol=1e-5)
+    expected = np.exp(log_softmax(stats.heads_["yamnet"].logits(x)))
+    np.testing.assert_allclose(stats.clip_probabilities(data, "yamnet", clips), expected, atol=1e-9)
+    assert np.allclose(stats.clip_probabilities(data, "ensemble", clips).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="cross-validation only"):
+        stats.assemble("yamnet", data)
