@@ -2,18 +2,29 @@
 
 Rows: corpus x layers x model x fusion x GDS setting, with UAR / accuracy /
 macro-F1 / top-2 (mean ± std over folds; over test speakers for cross-corpus
-rows), the fraction of patches GDS kept, and wall time. ``--layers`` compares
-what the heads read: ``last`` (each backbone's embedding), ``search`` (chosen on
-validation speakers, the default) or fixed layers such as ``yamnet:layer8``;
-each setting after the first is compared with the first (UAR difference of the
-ensemble with a bootstrap interval over speakers). Frozen backbones (heads on
+rows), the fraction of patches GDS kept, and wall time. ``--variants`` is the
+ablation axis: ';'-separated training settings, each a space-separated list of
+``key=value`` (empty or ``default``: the tool's defaults):
+
+* ``layers=last`` (each backbone's embedding), ``layers=search`` (chosen on
+  validation speakers, the default) or fixed layers such as ``layers=yamnet:layer8``;
+* ``search=unweighted`` (the default: single layers and fixed sets), ``search=weighted``
+  (learned softmax-weighted sums of layers only) or ``search=all`` (both);
+* ``multitask=gender+intensity`` and ``aux_weight=0.3`` (auxiliary fields);
+* ``augment=K`` (K augmented copies of every training clip);
+* ``tta=N`` (each test clip also scored as N test-time copies, pooled as ``predict --tta`` does);
+* ``pooling=stats`` (heads on each layer's mean and standard deviation over a clip's kept patches);
+
+each variant after the first is compared with the first (UAR difference per
+model, same clips and folds, with a bootstrap interval over speakers). Frozen backbones (heads on
 cached embeddings); VGGish is untrained unless weights are found, and marked
 so. Cross-corpus rows train on all of one corpus and test on the other over
 their shared emotions (`ensemble.cross_corpus`).
 
     .venv/bin/python benchmarks/cross_validation.py --corpora ravdess,emodb --gds on,off --cross-corpus ravdess:emodb,emodb:ravdess
     .venv/bin/python benchmarks/cross_validation.py --models yamnet --fusions late --gds off,0.2,0.3,0.4,0.5,0.6 --cross-corpus ""
-    .venv/bin/python benchmarks/cross_validation.py --fusions late --cross-corpus "" --layers "last;search;yamnet:layer8,vggish:fc1"
+    .venv/bin/python benchmarks/cross_validation.py --fusions late --cross-corpus "" \
+        --variants "default;layers=last;search=unweighted;search=weighted;multitask=gender+intensity"
 """
 
 from __future__ import annotations
@@ -34,7 +45,40 @@ def gds_settings(text: str):
     return GdsSettings(False) if text == "off" else GdsSettings(True, None if text == "on" else float(text))
 
 
-def table_rows(results: dict, fusion: str, gds_label: str, seconds: float, layers: str = "search") -> list[tuple]:
+def variant_settings(text: str) -> dict:
+    """TrainSettings overrides of one ``--variants`` entry, e.g. ``"search=weighted multitask=gender"``."""
+    from seraudit.ensemble.training import parse_layers
+
+    out = {}
+    for item in text.split():
+        if item == "default":
+            continue
+        key, _, value = item.partition("=")
+        if key == "layers":
+            out["layers"] = parse_layers(value)
+        elif key == "search":
+            out["layer_search"] = value
+        elif key == "multitask":
+            out["aux_tasks"] = tuple(value.split("+"))
+        elif key == "aux_weight":
+            out["aux_weight"] = float(value)
+        elif key == "augment":
+            out["augment_copies"] = int(value)
+        elif key == "tta":
+            out["tta_copies"] = int(value)
+        elif key == "pooling":
+            out["pooling"] = value
+        else:
+            raise SystemExit(f"unknown variant key {key!r} in {text!r}: use layers, search, multitask, aux_weight, augment, tta, pooling")
+    return out
+
+
+def aux_lines(results: dict, variant: str) -> list[str]:
+    return [f"  [{results['corpus_display']}] {variant}: {m['display_name']} {task} UAR {e['uar']['mean']:.1f} ± "
+            f"{e['uar']['std']:.1f}" for m in results["models"].values() for task, e in m.get("aux", {}).items()]
+
+
+def table_rows(results: dict, fusion: str, gds_label: str, seconds: float, layers: str = "default") -> list[tuple]:
     nan = {"mean": float("nan"), "std": float("nan")}
     return [
         (results["corpus_display"], layers, m["display_name"], fusion if name == "ensemble" else "-", gds_label,
@@ -67,7 +111,7 @@ def print_table(rows: list[tuple]) -> None:
     cwidth = max([len(r[0]) for r in rows] + [6])
     lwidth = max([len(r[1]) for r in rows] + [6])
     width = max([len(r[2]) for r in rows] + [5])
-    head = (f"{'corpus':<{cwidth}} {'layers':<{lwidth}} {'model':<{width}} {'fusion':<8} {'GDS':<8} {'UAR %':>12} "
+    head = (f"{'corpus':<{cwidth}} {'variant':<{lwidth}} {'model':<{width}} {'fusion':<8} {'GDS':<8} {'UAR %':>12} "
             f"{'acc. %':>12} {'macro-F1 %':>12} {'top-2 %':>12} {'kept':>5} {'run s':>6}")
     print(head)
     print("-" * len(head))
@@ -87,20 +131,20 @@ def main() -> None:
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--max-clips", type=int, default=None)
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--layers", default="search", help="';'-separated layer settings: search, last, or e.g. yamnet:layer8,vggish:fc1")
+    parser.add_argument("--variants", default="default", help="';'-separated training variants (see the module docstring)")
     args = parser.parse_args()
 
     from seraudit.ensemble.cross_corpus import run_cross_corpus
     from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.training import TrainSettings, parse_layers
+    from seraudit.ensemble.training import TrainSettings
 
     models = [m for m in args.models.split(",") if m]
-    layer_settings = [text.strip() for text in args.layers.split(";") if text.strip()]
+    variants = [text.strip() or "default" for text in args.variants.split(";")]
 
-    def settings(corpus: str, fusion: str, gds, run_models: list[str], layers: str = "search") -> TrainSettings:
+    def settings(corpus: str, fusion: str, gds, run_models: list[str], variant: str = "default") -> TrainSettings:
         return TrainSettings(corpus=corpus, data=str(CORPORA[corpus]), models=run_models, fusion=fusion, gds=gds,
                              models_dir=args.models_dir, allow_untrained=("vggish",), download=False,
-                             max_clips=args.max_clips, n_boot=args.bootstrap, progress=False, layers=parse_layers(layers))
+                             max_clips=args.max_clips, n_boot=args.bootstrap, progress=False, **variant_settings(variant))
 
     rows = []
     for gds_text in args.gds.split(","):
@@ -111,18 +155,19 @@ def main() -> None:
                 continue
             for corpus in [c for c in args.corpora.split(",") if c]:
                 first = None
-                for layers in layer_settings:
+                for variant in variants:
                     start = time.perf_counter()
-                    results = run_experiment(settings(corpus, fusion, gds, run_models, layers), out=None, final=False)
-                    rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start, layers)
+                    results = run_experiment(settings(corpus, fusion, gds, run_models, variant), out=None, final=False)
+                    rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start, variant)
                     print_comparisons(results, gds.label())
+                    print("\n".join(aux_lines(results, variant)), flush=True)
                     if first is None:
-                        first = (layers, results["predictions"])
+                        first = (variant, results["predictions"])
                     else:
                         for model in run_models:
-                            print(f"  [{corpus}] {model}: layers {layers} vs {first[0]}: UAR "
+                            print(f"  [{corpus}] {model}: {variant} vs {first[0]}: UAR "
                                   f"{paired_difference(first[1], results['predictions'], model, args.bootstrap)}", flush=True)
-                    print(f"  done {corpus} {fusion} {gds.label()} layers={layers} in {time.perf_counter() - start:.0f} s",
+                    print(f"  done {corpus} {fusion} {gds.label()} {variant} in {time.perf_counter() - start:.0f} s",
                           flush=True)
             for pair in [p for p in args.cross_corpus.split(",") if p]:
                 train_corpus, test_corpus = pair.split(":")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from seraudit.core.labels import EMOTIONS
+from seraudit.ensemble.augmented_copies import CorpusCopies, corpus_copies
 from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache
 from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip, pool_embeddings
 from seraudit.ensemble.spec import BACKBONES
@@ -52,6 +53,10 @@ class CorpusData:
     keep: np.ndarray  # [P] GDS keep-mask
     taps: dict[str, dict[str, np.ndarray]]  # backbone -> readable layer -> its pooled output [P, D_tap]
     egemaps: np.ndarray | None = None  # [n_clips, 88]
+    copies: CorpusCopies | None = None  # K augmented copies of every clip (training-time augmentation)
+    copy_keep: np.ndarray | None = None  # [Q] GDS keep-mask of the copies' patches
+    tta: CorpusCopies | None = None  # N test-time copies of every clip (mild augmentation, `ensemble.tta`)
+    tta_keep: np.ndarray | None = None
     _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
 
     @property
@@ -62,6 +67,16 @@ class CorpusData:
     @property
     def n_classes(self) -> int:
         return len(self.labels)
+
+    def aux_labels(self, field: str) -> tuple[np.ndarray, list[str]]:
+        """Class ids ``[n_clips]`` of an auxiliary clip field (gender, intensity; -1 where unknown) and its classes."""
+        if field not in self.table or self.table[field].isna().all():
+            raise ValueError(f"this corpus's clip table has no {field!r} values, so it cannot be learned as an "
+                             f"auxiliary task; drop it from --multitask")
+        values = self.table[field]
+        classes = sorted(str(v) for v in values.dropna().unique())
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index.get(str(v), -1) if not pd.isna(v) else -1 for v in values], np.int64), classes
 
     def patch_mask(self, clip_mask: np.ndarray, kept_only: bool = True) -> np.ndarray:
         """Patches ``[P]`` of the clips in `clip_mask` (only the GDS-kept ones unless `kept_only` is False)."""
@@ -84,14 +99,46 @@ class CorpusData:
         """The layers of `branch` this corpus holds features of."""
         return tuple(self.taps[branch])
 
-    def clip_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
-        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]``.
+    def clip_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray,
+                      stats: bool = False) -> np.ndarray:
+        """Each clip's mean head input over its GDS-kept patches ``[len(clips), D]``; with `stats`, each layer's mean
+        and standard deviation over those patches (statistics pooling) ``[len(clips), 2 D]``.
 
-        A clip's mean does not depend on the split, so each layer is pooled over the
+        A clip's statistics do not depend on the split, so each layer is pooled over the
         whole corpus once and every fold and candidate of the layer search reads it.
         """
-        parts = [self._clip_means(b, t)[np.asarray(clips)] for b in branches for t in taps.get(b) or
-                 (BACKBONES[b].embedding_tap,)]
+        parts = []
+        for b in branches:
+            for t in taps.get(b) or (BACKBONES[b].embedding_tap,):
+                parts.append(self._clip_means(b, t)[np.asarray(clips)])
+                if stats:
+                    parts.append(self._clip_stds(b, t)[np.asarray(clips)])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def _clip_stds(self, branch: str, tap: str) -> np.ndarray:
+        key = (branch, tap, "std")
+        if key not in self._pooled:
+            x = self.taps[branch][tap].astype(np.float64)
+            second = pool_embeddings(x * x, self.patches.clip_index, self.keep, len(self.table))
+            self._pooled[key] = np.sqrt(np.maximum(second - self._clip_means(branch, tap) ** 2, 0.0))
+        return self._pooled[key]
+
+    def copy_features(self, branches: tuple[str, ...], taps: dict[str, tuple[str, ...]], clips: np.ndarray) -> np.ndarray:
+        """The augmented copies' mean head inputs ``[len(clips) * k, D]``: clip c's copies in rows c*k .. c*k+k-1.
+
+        Empty (0 rows) when the corpus was prepared without copies.
+        """
+        clips = np.asarray(clips)
+        if self.copies is None:
+            return np.zeros((0, self.clip_features(branches, taps, clips[:1]).shape[1]))
+        rows = (clips[:, None] * self.copies.k + np.arange(self.copies.k)).ravel()
+        parts = []
+        for b in branches:
+            for t in taps.get(b) or (BACKBONES[b].embedding_tap,):
+                key = ("copies", b, t)
+                if key not in self._pooled:
+                    self._pooled[key] = self.copies.clip_means(b, t, self.copy_keep, len(self.table))
+                parts.append(self._pooled[key][rows])
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def _clip_means(self, branch: str, tap: str) -> np.ndarray:
@@ -117,11 +164,18 @@ def prepare_data(
     with_egemaps: bool,
     labels: list[str] | None = None,
     patch_data: bool = False,
+    copies: int = 0,
+    copy_seed: int = 0,
+    tta_copies: int = 0,
 ) -> CorpusData:
     """Embeddings, patch table and (optionally) eGeMAPS features for every clip of `table`.
 
-    `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them).
+    `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them);
+    `copies` adds that many augmented copies of every clip (`ensemble.augmented_copies`, seeded by `copy_seed`);
+    `tta_copies` that many test-time copies (the mild augmentation of `ensemble.tta`, same seed).
     """
+    from seraudit.ensemble.tta import TTA_AUGMENTATION
+
     from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
     table = table.reset_index(drop=True)
@@ -134,6 +188,9 @@ def prepare_data(
     keep = patches.keep(gds)
     if patch_data:
         patches = cache.patches(paths, need_data=True)
+    own = {b: sources[b] for b in backbones}
+    augmented = corpus_copies(cache, paths, own, seed, copies, copy_seed) if copies else None
+    tta = corpus_copies(cache, paths, own, seed, tta_copies, copy_seed, TTA_AUGMENTATION) if tta_copies else None
     return CorpusData(
         table=table,
         labels=labels,
@@ -145,4 +202,8 @@ def prepare_data(
         keep=keep,
         taps=taps,
         egemaps=egemaps,
+        copies=augmented,
+        copy_keep=augmented.keep(gds) if augmented is not None else None,
+        tta=tta,
+        tta_keep=tta.keep(gds) if tta is not None else None,
     )

@@ -64,10 +64,10 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     with_egemaps = "egemaps" in settings.models
     train = prepare_data(train_table, sorted(sources), sources, settings.gds, cache, settings.seed, with_egemaps, labels,
-                         patch_data=settings.fine_tune)
+                         patch_data=settings.fine_tune, copies=settings.augment_copies, copy_seed=settings.seed)
     test_cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     test = prepare_data(test_table, sorted(sources), sources, settings.gds, test_cache, settings.seed, with_egemaps, labels,
-                        patch_data=settings.fine_tune)
+                        patch_data=settings.fine_tune, tta_copies=settings.tta_copies)
     prepared = time.perf_counter()
 
     fold = final_split(train.speakers, seed=settings.seed)

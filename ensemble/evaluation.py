@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from seraudit.ensemble.comparison import compare_models
@@ -35,6 +36,26 @@ def model_metrics(predictions: pd.DataFrame, labels: list[str]) -> dict:
     return summarize(per_fold, classification_metrics(y, p, labels, scores))
 
 
+def aux_metrics(predictions: pd.DataFrame) -> dict:
+    """UAR and accuracy (mean ± std over folds, and pooled) of every auxiliary field a model predicted (multitask)."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    out = {}
+    for column in [c for c in predictions.columns if c.endswith("_prediction")]:
+        task = column[: -len("_prediction")]
+        rows = predictions[predictions[column].notna() & predictions.get(task, pd.Series(dtype=object)).notna()]
+        if task not in predictions or rows.empty:
+            continue
+        entry = {}
+        for metric, score in (("uar", balanced_accuracy_score), ("accuracy", accuracy_score)):
+            folds = [100.0 * score(f[task].astype(str), f[column].astype(str)) for _, f in rows.groupby("fold")]
+            entry[metric] = {"mean": float(np.mean(folds)), "std": float(np.std(folds)), "folds": folds,
+                             "pooled": 100.0 * float(score(rows[task].astype(str), rows[column].astype(str)))}
+        entry["classes"] = sorted(rows[task].astype(str).unique())
+        out[task] = entry
+    return out
+
+
 def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_info: dict[str, dict], n_boot: int = 2000, seed: int = 0) -> dict:
     """Metrics for every model and the paired comparisons of the ensemble with each other model.
 
@@ -49,6 +70,9 @@ def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_inf
             "untrained": list(info.get("untrained", [])),
             **model_metrics(frame, labels),
         }
+        aux = aux_metrics(frame)
+        if aux:
+            entry["aux"] = aux
         out["models"][name] = entry
     if "ensemble" in out["models"]:
         index = {lab: i for i, lab in enumerate(labels)}
@@ -102,6 +126,12 @@ def comparison_table(results: dict, title: str = "") -> str:
     for m in results["models"].values():
         cells = [f"{m[k]['mean']:5.1f} ± {m[k]['std']:4.1f}" for k in ("uar", "accuracy", "macro_f1")]
         lines.append(f"{m['display_name']:<{width}}  {cells[0]:>13}  {cells[1]:>13}  {cells[2]:>13}  {m['uar']['pooled']:>10.1f}")
+    aux = [(m["display_name"], task, entry) for m in results["models"].values() for task, entry in m.get("aux", {}).items()]
+    if aux:
+        lines.append("")
+        lines.append("auxiliary fields learned beside the emotion (multitask), UAR % over folds")
+        lines.extend(f"  {name}: {task} {e['uar']['mean']:.1f} ± {e['uar']['std']:.1f} (accuracy {e['accuracy']['mean']:.1f})"
+                     for name, task, e in aux)
     if results.get("comparisons"):
         lines.append("")
         lines.append("ensemble vs single model, same clips (UAR difference in points; 95 % bootstrap CI over speakers; McNemar p)")

@@ -62,7 +62,8 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     table = select_clips(table, settings.max_clips, settings.seed)
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models,
-                        patch_data=settings.fine_tune)
+                        patch_data=settings.fine_tune, copies=settings.augment_copies, copy_seed=settings.seed,
+                        tta_copies=settings.tta_copies)
     prepared = time.perf_counter()
     cv = cross_validate(data, settings, sources)
     info = model_info(settings, sources)

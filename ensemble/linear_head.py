@@ -10,8 +10,8 @@ log-probabilities, the graph's clip prediction equals the regression's on the
 clip-mean feature exactly.
 
 Which layers a head reads, and its regularisation C, are chosen on the
-inner-validation speakers of each split only (`select_head`); the winner is then
-refitted on training plus validation speakers. Measured on the shared corpora
+inner-validation speakers of each split only (`ensemble.head_search`); the
+winner is then refitted on training plus validation speakers. Measured on the shared corpora
 (frozen YAMNet, GDS 0.4, clip-mean features, C = 0.01; UAR % over speaker folds):
 
     layer     5     6     7     8     9     10    14 (embedding)
@@ -80,46 +80,3 @@ def fit_linear_head(features: np.ndarray, y: np.ndarray, n_classes: int, C: floa
     else:
         coef[:, classes], intercept[classes] = model.coef_.T, model.intercept_
     return LinearHead(mean, var, coef, intercept, float(C))
-
-
-def clip_uar(head: LinearHead, features: np.ndarray, y: np.ndarray) -> float:
-    from sklearn.metrics import balanced_accuracy_score
-
-    return float(balanced_accuracy_score(y, head.logits(features).argmax(axis=1)))
-
-
-@dataclass
-class HeadChoice:
-    """The winner of a head search and the table it won: one row per (layers, C) with its validation UAR."""
-
-    taps: tuple[str, ...]
-    C: float
-    head: LinearHead  # fitted on the training speakers only (what scores the validation speakers)
-    table: list[dict]
-
-    def to_dict(self) -> dict:
-        return {"taps": list(self.taps), "C": self.C, "criterion": "validation clip UAR, ties by fewer features",
-                "search": self.table}
-
-
-def select_head(candidates: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]], y_train: np.ndarray,
-                y_val: np.ndarray, n_classes: int, c_grid=C_GRID, seed: int = 0) -> HeadChoice:
-    """Fit every candidate (layers -> (train features, validation features)) at every C; keep the best on validation.
-
-    Ties go to the narrower feature set, then to the smaller C (the simpler head).
-    Without validation clips the first candidate at the middle C is taken.
-    """
-    if len(y_val) == 0:
-        taps, (x_tr, _) = next(iter(candidates.items()))
-        c = c_grid[len(c_grid) // 2]
-        return HeadChoice(taps, c, fit_linear_head(x_tr, y_train, n_classes, c, seed), [])
-    best, best_key, table = None, None, []
-    for taps, (x_tr, x_va) in candidates.items():
-        for c in c_grid:
-            head = fit_linear_head(x_tr, y_train, n_classes, c, seed)
-            uar = clip_uar(head, x_va, y_val)
-            table.append({"taps": list(taps), "C": c, "val_uar": 100.0 * uar})
-            key = (uar, -x_tr.shape[1], -c)
-            if best_key is None or key > best_key:
-                best, best_key = HeadChoice(taps, c, head, table), key
-    return best

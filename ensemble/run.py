@@ -44,7 +44,9 @@ EGEMAPS_MODEL = "egemaps"
 RUN_MODELS = (*NEURAL_MODELS, EGEMAPS_MODEL)
 # The training settings that decide a run's models; the others (progress bars, bootstrap size, ...) do not.
 DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained",
-                     "layers")  # runs trained before heads chose their layers record none: they are retrained
+                     "layers",  # runs trained before heads chose their layers record none: they are retrained
+                     # absent when default (`TrainSettings.to_dict`), so older runs still match when they are
+                     "weights", "layer_search", "aux_tasks", "aux_weight", "augment_copies", "tta_copies", "pooling")
 RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
 # Columns of predictions.csv that hold names, read as text so labels like "1" or speakers like "01" survive.
 _TEXT_COLUMNS = {"path": str, "label": str, "prediction": str, "speaker": str}

@@ -48,6 +48,7 @@ class Backbone:
     weights: Callable[[Any, Any, int, str], None]  # (keras model, weights source or None, seed, layer prefix)
     tap_widths: dict[str, int] = field(default_factory=dict)  # readable layers, shallow to deep -> feature width
     candidate_taps: tuple[tuple[str, ...], ...] = ()  # the tap sets a head's layer search tries
+    weighted_taps: tuple[tuple[str, ...], ...] = ()  # layer sets of one width it also tries as a learned weighted sum
 
     @property
     def tap_names(self) -> tuple[str, ...]:
@@ -114,6 +115,7 @@ BACKBONES: dict[str, Backbone] = {
             "yamnet", EMBEDDING_SIZE["yamnet"], 4, _yamnet_tower, _yamnet_weights, _YAMNET_TAPS,
             # mid-level blocks hold far more emotion than the embedding (layer14); a fixed set of three is tried too
             tuple((f"layer{i}",) for i in (5, 6, 7, 8, 9, 10, 14)) + (("layer6", "layer7", "layer8"),),
+            (tuple(f"layer{i}" for i in range(7, 13)),),  # the six 512-wide blocks
         ),
         Backbone(
             "vggish", EMBEDDING_SIZE["vggish"], 3, _vggish_tower, _vggish_weights, _VGGISH_TAPS,

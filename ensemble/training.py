@@ -34,7 +34,8 @@ from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.ensemble.folds import Fold, final_split, fold_plan
 from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
-from seraudit.ensemble.linear_head import HeadChoice, fit_linear_head, select_head
+from seraudit.ensemble.head_search import HeadChoice, LayerSet, fit_layer_set, select_head
+from seraudit.ensemble.weighted_layers import AuxTask
 from seraudit.ensemble.pooling import LOG_EPS
 from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, HeadSpec, ModelSpec
 from seraudit.ensemble.trained import TrainedModel
@@ -42,6 +43,9 @@ from seraudit.preprocessing.gds import GdsSettings
 
 FINE_TUNE_LAYERS = {b.name: b.fine_tune_layers for b in BACKBONES.values()}
 FINE_TUNE_HEAD = HeadConfig(learning_rate=1e-4, epochs=20, patience=3, batch_size=32)
+AUX_TASKS = ("gender", "intensity")  # clip-table fields a run may learn beside the emotion (multitask)
+LAYER_SEARCHES = ("all", "unweighted", "weighted")  # which candidates the layer search tries
+POOLINGS = ("mean", "stats")  # how a clip's patches become what its head reads
 
 
 @dataclass
@@ -67,6 +71,17 @@ class TrainSettings:
     fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
     layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
     weights: dict[str, str] | None = None  # backbone -> TF Hub / Kaggle model handle replacing the weights look-up
+    # "unweighted" (default): single layers and fixed sets; "weighted": learned mixes only; "all": both. The mix
+    # measured no better than the best single layer (RAVDESS 2.4 s, YAMNet: -0.9 [-3.4, +1.8] UAR points), so the
+    # simpler search is the default.
+    layer_search: str = "unweighted"
+    aux_tasks: tuple[str, ...] = ()  # multitask: fields of AUX_TASKS learned beside the emotion
+    aux_weight: float = 0.3  # their loss weight relative to the emotion's
+    augment_copies: int = 0  # frozen heads: K augmented copies of every training clip (`ensemble.augmented_copies`)
+    tta_copies: int = 0  # cross-validation scores each test clip with N test-time copies too (`ensemble.tta`)
+    # "mean" (default): heads on each clip's mean layer output, pooled as patch log-probabilities in the graph;
+    # "stats": statistics pooling (mean and standard deviation per layer), scored in cross-validation only
+    pooling: str = "mean"
 
     def to_dict(self) -> dict:
         return {
@@ -86,7 +101,24 @@ class TrainSettings:
             "command_line": list(self.command_line),
             "layers": "searched on validation speakers" if self.layers is None else {b: list(t) for b, t in self.layers.items()},
             **({"weights": dict(self.weights)} if self.weights else {}),  # absent when unset: older runs still match
+            **self._variant_settings(),
         }
+
+    def _variant_settings(self) -> dict:
+        """The head-search, multitask, augmentation and pooling settings that differ from the defaults (absent when
+        default, so runs trained before these settings existed still match)."""
+        out = {}
+        if self.layer_search != "unweighted":
+            out["layer_search"] = self.layer_search
+        if self.aux_tasks:
+            out.update(aux_tasks=list(self.aux_tasks), aux_weight=self.aux_weight)
+        if self.augment_copies:
+            out.update(augment_copies=self.augment_copies, augmentation=_train_augmentation())
+        if self.tta_copies:
+            out["tta_copies"] = self.tta_copies
+        if self.pooling != "mean":
+            out["pooling"] = self.pooling
+        return out
 
     def specs(self) -> dict[str, ModelSpec]:
         """The spec of every neural model of the run, in the order of `models`."""
@@ -147,19 +179,31 @@ class Trainer:
         tr_c, va_c, fit_c = np.flatnonzero(train_clips), np.flatnonzero(val_clips), np.flatnonzero(train_clips | val_clips)
         self.heads_, self.history_, self.full_models_ = {}, {}, {}
         self.late_weights_, self.late_fit_, self.egemaps_model_ = None, None, None
-        self.taps_, choices = {}, {}
+        self.taps_, self.layer_sets_, self.aux_heads_, choices = {}, {}, {}, {}
+        self.aux_classes_ = {t.name: t.classes for t in aux_tasks(data, settings.aux_tasks, tr_c)}
+        if settings.pooling not in POOLINGS:
+            raise ValueError(f"pooling {settings.pooling!r}: choose {', '.join(POOLINGS)}")
+        if settings.pooling == "stats" and (settings.augment_copies or settings.tta_copies or settings.fine_tune):
+            raise ValueError("statistics pooling is a cross-validation ablation of the frozen heads; "
+                             "combine it with neither augmented copies, test-time copies nor fine-tuning")
+        if settings.augment_copies and (data.copies is None or data.copies.k != settings.augment_copies):
+            raise ValueError(f"the settings ask for {settings.augment_copies} augmented copies per clip; "
+                             "prepare the corpus with as many (prepare_data(copies=...))")
         branches = list(dict.fromkeys(b for spec in self.settings.specs().values() for b in spec.branches))
         for b in branches:  # which layers each backbone's heads read: chosen on validation speakers
             choices[b] = self._search(data, (b,), self._candidates(data, b), tr_c, va_c)
-            self.taps_[b] = choices[b].taps
+            self.taps_[b], self.layer_sets_[b] = choices[b].taps, choices[b].layers
         for head in self._heads():
             if head.branches != (head.key,):  # a head on several branches reads their chosen layers
-                choices[head.key] = self._search(data, head.branches, {None: None}, tr_c, va_c)
+                choices[head.key] = self._search(data, head.branches, [None], tr_c, va_c)
         val_heads = {key: choice.head for key, choice in choices.items()}
         va = data.patch_mask(val_clips)
         for spec in (s for s in self.specs.values() if s.weighs_heads):
             val_idx = np.flatnonzero(va)
-            if len(val_idx):
+            if len(val_idx) and self.stats_pooling:  # one row per validation clip: its statistics
+                branch = [self._clip_logp(data, h, va_c, val_heads) for h in spec.heads]
+                self.late_weights_, self.late_fit_ = fit_late_fusion_weights(branch, data.y[va_c], np.arange(len(va_c)))
+            elif len(val_idx):
                 branch = [self._head_logp(data, h, val_idx, val_heads) for h in spec.heads]
                 self.late_weights_, self.late_fit_ = fit_late_fusion_weights(
                     branch, data.y[data.patches.clip_index[val_idx]], data.patches.clip_index[val_idx]
@@ -169,9 +213,13 @@ class Trainer:
                 self.late_fit_ = {"criterion": "equal weights (no validation speakers)"}
         for head in self._heads():  # the chosen heads, refitted on every speaker of the split
             choice = choices[head.key]
-            x_fit = data.clip_features(head.branches, self.taps_, fit_c)
-            self.heads_[head.key] = fit_linear_head(x_fit, data.y[fit_c], data.n_classes, choice.C, settings.seed)
-            self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c))}
+            x_fit, y_fit, aux_fit = self._training_set(data, head.branches, self.taps_, fit_c)
+            fitted = fit_layer_set(choice.layers, x_fit, y_fit, data.n_classes, choice.C, settings.seed, aux_fit,
+                                   settings.aux_weight)
+            self.heads_[head.key], self.aux_heads_[head.key] = fitted.head, fitted.aux_heads
+            self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c)), "refit_rows": int(len(y_fit))}
+            if choice.layers.weighted:
+                self.history_[head.key]["layer_weights"] = dict(zip(choice.taps, map(float, fitted.layer_weights)))
         if "egemaps" in settings.models:
             self.egemaps_model_ = make_baseline(settings.seed).fit(data.egemaps[fit_c], data.y[fit_c])
         if settings.fine_tune:
@@ -182,23 +230,43 @@ class Trainer:
                 self.full_models_[name] = built.keras_model
         return self
 
-    def _candidates(self, data: CorpusData, branch: str) -> list[tuple[str, ...]]:
+    def _candidates(self, data: CorpusData, branch: str) -> list[LayerSet]:
         """The layer sets the search tries for `branch`: the settings' fixed layers, else the backbone's candidates
-        this corpus holds features of."""
+        (plain and weighted, as `layer_search` allows) this corpus holds features of."""
         if self.settings.layers and branch in self.settings.layers:
-            return [BACKBONES[branch].check_taps(self.settings.layers[branch])]
+            return [LayerSet(BACKBONES[branch].check_taps(self.settings.layers[branch]))]
+        backbone, search = BACKBONES[branch], self.settings.layer_search
+        if search not in LAYER_SEARCHES:
+            raise ValueError(f"layer search {search!r}: choose {', '.join(LAYER_SEARCHES)}")
         held = set(data.available_taps(branch))
-        found = [c for c in BACKBONES[branch].candidate_taps if set(c) <= held]
-        return found or [(BACKBONES[branch].embedding_tap,)]
+        plain = [LayerSet(c) for c in backbone.candidate_taps] if search != "weighted" else []
+        weighted = [LayerSet(c, True) for c in backbone.weighted_taps] if search != "unweighted" else []
+        found = [c for c in plain + weighted if set(c.taps) <= held]
+        return found or [LayerSet((backbone.embedding_tap,))]
 
     def _search(self, data: CorpusData, branches: tuple[str, ...], candidates, train: np.ndarray, val: np.ndarray) -> HeadChoice:
-        """`select_head` over `candidates` (layer sets of a single branch, or ``{None: None}``: the branches' chosen layers)."""
+        """`select_head` over `candidates` (layer sets of a single branch, or ``[None]``: the branches' chosen layers)."""
         features = {}
-        for taps in candidates:
-            chosen = self.taps_ if taps is None else {branches[0]: taps}
-            key = tuple(t for b in branches for t in chosen[b]) if taps is None else taps
-            features[key] = (data.clip_features(branches, chosen, train), data.clip_features(branches, chosen, val))
-        return select_head(features, data.y[train], data.y[val], data.n_classes, seed=self.settings.seed)
+        for layers in candidates:
+            chosen = self.taps_ if layers is None else {branches[0]: layers.taps}
+            key = LayerSet(tuple(t for b in branches for t in chosen[b])) if layers is None else layers
+            x_train, y_train, aux_train = self._training_set(data, branches, chosen, train)
+            features[key] = (x_train, data.clip_features(branches, chosen, val, self.stats_pooling))
+        return select_head(features, y_train, data.y[val], data.n_classes, seed=self.settings.seed,
+                           aux_train=aux_train, aux_weight=self.settings.aux_weight)
+
+    def _training_set(self, data: CorpusData, branches: tuple[str, ...], taps: dict, clips: np.ndarray):
+        """What a head trains on for `clips`: their clip features, then their augmented copies' (when the settings ask
+        for copies); returns ``(features, labels, auxiliary tasks)`` row-aligned."""
+        x = data.clip_features(branches, taps, clips, self.stats_pooling)
+        k = self.settings.augment_copies
+        aux = aux_tasks(data, self.settings.aux_tasks, clips)
+        if not k:
+            return x, data.y[clips], aux
+        x = np.concatenate([x, data.copy_features(branches, taps, clips)])
+        y = np.concatenate([data.y[clips], np.repeat(data.y[clips], k)])
+        aux = [AuxTask(t.name, np.concatenate([t.y, np.repeat(t.y, k)]), t.classes) for t in aux]
+        return x, y, aux
 
     def _fine_tune(self, built, data: CorpusData, train_patches: np.ndarray, val_patches: np.ndarray) -> dict:
         """Unfreeze the top layers of each backbone and train the flat graph end-to-end on log-mel patches."""
@@ -219,6 +287,15 @@ class Trainer:
             data.y[data.patches.clip_index[val_patches]], data.n_classes, cfg, seed=self.settings.seed,
         )
         return {**summary, "unfrozen": unfrozen, "config": cfg.to_dict()}
+
+    @property
+    def stats_pooling(self) -> bool:
+        return self.settings.pooling == "stats"
+
+    def _clip_logp(self, data: CorpusData, head: HeadSpec, clips: np.ndarray, heads: dict | None = None) -> np.ndarray:
+        """Clip log-probabilities of one head from each clip's pooled features (statistics pooling)."""
+        x = data.clip_features(head.branches, self.taps_, clips, self.stats_pooling)
+        return log_softmax((heads or self.heads_)[head.key].logits(x))
 
     def _head_logp(self, data: CorpusData, head: HeadSpec, patch_idx: np.ndarray, heads: dict | None = None) -> np.ndarray:
         """Patch log-probabilities of one head (the fitted ones, or `heads` when given) for patches `patch_idx`."""
@@ -245,8 +322,34 @@ class Trainer:
             proba = np.zeros((len(clips), data.n_classes))
             proba[:, self.egemaps_model_.classes_.astype(int)] = self.egemaps_model_.predict_proba(data.egemaps[clips])
             return proba
+        if self.stats_pooling:
+            spec = self.specs[name]
+            logp = [self._clip_logp(data, h, clips) for h in spec.heads]
+            return np.exp(log_softmax(combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]))
         patch_idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
-        return data.clip_probabilities(self.patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
+        proba = data.clip_probabilities(self.patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
+        if not self.settings.tta_copies or name in self.full_models_:
+            return proba
+        return self._with_test_time_copies(data, name, clips, proba)
+
+    def _with_test_time_copies(self, data: CorpusData, name: str, clips: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        """Pool each clip's distribution with its test-time copies' (renormalised geometric mean, as `predict --tta`)."""
+        from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip
+
+        if data.tta is None or data.tta.k != self.settings.tta_copies:
+            raise ValueError(f"the settings ask for {self.settings.tta_copies} test-time copies per clip; "
+                             "prepare the corpus with as many (prepare_data(tta_copies=...))")
+        copies, n = data.tta, data.tta.k
+        idx = np.flatnonzero(np.isin(copies.clip_index, clips))
+        spec = self.specs[name]
+        logp = [log_softmax(self.heads_[h.key].logits(copies.head_input(h.branches, self.taps_, idx))) for h in spec.heads]
+        patch_logp = combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]
+        rows = np.searchsorted(clips, copies.clip_index[idx]) * n + copies.copy_index[idx] % n
+        counted = kept_by_clip(data.tta_keep[idx], rows, len(clips) * n)
+        copy_proba = pool_by_clip(np.exp(patch_logp[counted]), rows[counted], len(clips) * n)
+        stacked = np.concatenate([proba, copy_proba])
+        owner = np.concatenate([np.arange(len(clips)), np.repeat(np.arange(len(clips)), n)])
+        return pool_by_clip(stacked, owner, len(clips))
 
     def predictions(self, data: CorpusData, clips: np.ndarray, fold_index: int) -> pd.DataFrame:
         """Clip-level predictions of every model for the clip indices `clips` (long table: one row per model and clip)."""
@@ -261,14 +364,37 @@ class Trainer:
             frame.insert(3, "speaker", data.speakers[clips])
             frame.insert(4, "label", data.table["label"].to_numpy()[clips])
             frame.insert(5, "prediction", np.asarray(data.labels)[proba.argmax(axis=1)])
+            for task, classes in self.aux_classes_.items():
+                truth, _ = data.aux_labels(task)
+                frame[task] = [classes[i] if i >= 0 else None for i in truth[clips]]
+                guess = self.aux_predictions(data, name, task, clips)
+                frame[f"{task}_prediction"] = None if guess is None else np.asarray(classes)[guess]
             rows.append(frame)
         return pd.concat(rows, ignore_index=True)
+
+    def aux_predictions(self, data: CorpusData, name: str, task: str, clips: np.ndarray) -> np.ndarray | None:
+        """Class ids of auxiliary task `task` predicted by model `name` for `clips` (None: the model has no such head).
+
+        The auxiliary heads score each clip's mean feature (the emotion head's pooled input);
+        a late-fused model weighs its heads' log-probabilities as it does for the emotion.
+        """
+        if name == "egemaps" or name in self.full_models_:
+            return None
+        spec = self.specs[name]
+        if any(task not in self.aux_heads_.get(h.key, {}) for h in spec.heads):
+            return None
+        logp = [log_softmax(self.aux_heads_[h.key][task].logits(
+            data.clip_features(h.branches, self.taps_, clips, self.stats_pooling))) for h in spec.heads]
+        return (combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]).argmax(axis=1)
 
     def model_config(self, name: str, data: CorpusData) -> dict:
         """The ``config.json`` of model `name`: its spec, which backbones are untrained, labels, fine-tuning."""
         spec = self.specs[name]
+        weights = {b: self.history_[b]["layer_weights"] for b in spec.branches
+                   if "layer_weights" in self.history_.get(b, {})}  # fmt: skip
         return {
             **spec.to_config(),
+            **({"layer_weights": weights} if weights else {}),
             "branch_untrained": {b: not self.sources[b].pretrained for b in spec.branches},
             "labels": data.labels,
             "fine_tune": self.settings.fine_tune,
@@ -281,6 +407,9 @@ class Trainer:
         """
         from seraudit.ensemble.fusion import build_model, set_late_fusion_weights
 
+        if self.stats_pooling:
+            raise ValueError("statistics pooling is scored in cross-validation only: a saved graph pools its patch "
+                             "outputs by their mean; train with pooling 'mean' to save models")
         config = self.model_config(name, data)
         built = build_model(config, data.n_classes)
         model, spec = built.keras_model, built.spec
@@ -328,6 +457,21 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
+
+
+def _train_augmentation() -> dict:
+    from seraudit.ensemble.augmented_copies import TRAIN_AUGMENTATION
+
+    return TRAIN_AUGMENTATION.to_dict()
+
+
+def aux_tasks(data: CorpusData, names, clips: np.ndarray) -> list[AuxTask]:
+    """The auxiliary targets `names` (fields of the clip table) of the clips `clips`."""
+    tasks = []
+    for name in names:
+        y, classes = data.aux_labels(name)
+        tasks.append(AuxTask(name, y[np.asarray(clips)], classes))
+    return tasks
 
 
 def parse_layers(text: str) -> dict[str, tuple[str, ...]] | None:

@@ -349,7 +349,15 @@ def _layers_read(run: Run, name: str) -> dict[str, str]:
     taps = config.get("taps")
     if not taps:
         return {"layers read": "the embedding (last layer)"}
-    text = "; ".join(f"{BACKBONE_DISPLAY.get(b, b)} {' + '.join(t)}" for b, t in taps.items())
+    weights = config.get("layer_weights") or {}
+
+    def describe(branch: str, layers: list[str]) -> str:
+        if branch in weights:  # a learned softmax-weighted sum: show each layer's weight
+            mix = ", ".join(f"{t} {weights[branch][t]:.2f}" for t in layers)
+            return f"{BACKBONE_DISPLAY.get(branch, branch)} weighted sum ({mix})"
+        return f"{BACKBONE_DISPLAY.get(branch, branch)} {' + '.join(layers)}"
+
+    text = "; ".join(describe(b, t) for b, t in taps.items())
     return {"layers read (chosen on validation speakers)": text}
 
 

@@ -154,3 +154,23 @@ def test_a_saved_run_is_rescored_from_its_predictions_keeping_its_recorded_facts
     assert results["corpus_display"] == "RAVDESS (2.4 s)" and results["n_speakers"] == 8 and results["gds"]["threshold"] == 0.4
     assert "not_a_fact" not in results and results["folds"] == folds
     assert {c["bootstrap"]["n_boot"] for c in load_results(run, n_boot=25)["comparisons"]} == {25}
+
+
+def test_auxiliary_fields_predicted_by_a_model_get_their_own_uar_and_accuracy():
+    import pandas as pd
+
+    from seraudit.ensemble.evaluation import comparison_table, evaluate_predictions
+
+    rows = []
+    for fold in (0, 1):
+        for i in range(8):
+            gender = "male" if i % 2 else "female"
+            rows.append({"model": "yamnet", "fold": fold, "path": f"{fold}_{i}.wav", "speaker": f"s{fold}",
+                         "label": "happy" if i < 4 else "sad", "prediction": "happy" if i < 4 else "sad",
+                         "p_happy": 0.9 if i < 4 else 0.1, "p_sad": 0.1 if i < 4 else 0.9, "gender": gender,
+                         "gender_prediction": gender if i != 0 else "male"})  # one error, fold by fold
+    results = evaluate_predictions(pd.DataFrame(rows), ["happy", "sad"], {"yamnet": {}}, n_boot=10)
+    gender = results["models"]["yamnet"]["aux"]["gender"]
+    assert gender["accuracy"]["mean"] == pytest.approx(100 * 7 / 8)
+    assert gender["uar"]["mean"] == pytest.approx(100 * (3 / 4 + 1) / 2) and gender["classes"] == ["female", "male"]
+    assert "gender 87.5 ± 0.0" in comparison_table(results)

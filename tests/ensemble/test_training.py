@@ -1,5 +1,6 @@
 """The trainer as an estimator: fit on one split of a prepared corpus, then score clips and learned state in `*_` attributes."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.ensemble.embedding_cache import CorpusPatches
 from seraudit.ensemble.folds import Fold
-from seraudit.ensemble.fusion import combine_late
+from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
 from seraudit.ensemble.training import Trainer, TrainSettings
 
@@ -98,3 +99,109 @@ def test_feature_fusion_trains_one_head_on_both_embeddings_and_no_weights(data):
     assert config["fusion"] == "feature" and config["branch_untrained"] == {"yamnet": False, "vggish": True}
     proba = trainer.clip_probabilities(data, "ensemble", np.arange(5))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.fixture(scope="module")
+def spread_data(data):
+    """The emotion spread weakly over YAMNet's six 512-wide blocks, gender in VGGish; RAVDESS-like gender field."""
+    rng = np.random.default_rng(7)
+    n = len(data.patches.clip_index)
+    y_patch = data.y[data.patches.clip_index]
+    spread = {f"layer{i}": (np.eye(3)[y_patch] @ rng.normal(0, 0.1, (3, 512)) + rng.normal(0, 1, (n, 512))
+                            ).astype(np.float32) for i in range(7, 13)}  # fmt: skip
+    genders = np.array(["female", "male"])[np.arange(len(data.table)) % 2]
+    noise = rng.normal(0, 1, (n, 256)).astype(np.float32)  # layer6 no longer carries the emotion here
+    taps = {"yamnet": {**data.taps["yamnet"], "layer6": noise, **spread},
+            "vggish": {"fc2": data.taps["vggish"]["fc2"] + 4.0 * (genders == "male")[data.patches.clip_index, None]}}
+    return CorpusData(table=data.table.assign(gender=genders), labels=data.labels, y=data.y, speakers=data.speakers,
+                      patches=data.patches, keep=data.keep, taps=taps, egemaps=data.egemaps)  # fmt: skip
+
+
+def test_a_weighted_mix_of_layers_is_recorded_with_its_weights_and_multitask_predicts_the_aux_field(spread_data):
+    chosen = replace(settings(["ensemble", "yamnet", "vggish"]), aux_tasks=("gender",), layer_search="weighted")
+    trainer = Trainer(chosen, SOURCES).fit(spread_data, FOLD)
+    history = trainer.history_["yamnet"]
+    assert history["weighted"] and all(row["weighted"] for row in history["search"])
+    assert trainer.taps_["yamnet"] == tuple(f"layer{i}" for i in range(7, 13))
+    config = trainer.model_config("yamnet", spread_data)
+    assert config["taps"] == {"yamnet": [f"layer{i}" for i in range(7, 13)]}
+    assert sum(config["layer_weights"]["yamnet"].values()) == pytest.approx(1.0)  # saved beside the layers
+    assert sum(history["layer_weights"].values()) == pytest.approx(1.0)
+    # multitask: predictions carry the auxiliary field and each neural model's guess of it
+    test = np.flatnonzero(np.isin(spread_data.speakers, FOLD.test_speakers))
+    table = trainer.predictions(spread_data, test, fold_index=0)
+    assert {"gender", "gender_prediction"} <= set(table.columns)
+    vggish = table[table["model"] == "vggish"]
+    assert (vggish["gender"] == vggish["gender_prediction"]).mean() > 0.9  # VGGish's features carry gender
+    assert table.loc[table["model"] == "egemaps", "gender_prediction"].isna().all()
+
+
+def test_an_auxiliary_field_the_corpus_lacks_is_refused_by_name(data):
+    with pytest.raises(ValueError, match="no 'intensity' values"):
+        Trainer(replace(settings(["yamnet"]), aux_tasks=("intensity",)), SOURCES).fit(data, FOLD)
+
+
+def test_the_default_search_tries_plain_sets_and_all_adds_the_weighted_ones(spread_data):
+    both = Trainer(replace(settings(["yamnet"]), layer_search="all"), SOURCES).fit(spread_data, FOLD)
+    plain = Trainer(settings(["yamnet"]), SOURCES).fit(spread_data, FOLD)
+    assert {row["weighted"] for row in both.history_["yamnet"]["search"]} == {True, False}
+    assert not any(row["weighted"] for row in plain.history_["yamnet"]["search"])
+
+
+def test_augmented_copies_add_training_rows_only_and_must_have_been_prepared(data):
+    from seraudit.ensemble.augmented_copies import CorpusCopies
+
+    k = 2
+    copy_index = np.repeat(np.arange(len(data.table) * k), 2)  # two patches per copy
+    clip_index = copy_index // k
+    rng = np.random.default_rng(3)
+    taps = {b: {t: v[np.searchsorted(data.patches.clip_index, clip_index)] + rng.normal(0, 0.1, (len(clip_index), v.shape[1]))
+                for t, v in layers.items()} for b, layers in data.taps.items()}  # fmt: skip
+    copies = CorpusCopies(k, clip_index, copy_index, np.ones(len(copy_index)), taps)
+    augmented = replace(data, copies=copies, copy_keep=np.ones(len(copy_index), bool))
+    trainer = Trainer(replace(settings(["yamnet"]), augment_copies=k), SOURCES).fit(augmented, FOLD)
+    history = trainer.history_["yamnet"]
+    assert history["refit_rows"] == history["refit_clips"] * (1 + k)
+    test = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    assert len(trainer.predictions(augmented, test, 0)) == len(test)  # test clips are scored on themselves only
+    with pytest.raises(ValueError, match="2 augmented copies per clip"):
+        Trainer(replace(settings(["yamnet"]), augment_copies=k), SOURCES).fit(data, FOLD)
+
+
+def test_test_time_copies_pool_with_the_clip_as_a_geometric_mean(data):
+    from seraudit.ensemble.augmented_copies import CorpusCopies
+    from seraudit.ensemble.pooling import pool_by_clip
+
+    n = 2
+    copy_index = np.arange(len(data.table) * n)  # one patch per copy
+    clip_index = copy_index // n
+    rng = np.random.default_rng(4)
+    taps = {b: {t: rng.normal(0, 1, (len(copy_index), v.shape[1])) for t, v in layers.items()}
+            for b, layers in data.taps.items()}  # fmt: skip
+    with_tta = replace(data, tta=CorpusCopies(n, clip_index, copy_index, np.ones(len(copy_index)), taps),
+                       tta_keep=np.ones(len(copy_index), bool))
+    plain = Trainer(settings(["yamnet"]), SOURCES).fit(data, FOLD)
+    tta = Trainer(replace(settings(["yamnet"]), tta_copies=n), SOURCES).fit(with_tta, FOLD)
+    clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    clean = plain.clip_probabilities(data, "yamnet", clips)
+    copies = np.exp(log_softmax(plain.heads_["yamnet"].logits(taps["yamnet"]["layer6"][np.isin(clip_index, clips)])))
+    expected = pool_by_clip(np.concatenate([clean, copies]),
+                            np.concatenate([np.arange(len(clips)), np.repeat(np.arange(len(clips)), n)]), len(clips))
+    np.testing.assert_allclose(tta.clip_probabilities(with_tta, "yamnet", clips), expected, atol=1e-9)
+    with pytest.raises(ValueError, match="2 test-time copies"):
+        tta.clip_probabilities(data, "yamnet", clips)
+
+
+def test_statistics_pooling_reads_mean_and_spread_and_is_not_saved_as_a_graph(data):
+    stats = Trainer(replace(settings(["ensemble", "yamnet", "vggish"]), pooling="stats"), SOURCES).fit(data, FOLD)
+    assert stats.heads_["yamnet"].coef.shape[0] == 2 * 256  # layer6: mean and standard deviation
+    clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    x = data.clip_features(("yamnet",), stats.taps_, clips, stats=True)
+    kept = data.keep & (data.patches.clip_index == clips[0])
+    layer = data.taps["yamnet"]["layer6"][kept]
+    np.testing.assert_allclose(x[0], np.concatenate([layer.mean(axis=0), layer.std(axis=0)]), rtol=1e-4, atol=1e-5)
+    expected = np.exp(log_softmax(stats.heads_["yamnet"].logits(x)))
+    np.testing.assert_allclose(stats.clip_probabilities(data, "yamnet", clips), expected, atol=1e-9)
+    assert np.allclose(stats.clip_probabilities(data, "ensemble", clips).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="cross-validation only"):
+        stats.assemble("yamnet", data)

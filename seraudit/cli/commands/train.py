@@ -38,6 +38,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--layers", type=_layers, default=None, metavar="SPEC",
                    help="layers the heads read: 'search' (default: chosen on validation speakers), 'last' (the embeddings), "
                    "or fixed ones, e.g. yamnet:layer8,vggish:fc1 (+ joins several: yamnet:layer6+layer7+layer8)")
+    p.add_argument("--layer-search", choices=("unweighted", "weighted", "all"), default="unweighted",
+                   help="candidates of the layer search: single layers and fixed sets (unweighted, the default), "
+                   "learned softmax-weighted sums of layers (weighted), or both (all)")
+    p.add_argument("--multitask", type=_aux_tasks, default=(), metavar="FIELDS",
+                   help="also learn these clip fields beside the emotion, e.g. gender,intensity (RAVDESS); their "
+                   "accuracies are reported beside the emotion metrics")
+    p.add_argument("--aux-weight", type=float, default=0.3, help="loss weight of the --multitask fields (default 0.3)")
+    p.add_argument("--augment", type=int, default=0, metavar="K",
+                   help="train the heads on K augmented copies of every training clip too (gain, shift, noise, "
+                   "SpecAugment; seeded by --seed; embedded once and cached). Default 0")
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
@@ -48,6 +58,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--test-data", default=None, help="folder (or manifest CSV) of --test-corpus")
     p.add_argument("--out", required=True, help="run directory to write (replaced atomically)")
     p.set_defaults(func=run)
+
+
+def _aux_tasks(text: str) -> tuple[str, ...]:
+    from seraudit.ensemble.training import AUX_TASKS
+
+    fields = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in fields if f not in AUX_TASKS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--multitask {text!r}: unknown field(s) {unknown}; choose from {', '.join(AUX_TASKS)}")
+    return fields
 
 
 def _layers(text: str):
@@ -86,6 +106,10 @@ def run(args) -> int:
         command_line=["seraudit", *sys.argv[1:]],
         layers=args.layers,
         weights=dict(args.weights) if args.weights else None,
+        layer_search=args.layer_search,
+        aux_tasks=args.multitask,
+        aux_weight=args.aux_weight,
+        augment_copies=args.augment,
     )
     if args.fine_tune_epochs is not None:
         settings.fine_tune_epochs = args.fine_tune_epochs
