@@ -1,4 +1,4 @@
-"""Figures only the report draws (confusion matrices); they read saved numbers, never a model."""
+"""Figures only the report draws (confusion matrices, probing heatmaps, class maps, waveforms); they read saved numbers, never a model."""
 
 from __future__ import annotations
 
@@ -50,4 +50,117 @@ def confusion_matrix_png(
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
+    return path
+
+
+def probing_heatmap_png(rows: list[dict], backbone: str, title: str, path: str | os.PathLike,
+                        value_key: str = "R² top") -> Path:
+    """eGeMAPS feature group (rows) x emotion (columns) for one backbone; colour = the probe's ``value_key``.
+
+    ``rows`` are the audit's probing rows (``backbone``, ``emotion``, ``category``, figures);
+    a missing cell stays blank.
+    """
+    own = [r for r in rows if r.get("backbone") == backbone]
+    emotions = list(dict.fromkeys(str(r.get("emotion")) for r in own))
+    categories = list(dict.fromkeys(str(r.get("category")) for r in own))
+    grid = np.full((len(categories), len(emotions)), np.nan)
+    for r in own:
+        value = r.get(value_key)
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            grid[categories.index(str(r.get("category"))), emotions.index(str(r.get("emotion")))] = float(value)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(emotions) + 2.5), max(2.5, 0.42 * len(categories) + 1.4)), dpi=100)
+    try:
+        finite = grid[np.isfinite(grid)]
+        vmax = max(0.05, float(finite.max())) if finite.size else 1.0
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=min(0.0, float(finite.min()) if finite.size else 0.0),
+                          vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(emotions)), emotions, rotation=45, ha="right")
+        ax.set_yticks(range(len(categories)), categories)
+        for label in ax.get_xticklabels() + ax.get_yticklabels():
+            label.set_parse_math(False)
+        for i in range(len(categories)):
+            for j in range(len(emotions)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if grid[i, j] < 0.6 * vmax else "black")
+        fig.colorbar(image, ax=ax, label=value_key)
+        ax.set_title(title, fontsize=10, parse_math=False)
+        fig.tight_layout()
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def class_maps_png(maps: dict[str, dict], title: str, path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
+    """Mean attribution map per emotion on the log-mel grid (top row) with its mean time profile (bottom row).
+
+    ``maps``: emotion -> {"map": [frames, bands], "profile": [frames], "n": clips}.
+    """
+    emotions = list(maps)
+    n = max(1, len(emotions))
+    fig, axes = plt.subplots(2, n, figsize=(max(4.0, 2.3 * n), 4.2), dpi=100, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1]})
+    try:
+        vmax = max((float(np.nanmax(np.abs(m["map"]))) for m in maps.values() if np.size(m["map"])), default=1.0) or 1.0
+        signed = any(float(np.nanmin(m["map"])) < 0 for m in maps.values() if np.size(m["map"]))
+        for j, emotion in enumerate(emotions):
+            entry = maps[emotion]
+            grid = np.asarray(entry["map"], dtype=float)
+            seconds = grid.shape[0] * frame_hop_s
+            axes[0, j].imshow(grid.T, origin="lower", aspect="auto", extent=(0, seconds, 0, grid.shape[1]),
+                              cmap="RdBu_r" if signed else "magma", vmin=-vmax if signed else 0.0, vmax=vmax)
+            axes[0, j].set_title(f"{emotion} (n={entry['n']})", fontsize=9, parse_math=False)
+            axes[0, j].set_xticks([])
+            if j == 0:
+                axes[0, j].set_ylabel("mel band")
+            profile = np.asarray(entry["profile"], dtype=float)
+            axes[1, j].plot(np.arange(profile.size) * frame_hop_s, profile, color="#233047", linewidth=1)
+            axes[1, j].set_xlim(0, seconds)
+            axes[1, j].set_xlabel("time (s)")
+            axes[1, j].tick_params(labelsize=7)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def waveform_png(waveform: np.ndarray, sample_rate: int, log_mel: np.ndarray, patches: dict, title: str,
+                 path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
+    """Waveform and log-mel of one clip with each patch GDS kept shaded green and each it dropped shaded red.
+
+    ``patches``: ``start_s``, ``end_s`` and ``keep`` lists, as the audit saves them per clip.
+    """
+    waveform = np.asarray(waveform, dtype=float)
+    seconds = waveform.size / sample_rate
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9.0, 4.2), dpi=100, sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 1.4]})
+    try:
+        top.plot(np.arange(waveform.size) / sample_rate, waveform, color="#233047", linewidth=0.4)
+        top.set_ylabel("amplitude")
+        bottom.imshow(np.asarray(log_mel).T, origin="lower", aspect="auto", cmap="magma",
+                      extent=(0, np.asarray(log_mel).shape[0] * frame_hop_s, 0, np.asarray(log_mel).shape[1]))
+        bottom.set_ylabel("mel band")
+        bottom.set_xlabel("time (s)")
+        starts, ends, keep = patches.get("start_s", []), patches.get("end_s", []), patches.get("keep", [])
+        for i, (a, b, k) in enumerate(zip(starts, ends, keep)):
+            colour = "#1b9e3a" if k else "#d62728"
+            top.axvspan(a, b, ymin=0.0 if i % 2 else 0.5, ymax=0.5 if i % 2 else 1.0, color=colour, alpha=0.18, linewidth=0)
+            bottom.axvline(a, color=colour, linewidth=0.8, alpha=0.8)
+            bottom.text(a + 0.01, bottom.get_ylim()[1] * (0.92 - 0.08 * (i % 2)), f"{i}{'' if k else ' dropped'}",
+                        color="white", fontsize=7)
+        top.set_xlim(0, max(seconds, max(ends, default=0.0)))
+        handles = [plt.Rectangle((0, 0), 1, 1, color="#1b9e3a", alpha=0.4), plt.Rectangle((0, 0), 1, 1, color="#d62728", alpha=0.4)]
+        top.legend(handles, ["patch kept by GDS", "patch dropped by GDS"], loc="upper right", fontsize=7)
+        top.set_title(title, fontsize=10, parse_math=False)
+        fig.tight_layout()
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     return path
