@@ -233,12 +233,19 @@ def _draw_figures(report: Report, plots_dir: Path) -> dict[str, Any]:
         file = f"confusion-{slug(name)}.png"
         confusion_matrix_png(labels, matrix, _title_of(report, name), plots_dir / file)
         figures["confusion"][name] = f"report:{file}"
+    order = list(report.sections.get("recall_labels") or next((m.labels for m in report.models.values() if m.labels), []))
+
+    def in_order(emotions):
+        return sorted(emotions, key=lambda e: (order.index(e) if e in order else len(order), str(e)))
+
     for backbone in dict.fromkeys(r.get("backbone") for r in report.probing_rows if r.get("backbone")):
         file = f"probing-{slug(str(backbone))}.png"
-        probing_heatmap_png(report.probing_rows, backbone, f"eGeMAPS probing, {_title_of(report, backbone)}", plots_dir / file)
+        probing_heatmap_png(report.probing_rows, backbone, f"eGeMAPS probing, {_title_of(report, backbone)}", plots_dir / file,
+                            emotions=in_order({str(r.get("emotion")) for r in report.probing_rows}))
         figures["probing"][_title_of(report, backbone)] = f"report:{file}"
     for (model, method), maps in class_maps(report.clips, report.audit_dir).items():
         file = f"class-maps-{slug(model)}-{slug(method)}.png"
+        maps = {e: maps[e] for e in in_order(maps)}
         class_maps_png(maps, f"{method}, {_title_of(report, model)}: mean map per emotion explained", plots_dir / file)
         figures["class_maps"][(model, method)] = f"report:{file}"
     corpus = report.sections.get("corpus") or {}

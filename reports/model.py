@@ -477,7 +477,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     metric_names, metric_rows = run_sections.metrics_section(results)
     recall_labels, recall_rows = run_sections.recall_section(results)
     sections = {
-        "corpus": run_sections.corpus_section(results, predictions, run.provenance, shown),
+        "corpus": run_sections.corpus_section(results, predictions, run.provenance),
         "folds": run_sections.folds_section(_folds(run), predictions),
         "metric_names": metric_names,
         "metrics": metric_rows,
@@ -485,7 +485,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "recall": recall_rows,
         "gds_ablation": run_sections.gds_ablation_section(results),
         "provenance": run_sections.provenance_section(run.provenance, shown),
-        "model_cards": run_sections.model_cards(results, run.provenance),
+        "model_card": run_sections.model_card(results, run.provenance),
         "corpus_root": root,
     }
     return {

@@ -54,21 +54,22 @@ def confusion_matrix_png(
 
 
 def probing_heatmap_png(rows: list[dict], backbone: str, title: str, path: str | os.PathLike,
-                        value_key: str = "R² top") -> Path:
+                        value_key: str = "R² top", emotions: list[str] | None = None) -> Path:
     """eGeMAPS feature group (rows) x emotion (columns) for one backbone; colour = the probe's ``value_key``.
 
     ``rows`` are the audit's probing rows (``backbone``, ``emotion``, ``category``, figures);
     a missing cell stays blank.
     """
     own = [r for r in rows if r.get("backbone") == backbone]
-    emotions = list(dict.fromkeys(str(r.get("emotion")) for r in own))
+    present = list(dict.fromkeys(str(r.get("emotion")) for r in own))
+    emotions = [e for e in (emotions or present) if e in present]
     categories = list(dict.fromkeys(str(r.get("category")) for r in own))
     grid = np.full((len(categories), len(emotions)), np.nan)
     for r in own:
         value = r.get(value_key)
         if isinstance(value, (int, float)) and np.isfinite(value):
             grid[categories.index(str(r.get("category"))), emotions.index(str(r.get("emotion")))] = float(value)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(emotions) + 2.5), max(2.5, 0.42 * len(categories) + 1.4)), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(emotions) + 3.5), max(3.0, 0.55 * len(categories) + 1.8)), dpi=100)
     try:
         finite = grid[np.isfinite(grid)]
         vmax = max(0.05, float(finite.max())) if finite.size else 1.0
@@ -81,7 +82,7 @@ def probing_heatmap_png(rows: list[dict], backbone: str, title: str, path: str |
         for i in range(len(categories)):
             for j in range(len(emotions)):
                 if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
                             color="white" if grid[i, j] < 0.6 * vmax else "black")
         fig.colorbar(image, ax=ax, label=value_key)
         ax.set_title(title, fontsize=10, parse_math=False)

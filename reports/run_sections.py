@@ -33,8 +33,7 @@ CORPUS_CARDS = {
 }
 
 
-def corpus_section(results: dict[str, Any], predictions, provenance: dict[str, Any],
-                   path_display: Callable[[str], str]) -> dict[str, Any]:
+def corpus_section(results: dict[str, Any], predictions, provenance: dict[str, Any]) -> dict[str, Any]:
     """Clips, speakers, clips per emotion, clip lengths and GDS-kept/dropped patches."""
     saved = results.get("corpus_summary") or {}
     labels = [str(x) for x in results.get("labels", provenance.get("labels", []))]
@@ -45,7 +44,7 @@ def corpus_section(results: dict[str, Any], predictions, provenance: dict[str, A
     gds = results.get("gds") or provenance.get("gds") or {}
     return {
         "corpus": results.get("corpus_display") or provenance.get("corpus_display") or provenance.get("corpus", ""),
-        "data": path_display(str(provenance.get("data", ""))) if provenance.get("data") else "",
+        "data": str(provenance.get("data", "")),
         "n_clips": saved.get("n_clips", results.get("n_clips")),
         "n_speakers": saved.get("n_speakers", results.get("n_speakers")),
         "clips_per_emotion": per_emotion,
@@ -138,49 +137,49 @@ def gds_ablation_section(results: dict[str, Any]) -> dict[str, Any] | None:
     return ablation if isinstance(ablation, dict) and ablation.get("rows") else None
 
 
-def model_cards(results: dict[str, Any], provenance: dict[str, Any]) -> list[dict[str, Any]]:
-    """One card per trained model: intended use, data and licence, pretrained parts, limitations, cross-corpus figures."""
+def model_card(results: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's model card: intended use, data and licence, what each model holds pretrained, limitations, cross-corpus figures."""
+    if not results.get("models"):
+        return None
     corpus = str(results.get("corpus") or provenance.get("corpus") or "").lower()
     test_corpus = str(results.get("test_corpus") or "").lower()
     data = [CORPUS_CARDS[c] for c in dict.fromkeys([corpus, test_corpus]) if c in CORPUS_CARDS]
     weights = provenance.get("weights") or {}
     max_clips = (provenance.get("settings") or {}).get("max_clips")
     cross = bool(results.get("cross_corpus"))
-    cards = []
+    models = []
     for name, rec in results.get("models", {}).items():
-        branches = [b for b in MODEL_BRANCHES.get(name, ()) if b in weights]
         untrained = list(rec.get("untrained") or [])
         parts = []
         if name == "egemaps":
             parts.append("no pretrained part: 88 eGeMAPS functionals (openSMILE) and a logistic regression trained here")
-        for b in branches:
+        for b in (b for b in MODEL_BRANCHES.get(name, ()) if b in weights):
             shown = BACKBONE_DISPLAY.get(b, b)
             if b in untrained or not weights[b].get("pretrained", False):
                 parts.append(f"{shown}: NOT pretrained (seeded random weights); its figures measure an untrained network")
             else:
-                parts.append(f"{shown}: pretrained on AudioSet ({weights[b].get('description', 'official weights')}), frozen")
+                parts.append(f"{shown}: pretrained ({weights[b].get('description', 'official weights')}), frozen")
         if name != "egemaps":
-            parts.append("the classification head: trained here on the corpus")
-        limitations = [d["truncation"] for d in data]
-        if max_clips:
-            limitations.append(f"trained on at most {max_clips} clips of the corpus (a quick run), not the whole corpus")
-        if cross:
-            limitations.append("cross-corpus test: trained on one corpus, tested on another over the shared emotions "
-                               f"({', '.join(results.get('shared_labels', []))})")
-        else:
-            limitations.append("folds are speaker-independent within one corpus only: the figures say nothing about "
-                               "other speakers' languages, recording set-ups or spontaneous speech")
-        limitations.append("acted emotions by a small number of professional actors")
+            parts.append("classification head: trained here on this corpus")
         uar = rec.get("uar") or {}
-        cards.append({
-            "model": name,
-            "display_name": rec.get("display_name", name),
-            "intended_use": INTENDED_USE,
-            "data": data,
-            "pretrained": parts,
-            "limitations": limitations,
-            "cross_corpus": ({"corpus": results.get("corpus_display", ""), "uar_mean": uar.get("mean"),
-                              "uar_std": uar.get("std"), "uar_pooled": uar.get("pooled"),
-                              "over": results.get("metrics_over", "")} if cross else None),
-        })
-    return cards
+        models.append({"model": name, "display_name": rec.get("display_name", name), "parts": parts,
+                       "untrained": bool(untrained), "uar_mean": uar.get("mean"), "uar_std": uar.get("std"),
+                       "uar_pooled": uar.get("pooled")})
+    limitations = [d["truncation"] for d in data]
+    if max_clips:
+        limitations.append(f"trained on at most {max_clips} clips of the corpus (a quick run), not the whole corpus")
+    if cross:
+        limitations.append("trained on one corpus and tested on another, over the shared emotions only "
+                           f"({', '.join(results.get('shared_labels', []))})")
+    else:
+        limitations.append("folds are speaker-independent within one corpus only: the figures say nothing about "
+                           "other corpora, languages, recording set-ups or spontaneous speech")
+    limitations.append("acted emotions spoken by a small number of actors")
+    return {
+        "intended_use": INTENDED_USE,
+        "data": data,
+        "models": models,
+        "limitations": limitations,
+        "cross_corpus": ({"corpus": results.get("corpus_display", ""), "over": results.get("metrics_over", "")}
+                         if cross else None),
+    }
