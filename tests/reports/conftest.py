@@ -187,6 +187,12 @@ def summary_report(audit_dir):
 
 
 @pytest.fixture(scope="session")
+def run_writer():
+    """`write_run_folder(out_dir, [(path, true_label), ...], corpus_root, labels=...)`: a run folder as training writes it."""
+    return write_run_folder
+
+
+@pytest.fixture(scope="session")
 def run_dir(tmp_path_factory, report_clips, ravdess_dir) -> Path:
     return write_run_folder(tmp_path_factory.mktemp("run") / "run", report_clips, ravdess_dir)
 

@@ -126,3 +126,23 @@ def test_an_audit_of_a_run_cuts_clips_with_the_runs_gds_threshold(model, tmp_pat
                       run=run, progress=False)
     assert asked == [float("-inf")]  # trained without GDS: every patch counts, as in `seraudit predict`
     assert index["run"] == str(run.path) and index["failures"][0]["error"].endswith("stop here")
+
+
+def test_audit_json_holds_the_verdict_and_each_clip_its_patches_and_keep_mask(audited):
+    out, index, specs, _ = audited
+    saved = json.loads((out / "audit.json").read_text())
+    checks = {c["name"]: c for c in saved["checks"]}
+    assert checks == {c["name"]: c for c in index["checks"]}
+    assert checks["untrained backbones"]["status"] == "warn"  # the model's YAMNet has random weights
+    assert checks["files that could not be used"]["value"] == "1 file"  # the broken clip
+    assert checks["model-randomisation check"]["status"] == "warn"  # not run in this audit
+    assert any(name.startswith("gradcam beats its random baseline on deletion") for name in checks)
+    for entry in index["clips"]:
+        from seraudit.preprocessing.pipeline import clip_features
+
+        record = json.loads((out / entry["dir"] / "clip.json").read_text())
+        features = clip_features(entry["path"])
+        patches = record["patches"]
+        assert patches["start_s"] == pytest.approx(features.patches.start_s.tolist())
+        assert patches["end_s"] == pytest.approx(features.patches.end_s.tolist())
+        assert patches["keep"] == features.selection.keep.tolist() and any(patches["keep"])
