@@ -57,12 +57,17 @@ def plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- writing
-def patch_record(features: Any) -> dict[str, Any]:
-    """Where each patch of the clip sits and whether GDS kept it: what the report shades on the waveform."""
-    selection = features.selection
+def patch_record(features: Any) -> dict[str, Any] | None:
+    """Where each patch of the clip sits and whether GDS kept it: what the report shades on the waveform.
+
+    None for features without patches (audio-only stand-ins); the report then cuts the saved audio itself.
+    """
+    selection, patches = getattr(features, "selection", None), getattr(features, "patches", None)
+    if selection is None or patches is None:
+        return None
     return {
-        "start_s": [float(x) for x in features.patches.start_s],
-        "end_s": [float(x) for x in features.patches.end_s],
+        "start_s": [float(x) for x in patches.start_s],
+        "end_s": [float(x) for x in patches.end_s],
         "keep": [bool(x) for x in selection.keep],
         "correlation": [plain(float(x)) for x in selection.correlation],
         "threshold": plain(float(selection.threshold)),
