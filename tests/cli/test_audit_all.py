@@ -33,6 +33,7 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
     assert first.returncode == 0, first.stderr[-2000:]
     index = first.stdout.strip().splitlines()[-1].removeprefix("report index: ")
     assert index.endswith("report/index.html") and (tmp_path / "run" / "report" / "index.html").is_file()
+    assert "verdict: " in first.stderr and " warn" in first.stderr  # VGGish is untrained: at least that check warns
     second = seraudit(*args, env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "reusing the trained run" in second.stderr
