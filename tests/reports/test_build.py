@@ -140,3 +140,22 @@ def test_numbers_read_as_a_person_expects():
     assert format_value(0.5) == "0.500" and format_value(float("nan")) == "—" and format_value(None) == "—"
     assert format_percent(0.74) == "74 %" and format_percent(None) == "—"
     assert format_interval([-0.004, 0.067]) == "[-0.004, +0.067]" and format_interval(None) == "—"
+
+
+def test_an_audit_from_before_patch_records_still_shows_the_waveform_and_patches(audit_dir, tmp_path):
+    import json
+    import shutil
+
+    from seraudit.reports.model import load_report
+
+    old = tmp_path / "old-audit"
+    shutil.copytree(audit_dir, old)
+    record_path = next(old.glob("clips/*/clip.json"))
+    record = json.loads(record_path.read_text())
+    saved = record.pop("patches")
+    record_path.write_text(json.dumps(record))
+    build_report(load_report(None, old), tmp_path / "r")
+    page = (tmp_path / "r" / f"clip-{record['id']}.html").read_text(encoding="utf-8")
+    section = page.split('<section id="waveform">')[1].split("</section>")[0]
+    assert "recomputed from the saved audio" in section and 'alt="waveform and log-mel' in section
+    assert section.count("<tr><td class=\"num\">") == len(saved["start_s"])  # the same patches as the audit cut
