@@ -230,20 +230,6 @@ class Report:
     comparison_rows: list[dict[str, Any]] = field(default_factory=list)  # every ensemble-vs-other row
     probing_rows: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def comparison_verdicts(self) -> list[str]:
-        """One sentence per ensemble-vs-other comparison, e.g. "Ensemble vs YAMNet: +0.5 UAR points [-0.8, +2.0]: no clear difference"."""
-        out = []
-        for name, mr in self.model_reports.items():
-            for c in mr.comparisons:
-                other = self.models[c.other].title if c.other in self.models else self.baselines.get(c.other, {}).get(
-                    "display_name", c.other)
-                if c.uar_difference is None:
-                    continue
-                interval = "" if c.ci_low is None else f" [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
-                out.append(f"{mr.info.title} vs {other}: {c.uar_difference:+.1f} UAR points{interval} — {c.verdict}")
-        return out
-
 
 # --------------------------------------------------------------------- reading
 def load_audit(audit_dir: str | os.PathLike, corpus_root: str | None = None) -> tuple[dict[str, Any], list[ClipReport]]:
