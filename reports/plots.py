@@ -128,31 +128,50 @@ def class_maps_png(maps: dict[str, dict], title: str, path: str | os.PathLike, f
 
 def waveform_png(waveform: np.ndarray, sample_rate: int, log_mel: np.ndarray, patches: dict, title: str,
                  path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
-    """Waveform and log-mel of one clip with each patch GDS kept shaded green and each it dropped shaded red.
+    """Waveform, one bar per patch (green: GDS kept it, red: dropped) and the log-mel of one clip.
 
+    The waveform is shaded green where a kept patch covers it and red where only dropped
+    patches do, so a reader sees which parts of the clip the prediction pooled.
     ``patches``: ``start_s``, ``end_s`` and ``keep`` lists, as the audit saves them per clip.
     """
+    kept_colour, dropped_colour = "#1b9e3a", "#d62728"
     waveform = np.asarray(waveform, dtype=float)
+    log_mel = np.asarray(log_mel)
     seconds = waveform.size / sample_rate
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9.0, 4.2), dpi=100, sharex=True,
-                                      gridspec_kw={"height_ratios": [1, 1.4]})
+    starts, ends, keep = patches.get("start_s", []), patches.get("end_s", []), patches.get("keep", [])
+    fig, (top, lane, bottom) = plt.subplots(3, 1, figsize=(9.0, 4.8), dpi=100, sharex=True,
+                                            gridspec_kw={"height_ratios": [1, 0.45, 1.3]})
     try:
-        top.plot(np.arange(waveform.size) / sample_rate, waveform, color="#233047", linewidth=0.4)
+        times = np.arange(waveform.size) / sample_rate
+        covered_kept = np.zeros(waveform.size, bool)
+        covered = np.zeros(waveform.size, bool)
+        for a, b, k in zip(starts, ends, keep):
+            inside = (times >= a) & (times < b)
+            covered |= inside
+            covered_kept |= inside & bool(k)
+        top.fill_between(times, 0, 1, where=covered_kept, transform=top.get_xaxis_transform(), color=kept_colour,
+                         alpha=0.15, linewidth=0)
+        top.fill_between(times, 0, 1, where=covered & ~covered_kept, transform=top.get_xaxis_transform(),
+                         color=dropped_colour, alpha=0.15, linewidth=0)
+        top.plot(times, waveform, color="#233047", linewidth=0.4)
         top.set_ylabel("amplitude")
-        bottom.imshow(np.asarray(log_mel).T, origin="lower", aspect="auto", cmap="magma",
-                      extent=(0, np.asarray(log_mel).shape[0] * frame_hop_s, 0, np.asarray(log_mel).shape[1]))
+        for i, (a, b, k) in enumerate(zip(starts, ends, keep)):
+            row = i % 2
+            lane.barh(row, b - a, left=a, height=0.7, color=kept_colour if k else dropped_colour, alpha=0.75)
+            lane.text(a + 0.02, row, f"patch {i}: {a:.2f}–{b:.2f} s{'' if k else ' (dropped)'}", va="center",
+                      fontsize=7, color="white")
+        lane.set_yticks([])
+        lane.set_ylim(-0.5, 1.5)
+        lane.invert_yaxis()
+        lane.set_ylabel("patches", fontsize=8)
+        bottom.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma",
+                      extent=(0, log_mel.shape[0] * frame_hop_s, 0, log_mel.shape[1]))
         bottom.set_ylabel("mel band")
         bottom.set_xlabel("time (s)")
-        starts, ends, keep = patches.get("start_s", []), patches.get("end_s", []), patches.get("keep", [])
-        for i, (a, b, k) in enumerate(zip(starts, ends, keep)):
-            colour = "#1b9e3a" if k else "#d62728"
-            top.axvspan(a, b, ymin=0.0 if i % 2 else 0.5, ymax=0.5 if i % 2 else 1.0, color=colour, alpha=0.18, linewidth=0)
-            bottom.axvline(a, color=colour, linewidth=0.8, alpha=0.8)
-            bottom.text(a + 0.01, bottom.get_ylim()[1] * (0.92 - 0.08 * (i % 2)), f"{i}{'' if k else ' dropped'}",
-                        color="white", fontsize=7)
         top.set_xlim(0, max(seconds, max(ends, default=0.0)))
-        handles = [plt.Rectangle((0, 0), 1, 1, color="#1b9e3a", alpha=0.4), plt.Rectangle((0, 0), 1, 1, color="#d62728", alpha=0.4)]
-        top.legend(handles, ["patch kept by GDS", "patch dropped by GDS"], loc="upper right", fontsize=7)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=kept_colour, alpha=0.5),
+                   plt.Rectangle((0, 0), 1, 1, color=dropped_colour, alpha=0.5)]
+        top.legend(handles, ["kept by GDS (pooled)", "dropped by GDS"], loc="upper right", fontsize=7)
         top.set_title(title, fontsize=10, parse_math=False)
         fig.tight_layout()
         return _save(fig, path)
