@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
 # What a run's results.json records about the run itself (not recomputed from its predictions).
 RUN_FACTS = ("corpus", "corpus_display", "gds", "gds_kept_fraction", "fine_tune", "n_clips", "n_speakers", "seconds",
-             "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over")
+             "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over",
+             "corpus_summary", "gds_ablation")
 
 
 def model_metrics(predictions: pd.DataFrame, labels: list[str]) -> dict:

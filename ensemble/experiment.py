@@ -10,6 +10,7 @@ from seraudit.ensemble.corpus_data import prepare_data, select_clips
 from seraudit.ensemble.embedding_cache import EmbeddingCache
 from seraudit.ensemble.evaluation import evaluate_predictions
 from seraudit.ensemble.run import corpus_display, library_versions, write_run
+from seraudit.ensemble.run_facts import corpus_summary, gds_ablation
 from seraudit.ensemble.spec import MODELS
 from seraudit.ensemble.training import TrainSettings, cross_validate, train_final
 
@@ -72,10 +73,12 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     results.update({"corpus": settings.corpus, "corpus_display": corpus_name, "gds": settings.gds.to_dict(),
                     "gds_kept_fraction": float(data.keep.mean()),
                     "fine_tune": settings.fine_tune, "n_clips": len(data.table), "n_speakers": len(set(data.speakers))})
+    results["corpus_summary"] = corpus_summary(data)
     if not final:
         results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
         results["predictions"] = cv.predictions  # benchmarks compare settings clip by clip
         return results
+    results["gds_ablation"] = gds_ablation(data, settings, sources, info, results)
     finals, trainer, final_fold = train_final(data, settings, sources)
     common = {
         "corpus": settings.corpus,

@@ -48,6 +48,8 @@ DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "
                      # absent when default (`TrainSettings.to_dict`), so older runs still match when they are
                      "weights", "layer_search", "aux_tasks", "aux_weight", "augment_copies", "tta_copies", "pooling")
 RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
+# What results.json holds for the report beyond the scores (`ensemble.run_facts`); a run without them is retrained.
+REPORT_FACTS = ("corpus_summary", "gds_ablation")
 # Columns of predictions.csv that hold names, read as text so labels like "1" or speakers like "01" survive.
 _TEXT_COLUMNS = {"path": str, "label": str, "prediction": str, "speaker": str}
 
@@ -126,11 +128,14 @@ class Run:
     def reusable(cls, path: str | os.PathLike, settings: "TrainSettings") -> "Run | None":
         """The complete run at `path` when it was trained with `settings`; None when there is none or it differs.
 
-        Lets a job skip training when its run folder already holds what it would train.
+        Lets a job skip training when its run folder already holds what it would train. A run
+        from before training recorded the report's run facts (`REPORT_FACTS`) is retrained.
         """
         try:
             run = cls.open(path)
         except RunError:
+            return None
+        if not all(key in run.results for key in REPORT_FACTS):
             return None
         return run if run.trained_with(settings) else None
 

@@ -9,6 +9,7 @@ manifests are data, never markup.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import mimetypes
 import os
@@ -24,8 +25,9 @@ from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory
 from seraudit.core.naming import UNTRAINED_TAG, slug
 from seraudit.ensemble.run import Run
-from seraudit.reports.model import ClipReport, Report, load_report, run_summary
-from seraudit.reports.plots import confusion_matrix_png
+from seraudit.reports.audit_sections import agreement_summary, class_maps, clip_waveform
+from seraudit.reports.model import ClipReport, Report, display_path, load_report, run_summary
+from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
 from seraudit.xai.audit import REFERENCE_MODEL
 
 INDEX_PAGE = "index.html"
@@ -45,6 +47,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["fmt"] = format_value
     env.filters["percent"] = format_percent
     env.filters["interval"] = format_interval
+    env.filters["slug"] = slug
     env.globals["untrained_tag"] = UNTRAINED_TAG
     return env
 
@@ -136,13 +139,10 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
     env = make_environment()
     with atomic_directory(out_dir) as tmp:
         plots_dir = tmp / ".plots"
-        confusion: dict[str, str] = {}
-        for name, mr in report.model_reports.items():
-            if mr.confusion:
-                confusion_matrix_png(mr.confusion_labels, mr.confusion, mr.info.title, plots_dir / f"confusion-{slug(name)}.png")
-                confusion[name] = f"report:confusion-{slug(name)}.png"
+        figures = _draw_figures(report, plots_dir)
         assets = _Assets(report.audit_dir, tmp, plots_dir, self_contained)
         reference = report.clips[0].reference_model if report.clips else REFERENCE_MODEL
+        corpus_root = report.sections.get("corpus_root")
         common: dict[str, Any] = {
             "report": report,
             "asset": assets,
@@ -150,15 +150,24 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
             "clip_labels": _clip_labels,
             "anchor_clip": lambda clip: f"clip-{slug(clip.clip_id)}",
             "anchor_model": lambda name: f"model-{slug(name)}",
+            "title_of": functools.partial(_title_of, report),
+            "display": functools.partial(display_path, root=corpus_root),
+            "confusion_pngs": figures["confusion"],
+            "probing_pngs": figures["probing"],
+            "class_map_pngs": figures["class_maps"],
+            "agreement": agreement_summary(report.clips),
         }
         if self_contained:
             common.update(
                 link_index=lambda: "#index",
                 link_clip=lambda clip: f"#clip-{slug(clip.clip_id)}",
                 link_model=lambda name: f"#model-{slug(name)}",
+                link_evidence=lambda target: "#" + (target.split("#", 1)[1] if "#" in target else "index"),
+                sid=lambda name, clip: f"{name}-clip-{slug(clip.clip_id)}",
             )
         else:
-            common.update(link_index=lambda: INDEX_PAGE, link_clip=clip_page, link_model=model_page)
+            common.update(link_index=lambda: INDEX_PAGE, link_clip=clip_page, link_model=model_page,
+                          link_evidence=lambda target: target, sid=lambda name, clip: name)
 
         def body(template: str, **extra: Any) -> str:
             return env.get_template(template).render(**common, **extra)
@@ -173,9 +182,11 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
             )
 
         index_body = body("index.html")
-        clip_bodies = {c.clip_id: body("clip.html", clip=c) for c in report.clips}
+        clip_bodies = {c.clip_id: body("clip.html", clip=c, waveform_png=figures["waveform"].get(c.clip_id),
+                                       waveform_recomputed=c.clip_id in figures["waveform_recomputed"])
+                       for c in report.clips}
         model_bodies = {
-            n: body("model.html", mr=mr, confusion_png=confusion.get(n)) for n, mr in report.model_reports.items()
+            n: body("model.html", mr=mr, confusion_png=figures["confusion"].get(n)) for n, mr in report.model_reports.items()
         }
         if self_contained:
             html = page(report.title, [index_body, *model_bodies.values(), *clip_bodies.values()], sort=True)
@@ -202,6 +213,54 @@ def write_report(
     """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page."""
     report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title)
     return build_report(report, out_dir, self_contained=self_contained)
+
+
+def _title_of(report: Report, name: str, fallback: str = "") -> str:
+    """A model's name as every page shows it (the eGeMAPS baseline included)."""
+    if name in report.models:
+        return report.models[name].title
+    if name == "egemaps":
+        return "eGeMAPS + logistic regression (baseline)"
+    return fallback or name
+
+
+def _draw_figures(report: Report, plots_dir: Path) -> dict[str, Any]:
+    """Every figure the report draws from saved numbers; values are ``report:`` asset names."""
+    figures: dict[str, Any] = {"confusion": {}, "probing": {}, "class_maps": {}, "waveform": {}, "waveform_recomputed": set()}
+    confusions = {n: (mr.confusion_labels, mr.confusion) for n, mr in report.model_reports.items() if mr.confusion}
+    confusions |= {n: (b.get("confusion_labels", []), b["confusion"]) for n, b in report.baselines.items() if b.get("confusion")}
+    for name, (labels, matrix) in confusions.items():
+        file = f"confusion-{slug(name)}.png"
+        confusion_matrix_png(labels, matrix, _title_of(report, name), plots_dir / file)
+        figures["confusion"][name] = f"report:{file}"
+    order = list(report.sections.get("recall_labels") or next((m.labels for m in report.models.values() if m.labels), []))
+
+    def in_order(emotions):
+        return sorted(emotions, key=lambda e: (order.index(e) if e in order else len(order), str(e)))
+
+    for backbone in dict.fromkeys(r.get("backbone") for r in report.probing_rows if r.get("backbone")):
+        file = f"probing-{slug(str(backbone))}.png"
+        probing_heatmap_png(report.probing_rows, backbone, f"eGeMAPS probing, {_title_of(report, backbone)}", plots_dir / file,
+                            emotions=in_order({str(r.get("emotion")) for r in report.probing_rows}))
+        figures["probing"][_title_of(report, backbone)] = f"report:{file}"
+    for (model, method), maps in class_maps(report.clips, report.audit_dir).items():
+        file = f"class-maps-{slug(model)}-{slug(method)}.png"
+        maps = {e: maps[e] for e in in_order(maps)}
+        class_maps_png(maps, f"{method}, {_title_of(report, model)}: mean map per emotion explained", plots_dir / file)
+        figures["class_maps"][(model, method)] = f"report:{file}"
+    corpus = report.sections.get("corpus") or {}
+    threshold = corpus.get("gds_threshold") if corpus.get("gds_enabled", True) else float("-inf")
+    for clip in report.clips:
+        wave = clip_waveform(clip, report.audit_dir, threshold)
+        if wave is None:
+            continue
+        if wave["recomputed"]:
+            clip.patches = wave["patches"]
+            figures["waveform_recomputed"].add(clip.clip_id)
+        file = f"waveform-{slug(clip.clip_id)}.png"
+        waveform_png(wave["waveform"], wave["sample_rate"], wave["log_mel"], wave["patches"], clip.name, plots_dir / file)
+        figures["waveform"][clip.clip_id] = f"report:{file}"
+    return figures
 
 
 def _clip_labels(clip: ClipReport) -> list[str]:

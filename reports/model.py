@@ -8,6 +8,7 @@ network or recomputes a prediction.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,29 @@ from typing import Any
 
 from seraudit.core.naming import UNTRAINED_TAG, display_name
 from seraudit.ensemble.run import Run, corpus_display
+from seraudit.reports import run_sections
 from seraudit.xai.audit import REFERENCE_MODEL
+from seraudit.xai.audit_checks import all_failures, audit_checks, read_run_failures
 from seraudit.xai.audit_folder import read_audit_index, read_clip_record
+
+
+def display_path(path: str | os.PathLike | None, root: str | os.PathLike | None = None) -> str:
+    """How a report shows a file: relative to the corpus root when it lies inside it, else as saved.
+
+    The one place a report turns a path into text, so every page shows paths the same way.
+    """
+    if not path:
+        return ""
+    text = os.fspath(path)
+    if root:
+        root_path = Path(root)
+        if root_path.suffix.lower() == ".csv":  # a manifest: its clips are named relative to its folder
+            root_path = root_path.parent
+        try:
+            return Path(text).resolve().relative_to(root_path.resolve()).as_posix()
+        except (ValueError, OSError):
+            pass
+    return Path(text).as_posix()
 
 
 @dataclass
@@ -84,10 +106,27 @@ class ClipReport:
     duration_s: float | None = None
     faithfulness_curves: dict[str, str] = field(default_factory=dict)  # model -> PNG of its deletion/insertion curves
     reference_model: str = REFERENCE_MODEL
+    speaker: str | None = None
+    patches: dict[str, Any] | None = None  # start_s, end_s, keep, correlation, threshold (audits before: None)
+    shown_path: str = ""  # the path as pages show it (`display_path`)
 
     @property
     def name(self) -> str:
         return Path(self.path).name if self.path else self.clip_id
+
+    @property
+    def patch_rows(self) -> list[dict[str, Any]]:
+        """One row per patch: its times, its GDS correlation and whether the models pooled it."""
+        p = self.patches or {}
+        return [{"index": i, "start_s": a, "end_s": b, "kept": bool(k), "correlation": c}
+                for i, (a, b, k, c) in enumerate(zip(p.get("start_s", []), p.get("end_s", []), p.get("keep", []),
+                                                     p.get("correlation", [])))]
+
+    def excerpt(self, model: str | None = None) -> str | None:
+        """The Grad-CAM time excerpt of `model` (default: the reference model), else the first method's."""
+        per_method = self.methods.get(model or self.reference_model) or {}
+        chosen = per_method.get("gradcam") or next(iter(per_method.values()), None)
+        return None if chosen is None else chosen.excerpt
 
     @property
     def reference(self) -> Prediction | None:
@@ -186,28 +225,19 @@ class Report:
     corpus_note: str = ""
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
     faithfulness_block: tuple[int, int] = (1, 1)  # frames x bands removed at once; audits before blocks removed cells
-
-    @property
-    def comparison_verdicts(self) -> list[str]:
-        """One sentence per ensemble-vs-other comparison, e.g. "Ensemble vs YAMNet: +0.5 UAR points [-0.8, +2.0]: no clear difference"."""
-        out = []
-        for name, mr in self.model_reports.items():
-            for c in mr.comparisons:
-                other = self.models[c.other].title if c.other in self.models else self.baselines.get(c.other, {}).get(
-                    "display_name", c.other)
-                if c.uar_difference is None:
-                    continue
-                interval = "" if c.ci_low is None else f" [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
-                out.append(f"{mr.info.title} vs {other}: {c.uar_difference:+.1f} UAR points{interval} — {c.verdict}")
-        return out
+    checks: list[dict[str, str]] = field(default_factory=list)  # the verdict (`xai.audit_checks`)
+    sections: dict[str, Any] = field(default_factory=dict)  # run-level sections (`reports.run_sections`)
+    comparison_rows: list[dict[str, Any]] = field(default_factory=list)  # every ensemble-vs-other row
+    probing_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------- reading
-def load_audit(audit_dir: str | os.PathLike) -> tuple[dict[str, Any], list[ClipReport]]:
+def load_audit(audit_dir: str | os.PathLike, corpus_root: str | None = None) -> tuple[dict[str, Any], list[ClipReport]]:
     """Read an audit folder written by `xai.audit.run_audit` (``seraudit explain``, ``seraudit audit-all``)."""
     index = read_audit_index(audit_dir)
     reference = index.get("reference_model", REFERENCE_MODEL)
-    clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference) for entry in index.get("clips", [])]
+    clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference, corpus_root)
+             for entry in index.get("clips", [])]
     return index, clips
 
 
@@ -215,7 +245,7 @@ def _rel(base: str, value: str | None) -> str | None:
     return None if not value else f"{base}/{value}"
 
 
-def _clip_from_json(data: dict[str, Any], base: str, reference: str) -> ClipReport:
+def _clip_from_json(data: dict[str, Any], base: str, reference: str, root: str | None = None) -> ClipReport:
     methods: dict[str, dict[str, MethodResult]] = {}
     for model, per_method in data.get("methods", {}).items():
         methods[model] = {
@@ -247,6 +277,9 @@ def _clip_from_json(data: dict[str, Any], base: str, reference: str) -> ClipRepo
         faithfulness_curves={m: _rel(base, p) for m, p in data.get("faithfulness_curves", {}).items() if p},
         duration_s=data.get("duration_s"),
         reference_model=reference,
+        speaker=data.get("speaker"),
+        patches=data.get("patches"),
+        shown_path=display_path(data.get("path", ""), root),
     )
 
 
@@ -264,8 +297,8 @@ def load_report(
     audit's own figures.
     """
     audit_dir = Path(audit_dir)
-    index, clips = load_audit(audit_dir)
     run_summary = run_summary or {}
+    index, clips = load_audit(audit_dir, run_summary.get("corpus_root"))
     models: dict[str, ModelInfo] = {}
     for name, rec in index.get("models", {}).items():
         models[name] = ModelInfo(
@@ -317,12 +350,33 @@ def load_report(
         methods=list(index.get("methods", [])),
         clips=clips,
         model_reports=model_reports,
-        failures=list(index.get("failures", [])),
+        failures=all_failures(index, run_summary.get("run_failures", [])),
         sanity=index.get("sanity"),
         corpus_note=run_summary.get("corpus_note", ""),
         baselines=run_summary.get("baselines", {}),
         faithfulness_block=tuple(index.get("settings", {}).get("faithfulness_block", (1, 1))),
+        checks=list(index["checks"]) if index.get("checks") else audit_checks(
+            index, run_summary.get("results"), run_summary.get("run_failures", [])),
+        sections=run_summary.get("sections", {}),
+        comparison_rows=_comparison_rows(run_summary.get("comparisons", []), models, run_summary.get("baselines", {})),
+        probing_rows=list(probing.get("rows", [])),
     )
+
+
+def _comparison_rows(comparisons: list[dict[str, Any]], models: dict[str, ModelInfo],
+                     baselines: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every saved comparison as a table row: both models' names, the UAR difference, its interval, McNemar p, the verdict."""
+    def title(name: str) -> str:
+        if name in models:
+            return models[name].title
+        return "eGeMAPS baseline" if name == "egemaps" else baselines.get(name, {}).get("display_name", name)
+
+    rows = []
+    for c in comparisons:
+        comparison = Comparison(other=c.get("other", ""), uar_difference=c.get("uar_difference"), ci_low=c.get("ci_low"),
+                                ci_high=c.get("ci_high"), mcnemar_p=c.get("mcnemar_p"))
+        rows.append({"model": title(c.get("model", "")), "other": title(comparison.other), "comparison": comparison})
+    return rows
 
 
 def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
@@ -412,10 +466,36 @@ def run_summary(run: Run) -> dict[str, Any]:
         for c in results.get("comparisons", [])
     ]
     corpus = results.get("corpus_display") or run.provenance.get("corpus", "")
+    root = run.provenance.get("data") or (run.settings or {}).get("data")
+    shown = functools.partial(display_path, root=root)
+    metric_names, metric_rows = run_sections.metrics_section(results)
+    recall_labels, recall_rows = run_sections.recall_section(results)
+    sections = {
+        "corpus": run_sections.corpus_section(results, predictions, run.provenance),
+        "folds": run_sections.folds_section(_folds(run), predictions),
+        "metric_names": metric_names,
+        "metrics": metric_rows,
+        "recall_labels": recall_labels,
+        "recall": recall_rows,
+        "gds_ablation": run_sections.gds_ablation_section(results),
+        "provenance": run_sections.provenance_section(run.provenance, shown),
+        "model_card": run_sections.model_card(results, run.provenance),
+        "corpus_root": root,
+    }
     return {
+        "results": results,
+        "run_failures": read_run_failures(run.path),
+        "corpus_root": root,
+        "sections": sections,
         "models": models,
         "baselines": baselines,
         "comparisons": comparisons,
         "corpus_note": corpus_display(str(corpus)) if corpus else "",
         "baseline_titles": {n: b["display_name"] for n, b in baselines.items()},
     }
+
+
+def _folds(run: Run) -> dict[str, Any]:
+    """The run's fold plan; a run folder whose ``folds.json`` is not a plan gives none."""
+    folds = run.folds
+    return folds if isinstance(folds, dict) else {}

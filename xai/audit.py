@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 from seraudit.core.errors import SerauditError
 from seraudit.ensemble.run import Run
 from seraudit.ensemble.shared_backbones import sharing_backbones
+from seraudit.xai.audit_checks import audit_checks, read_run_failures
 from seraudit.xai.audit_compute import audit_clip
 from seraudit.xai.audit_folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
 from seraudit.xai.audit_summary import metric_rows, summarise, summarise_sanity
@@ -91,9 +92,9 @@ def run_audit(
     Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
     come from), else the default. Returns the index written to ``audit.json``:
     models (display names, untrained branches, labels), methods, clips, failures,
-    per-model/method metric means, and the sanity check when ``settings.sanity_clips`` > 0.
-    ``engine`` (None: this process) computes the clips not reused, e.g. on Ray
-    (`xai.ray_engine.RayEngine.audit_clips`); the index is written here either way.
+    per-model/method metric means, the sanity check when ``settings.sanity_clips`` > 0, and the
+    pass/warn/fail ``checks`` of `xai.audit_checks`. ``engine`` (None: this process) computes the clips
+    not reused, e.g. on Ray (`xai.ray_engine.RayEngine.audit_clips`); the index is written here either way.
     """
     from tqdm.auto import tqdm
 
@@ -166,6 +167,8 @@ def run_audit(
         models, records, failures, settings,
         sanity=sanity, probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,
     )
+    index["checks"] = audit_checks(index, run.results if run is not None else None,
+                                   read_run_failures(run.path if run is not None else None))
     return write_audit_index(out_dir, index, metric_rows(records))
 
 

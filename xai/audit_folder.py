@@ -4,7 +4,7 @@ Layout (what `seraudit.reports` reads back)::
 
     AUDIT/audit.json                       index: models, methods, clips, failures, summary, sanity
     AUDIT/metrics.json                     one row per clip x model x method (faithfulness, seconds)
-    AUDIT/clips/<clip-id>/clip.json        predictions, artefact paths and metrics of one clip
+    AUDIT/clips/<clip-id>/clip.json        predictions, artefact paths, metrics and patch times/GDS keep-mask of one clip
     AUDIT/clips/<clip-id>/original.wav     the clip as the models heard it (16 kHz)
     AUDIT/clips/<clip-id>/<model>/<method>.npz                  the attribution (`Attribution.save`)
     AUDIT/clips/<clip-id>/<model>/*__{excerpt,listened,ignored}.wav, *__overlay.png
@@ -57,6 +57,23 @@ def plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- writing
+def patch_record(features: Any) -> dict[str, Any] | None:
+    """Where each patch of the clip sits and whether GDS kept it: what the report shades on the waveform.
+
+    None for features without patches (audio-only stand-ins); the report then cuts the saved audio itself.
+    """
+    selection, patches = getattr(features, "selection", None), getattr(features, "patches", None)
+    if selection is None or patches is None:
+        return None
+    return {
+        "start_s": [float(x) for x in patches.start_s],
+        "end_s": [float(x) for x in patches.end_s],
+        "keep": [bool(x) for x in selection.keep],
+        "correlation": [plain(float(x)) for x in selection.correlation],
+        "threshold": plain(float(selection.threshold)),
+    }
+
+
 def write_clip_audit(
     audit: Any,
     features: Any,
@@ -91,6 +108,7 @@ def write_clip_audit(
         "time_profile": {},
         "faithfulness_curves": {},
         "cache_key": cache,
+        "patches": patch_record(features),
     }
     with atomic_directory(clip_dir) as tmp:
         write_wav(tmp / ORIGINAL_AUDIO, waveform)

@@ -44,6 +44,7 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
     assert 0 < sum(p["seconds"] for p in phases.values()) <= timings["total_seconds"]
     assert phases["training"]["seconds"] > 0
     assert {"explain gradcam, yamnet", "explain gradcam, ensemble"} <= {p["name"] for p in phases["audit"]["parts"]}
+    assert "verdict: " in first.stderr and " warn" in first.stderr  # VGGish is untrained: at least that check warns
     second = seraudit(*args, env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "reusing the trained run" in second.stderr

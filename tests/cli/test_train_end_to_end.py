@@ -80,6 +80,22 @@ def test_evaluate_json_reports_uar_per_model_and_ensemble_comparisons(tiny_run, 
         assert not set(f["train_speakers"]) & set(f["val_speakers"])
 
 
+def test_the_run_records_its_corpus_and_what_gds_changes(tiny_run):
+    results = json.loads((tiny_run / "results.json").read_text())
+    corpus = results["corpus_summary"]
+    assert corpus["n_clips"] == len(ACTORS) * len(EMOTION_CODES) and corpus["n_speakers"] == len(ACTORS)
+    assert set(corpus["clips_per_emotion"].values()) == {len(ACTORS)}
+    assert 2.0 < corpus["duration_s"]["min"] <= corpus["duration_s"]["max"] < 2.5  # RAVDESS clips of this copy: 2.4 s
+    patches = corpus["patches"]
+    assert patches["kept"] + patches["dropped"] == patches["total"] and patches["kept"] >= corpus["n_clips"]
+    ablation = results["gds_ablation"]
+    assert {r["model"] for r in ablation["rows"]} == {"ensemble", "yamnet", "vggish"}  # eGeMAPS has no patches
+    for row in ablation["rows"]:
+        assert row["uar_with_gds"] == pytest.approx(results["models"][row["model"]]["uar"]["mean"])
+        assert 0 <= row["uar_without_gds"] <= 100
+        assert row["difference"] == pytest.approx(row["uar_with_gds"] - row["uar_without_gds"])
+
+
 def test_no_test_clip_of_a_fold_comes_from_a_training_speaker(tiny_run):
     predictions = pd.read_csv(tiny_run / "predictions.csv")
     folds = json.loads((tiny_run / "folds.json").read_text())["folds"]

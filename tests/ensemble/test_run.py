@@ -37,7 +37,8 @@ def write_tiny_run(out: Path, gds: dict | None = None, egemaps=None) -> Path:
     if gds is not None:
         info["gds"] = gds
     folds = {"corpus": "ravdess", "folds": [{"index": 0, "test_speakers": ["01"]}]}
-    results = {"labels": LABELS, "models": {"yamnet": {"uar": {"mean": np.float32(50.0)}}}}
+    results = {"labels": LABELS, "models": {"yamnet": {"uar": {"mean": np.float32(50.0)}}},
+               "corpus_summary": {"n_clips": 2}, "gds_ablation": None}
     models = {"yamnet": (FakeKerasModel(), {"name": "yamnet"}, {"model": "yamnet"})}
     return write_run(out, info, folds, predictions(), results, models, LABELS, egemaps)
 
@@ -156,6 +157,14 @@ def test_a_run_from_before_the_layer_search_is_not_reused(tmp_path):
     info = json.loads((run_dir / "run.json").read_text())
     del info["settings"]["layers"]  # what runs trained before heads chose their layers recorded
     (run_dir / "run.json").write_text(json.dumps(info))
+    assert Run.reusable(run_dir, settings()) is None
+
+
+def test_a_run_from_before_the_report_facts_is_not_reused(tmp_path):
+    run_dir = write_trained_with(tmp_path / "run", settings())
+    results = json.loads((run_dir / "results.json").read_text())
+    del results["corpus_summary"], results["gds_ablation"]  # what runs trained before recorded
+    (run_dir / "results.json").write_text(json.dumps(results))
     assert Run.reusable(run_dir, settings()) is None
 
 

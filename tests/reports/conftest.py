@@ -108,11 +108,102 @@ def audit_dir(tmp_path_factory, report_clips, make_attribution) -> Path:
     return write_audit(make_attribution, tmp_path_factory.mktemp("audit"), report_clips)
 
 
+def write_run_folder(out_dir: Path, clips: list[tuple[Path, str]], corpus_root: Path, labels: list[str] = LABELS) -> Path:
+    """A run folder as `seraudit train` writes one (VGGish untrained), scored by the real evaluation code.
+
+    Its predictions cover the audited clips plus synthetic ones of four speakers over two
+    folds; its ``failures.csv`` names one file training could not read.
+    """
+    import pandas as pd
+
+    from seraudit.ensemble.evaluation import evaluate_predictions
+    from seraudit.ensemble.run import write_run
+
+    rng = np.random.default_rng(0)
+    paths = [str(p) for p, _ in clips] + [str(corpus_root / f"Actor_0{s}" / f"synthetic-{s}-{i}.flac")
+                                          for s in (2, 3, 4) for i in range(len(labels) * 2)]
+    truths = [label for _, label in clips] + [labels[i % len(labels)] for _ in (2, 3, 4) for i in range(len(labels) * 2)]
+    speakers = ["ravdess_01"] * len(clips) + [f"ravdess_0{s}" for s in (2, 3, 4) for _ in range(len(labels) * 2)]
+    skill = {"ensemble": 0.7, "yamnet": 0.6, "vggish": 0.2, "egemaps": 0.5}
+    rows = []
+    for model, p_right in skill.items():
+        for path, truth, speaker in zip(paths, truths, speakers):
+            right = rng.random() < p_right
+            predicted = truth if right else labels[(labels.index(truth) + 1) % len(labels)]
+            probs = np.full(len(labels), 0.1)
+            probs[labels.index(predicted)] = 0.7
+            probs /= probs.sum()
+            rows.append({"model": model, "fold": 0 if speaker in ("ravdess_01", "ravdess_02") else 1, "path": path,
+                         "speaker": speaker, "label": truth, "prediction": predicted,
+                         **{f"p_{lab}": float(v) for lab, v in zip(labels, probs)}})
+    predictions = pd.DataFrame(rows)
+    info = {"ensemble": {"fusion": "late", "untrained": ["vggish"]}, "yamnet": {"fusion": None, "untrained": []},
+            "vggish": {"fusion": None, "untrained": ["vggish"]}, "egemaps": {"fusion": None, "untrained": []}}
+    results = evaluate_predictions(predictions, labels, info, n_boot=200, seed=0)
+    results.update({
+        "corpus": "ravdess", "corpus_display": "RAVDESS (2.4 s)", "gds": {"enabled": True, "threshold": 0.4},
+        "gds_kept_fraction": 0.6, "n_clips": len(paths), "n_speakers": 4,
+        "corpus_summary": {"n_clips": len(paths), "n_speakers": 4,
+                           "clips_per_emotion": {lab: truths.count(lab) for lab in labels},
+                           "duration_s": {"min": 2.39, "median": 2.39, "max": 2.39, "total": 2.39 * len(paths)},
+                           "patches": {"total": 4 * len(paths), "kept": 3 * len(paths), "dropped": len(paths)}},
+        "gds_ablation": {"threshold": 0.4, "kept_fraction": 0.6, "seconds": 1.0, "rows": [
+            {"model": "ensemble", "display_name": results["models"]["ensemble"]["display_name"], "uar_with_gds": 52.0,
+             "uar_with_gds_std": 3.0, "uar_without_gds": 49.5, "uar_without_gds_std": 4.0, "difference": 2.5}]},
+    })
+    weights = {
+        "yamnet": {"backbone": "yamnet", "description": "YAMNet — pretrained (yamnet.tflite, sha256 2d5e1e05…)",
+                   "format": "tflite", "integrity": "verified", "origin": "models_dir", "pretrained": True,
+                   "path": "/work/shared/models/yamnet/yamnet.tflite", "url": None,
+                   "sha256": "2d5e1e0577beb1fd3b6ba4cf89a7b8813340added8dae72f64fe8cd18731dd4a"},
+        "vggish": {"backbone": "vggish", "description": "VGGish — untrained (seeded random weights)", "format": "untrained",
+                   "integrity": None, "origin": "untrained", "pretrained": False, "path": None, "url": None, "sha256": None},
+    }
+    run_info = {
+        "corpus": "ravdess", "corpus_display": "RAVDESS (2.4 s)", "data": str(corpus_root), "labels": labels,
+        "gds": {"enabled": True, "threshold": 0.4}, "models": info, "weights": weights,
+        "seeds": {"global": 0, "head": 0, "untrained_vggish": 0, "bootstrap": 0},
+        "library_versions": {"python": "3.11.7", "tensorflow": "2.21.0"},
+        "command_line": ["seraudit", "audit-all", "--corpus", "ravdess", "--allow-untrained", "vggish"],
+        "settings": {"corpus": "ravdess", "data": str(corpus_root), "seed": 0, "max_clips": None,
+                     "models": list(info), "gds": {"enabled": True, "threshold": 0.4}},
+        "training": "frozen backbones, linear heads on cached layer features",
+    }
+    folds = {"corpus": "ravdess", "folds": [
+        {"index": 0, "train_speakers": ["ravdess_03"], "val_speakers": ["ravdess_04"], "test_speakers": ["ravdess_01", "ravdess_02"]},
+        {"index": 1, "train_speakers": ["ravdess_01"], "val_speakers": ["ravdess_02"], "test_speakers": ["ravdess_03", "ravdess_04"]}]}
+    write_run(out_dir, run_info, folds, predictions, results, {}, labels, None)
+    (out_dir / "failures.csv").write_text(f"clip,error\n{corpus_root / 'Actor_05' / 'silent.flac'},no speech detected\n",
+                                          encoding="utf-8")
+    return out_dir
+
+
 @pytest.fixture(scope="session")
-def report(audit_dir):
+def summary_report(audit_dir):
+    """A report of the audit fixture with a hand-written run summary (known UAR, interval and p)."""
     from seraudit.reports.model import load_report
 
     return load_report(RUN_SUMMARY, audit_dir)
+
+
+@pytest.fixture(scope="session")
+def run_writer():
+    """`write_run_folder(out_dir, [(path, true_label), ...], corpus_root, labels=...)`: a run folder as training writes it."""
+    return write_run_folder
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory, report_clips, ravdess_dir) -> Path:
+    return write_run_folder(tmp_path_factory.mktemp("run") / "run", report_clips, ravdess_dir)
+
+
+@pytest.fixture(scope="session")
+def report(audit_dir, run_dir):
+    """The report of the audit fixture and the run fixture, read as `seraudit report` reads them."""
+    from seraudit.ensemble.run import Run
+    from seraudit.reports.model import load_report, run_summary
+
+    return load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir))
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,7 @@ def test_report_has_an_index_a_page_per_clip_and_per_model(report_dir, report_cl
     pages = sorted(p.name for p in report_dir.glob("*.html"))
     assert "index.html" in pages
     assert len([p for p in pages if p.startswith("clip-")]) == len(report_clips)
-    assert sorted(p for p in pages if p.startswith("model-")) == ["model-ensemble.html", "model-yamnet.html"]
+    assert sorted(p for p in pages if p.startswith("model-")) == ["model-ensemble.html", "model-vggish.html", "model-yamnet.html"]
 
 
 def test_every_reference_is_relative_and_resolves_inside_the_folder(report_dir):
@@ -69,7 +69,7 @@ def test_report_survives_being_zipped(report_dir, tmp_path):
     for page in moved.glob("*.html"):
         for ref in parse(page).refs:
             if not ref.startswith(("#", "data:")):
-                assert (moved / ref).is_file(), f"{page.name}: {ref} missing after unzipping"
+                assert (moved / ref.split("#")[0]).is_file(), f"{page.name}: {ref} missing after unzipping"
 
 
 def test_untrained_branch_is_named_in_every_heading_and_table(report_dir):
@@ -94,8 +94,9 @@ def test_clip_page_shows_each_model_probabilities_side_by_side(report_dir, repor
     assert "F0semitoneFrom27.5Hz_sma3nz_amean" in page  # eGeMAPS deviation table
 
 
-def test_model_page_shows_metrics_comparison_and_confusion_matrix(report_dir):
-    page = (report_dir / "model-ensemble.html").read_text(encoding="utf-8")
+def test_model_page_shows_metrics_comparison_and_confusion_matrix(summary_report, tmp_path):
+    build_report(summary_report, tmp_path / "r")
+    page = (tmp_path / "r" / "model-ensemble.html").read_text(encoding="utf-8")
     assert "41.500" in page and "3.200" in page  # model page: 3 decimals  # UAR mean and std from the run summary
     assert "[-1.000, 8.000]" in page and "0.2100" in page  # CI and McNemar p against YAMNet
     assert 'alt="confusion matrix, Ensemble (late fusion; VGGish untrained)"' in page
@@ -139,3 +140,22 @@ def test_numbers_read_as_a_person_expects():
     assert format_value(0.5) == "0.500" and format_value(float("nan")) == "—" and format_value(None) == "—"
     assert format_percent(0.74) == "74 %" and format_percent(None) == "—"
     assert format_interval([-0.004, 0.067]) == "[-0.004, +0.067]" and format_interval(None) == "—"
+
+
+def test_an_audit_from_before_patch_records_still_shows_the_waveform_and_patches(audit_dir, tmp_path):
+    import json
+    import shutil
+
+    from seraudit.reports.model import load_report
+
+    old = tmp_path / "old-audit"
+    shutil.copytree(audit_dir, old)
+    record_path = next(old.glob("clips/*/clip.json"))
+    record = json.loads(record_path.read_text())
+    saved = record.pop("patches")
+    record_path.write_text(json.dumps(record))
+    build_report(load_report(None, old), tmp_path / "r")
+    page = (tmp_path / "r" / f"clip-{record['id']}.html").read_text(encoding="utf-8")
+    section = page.split('<section id="waveform">')[1].split("</section>")[0]
+    assert "recomputed from the saved audio" in section and 'alt="waveform and log-mel' in section
+    assert section.count("<tr><td class=\"num\">") == len(saved["start_s"])  # the same patches as the audit cut

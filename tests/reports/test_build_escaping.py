@@ -9,7 +9,8 @@ import pytest
 
 from seraudit.preprocessing.corpora import read_manifest
 from seraudit.reports.build import build_report
-from seraudit.reports.model import load_report
+from seraudit.ensemble.run import Run
+from seraudit.reports.model import load_report, run_summary
 
 HOSTILE_DIR = "<img src=x onerror=alert(1)>"
 HOSTILE_FILE = "<script>alert('file')<script>&.flac"
@@ -17,8 +18,12 @@ HOSTILE_LABEL = '<script>alert("label")</script>'
 
 
 @pytest.fixture(scope="module")
-def hostile_report(tmp_path_factory, ravdess_dir, audit_writer):
-    """A manifest listing a clip stored under an HTML file name, explained by a model with an HTML class name."""
+def hostile_report(tmp_path_factory, ravdess_dir, audit_writer, run_writer):
+    """A manifest listing a clip stored under an HTML file name, explained by a model with an HTML class name.
+
+    The run folder holds the same labels and paths, so every run-level section (corpus, metrics, recall,
+    model card, failures) prints them too.
+    """
     root = tmp_path_factory.mktemp("hostile")
     (root / HOSTILE_DIR).mkdir()
     shutil.copyfile(ravdess_dir / "Actor_01" / "03-01-03-01-01-01-01.flac", root / HOSTILE_DIR / HOSTILE_FILE)
@@ -26,9 +31,11 @@ def hostile_report(tmp_path_factory, ravdess_dir, audit_writer):
     manifest.write_text(f'path,label,speaker\n"{HOSTILE_DIR}/{HOSTILE_FILE}",happy,"<b>spk</b>"\n', encoding="utf-8")
     table = read_manifest(manifest)
     labels = ["neutral", HOSTILE_LABEL, "sad", "angry"]
-    audit = audit_writer(root / "audit", [(Path(table["path"][0]), HOSTILE_LABEL)], labels=labels)
-    out = build_report(load_report(None, audit), root / "report")
-    single = build_report(load_report(None, audit), root / "single", self_contained=True)
+    clips = [(Path(table["path"][0]), HOSTILE_LABEL)]
+    audit = audit_writer(root / "audit", clips, labels=labels)
+    summary = run_summary(Run.open(run_writer(root / "run", clips, root, labels=labels)))
+    out = build_report(load_report(summary, audit), root / "report")
+    single = build_report(load_report(summary, audit), root / "single", self_contained=True)
     return out.parent, single
 
 
@@ -46,6 +53,8 @@ def test_html_in_labels_and_paths_is_escaped(hostile_report):
     assert "&lt;script&gt;alert(&#34;label&#34;)&lt;/script&gt;" in clip_page
     assert "&lt;img src=x onerror=alert(1)&gt;" in clip_page
     assert "&lt;script&gt;alert(&#39;file&#39;)&lt;script&gt;&amp;.flac" in clip_page
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#34;label&#34;)&lt;/script&gt;" in index  # corpus, recall and clip tables
 
 
 def test_escaped_names_show_as_text_in_a_browser(browser, hostile_report):

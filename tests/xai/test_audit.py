@@ -135,3 +135,23 @@ def test_a_clip_listed_twice_is_computed_once_and_listed_twice(model, ravdess_cl
     assert [c["path"] for c in index["clips"]] == [spec.path, spec.path]
     assert index["reused"] == 1 and not index["failures"]
     assert len(list((tmp_path / "audit" / "clips").iterdir())) == 1
+
+
+def test_audit_json_holds_the_verdict_and_each_clip_its_patches_and_keep_mask(audited):
+    out, index, specs, _ = audited
+    saved = json.loads((out / "audit.json").read_text())
+    checks = {c["name"]: c for c in saved["checks"]}
+    assert checks == {c["name"]: c for c in index["checks"]}
+    assert checks["untrained backbones"]["status"] == "warn"  # the model's YAMNet has random weights
+    assert checks["files that could not be used"]["value"] == "1 file"  # the broken clip
+    assert checks["model-randomisation check"]["status"] == "warn"  # not run in this audit
+    assert any(name.startswith("gradcam beats its random baseline on deletion") for name in checks)
+    for entry in index["clips"]:
+        from seraudit.preprocessing.pipeline import clip_features
+
+        record = json.loads((out / entry["dir"] / "clip.json").read_text())
+        features = clip_features(entry["path"])
+        patches = record["patches"]
+        assert patches["start_s"] == pytest.approx(features.patches.start_s.tolist())
+        assert patches["end_s"] == pytest.approx(features.patches.end_s.tolist())
+        assert patches["keep"] == features.selection.keep.tolist() and any(patches["keep"])

@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)
         if args.self_contained:
             write_report(run_dir, audit_dir, run_dir / audit_plan.SELF_CONTAINED_REPORT_DIR, self_contained=True, title=title)
+    statuses = [c["status"] for c in index.get("checks", [])]
+    print("verdict: " + ", ".join(f"{statuses.count(s)} {s}" for s in ("pass", "warn", "fail"))
+          + " (audit.json \"checks\"; the report's index lists them)", file=sys.stderr)
     for failure in index["failures"]:
         print(f"  audit failed for {failure['clip']}: {failure['error']}", file=sys.stderr)
     write_json(run_dir / TIMINGS_FILE, timings.to_dict())

@@ -1,0 +1,185 @@
+"""The run-level sections of the report, read from a run folder's saved records (never recomputed).
+
+Each function takes what `ensemble.run.Run` read (``run.json`` provenance,
+``folds.json``, ``predictions.csv``, ``results.json``) and returns plain rows for one
+section: the corpus, the fold plan, the metrics with their fold spread, per-class
+recall, the GDS ablation, provenance and the model card. A record a run did not
+save gives an empty section that says so, never an invented figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from seraudit.core.naming import BACKBONE_DISPLAY
+from seraudit.ensemble.spec import MODELS as MODEL_BRANCHES
+
+#: Metrics of the metrics table, in order: results.json key -> shown name.
+METRICS = {"uar": "UAR", "accuracy": "accuracy", "macro_f1": "macro-F1", "top2_accuracy": "top-2 accuracy",
+           "top3_accuracy": "top-3 accuracy"}
+INTENDED_USE = ("Research audit of speech-emotion-recognition models: how well frozen audio backbones and their "
+                "ensemble recognise acted emotions, and what their explanations point at. Not for decisions about "
+                "people, clinical use or emotion surveillance.")
+#: What each corpus is and under which terms it may be used (from the data's own documentation).
+CORPUS_CARDS = {
+    "ravdess": {"name": "RAVDESS, speech part, audio only (Livingstone & Russo, 2018, PLoS ONE 13(5): e0196391)",
+                "licence": "CC BY-NC-SA 4.0 (non-commercial, share alike)",
+                "truncation": "every clip of this copy is cut to 2.389 s (speech starts about 1 s in, so most "
+                              "utterances are cut off); figures are not comparable with published RAVDESS results"},
+    "emodb": {"name": "Berlin Database of Emotional Speech, EmoDB (Burkhardt et al., 2005, Interspeech)",
+              "licence": "free for research use",
+              "truncation": "every clip of this copy is cut or zero-padded to 2.0 s; figures are not comparable "
+                            "with published EmoDB results"},
+}
+
+
+def corpus_section(results: dict[str, Any], predictions, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Clips, speakers, clips per emotion, clip lengths and GDS-kept/dropped patches."""
+    saved = results.get("corpus_summary") or {}
+    labels = [str(x) for x in results.get("labels", provenance.get("labels", []))]
+    per_emotion = dict(saved.get("clips_per_emotion") or {})
+    if not per_emotion and len(predictions):
+        clips = predictions.drop_duplicates("path")
+        per_emotion = {label: int((clips["label"] == label).sum()) for label in labels}
+    gds = results.get("gds") or provenance.get("gds") or {}
+    return {
+        "corpus": results.get("corpus_display") or provenance.get("corpus_display") or provenance.get("corpus", ""),
+        "data": str(provenance.get("data", "")),
+        "n_clips": saved.get("n_clips", results.get("n_clips")),
+        "n_speakers": saved.get("n_speakers", results.get("n_speakers")),
+        "clips_per_emotion": per_emotion,
+        "duration_s": saved.get("duration_s") or {},
+        "patches": saved.get("patches") or {},
+        "gds_enabled": bool(gds.get("enabled", False)),
+        "gds_threshold": gds.get("threshold"),
+        "gds_kept_fraction": results.get("gds_kept_fraction"),
+        "max_clips": (provenance.get("settings") or {}).get("max_clips"),
+    }
+
+
+def folds_section(folds: dict[str, Any], predictions) -> list[dict[str, Any]]:
+    """One row per cross-validation fold: its speakers and how many test clips it scored."""
+    first_model = predictions["model"].iloc[0] if len(predictions) else None
+    own = predictions[predictions["model"] == first_model] if first_model is not None else predictions
+    rows = []
+    for fold in folds.get("folds", []):
+        index = fold.get("index")
+        rows.append({
+            "index": index,
+            "train": len(fold.get("train_speakers", [])),
+            "validation": len(fold.get("val_speakers", [])),
+            "test_speakers": [str(s) for s in fold.get("test_speakers", [])],
+            "test_clips": int((own["fold"] == index).sum()) if len(own) else None,
+        })
+    return rows
+
+
+def metrics_section(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(metric names shown, one row per model): mean ± std, min–max over folds and pooled, in percent."""
+    present = [k for k in METRICS if any(isinstance(m.get(k), dict) for m in results.get("models", {}).values())]
+    rows = []
+    for name, rec in results.get("models", {}).items():
+        cells = {}
+        for key in present:
+            value = rec.get(key)
+            if not isinstance(value, dict):
+                cells[METRICS[key]] = None
+                continue
+            folds = [float(v) for v in value.get("folds", []) if v is not None]
+            cells[METRICS[key]] = {"mean": value.get("mean"), "std": value.get("std"), "pooled": value.get("pooled"),
+                                   "min": min(folds) if folds else None, "max": max(folds) if folds else None}
+        rows.append({"model": name, "display_name": rec.get("display_name", name), "cells": cells,
+                     "n_folds": len((rec.get("uar") or {}).get("folds", []))})
+    return [METRICS[k] for k in present], rows
+
+
+def recall_section(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(labels, one row per model): pooled recall of each emotion over all test clips, in percent."""
+    labels = [str(x) for x in results.get("labels", [])]
+    rows = [{"model": name, "display_name": rec.get("display_name", name),
+             "recall": {label: (rec.get("per_class_recall") or {}).get(label) for label in labels}}
+            for name, rec in results.get("models", {}).items() if rec.get("per_class_recall")]
+    return labels, rows
+
+
+def provenance_section(provenance: dict[str, Any], path_display: Callable[[str], str]) -> dict[str, Any]:
+    """Weights (source, SHA-256, pretrained or not), library versions, seeds and the command line."""
+    weights = []
+    for backbone, w in (provenance.get("weights") or {}).items():
+        weights.append({
+            "backbone": BACKBONE_DISPLAY.get(backbone, backbone),
+            "pretrained": bool(w.get("pretrained")),
+            "description": w.get("description", ""),
+            "origin": w.get("origin", ""),
+            "path": path_display(str(w["path"])) if w.get("path") else "",
+            "url": w.get("url") or "",
+            "sha256": w.get("sha256") or "",
+            "integrity": w.get("integrity") or "",
+        })
+    command = provenance.get("command_line")
+    if isinstance(command, (list, tuple)):
+        command = " ".join(str(part) for part in command)
+    settings = provenance.get("settings") or {}
+    return {
+        "weights": weights,
+        "library_versions": dict(provenance.get("library_versions") or {}),
+        "seeds": dict(provenance.get("seeds") or {}),
+        "command_line": command or "",
+        "training": provenance.get("training", ""),
+        "settings": {k: settings[k] for k in ("models", "fusion", "head", "gds", "max_clips", "n_boot", "allow_untrained")
+                     if k in settings},
+    }
+
+
+def gds_ablation_section(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's saved GDS ablation (UAR with GDS against every patch pooled); None when the run saved none."""
+    ablation = results.get("gds_ablation")
+    return ablation if isinstance(ablation, dict) and ablation.get("rows") else None
+
+
+def model_card(results: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's model card: intended use, data and licence, what each model holds pretrained, limitations, cross-corpus figures."""
+    if not results.get("models"):
+        return None
+    corpus = str(results.get("corpus") or provenance.get("corpus") or "").lower()
+    test_corpus = str(results.get("test_corpus") or "").lower()
+    data = [CORPUS_CARDS[c] for c in dict.fromkeys([corpus, test_corpus]) if c in CORPUS_CARDS]
+    weights = provenance.get("weights") or {}
+    max_clips = (provenance.get("settings") or {}).get("max_clips")
+    cross = bool(results.get("cross_corpus"))
+    models = []
+    for name, rec in results.get("models", {}).items():
+        untrained = list(rec.get("untrained") or [])
+        parts = []
+        if name == "egemaps":
+            parts.append("no pretrained part: 88 eGeMAPS functionals (openSMILE) and a logistic regression trained here")
+        for b in (b for b in MODEL_BRANCHES.get(name, ()) if b in weights):
+            shown = BACKBONE_DISPLAY.get(b, b)
+            if b in untrained or not weights[b].get("pretrained", False):
+                parts.append(f"{shown}: NOT pretrained (seeded random weights); its figures measure an untrained network")
+            else:
+                parts.append(f"{shown}: pretrained ({weights[b].get('description', 'official weights')}), frozen")
+        if name != "egemaps":
+            parts.append("classification head: trained here on this corpus")
+        uar = rec.get("uar") or {}
+        models.append({"model": name, "display_name": rec.get("display_name", name), "parts": parts,
+                       "untrained": bool(untrained), "uar_mean": uar.get("mean"), "uar_std": uar.get("std"),
+                       "uar_pooled": uar.get("pooled")})
+    limitations = [d["truncation"] for d in data]
+    if max_clips:
+        limitations.append(f"trained on at most {max_clips} clips of the corpus (a quick run), not the whole corpus")
+    if cross:
+        limitations.append("trained on one corpus and tested on another, over the shared emotions only "
+                           f"({', '.join(results.get('shared_labels', []))})")
+    else:
+        limitations.append("folds are speaker-independent within one corpus only: the figures say nothing about "
+                           "other corpora, languages, recording set-ups or spontaneous speech")
+    limitations.append("acted emotions spoken by a small number of actors")
+    return {
+        "intended_use": INTENDED_USE,
+        "data": data,
+        "models": models,
+        "limitations": limitations,
+        "cross_corpus": ({"corpus": results.get("corpus_display", ""), "over": results.get("metrics_over", "")}
+                         if cross else None),
+    }

@@ -1,0 +1,167 @@
+"""The audit's verdict: a short list of pass / warn / fail checks, each with its figure and where the report shows it.
+
+One function, `audit_checks`, turns what is already saved (the audit index, the
+run's ``results.json`` and the files the run or the audit could not use) into
+``[{"name", "status", "value", "evidence"}]``. It is written into ``audit.json`` as
+``"checks"`` so a CI pipeline can gate on it, and the report's index opens with the
+same list. ``evidence`` is the report page and section that shows the figure
+(``"index.html#comparisons"``). Nothing here runs a model.
+
+The rules:
+
+* ensemble vs each single model and vs the eGeMAPS baseline: pass when the 95 %
+  bootstrap interval of the UAR difference lies above 0, fail when it lies below,
+  warn when it holds 0;
+* each method of the reference model vs its random baseline, on deletion and on
+  insertion: pass when the gain interval over clips lies above 0, fail when below,
+  warn when it holds 0 or there are too few clips for one;
+* model randomisation, per method of the reference model: pass when the mean rank
+  correlation at the most randomised stage falls below `SANITY_MAX_SPEARMAN`, else
+  fail; warn when the check was not run;
+* untrained backbones: always listed, warn when any model holds one;
+* files that could not be used: pass at 0, warn otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from seraudit.core.naming import BACKBONE_DISPLAY, slug
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+#: The randomisation check passes when the maps of the randomised model rank cells this differently at most.
+SANITY_MAX_SPEARMAN = 0.5
+RUN_FAILURES_FILE = "failures.csv"  # the run folder's table of files training could not use (columns clip, error)
+COMPARED = ("yamnet", "vggish", "egemaps")
+
+
+def check(name: str, status: str, value: str, evidence: str) -> dict[str, str]:
+    return {"name": name, "status": status, "value": value, "evidence": evidence}
+
+
+def interval_status(low: float | None, high: float | None) -> str:
+    """pass above 0, fail below 0, warn when the interval holds 0 or is missing."""
+    if low is None or high is None:
+        return WARN
+    return PASS if low > 0 else FAIL if high < 0 else WARN
+
+
+def read_run_failures(run_dir: str | os.PathLike | None) -> list[dict[str, str]]:
+    """Rows of the run folder's ``failures.csv`` (clip, error); none when the run has no such file."""
+    if not run_dir:
+        return []
+    path = Path(run_dir) / RUN_FAILURES_FILE
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [{"clip": str(r.get("clip", "")), "error": str(r.get("error", ""))} for r in csv.DictReader(handle)]
+
+
+def _title(name: str, index: dict[str, Any], results: dict[str, Any]) -> str:
+    rec = index.get("models", {}).get(name) or results.get("models", {}).get(name) or {}
+    if name == "egemaps":
+        return "eGeMAPS baseline"
+    return str(rec.get("display_name") or name)
+
+
+def comparison_checks(index: dict[str, Any], results: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for c in results.get("comparisons", []):
+        if c.get("a") != "ensemble" or c.get("b") not in COMPARED:
+            continue
+        low, high, diff, p = c.get("ci_low"), c.get("ci_high"), c.get("uar_difference"), c.get("p_value")
+        if diff is None:
+            continue
+        interval = "" if low is None or high is None else f" [{low:+.1f}, {high:+.1f}]"
+        value = f"{diff:+.1f} UAR points{interval}" + ("" if p is None else f", McNemar p = {p:.3g}")
+        out.append(check(f"{_title('ensemble', index, results)} beats {_title(c['b'], index, results)}",
+                         interval_status(low, high), value, "index.html#comparisons"))
+    return out
+
+
+def faithfulness_checks(index: dict[str, Any]) -> list[dict[str, str]]:
+    reference = index.get("reference_model", "ensemble")
+    per_method = index.get("summary", {}).get(reference, {})
+    out = []
+    for method in index.get("methods", []):
+        m = per_method.get(method)
+        if not m:
+            continue
+        for kind in ("deletion", "insertion"):
+            share, ci = m.get(f"{kind}_beats_random"), m.get(f"{kind}_gain_ci")
+            if share is None:
+                continue
+            low, high = (ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (None, None))
+            interval = "too few clips for an interval" if low is None else f"gain 95 % CI [{low:+.3f}, {high:+.3f}]"
+            value = f"beats random on {100 * share:.0f} % of {int(m.get('n_clips', 0))} clips, {interval}"
+            out.append(check(f"{method} beats its random baseline on {kind} ({_title(reference, index, {})})",
+                             interval_status(low, high), value, f"model-{slug(reference)}.html#faithfulness-{slug(reference)}"))
+    return out
+
+
+def sanity_checks(index: dict[str, Any]) -> list[dict[str, str]]:
+    reference = index.get("reference_model", "ensemble")
+    sanity = index.get("sanity") or {}
+    rows = {r.get("method"): r for r in sanity.get("rows", []) if r.get("model") == reference}
+    if not rows:
+        return [check("model-randomisation check", WARN, "not run on this audit (use --sanity N)", "index.html#sanity")]
+    out = []
+    for method in index.get("methods", []):
+        row = rows.get(method)
+        if row is None:
+            continue
+        rho = row.get("spearman")
+        if rho is None:
+            status, value = WARN, "no rank correlation (constant maps)"
+        else:
+            status = PASS if rho < SANITY_MAX_SPEARMAN else FAIL
+            value = (f"rank correlation {rho:.2f} after randomising {row.get('stage_name', 'the model')} "
+                     f"({row.get('n_clips', 0)} clips; passes below {SANITY_MAX_SPEARMAN})")
+        out.append(check(f"{method} changes when {_title(reference, index, {})} is randomised", status, value,
+                         "index.html#sanity"))
+    return out
+
+
+def untrained_check(index: dict[str, Any], results: dict[str, Any]) -> dict[str, str]:
+    """Always present: which models hold a backbone with random weights."""
+    untrained: dict[str, list[str]] = {}
+    for source in (results.get("models", {}), index.get("models", {})):
+        for name, rec in source.items():
+            branches = rec.get("untrained_branches", rec.get("untrained", [])) or []
+            for branch in branches:
+                untrained.setdefault(BACKBONE_DISPLAY.get(branch, branch), [])
+                if name not in untrained[BACKBONE_DISPLAY.get(branch, branch)]:
+                    untrained[BACKBONE_DISPLAY.get(branch, branch)].append(name)
+    if not untrained:
+        return check("every backbone pretrained", PASS, "no model holds an untrained backbone", "index.html#provenance")
+    value = "; ".join(f"{b} untrained (random weights) in {', '.join(models)}" for b, models in untrained.items())
+    return check("untrained backbones", WARN, value, "index.html#provenance")
+
+
+def failures_check(failures: Sequence[dict[str, str]]) -> dict[str, str]:
+    n = len(failures)
+    return check("files that could not be used", PASS if n == 0 else WARN,
+                 "none" if n == 0 else f"{n} file{'s' if n != 1 else ''}", "index.html#failures")
+
+
+def all_failures(index: dict[str, Any], run_failures: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """The run's unusable files, then the audit's failed clips (each with the stage that dropped it)."""
+    return ([{**f, "stage": "training"} for f in run_failures]
+            + [{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": "audit"}
+               for f in index.get("failures", [])])
+
+
+def audit_checks(index: dict[str, Any], results: dict[str, Any] | None = None,
+                 run_failures: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:
+    """Every check, in the order the report lists them (see the module docstring for the rules)."""
+    results = results or {}
+    return [
+        *comparison_checks(index, results),
+        *faithfulness_checks(index),
+        *sanity_checks(index),
+        untrained_check(index, results),
+        failures_check(all_failures(index, run_failures)),
+    ]
