@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seraudit.core.errors import CorpusError
 from seraudit.core.labels import EMOTIONS
-from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache
+from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache, UnusableClips
 from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip, pool_embeddings
 from seraudit.ensemble.spec import BACKBONES
 from seraudit.preprocessing.gds import GdsSettings
@@ -40,6 +41,35 @@ def label_set(labels) -> list[str]:
     return [e for e in EMOTIONS if e in present] + sorted(present - set(EMOTIONS))
 
 
+MIN_SPEAKERS_PER_EMOTION = 2  # so a fold that tests one speaker of an emotion still trains on another
+
+
+def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool = True) -> None:
+    """Refuse, before any audio is read, a table the models cannot learn from or the folds cannot split.
+
+    Needs two emotions at least; with cross-validation also two speakers and every emotion
+    spoken by `MIN_SPEAKERS_PER_EMOTION` speakers. The message lists the counts and the fix.
+    """
+    labels = sorted(set(table["label"]))
+    if len(labels) < 2:
+        found = f"only {labels[0]!r}" if labels else "none"
+        raise CorpusError(f"{source}: the clips carry {found} of the emotions ({len(table)} clip(s)); a classifier needs "
+                          "at least two emotions; add clips of other emotions or check the label column")
+    if not cross_validated:
+        return
+    speakers = sorted(set(table["speaker"]))
+    if len(speakers) < 2:
+        raise CorpusError(f"{source}: all {len(table)} clips come from one speaker ({speakers[0]!r}); speaker-independent "
+                          "cross-validation needs at least two speakers; add speakers or check the speaker column")
+    per_label = table.groupby("label")["speaker"].nunique()
+    thin = per_label[per_label < MIN_SPEAKERS_PER_EMOTION]
+    if len(thin):
+        counts = ", ".join(f"{label!r}: {n}" for label, n in thin.items())
+        raise CorpusError(f"{source}: emotion(s) spoken by fewer than {MIN_SPEAKERS_PER_EMOTION} speakers ({counts}); a fold "
+                          "that tests that speaker would train without the emotion; add clips of those emotions by other "
+                          "speakers, or leave those emotions out")
+
+
 @dataclass
 class CorpusData:
     """One corpus ready for training: clip table, labels, patches, every backbone layer's features (and eGeMAPS when asked)."""
@@ -52,6 +82,7 @@ class CorpusData:
     keep: np.ndarray  # [P] GDS keep-mask
     taps: dict[str, dict[str, np.ndarray]]  # backbone -> readable layer -> its pooled output [P, D_tap]
     egemaps: np.ndarray | None = None  # [n_clips, 88]
+    failures: list = field(default_factory=list)  # clips left out because they cannot be used ({"clip", "error", "stage"})
     _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
 
     @property
@@ -117,19 +148,37 @@ def prepare_data(
     with_egemaps: bool,
     labels: list[str] | None = None,
     patch_data: bool = False,
+    strict: bool = False,
+    cross_validated: bool = True,
 ) -> CorpusData:
     """Embeddings, patch table and (optionally) eGeMAPS features for every clip of `table`.
 
     `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them).
+    A clip that cannot be used is left out and listed in ``failures`` (the rest must still
+    pass `check_trainable`); `strict` refuses the corpus instead, naming those clips.
     """
     from seraudit.ensemble.baseline_egemaps import egemaps_matrix
 
     table = table.reset_index(drop=True)
+    paths = table["path"].astype(str).tolist()
+    failures: list[dict] = []
+    try:
+        patches = cache.patches(paths)
+    except UnusableClips as unusable:
+        failures = unusable.failures
+        if strict:
+            listed = "; ".join(f"{f['clip']}: {f['error']}" for f in failures[:5])
+            raise CorpusError(f"--strict: {len(failures)} clip(s) of the corpus cannot be used ({listed}"
+                              f"{' ...' if len(failures) > 5 else ''}); fix or remove them, or drop --strict to "
+                              "train on the rest") from None
+        bad = {f["clip"] for f in failures}
+        table = table[~table["path"].astype(str).isin(bad)].reset_index(drop=True)
+        check_trainable(table, f"the {len(table)} usable clips (of {len(paths)})", cross_validated=cross_validated)
+        paths = table["path"].astype(str).tolist()
+        patches = cache.patches(paths)
     labels = labels or label_set(table["label"])
     index = {lab: i for i, lab in enumerate(labels)}
-    paths = table["path"].astype(str).tolist()
     egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
-    patches = cache.patches(paths)
     taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
     keep = patches.keep(gds)
     if patch_data:
@@ -145,4 +194,5 @@ def prepare_data(
         keep=keep,
         taps=taps,
         egemaps=egemaps,
+        failures=failures,
     )

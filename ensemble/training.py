@@ -66,6 +66,8 @@ class TrainSettings:
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
     fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
     layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
+    strict: bool = False  # refuse a corpus with unusable clips instead of training on the rest
+    label_map: str | None = None  # CSV/JSON file mapping a manifest's own labels to the canonical emotions
 
     def to_dict(self) -> dict:
         return {

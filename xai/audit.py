@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 from seraudit.core.errors import SerauditError
 from seraudit.ensemble.run import Run
 from seraudit.ensemble.shared_backbones import sharing_backbones
+from seraudit.preprocessing.audio import check_audio_path
 from seraudit.xai.audit_compute import audit_clip
 from seraudit.xai.audit_folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
 from seraudit.xai.audit_summary import metric_rows, summarise, summarise_sanity
@@ -84,8 +85,12 @@ def run_audit(
     run: Run | None = None,
     title: str = "",
     progress: bool = True,
+    failures: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
     """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
+
+    ``failures`` are files that failed before the audit (e.g. in training); they are listed
+    in the index and in ``failures.csv`` with the audit's own.
 
     Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
     come from), else the default. Returns the index written to ``audit.json``:
@@ -105,7 +110,7 @@ def run_audit(
     by_name = {m.name: m for m in models}
     settings_key = settings.key()
     records: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
+    failures = list(failures)
     reused = 0
     bar = tqdm(specs, desc="audit", unit="clip", disable=not progress)
     # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
@@ -114,6 +119,7 @@ def run_audit(
             folder = clip_dir(out_dir, clip_id_for(spec.path))
             bar.set_postfix_str(Path(spec.path).name[:40])
             try:
+                check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
                 key = cache_key(spec, models, settings_key)
                 cached = cached_record(folder, key)
                 if cached is not None:
@@ -125,7 +131,7 @@ def run_audit(
                 records.append(write_clip_audit(audit, features, folder, by_name, cache=key))
             except Exception as error:  # one bad clip never stops the batch; the reason is recorded
                 message = str(error) if isinstance(error, SerauditError) else f"{type(error).__name__}: {error}"
-                failures.append({"clip": os.fspath(spec.path), "error": message,
+                failures.append({"clip": os.fspath(spec.path), "error": message, "stage": "audit",
                                  "detail": "" if isinstance(error, SerauditError) else traceback.format_exc(limit=3)})
             finally:
                 memo.clear()  # perturbations of one clip never recur in another

@@ -69,3 +69,16 @@ def add_methods(parser: argparse.ArgumentParser) -> None:
         "--methods", default=default, metavar="LIST",
         help=f"comma-separated methods; '{PROBE}' adds eGeMAPS deviations (default: {default})",
     )
+
+
+def add_require_speech(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--require-speech", action="store_true",
+                        help="refuse clips with no speech detected (default: use them and warn 'no speech detected'; "
+                        "the rule is in seraudit.preprocessing.speech)")
+
+
+def add_max_duration(parser: argparse.ArgumentParser) -> None:
+    from seraudit.preprocessing.audio import MAX_DURATION_S
+
+    parser.add_argument("--max-duration", type=float, default=None, metavar="SECONDS",
+                        help=f"refuse clips longer than this, before decoding them (default: {MAX_DURATION_S:g} s)")
