@@ -197,10 +197,14 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
 
 def write_report(
     run_dir: str | os.PathLike, audit_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-    self_contained: bool = False, title: str | None = None,
+    self_contained: bool = False, title: str | None = None, redact_paths: bool = False,
 ) -> Path:
-    """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page."""
-    report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title)
+    """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page.
+
+    Paths show relative to the run's corpus folder; `redact_paths` shows file names only.
+    """
+    report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title,
+                         redact_paths=redact_paths)
     return build_report(report, out_dir, self_contained=self_contained)
 
 

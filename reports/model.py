@@ -13,10 +13,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seraudit.core.io import read_failures
 from seraudit.core.naming import UNTRAINED_TAG, display_name
 from seraudit.ensemble.run import Run, corpus_display
 from seraudit.xai.audit import REFERENCE_MODEL
 from seraudit.xai.audit_folder import read_audit_index, read_clip_record
+
+
+def display_path(path: str | os.PathLike | None, root: str | os.PathLike | None = None, redact: bool = False) -> str:
+    """How a report shows a file's path: relative to the corpus `root` when it lies below it, else (and always
+    with `redact`) the file name alone. A report never shows an absolute path of the machine that made it."""
+    if not path:
+        return ""
+    text = os.fspath(path)
+    name = Path(text).name or text
+    if redact or not os.path.isabs(text):
+        return name if redact else text
+    if root:
+        try:
+            return Path(os.path.abspath(text)).relative_to(os.path.abspath(os.fspath(root))).as_posix()
+        except ValueError:
+            pass
+    return name
+
+
+def redact_text(text: str | None, paths: list[str] | tuple[str, ...] = (), root: str | os.PathLike | None = None,
+                redact: bool = False) -> str:
+    """A message (an error naming files) with each of `paths`, the corpus `root` and the home folder replaced
+    by what `display_path` shows, so failure reasons are as portable as the paths."""
+    out = str(text or "")
+    for path in sorted({os.fspath(p) for p in paths if p}, key=len, reverse=True):
+        out = out.replace(path, display_path(path, root, redact))
+    if root:
+        out = out.replace(os.path.abspath(os.fspath(root)) + os.sep, "")
+    home = os.path.expanduser("~")
+    if home and home != os.sep:
+        out = out.replace(home, "~")
+    return out
 
 
 @dataclass
@@ -84,6 +117,8 @@ class ClipReport:
     duration_s: float | None = None
     faithfulness_curves: dict[str, str] = field(default_factory=dict)  # model -> PNG of its deletion/insertion curves
     reference_model: str = REFERENCE_MODEL
+    warnings: list[str] = field(default_factory=list)  # e.g. "no speech detected" (preprocessing.speech)
+    speech_fraction: float | None = None
 
     @property
     def name(self) -> str:
@@ -186,6 +221,17 @@ class Report:
     corpus_note: str = ""
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
     faithfulness_block: tuple[int, int] = (1, 1)  # frames x bands removed at once; audits before blocks removed cells
+    corpus_root: str = ""  # paths below it are shown relative to it (`display_path`)
+    redact_paths: bool = False  # show file names only
+
+    def shown_path(self, path: str | os.PathLike | None) -> str:
+        """`display_path` with this report's corpus root and redaction: what every template prints for a path."""
+        return display_path(path, self.corpus_root, self.redact_paths)
+
+    def shown_text(self, text: str | None) -> str:
+        """`redact_text` for a message of this report (failure reasons)."""
+        paths = [c.path for c in self.clips] + [f.get("clip", "") for f in self.failures] + [self.run_dir]
+        return redact_text(text, paths, self.corpus_root, self.redact_paths)
 
     @property
     def comparison_verdicts(self) -> list[str]:
@@ -247,6 +293,8 @@ def _clip_from_json(data: dict[str, Any], base: str, reference: str) -> ClipRepo
         faithfulness_curves={m: _rel(base, p) for m, p in data.get("faithfulness_curves", {}).items() if p},
         duration_s=data.get("duration_s"),
         reference_model=reference,
+        warnings=[str(w) for w in data.get("warnings", [])],
+        speech_fraction=data.get("speech_fraction"),
     )
 
 
@@ -256,8 +304,12 @@ def load_report(
     *,
     run_dir: str = "",
     title: str | None = None,
+    redact_paths: bool = False,
 ) -> Report:
     """Assemble a report from an audit folder and a run summary (see `run_summary`).
+
+    Failures are the audit's and the run's (files training left out, its ``failures.csv``).
+    Paths show relative to the run's corpus root, or as file names with `redact_paths`.
 
     ``run_summary`` holds what the run saved: per-model UAR, confusion matrices
     and ensemble-vs-single comparisons; ``None`` makes model pages show only the
@@ -317,12 +369,31 @@ def load_report(
         methods=list(index.get("methods", [])),
         clips=clips,
         model_reports=model_reports,
-        failures=list(index.get("failures", [])),
+        failures=_failures(index.get("failures", []), run_dir),
         sanity=index.get("sanity"),
         corpus_note=run_summary.get("corpus_note", ""),
         baselines=run_summary.get("baselines", {}),
         faithfulness_block=tuple(index.get("settings", {}).get("faithfulness_block", (1, 1))),
+        corpus_root=run_summary.get("corpus_root", ""),
+        redact_paths=redact_paths,
     )
+
+
+def _failures(audit_failures: list[dict[str, Any]], run_dir: str | os.PathLike) -> list[dict[str, str]]:
+    """The audit's failures, then the run's not already among them (one row per clip and reason)."""
+    rows = [dict(f) for f in audit_failures]
+    seen = {(f.get("clip"), f.get("error")) for f in rows}
+    if run_dir and Path(run_dir).is_dir():
+        rows += [f for f in read_failures(run_dir) if (f.get("clip"), f.get("error")) not in seen]
+    return rows
+
+
+def corpus_root_of(data: str | os.PathLike | None) -> str:
+    """The folder a run's paths are shown relative to: its corpus folder, or a manifest's folder."""
+    if not data:
+        return ""
+    path = Path(os.fspath(data))
+    return os.path.abspath(path.parent if path.suffix.lower() == ".csv" else path)
 
 
 def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
@@ -410,4 +481,5 @@ def run_summary(run: Run) -> dict[str, Any]:
         "comparisons": comparisons,
         "corpus_note": corpus_display(str(corpus)) if corpus else "",
         "baseline_titles": {n: b["display_name"] for n, b in baselines.items()},
+        "corpus_root": corpus_root_of(run.provenance.get("data")),
     }

@@ -27,8 +27,9 @@ def hostile_report(tmp_path_factory, ravdess_dir, audit_writer):
     table = read_manifest(manifest)
     labels = ["neutral", HOSTILE_LABEL, "sad", "angry"]
     audit = audit_writer(root / "audit", [(Path(table["path"][0]), HOSTILE_LABEL)], labels=labels)
-    out = build_report(load_report(None, audit), root / "report")
-    single = build_report(load_report(None, audit), root / "single", self_contained=True)
+    shown_from = {"corpus_root": str(root)}  # paths show relative to the corpus: the folder name is part of them
+    out = build_report(load_report(shown_from, audit), root / "report")
+    single = build_report(load_report(shown_from, audit), root / "single", self_contained=True)
     return out.parent, single
 
 
