@@ -167,6 +167,10 @@ def _conform(
         bad = int(data.size - np.count_nonzero(finite))
         raise _fail(source, f"{bad} samples are NaN or infinite", "every sample must be a finite number",
                     "re-export the file as 16-bit PCM WAV or FLAC from the original recording")
+    if pad_short and duration_s < MIN_DURATION_S:  # before the level checks: a 1-sample file is too short, not "DC"
+        raise _fail(source, f"{duration_s:.3f} s is too short to pad",
+                    f"short clips are zero-padded only from {MIN_DURATION_S:g} s up",
+                    "use a clip of at least 0.1 s (ideally a whole utterance)")
     peak = float(np.abs(data).max())
     if peak <= SILENCE_PEAK:
         raise _fail(source, f"the audio is digitally silent (peak {peak:.2e})",

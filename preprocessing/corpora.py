@@ -35,7 +35,7 @@ from typing import Callable
 import pandas as pd
 
 from seraudit.core.labels import EMOTIONS
-from seraudit.core.errors import CorpusError
+from seraudit.core.errors import AudioError, CorpusError
 
 CORPORA = ("ravdess", "emodb", "crema-d", "tess", "savee", "emovo", "folders", "manifest")
 COLUMNS = ("path", "label", "speaker", "corpus", "gender", "intensity", "text")
@@ -423,6 +423,11 @@ def read_manifest(manifest: str | os.PathLike, *, label_map: str | os.PathLike |
         raise CorpusError(f"{path}: {int(not_audio.sum())} row(s) are not .wav/.flac files: {rows_where(not_audio)}")
     absent = ~paths.map(os.path.isfile)
     if absent.any():
+        kinds = paths[absent].map(_path_problem)
+        if (kinds != "missing").any():  # a pipe, folder or bad link among them: say what each one is
+            listed = "; ".join(f"line {i + 2}: {kinds[i]}" for i in kinds.index[:MAX_LISTED])
+            raise CorpusError(f"{path}: {int(absent.sum())} listed path(s) are not readable audio files: {listed}; "
+                              "fix the paths or remove those rows")
         raise CorpusError(
             f"{path}: {int(absent.sum())} listed file(s) do not exist: {rows_where(absent)}; relative paths are "
             f"read from the manifest's folder {base.resolve()}; fix the paths or remove those rows"
@@ -508,6 +513,19 @@ def _list_files(bad: list[Path], root: Path, problem: str) -> str:
     shown = ", ".join(str(p.relative_to(root)) for p in bad[:MAX_LISTED])
     more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
     return f"{len(bad)} file(s) under {root} {problem}: {shown}{more}"
+
+
+def _path_problem(path: str) -> str:
+    """What is wrong with a listed path that is not a regular file ("missing" when it simply does not exist)."""
+    from seraudit.preprocessing.audio import check_audio_path
+
+    if not os.path.lexists(path):
+        return "missing"
+    try:
+        check_audio_path(path)
+    except AudioError as error:  # its message names the path and what it is
+        return str(error)
+    return "missing"
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
