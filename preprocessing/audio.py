@@ -146,49 +146,78 @@ def _check_duration(source: str, n_samples: int, sample_rate: int, max_duration_
     return duration_s
 
 
-def _conform(
-    data: np.ndarray,
-    sample_rate: int,
-    *,
-    source: str,
-    path: str | None,
-    pad_short: bool,
-    max_duration_s: float,
-    require_speech: bool = False,
-) -> LoadedAudio:
-    """Apply every input rule to decoded samples ``[n, channels]`` and resample them."""
-    n_in, channels = data.shape
-    if n_in == 0:
+@dataclass
+class _Levels:
+    """What the input rules need to know about decoded samples, gathered block by block."""
+
+    frames: int = 0
+    channels: int = 1
+    nonfinite: int = 0
+    peak: float = 0.0  # over every channel
+    mono_peak: float = 0.0
+    mono_min: float = np.inf
+    mono_max: float = -np.inf
+    mono_sum: float = 0.0
+
+    def add(self, block: np.ndarray) -> np.ndarray:
+        """Count `block` ``[n, channels]`` in; returns its mono mix (what the model hears)."""
+        self.frames += len(block)
+        self.channels = block.shape[1]
+        finite = np.isfinite(block)
+        self.nonfinite += int(block.size - np.count_nonzero(finite))
+        mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+        if len(block) and not self.nonfinite:
+            self.peak = max(self.peak, float(np.abs(block).max()))
+            self.mono_peak = max(self.mono_peak, float(np.abs(mono).max()))
+            self.mono_min = min(self.mono_min, float(mono.min()))
+            self.mono_max = max(self.mono_max, float(mono.max()))
+            self.mono_sum += float(mono.sum(dtype=np.float64))
+        return mono
+
+
+def _check_levels(source: str, levels: _Levels, sample_rate: int, pad_short: bool, max_duration_s: float) -> float:
+    """Every rule on the samples themselves (empty, length, finite, silence, cancelling channels, DC); the duration."""
+    if levels.frames == 0:
         raise _fail(source, "the audio holds no samples", "audio must not be empty",
                     "re-export the recording, or leave the file out of the corpus")
-    duration_s = _check_duration(source, n_in, sample_rate, max_duration_s)
-    finite = np.isfinite(data)
-    if not finite.all():
-        bad = int(data.size - np.count_nonzero(finite))
-        raise _fail(source, f"{bad} samples are NaN or infinite", "every sample must be a finite number",
+    duration_s = _check_duration(source, levels.frames, sample_rate, max_duration_s)
+    if levels.nonfinite:
+        raise _fail(source, f"{levels.nonfinite} samples are NaN or infinite", "every sample must be a finite number",
                     "re-export the file as 16-bit PCM WAV or FLAC from the original recording")
     if pad_short and duration_s < MIN_DURATION_S:  # before the level checks: a 1-sample file is too short, not "DC"
         raise _fail(source, f"{duration_s:.3f} s is too short to pad",
                     f"short clips are zero-padded only from {MIN_DURATION_S:g} s up",
                     "use a clip of at least 0.1 s (ideally a whole utterance)")
-    peak = float(np.abs(data).max())
+    peak = levels.peak
     if peak <= SILENCE_PEAK:
         raise _fail(source, f"the audio is digitally silent (peak {peak:.2e})",
                     "a clip needs at least one sample above one 16-bit step (2^-15)",
                     "check the recording level or the export, or leave the file out")
-    mono = data[:, 0] if channels == 1 else data.mean(axis=1, dtype=np.float32)
-    mono_peak = float(np.abs(mono).max())
-    if mono_peak <= SILENCE_PEAK:
-        raise _fail(source, f"its {channels} channels cancel in the mono mix (each peaks at {peak:.2e}, the mix at "
-                    f"{mono_peak:.2e})", "the mono mix the model hears must not be silent",
+    if levels.mono_peak <= SILENCE_PEAK:
+        raise _fail(source, f"its {levels.channels} channels cancel in the mono mix (each peaks at {peak:.2e}, the mix at "
+                    f"{levels.mono_peak:.2e})", "the mono mix the model hears must not be silent",
                     "the channels are in opposite phase: keep one channel (`sox in.wav out.wav remix 1`) or fix the wiring")
-    offset = float(mono.mean(dtype=np.float64))
-    ac_peak = max(float(mono.max()) - offset, offset - float(mono.min()))
+    offset = levels.mono_sum / levels.frames
+    ac_peak = max(levels.mono_max - offset, offset - levels.mono_min)
     if ac_peak <= SILENCE_PEAK:
         raise _fail(source, f"it holds only a DC offset ({offset:+.3g}), no sound (peak {ac_peak:.2e} "
                     "once the offset is removed)", "the mix must hold sound once its DC offset is removed",
                     "check the microphone or the export; a constant signal is not a recording")
-    waveform = to_model_rate(data, sample_rate)
+    return duration_s
+
+
+def _finish(
+    waveform: np.ndarray,
+    levels: _Levels,
+    sample_rate: int,
+    duration_s: float,
+    *,
+    source: str,
+    path: str | None,
+    pad_short: bool,
+    require_speech: bool,
+) -> LoadedAudio:
+    """The rules on what the model hears (speech, one patch at least) and the padding policy."""
     fraction, speechless = speech_check(waveform)
     warnings = (NO_SPEECH_WARNING,) if speechless else ()
     if warnings and require_speech:
@@ -212,12 +241,53 @@ def _conform(
         waveform=waveform,
         path=path,
         original_sample_rate=int(sample_rate),
-        original_channels=int(channels),
+        original_channels=int(levels.channels),
         duration_s=float(duration_s),
         padded_s=padded / SAMPLE_RATE,
         speech_fraction=float(fraction),
         warnings=warnings,
     )
+
+
+def _conform(
+    data: np.ndarray,
+    sample_rate: int,
+    *,
+    source: str,
+    path: str | None,
+    pad_short: bool,
+    max_duration_s: float,
+    require_speech: bool = False,
+) -> LoadedAudio:
+    """Apply every input rule to decoded samples ``[n, channels]`` and resample them."""
+    levels = _Levels()
+    levels.add(data)
+    duration_s = _check_levels(source, levels, sample_rate, pad_short, max_duration_s)
+    waveform = to_model_rate(data, sample_rate)
+    return _finish(waveform, levels, sample_rate, duration_s, source=source, path=path, pad_short=pad_short,
+                   require_speech=require_speech)
+
+
+DECODE_BLOCK_FRAMES = 1 << 16  # frames decoded at once: peak memory follows the 16 kHz output, not the file's format
+
+
+def _decode_stream(file: Path, sample_rate: int) -> tuple[np.ndarray, _Levels]:
+    """Decode, down-mix and resample `file` block by block (soxr's stream resampler gives the same samples as
+    `to_model_rate` on the whole signal), so a 96 kHz 8-channel file never sits in memory whole."""
+    levels = _Levels()
+    resampler = None if sample_rate == SAMPLE_RATE else soxr.ResampleStream(
+        sample_rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLER_QUALITY)
+    parts = []
+    with sf.SoundFile(str(file)) as handle:
+        while True:
+            block = handle.read(DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(block) < DECODE_BLOCK_FRAMES
+            mono = levels.add(block)
+            parts.append(mono.copy() if resampler is None else resampler.resample_chunk(mono, last=last))
+            if last:
+                break
+    waveform = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return np.clip(waveform, -1.0, 1.0).astype(np.float32, copy=False), levels
 
 
 def load_audio(
@@ -248,13 +318,14 @@ def load_audio(
     # Refuse before decoding: the limit exists so a huge file is never read into memory.
     _check_duration(str(file), info.frames, info.samplerate, max_duration_s)
     try:
-        data, sample_rate = sf.read(str(file), dtype="float32", always_2d=True)
+        waveform, levels = _decode_stream(file, info.samplerate)
     except (sf.LibsndfileError, RuntimeError) as err:
         raise _fail(str(file), f"libsndfile cannot decode it ({err})",
                     "audio must be a format libsndfile reads (WAV, FLAC, OGG, ...)",
                     "re-export it as 16-bit PCM WAV or FLAC") from err
-    return _conform(data, sample_rate, source=str(file), path=str(file), pad_short=pad_short,
-                    max_duration_s=max_duration_s, require_speech=require_speech)
+    duration_s = _check_levels(str(file), levels, info.samplerate, pad_short, max_duration_s)
+    return _finish(waveform, levels, info.samplerate, duration_s, source=str(file), path=str(file), pad_short=pad_short,
+                   require_speech=require_speech)
 
 
 def audio_from_array(

@@ -36,7 +36,7 @@ MIN_DIP = 0.6  # the autocorrelation must fall at least this far below the peak 
 MIN_SPEECH_FRACTION = 0.12
 MIN_SPEECH_FRAMES = 10
 NO_SPEECH_WARNING = "no speech detected"
-_CHUNK_FRAMES = 4096  # frames analysed at once: bounded memory on a 10-minute clip
+_CHUNK_FRAMES = 1024  # frames analysed at once (about 25 MB): bounded memory on a 10-minute clip
 
 
 def _frames(waveform: np.ndarray, frame: int, hop: int) -> np.ndarray:
