@@ -286,8 +286,9 @@ def _decode_stream(file: Path, sample_rate: int) -> tuple[np.ndarray, _Levels]:
             parts.append(mono.copy() if resampler is None else resampler.resample_chunk(mono, last=last))
             if last:
                 break
-    waveform = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    return np.clip(waveform, -1.0, 1.0).astype(np.float32, copy=False), levels
+    waveform = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
+    del parts
+    return np.clip(waveform, -1.0, 1.0, out=waveform), levels
 
 
 def load_audio(
