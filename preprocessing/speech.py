@@ -9,8 +9,9 @@ voice-like sound. The rule, on the 16 kHz mono waveform the models hear:
    loudest frame, so a near-silent clip or faint background has no speech frames;
 2. such a frame is **voiced** when its normalised autocorrelation has a local peak of
    at least `VOICING_THRESHOLD` (0.45) at a lag of a human pitch (`PITCH_RANGE_HZ`,
-   60-400 Hz), after falling at least `MIN_DIP` below it at a shorter lag. Voiced speech is periodic at its pitch; white or pink noise is not
-   (its peak stays near 0.1), and neither is a click or a DC step.
+   60-400 Hz), after falling at least `MIN_DIP` (0.6) below it at a shorter lag. Voiced
+   speech is periodic at its pitch; white noise is not, and the dip tells a period from
+   the slow decay of low-pass noise.
 
 ``speech_fraction`` is the share of all frames that are voiced. A clip is flagged when
 it is below `MIN_SPEECH_FRACTION` (12 %) or has fewer than `MIN_SPEECH_FRAMES` voiced

@@ -24,6 +24,7 @@ from seraudit.core.errors import SerauditError
 from seraudit.ensemble.run import Run
 from seraudit.ensemble.shared_backbones import sharing_backbones
 from seraudit.preprocessing.audio import check_audio_path
+from seraudit.preprocessing.speech import NO_SPEECH_WARNING
 from seraudit.xai.audit_compute import audit_clip
 from seraudit.xai.audit_folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
 from seraudit.xai.audit_summary import metric_rows, summarise, summarise_sanity
@@ -86,11 +87,14 @@ def run_audit(
     title: str = "",
     progress: bool = True,
     failures: Sequence[dict[str, str]] = (),
+    require_speech: bool = False,
 ) -> dict[str, Any]:
     """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
 
     ``failures`` are files that failed before the audit (e.g. in training); they are listed
-    in the index and in ``failures.csv`` with the audit's own.
+    in the index and in ``failures.csv`` with the audit's own. ``require_speech`` also
+    refuses a reused clip record that carries the "no speech detected" warning (pass
+    ``load_features`` with ``require_speech=True`` for the clips computed now).
 
     Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
     come from), else the default. Returns the index written to ``audit.json``:
@@ -122,6 +126,9 @@ def run_audit(
                 check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
                 key = cache_key(spec, models, settings_key)
                 cached = cached_record(folder, key)
+                if cached is not None and require_speech and NO_SPEECH_WARNING in cached.get("warnings", []):
+                    raise SerauditError(f"{spec.path}: no speech detected (rule: --require-speech); fix: leave the "
+                                        "file out, or drop --require-speech to keep it with a warning")
                 if cached is not None:
                     records.append(cached)
                     reused += 1

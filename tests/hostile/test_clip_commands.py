@@ -125,6 +125,11 @@ def test_explain_audits_the_good_files_and_records_the_bad_ones(tmp_path, tiny_r
                             "--out", audit, "--quiet", "--json")
     assert code == EXIT_OK and json.loads(out)["reused"] == len(good) - 1 and overlay.stat().st_size > 0
 
+    # --require-speech refuses the noise clip, even though its audited folder could be reused.
+    code, _, err = seraudit("explain", tiny_run, cases["noise"][0].path, "--models", "yamnet", "--methods", "gradcam",
+                            "--out", audit, "--quiet", "--require-speech")
+    assert code == EXIT_NOTHING_DONE and "no speech detected" in err
+
 
 def test_explain_with_no_usable_file_exits_2(tmp_path, tiny_run, cases, seraudit):
     code, _, err = seraudit("explain", tiny_run, cases["paths"][1].path, "--models", "yamnet", "--methods", "gradcam",

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     limits = {} if args.max_duration is None else {"max_duration_s": args.max_duration}
     load = functools.partial(clip_features, gds_threshold=trained.gds_threshold, require_speech=args.require_speech, **limits)
     index = run_audit(models, specs, args.out, settings, load_features=load, deviations=deviations, run=trained,
-                      title=f"Audit of {args.run.name}", progress=not args.quiet, failures=early)
+                      title=f"Audit of {args.run.name}", progress=not args.quiet, failures=early,
+                      require_speech=args.require_speech)
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
                "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
     if args.json:
