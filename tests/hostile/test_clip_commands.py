@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ import pytest
 from cases import LIMIT_S
 
 from seraudit.core.errors import EXIT_NOTHING_DONE, EXIT_OK, EXIT_SOME_FAILED
-from seraudit.core.io import read_failures
+from seraudit.core.io import read_failures, write_failures
 
 
 def _all(cases):
@@ -104,12 +106,17 @@ def test_explain_audits_the_good_files_and_records_the_bad_ones(tmp_path, tiny_r
     assert noisy["warnings"] == ["no speech detected"]
     assert "warning:" in err and "no speech detected" in err
 
-    # The report lists every failure and the warning, with no absolute path of this machine.
+    # The report lists every failure (the audit's and the run's failures.csv) and the warning, with no absolute
+    # path of this machine.
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    left_out = cases["broken"][0].path
+    write_failures(run, [{"clip": str(left_out), "error": f"{left_out}: libsndfile cannot decode it", "stage": "train"}])
     report = tmp_path / "report"
-    code, _, _ = seraudit("report", tiny_run, "--audit", audit, "--out", report)
+    code, _, _ = seraudit("report", run, "--audit", audit, "--out", report)
     assert code == EXIT_SOME_FAILED
     index_page = (report / "index.html").read_text(encoding="utf-8")
-    assert f"Files that could not be used ({len(bad)})" in index_page and "no speech detected" in index_page
+    assert f"Files that could not be used ({len(bad) + 1})" in index_page and "no speech detected" in index_page
+    assert f"<code>{left_out.name}</code> (train): {left_out.name}: libsndfile" in index_page
     pages = "".join(p.read_text(encoding="utf-8") for p in report.glob("*.html"))
     assert str(tmp_path) not in pages and str(cases["good"][0].path.parent) not in pages
     redacted = tmp_path / "redacted"
