@@ -3,8 +3,10 @@ each bad one, one exit-status contract (0 all done, 3 some failed, 2 nothing don
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -142,3 +144,28 @@ def test_explain_with_no_usable_file_exits_2(tmp_path, tiny_run, cases, seraudit
     code, _, err = seraudit("explain", tiny_run, cases["paths"][1].path, "--models", "yamnet", "--methods", "gradcam",
                             "--out", tmp_path / "audit", "--quiet")
     assert code == EXIT_NOTHING_DONE and "a directory, not a regular file" in err
+
+
+def test_an_unreadable_file_says_so(tiny_run, cases, seraudit, monkeypatch):
+    """No read permission. Root may read anything, so the refusal the kernel would give is simulated at the open."""
+    victim, other = cases["good"][0].path, cases["good"][1].path
+    real_open = os.open
+
+    def refusing(path, flags, *args, **kwargs):
+        if os.fspath(path) == str(victim):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing)
+    code, out, _ = seraudit("predict", tiny_run, victim, other, "--format", "json", "--quiet")
+    records = {r["path"]: r for r in json.loads(out)}
+    assert code == EXIT_SOME_FAILED and records[str(other)]["error"] == ""
+    assert records[str(victim)]["error"].startswith(f"{victim}: no permission to read it")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")
+def test_an_unreadable_file_says_so_without_simulation(tmp_path, tiny_run, cases, seraudit):
+    victim = Path(shutil.copy(cases["good"][0].path, tmp_path / "locked.wav"))
+    victim.chmod(0)
+    code, _, err = seraudit("predict", tiny_run, victim, "--quiet")
+    assert code == EXIT_NOTHING_DONE and f"{victim}: no permission to read it" in err
