@@ -8,6 +8,7 @@ a cross-corpus test set alike.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +45,14 @@ def label_set(labels) -> list[str]:
 MIN_SPEAKERS_PER_EMOTION = 2  # so a fold that tests one speaker of an emotion still trains on another
 
 
-def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool = True) -> None:
+def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool = True, thin: str = "error") -> None:
     """Refuse, before any audio is read, a table the models cannot learn from or the folds cannot split.
 
     Needs two emotions at least; with cross-validation also two speakers and every emotion
     spoken by `MIN_SPEAKERS_PER_EMOTION` speakers. The message lists the counts and the fix.
+    ``thin="warn"`` only warns about an emotion of too few speakers (a quick ``--max-clips``
+    slice of a corpus that passed, or what is left once unusable clips are dropped): its
+    folds still run, some of them without that emotion in training.
     """
     labels = sorted(set(table["label"]))
     if len(labels) < 2:
@@ -62,12 +66,15 @@ def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool =
         raise CorpusError(f"{source}: all {len(table)} clips come from one speaker ({speakers[0]!r}); speaker-independent "
                           "cross-validation needs at least two speakers; add speakers or check the speaker column")
     per_label = table.groupby("label")["speaker"].nunique()
-    thin = per_label[per_label < MIN_SPEAKERS_PER_EMOTION]
-    if len(thin):
-        counts = ", ".join(f"{label!r}: {n}" for label, n in thin.items())
-        raise CorpusError(f"{source}: emotion(s) spoken by fewer than {MIN_SPEAKERS_PER_EMOTION} speakers ({counts}); a fold "
-                          "that tests that speaker would train without the emotion; add clips of those emotions by other "
-                          "speakers, or leave those emotions out")
+    few = per_label[per_label < MIN_SPEAKERS_PER_EMOTION]
+    if len(few):
+        counts = ", ".join(f"{label!r}: {n}" for label, n in few.items())
+        message = (f"{source}: emotion(s) spoken by fewer than {MIN_SPEAKERS_PER_EMOTION} speakers ({counts}); a fold "
+                   "that tests that speaker would train without the emotion")
+        if thin == "warn":
+            warnings.warn(message, stacklevel=2)
+            return
+        raise CorpusError(f"{message}; add clips of those emotions by other speakers, or leave those emotions out")
 
 
 @dataclass
@@ -173,7 +180,8 @@ def prepare_data(
                               "train on the rest") from None
         bad = {f["clip"] for f in failures}
         table = table[~table["path"].astype(str).isin(bad)].reset_index(drop=True)
-        check_trainable(table, f"the {len(table)} usable clips (of {len(paths)})", cross_validated=cross_validated)
+        check_trainable(table, f"the {len(table)} usable clips (of {len(paths)})", cross_validated=cross_validated,
+                        thin="warn")
         paths = table["path"].astype(str).tolist()
         patches = cache.patches(paths)
     labels = labels or label_set(table["label"])

@@ -49,8 +49,11 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     if table is None:
         options = {"label_map": settings.label_map} if settings.label_map else {}
         table = read_corpus(settings.corpus, settings.data, **options)
-    table = select_clips(table, settings.max_clips, settings.seed)
     check_trainable(table, str(settings.data))  # before weights, audio or caches are touched
+    n_listed = len(table)
+    table = select_clips(table, settings.max_clips, settings.seed)
+    if len(table) < n_listed:  # a quick slice of a corpus that passed: thin emotions are only worth a warning
+        check_trainable(table, f"{settings.data} (--max-clips {settings.max_clips})", thin="warn")
     sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download)
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models,

@@ -109,7 +109,8 @@ def _egemaps_records(run: Run, paths: Sequence[str], progress: bool) -> tuple[li
     from seraudit.preprocessing.egemaps import ERROR_COLUMN, extract_egemaps
 
     pipe, labels = run.egemaps_model()
-    table = extract_egemaps([str(p) for p in paths], progress=progress)
+    table = extract_egemaps(list(dict.fromkeys(str(p) for p in paths)), progress=progress)
+    table = table[~table.index.duplicated()]  # one row per file, however often it was named
     errors = table[ERROR_COLUMN] if ERROR_COLUMN in table else pd.Series(None, index=table.index, dtype=object)
     failed = [failure_record(p, f"eGeMAPS extraction failed: {errors.loc[str(p)]}", EGEMAPS_MODEL)
               for p in paths if errors.notna().loc[str(p)]]

@@ -154,3 +154,12 @@ def test_a_keras_model_predicts_on_the_patches_the_run_keeps(tmp_path, ravdess_c
         assert record["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
         assert record["patches_used"] == expected["patches_used"] < expected["patches_total"]  # the run's strict GDS
     assert records[0]["probabilities"] != pytest.approx(records[1]["probabilities"], abs=1e-4)
+
+
+def test_a_file_named_twice_gets_a_record_each_time_and_a_bad_one_a_failure_record(tmp_path, ravdess_clips):
+    run = make_run(tmp_path / "run", egemaps=(fitted_baseline([0, 1, 1]), {"model": "egemaps"}))
+    path, missing = str(ravdess_clips[0]), str(tmp_path / "absent.wav")
+    records = predict_files(run, [path, missing, path], ["egemaps"], progress=False)
+    assert [r["path"] for r in records] == [path, path, missing]
+    assert records[0]["probabilities"] == records[1]["probabilities"] and records[0]["error"] == ""
+    assert records[2]["label"] == "" and records[2]["error"].startswith(f"{missing}: no such file")

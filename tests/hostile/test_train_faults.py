@@ -206,3 +206,14 @@ def test_damaged_cache_entries_are_recomputed_never_used(trained, tmp_path, cach
     assert any("taps" in name for name in cache["computed"]) and any("patches" in name for name in cache["computed"])
     again = pd.read_csv(out / "predictions.csv")
     pd.testing.assert_frame_equal(first, again, atol=1e-5)  # the recomputed entries give the same run
+
+
+def test_a_quick_slice_with_a_thin_emotion_is_only_warned_about(corpus):
+    from seraudit.ensemble.corpus_data import check_trainable
+
+    root, rows, _ = corpus
+    table = pd.DataFrame([r for r in rows if r[1] == "neutral" or r[2] == "spk_a"], columns=["path", "label", "speaker"])
+    with pytest.raises(Exception, match="spoken by fewer than 2 speakers"):
+        check_trainable(table, "m.csv")
+    with pytest.warns(UserWarning, match=r"spoken by fewer than 2 speakers \('angry': 1\)"):
+        check_trainable(table, "m.csv (--max-clips 5)", thin="warn")
