@@ -148,27 +148,40 @@ def test_an_interrupted_training_leaves_nothing_that_loads_and_the_rerun_resumes
     assert cache["computed"] == [] and len(cache["hits"]) >= 2
 
 
-def test_a_killed_training_leaves_no_run_folder(trained, tmp_path, cache_dir, models_dir):
-    """SIGKILL (no chance to clean up) while the run trains: the run folder never appears, only a hidden .part."""
+_KILLABLE = """
+import sys, time
+import seraudit.ensemble.run as run_module
+real = run_module.write_failures
+
+def slow_write(folder, failures):  # inside the run folder being written: half of it is on disk
+    real(folder, failures)
+    print("WRITING", flush=True)
+    time.sleep(120)
+
+run_module.write_failures = slow_write
+from seraudit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_training_killed_while_writing_its_run_leaves_no_run_folder(trained, tmp_path, cache_dir, models_dir):
+    """SIGKILL (no chance to clean up) while the run folder is half written: no run folder appears, only a hidden
+    temporary one, and that does not load as a run either."""
     manifest, out = trained[3], tmp_path / "run"
-    args = [sys.executable, "-m", "seraudit.cli", *map(str, _train_args(manifest, out, cache_dir, models_dir))]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    fds = Path(f"/proc/{process.pid}/fd")
-    while process.poll() is None:  # kill it once it is inside the run: holding a cache lock
-        try:
-            if any(".lock" in os.readlink(fd) for fd in fds.iterdir()):
-                break
-        except OSError:
-            pass
-        time.sleep(0.01)
-    assert process.poll() is None, "the training ended before it could be killed"
+    args = [sys.executable, "-c", _KILLABLE, *map(str, _train_args(manifest, out, cache_dir, models_dir))]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout.readline().strip() == "WRITING"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     assert not out.exists()
     with pytest.raises(RunError):
         Run.open(out)
-    assert all(p.name.startswith(".") for p in tmp_path.iterdir())  # at most a hidden temporary folder
+    leftovers = list(tmp_path.iterdir())
+    assert leftovers and all(p.name.startswith(".") and p.name.endswith(".part") for p in leftovers)
+    for partial in leftovers:
+        with pytest.raises(RunError):
+            Run.open(partial).model("yamnet")
 
 
 def test_a_full_disk_gives_a_clear_error_and_leaves_nothing_half_written(trained, tmp_path, cache_dir, models_dir,
