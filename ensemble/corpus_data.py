@@ -8,15 +8,17 @@ a cross-corpus test set alike.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from seraudit.core.errors import CorpusError
 from seraudit.core.labels import EMOTIONS
 from seraudit.ensemble.augmented_copies import CorpusCopies, corpus_copies
-from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache
+from seraudit.ensemble.embedding_cache import CorpusPatches, EmbeddingCache, UnusableClips
 from seraudit.ensemble.pooling import kept_by_clip, pool_by_clip, pool_embeddings
 from seraudit.ensemble.spec import BACKBONES
 from seraudit.preprocessing.gds import GdsSettings
@@ -41,6 +43,41 @@ def label_set(labels) -> list[str]:
     return [e for e in EMOTIONS if e in present] + sorted(present - set(EMOTIONS))
 
 
+MIN_SPEAKERS_PER_EMOTION = 2  # so a fold that tests one speaker of an emotion still trains on another
+
+
+def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool = True, thin: str = "error") -> None:
+    """Refuse, before any audio is read, a table the models cannot learn from or the folds cannot split.
+
+    Needs two emotions at least; with cross-validation also two speakers and every emotion
+    spoken by `MIN_SPEAKERS_PER_EMOTION` speakers. The message lists the counts and the fix.
+    ``thin="warn"`` only warns about an emotion of too few speakers (a quick ``--max-clips``
+    slice of a corpus that passed, or what is left once unusable clips are dropped): its
+    folds still run, some of them without that emotion in training.
+    """
+    labels = sorted(set(table["label"]))
+    if len(labels) < 2:
+        found = f"only {labels[0]!r}" if labels else "none"
+        raise CorpusError(f"{source}: the clips carry {found} of the emotions ({len(table)} clip(s)); a classifier needs "
+                          "at least two emotions; add clips of other emotions or check the label column")
+    if not cross_validated:
+        return
+    speakers = sorted(set(table["speaker"]))
+    if len(speakers) < 2:
+        raise CorpusError(f"{source}: all {len(table)} clips come from one speaker ({speakers[0]!r}); speaker-independent "
+                          "cross-validation needs at least two speakers; add speakers or check the speaker column")
+    per_label = table.groupby("label")["speaker"].nunique()
+    few = per_label[per_label < MIN_SPEAKERS_PER_EMOTION]
+    if len(few):
+        counts = ", ".join(f"{label!r}: {n}" for label, n in few.items())
+        message = (f"{source}: emotion(s) spoken by fewer than {MIN_SPEAKERS_PER_EMOTION} speakers ({counts}); a fold "
+                   "that tests that speaker would train without the emotion")
+        if thin == "warn":
+            warnings.warn(message, stacklevel=2)
+            return
+        raise CorpusError(f"{message}; add clips of those emotions by other speakers, or leave those emotions out")
+
+
 @dataclass
 class CorpusData:
     """One corpus ready for training: clip table, labels, patches, every backbone layer's features (and eGeMAPS when asked)."""
@@ -57,6 +94,7 @@ class CorpusData:
     copy_keep: np.ndarray | None = None  # [Q] GDS keep-mask of the copies' patches
     tta: CorpusCopies | None = None  # N test-time copies of every clip (mild augmentation, `ensemble.tta`)
     tta_keep: np.ndarray | None = None
+    failures: list = field(default_factory=list)  # clips left out because they cannot be used ({"clip", "error", "stage"})
     _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
 
     @property
@@ -164,6 +202,8 @@ def prepare_data(
     with_egemaps: bool,
     labels: list[str] | None = None,
     patch_data: bool = False,
+    strict: bool = False,
+    cross_validated: bool = True,
     copies: int = 0,
     copy_seed: int = 0,
     tta_copies: int = 0,
@@ -173,17 +213,33 @@ def prepare_data(
     `patch_data` also keeps the log-mel patches in memory (fine-tuning trains on them);
     `copies` adds that many augmented copies of every clip (`ensemble.augmented_copies`, seeded by `copy_seed`);
     `tta_copies` that many test-time copies (the mild augmentation of `ensemble.tta`, same seed).
+    A clip that cannot be used is left out and listed in ``failures`` (the rest must still
+    pass `check_trainable`); `strict` refuses the corpus instead, naming those clips.
     """
+    from seraudit.ensemble.baseline_egemaps import egemaps_matrix
     from seraudit.ensemble.tta import TTA_AUGMENTATION
 
-    from seraudit.ensemble.baseline_egemaps import egemaps_matrix
-
     table = table.reset_index(drop=True)
+    paths = table["path"].astype(str).tolist()
+    failures: list[dict] = []
+    try:
+        patches = cache.patches(paths)
+    except UnusableClips as unusable:
+        failures = unusable.failures
+        if strict:
+            listed = "; ".join(f"{f['clip']}: {f['error']}" for f in failures[:5])
+            raise CorpusError(f"--strict: {len(failures)} clip(s) of the corpus cannot be used ({listed}"
+                              f"{' ...' if len(failures) > 5 else ''}); fix or remove them, or drop --strict to "
+                              "train on the rest") from None
+        bad = {f["clip"] for f in failures}
+        table = table[~table["path"].astype(str).isin(bad)].reset_index(drop=True)
+        check_trainable(table, f"the {len(table)} usable clips (of {len(paths)})", cross_validated=cross_validated,
+                        thin="warn")
+        paths = table["path"].astype(str).tolist()
+        patches = cache.patches(paths)
     labels = labels or label_set(table["label"])
     index = {lab: i for i, lab in enumerate(labels)}
-    paths = table["path"].astype(str).tolist()
     egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
-    patches = cache.patches(paths)
     taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
     keep = patches.keep(gds)
     if patch_data:
@@ -206,4 +262,5 @@ def prepare_data(
         copy_keep=augmented.keep(gds) if augmented is not None else None,
         tta=tta,
         tta_keep=tta.keep(gds) if tta is not None else None,
+        failures=failures,
     )

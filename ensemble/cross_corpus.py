@@ -64,10 +64,13 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     with_egemaps = "egemaps" in settings.models
     train = prepare_data(train_table, sorted(sources), sources, settings.gds, cache, settings.seed, with_egemaps, labels,
-                         patch_data=settings.fine_tune, copies=settings.augment_copies, copy_seed=settings.seed)
+                         patch_data=settings.fine_tune, strict=settings.strict, cross_validated=False,
+                         copies=settings.augment_copies, copy_seed=settings.seed)
     test_cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     test = prepare_data(test_table, sorted(sources), sources, settings.gds, test_cache, settings.seed, with_egemaps, labels,
-                        patch_data=settings.fine_tune, tta_copies=settings.tta_copies)
+                        patch_data=settings.fine_tune, strict=settings.strict, cross_validated=False,
+                        tta_copies=settings.tta_copies)
+    failures = train.failures + test.failures
     prepared = time.perf_counter()
 
     fold = final_split(train.speakers, seed=settings.seed)
@@ -111,7 +114,8 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
                  "folds": [{"index": i, "train_speakers": fold.train_speakers, "val_speakers": fold.val_speakers,
                             "test_speakers": [s]} for i, s in enumerate(test_speakers)]}
         egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
-        write_run(out, run_info, folds, predictions, {**results, "seconds": seconds}, keras_models, labels, egemaps)
+        write_run(out, run_info, folds, predictions, {**results, "seconds": seconds}, keras_models, labels, egemaps, failures)
     seconds["total"] = time.perf_counter() - start
     results["seconds"] = seconds
+    results["failures"] = failures
     return results

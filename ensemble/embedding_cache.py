@@ -18,6 +18,14 @@ by a hash of what determines it:
 
 The cache folder is ``$SERAUDIT_CACHE_DIR/embeddings`` (default
 ``~/.cache/seraudit/embeddings``).
+
+Faults: an entry that does not load (truncated, a bad CRC-32 in the zip, missing
+arrays, lengths that do not match the corpus) is recomputed with a warning, never
+used. Two processes filling the same entry take a lock file beside it, so the
+second reads what the first wrote instead of repeating the work. A corpus with
+clips that cannot be used (`AudioError`) gets its patch table of the usable clips
+and a ``patches-<hash>.failures.json`` naming the others, so a rerun skips them at
+once; `patches` then raises `UnusableClips`.
 """
 
 from __future__ import annotations
@@ -25,13 +33,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seraudit.core import constants
-from seraudit.core.io import atomic_path
+from seraudit.core.errors import AudioError, SerauditError
+from seraudit.core.io import atomic_path, file_lock, write_json
 from seraudit.core.paths import cache_subdir
 from seraudit.ensemble.spec import BACKBONES, INPUT_NAME
 from seraudit.preprocessing.gds import GdsSettings, keep_mask
@@ -82,23 +93,49 @@ class CorpusPatches:
         return keep_mask(self.correlation, gds.threshold, self.clip_index)
 
 
-def compute_patches(paths: list[str], progress: bool = True) -> CorpusPatches:
-    """Log-mel patches and GDS correlations of every clip (one pass over the audio)."""
+class UnusableClips(SerauditError):
+    """Clips of a corpus that cannot be used; ``failures`` are ``{"clip", "error", "stage"}`` records."""
+
+    def __init__(self, failures: list[dict[str, str]]):
+        self.failures = failures
+        first = failures[0]
+        super().__init__(f"{len(failures)} clip(s) cannot be used, first {first['clip']}: {first['error']}")
+
+
+_BROKEN = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what np.load raises on a damaged file
+
+
+def compute_patches(paths: list[str], progress: bool = True, failures: list | None = None) -> CorpusPatches:
+    """Log-mel patches and GDS correlations of every clip (one pass over the audio).
+
+    With a `failures` list, a clip that cannot be used is appended to it and left out
+    (the result's ``paths`` are the usable ones); without, its `AudioError` stops the pass.
+    """
     from tqdm.auto import tqdm
 
     from seraudit.preprocessing.pipeline import clip_features
 
-    datas, idx, starts, ends, corr = [], [], [], [], []
-    for i, path in enumerate(tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress)):
-        clip = clip_features(str(path))
+    datas, idx, starts, ends, corr, used = [], [], [], [], [], []
+    for path in tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress):
+        try:
+            clip = clip_features(str(path))
+        except AudioError as error:
+            if failures is None:
+                raise
+            failures.append({"clip": str(path), "error": str(error), "stage": "train"})
+            continue
+        i = len(used)
+        used.append(str(path))
         n = len(clip.patches.data)
         datas.append(np.asarray(clip.patches.data, np.float32))
         idx.append(np.full(n, i))
         starts.append(np.asarray(clip.patches.start_s, float))
         ends.append(np.asarray(clip.patches.end_s, float))
         corr.append(np.asarray(clip.selection.correlation, float))
+    if not used:
+        raise UnusableClips(failures or [{"clip": "", "error": "no clips", "stage": "train"}])
     return CorpusPatches(
-        paths=[str(p) for p in paths],
+        paths=used,
         clip_index=np.concatenate(idx).astype(np.int64),
         start_s=np.concatenate(starts),
         end_s=np.concatenate(ends),
@@ -160,6 +197,14 @@ def embed_patches(model, data: np.ndarray, batch_size: int = EMBED_BATCH, progre
     return joined[None] if list(joined) == [None] else joined
 
 
+def _consistent_patches(arrays: dict[str, np.ndarray], n_clips: int) -> bool:
+    """A patch table whose arrays agree in length and give every clip at least one patch."""
+    index = arrays["clip_index"]
+    lengths = {len(v) for v in arrays.values()}
+    return (len(lengths) == 1 and index.ndim == 1 and len(index) > 0
+            and np.array_equal(np.unique(index), np.arange(n_clips)))
+
+
 class EmbeddingCache:
     """Loads corpus patches and embeddings from the cache, computing (and storing) what is missing."""
 
@@ -183,41 +228,92 @@ class EmbeddingCache:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
 
+    @staticmethod
+    def _read(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+        """The arrays `names` of a cache entry, every member read in full (the zip's CRC-32 checks each);
+        None, with a warning, when the entry is damaged or lacks one."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {name: z[name] for name in names}
+        except _BROKEN as error:
+            warnings.warn(f"embedding cache entry {path} is damaged ({type(error).__name__}: {error}); "
+                          "it is recomputed", stacklevel=3)
+            return None
+
+    def _lock(self, file: Path):
+        return file_lock(file.with_name(f".{file.name}.lock"))
+
+    def failures_file(self, paths: list[str]) -> Path:
+        return self.patches_file(paths).with_suffix(".failures.json")
+
+    def known_failures(self, paths: list[str]) -> list[dict[str, str]]:
+        """Clips of `paths` a previous pass found unusable (the files are unchanged: the key holds their size and time)."""
+        from seraudit.core.io import read_json
+
+        file = self.failures_file(paths)
+        if not file.is_file():
+            return []
+        try:
+            data = read_json(file)
+        except SerauditError:
+            return []
+        return data if isinstance(data, list) and all(isinstance(f, dict) and "clip" in f for f in data) else []
+
     def patches(self, paths: list[str], need_data: bool = False) -> CorpusPatches:
-        """The patch table of `paths` (log-mel patch data included only when `need_data`)."""
+        """The patch table of `paths` (log-mel patch data included only when `need_data`).
+
+        Raises `UnusableClips` when some clips cannot be used; the table of the others is
+        then cached, so ``patches(usable paths)`` follows without reading the audio again.
+        """
         paths = [str(p) for p in paths]
         if self._patches is not None and self._patches.paths == paths:
             if self._patches.data is not None or not need_data:
                 return self._patches
+        known = self.known_failures(paths)
+        if known:
+            raise UnusableClips(known)
         file = self.patches_file(paths)
-        if file.is_file() and not need_data:
-            with np.load(file) as z:
-                self._patches = CorpusPatches(paths, z["clip_index"], z["start_s"], z["end_s"], z["correlation"])
-            self.hits.append(file.name)
-            return self._patches
-        computed = compute_patches(paths, progress=self.progress)
-        self._write(file, clip_index=computed.clip_index, start_s=computed.start_s, end_s=computed.end_s, correlation=computed.correlation)
-        self.misses.append(file.name)
-        self._patches = computed
+        with self._lock(file):
+            if not need_data:
+                cached = self._read(file, ("clip_index", "start_s", "end_s", "correlation"))
+                if cached is not None and _consistent_patches(cached, len(paths)):
+                    self._patches = CorpusPatches(paths, cached["clip_index"], cached["start_s"], cached["end_s"],
+                                                  cached["correlation"])
+                    self.hits.append(file.name)
+                    return self._patches
+            failures: list[dict[str, str]] = []
+            computed = compute_patches(paths, progress=self.progress, failures=failures)
+            target = self.patches_file(computed.paths) if failures else file
+            self._write(target, clip_index=computed.clip_index, start_s=computed.start_s, end_s=computed.end_s,
+                        correlation=computed.correlation)
+            self.misses.append(target.name)
+            self._patches = computed
+            if failures:
+                write_json(self.failures_file(paths), failures)
+                raise UnusableClips(failures)
         return computed
 
     def taps(self, paths: list[str], backbone: str, source, seed: int) -> dict[str, np.ndarray]:
         """Every readable layer's pooled output ``{tap: [P, D]}`` for every patch of `paths` (one pass, cached)."""
         paths = [str(p) for p in paths]
         file = self.taps_file(paths, backbone, source, seed)
-        if file.is_file():
-            with np.load(file) as z:
-                taps = {tap: z[tap] for tap in BACKBONES[backbone].tap_names if tap in z.files}
-            if len(taps) == len(BACKBONES[backbone].tap_names) and all(
-                len(v) == len(self.patches(paths).clip_index) for v in taps.values()
-            ):
-                self.hits.append(file.name)
-                return taps
-        patches = self.patches(paths, need_data=True)
-        model = build_tap_model(backbone, source, seed)
-        taps = embed_patches(model, patches.data, progress=self.progress, desc=f"{backbone} layers")
-        self._write(file, clip_index=patches.clip_index, **taps)
-        self.misses.append(file.name)
+        names = tuple(BACKBONES[backbone].tap_names)
+        with self._lock(file):
+            taps = self._read(file, names)
+            if taps is not None:
+                n = len(self.patches(paths).clip_index)
+                if all(len(v) == n for v in taps.values()):
+                    self.hits.append(file.name)
+                    return taps
+                warnings.warn(f"embedding cache entry {file} does not match the corpus's {n} patches; it is recomputed",
+                              stacklevel=2)
+            patches = self.patches(paths, need_data=True)
+            model = build_tap_model(backbone, source, seed)
+            taps = embed_patches(model, patches.data, progress=self.progress, desc=f"{backbone} layers")
+            self._write(file, clip_index=patches.clip_index, **taps)
+            self.misses.append(file.name)
         return taps
 
     def embeddings(self, paths: list[str], backbone: str, source, seed: int) -> np.ndarray:

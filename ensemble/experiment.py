@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seraudit.ensemble.corpus_data import prepare_data, select_clips
+from seraudit.ensemble.corpus_data import check_trainable, prepare_data, select_clips
 from seraudit.ensemble.embedding_cache import EmbeddingCache
 from seraudit.ensemble.evaluation import evaluate_predictions
 from seraudit.ensemble.run import corpus_display, library_versions, write_run
@@ -56,15 +56,20 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     from seraudit.preprocessing.corpora import read_corpus
 
     start = time.perf_counter()
+    if table is None:
+        options = {"label_map": settings.label_map} if settings.label_map else {}
+        table = read_corpus(settings.corpus, settings.data, **options)
+    check_trainable(table, str(settings.data))  # before weights, audio or caches are touched
+    n_listed = len(table)
+    table = select_clips(table, settings.max_clips, settings.seed)
+    if len(table) < n_listed:  # a quick slice of a corpus that passed: thin emotions are only worth a warning
+        check_trainable(table, f"{settings.data} (--max-clips {settings.max_clips})", thin="warn")
     sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download,
                               settings.weights)
-    if table is None:
-        table = read_corpus(settings.corpus, settings.data)
-    table = select_clips(table, settings.max_clips, settings.seed)
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
     data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models,
-                        patch_data=settings.fine_tune, copies=settings.augment_copies, copy_seed=settings.seed,
-                        tta_copies=settings.tta_copies)
+                        patch_data=settings.fine_tune, strict=settings.strict, copies=settings.augment_copies,
+                        copy_seed=settings.seed, tta_copies=settings.tta_copies)
     prepared = time.perf_counter()
     cv = cross_validate(data, settings, sources)
     info = model_info(settings, sources)
@@ -107,6 +112,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         "labels": data.labels,
         "weights": {b: s.to_dict() for b, s in sources.items()},
         "cache": {"dir": str(cache.dir), "hits": cache.hits, "computed": cache.misses},
+        "failures": data.failures,
         "cv_histories": cv.histories,
         "seconds": {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start},
     }
@@ -114,5 +120,6 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     if out is not None:
         folds = {"corpus": settings.corpus, "folds": [f.to_dict() for f in cv.folds], "final": final_fold.to_dict()}
         egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
-        write_run(out, run_info, folds, cv.predictions, results, keras_models, data.labels, egemaps)
+        write_run(out, run_info, folds, cv.predictions, results, keras_models, data.labels, egemaps, data.failures)
+    results["failures"] = data.failures
     return results

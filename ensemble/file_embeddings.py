@@ -20,8 +20,11 @@ from seraudit.ensemble.embedding_cache import EMBED_BATCH, build_embedder, embed
 OnSkip = Callable[[str, str], None]  # (path, reason) of a file that is skipped
 
 
-def read_clips(paths: Sequence[str], progress: bool = True, on_skip: OnSkip | None = None) -> tuple[list, list[str], list[tuple[str, str]]]:
+def read_clips(paths: Sequence[str], progress: bool = True, on_skip: OnSkip | None = None,
+               **load: Any) -> tuple[list, list[str], list[tuple[str, str]]]:
     """Features of every usable file, the paths used, and (path, reason) of each skipped one.
+
+    `load` goes to `clip_features` (``require_speech``, ``max_duration_s``; None means the default).
 
     Raises an AudioError naming the first file's problem when no file is usable.
     """
@@ -32,7 +35,7 @@ def read_clips(paths: Sequence[str], progress: bool = True, on_skip: OnSkip | No
     clips, used, skipped = [], [], []
     for path in tqdm(paths, desc="log-mel patches + GDS", unit="clip", disable=not progress):
         try:
-            clips.append(clip_features(path))
+            clips.append(clip_features(path, **{k: v for k, v in load.items() if v is not None}))
             used.append(str(path))
         except AudioError as error:
             skipped.append((str(path), str(error)))
@@ -89,9 +92,12 @@ def embed_files(
     batch_size: int = EMBED_BATCH,
     progress: bool = True,
     on_skip: OnSkip | None = None,
+    require_speech: bool = False,
+    max_duration_s: float | None = None,
 ) -> FileEmbeddings:
     """Embed every patch of the usable `paths` with `backbone` loaded from `source` (seeded random when untrained)."""
-    clips, used, skipped = read_clips(paths, progress=progress, on_skip=on_skip)
+    clips, used, skipped = read_clips(paths, progress=progress, on_skip=on_skip, require_speech=require_speech,
+                                      max_duration_s=max_duration_s)
     data = np.concatenate([c.patches.data for c in clips]).astype(np.float32)
     model = build_embedder(backbone, source, seed)
     embeddings = embed_patches(model, data, batch_size=batch_size, progress=progress, desc=f"{backbone} embeddings")

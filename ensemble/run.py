@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from seraudit.core.errors import RunError
-from seraudit.core.io import atomic_directory, read_json, write_json
+from seraudit.core.io import atomic_directory, read_failures, read_json, write_failures, write_json
 from seraudit.ensemble.spec import NEURAL_MODELS
 from seraudit.ensemble.trained import TrainedModel, list_models, load_trained_model
 
@@ -73,11 +73,13 @@ def library_versions() -> dict[str, str]:
 
 
 def write_run(out: str | Path, run_info: dict, folds: list[dict] | dict, predictions: pd.DataFrame, results: dict,
-              keras_models: dict[str, tuple[Any, dict, dict]], labels: list[str], egemaps: tuple[Any, dict] | None) -> Path:
+              keras_models: dict[str, tuple[Any, dict, dict]], labels: list[str], egemaps: tuple[Any, dict] | None,
+              failures: list[dict] | None = None) -> Path:
     """Write a complete run directory atomically.
 
     `keras_models` maps name -> (keras model, config, provenance); `egemaps` is
-    (fitted scikit-learn pipeline, provenance) or None.
+    (fitted scikit-learn pipeline, provenance) or None; `failures` are the corpus
+    files left out because they could not be used (``failures.csv``: clip, error, stage).
     """
     import joblib
 
@@ -87,6 +89,7 @@ def write_run(out: str | Path, run_info: dict, folds: list[dict] | dict, predict
         write_json(tmp / FOLDS_FILE, folds)
         predictions.to_csv(tmp / PREDICTIONS_FILE, index=False)
         write_json(tmp / RESULTS_FILE, results)
+        write_failures(tmp, failures or [])
         for name, (model, config, provenance) in keras_models.items():
             folder = tmp / MODELS_DIR / name
             write_json(folder / "config.json", config)
@@ -166,6 +169,11 @@ class Run:
     def results(self) -> dict[str, Any]:
         """Saved metrics and comparisons (``results.json``)."""
         return self._read(self.path, RESULTS_FILE)
+
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        """The corpus files training left out (``failures.csv``: clip, error, stage); none for older runs."""
+        return read_failures(self.path)
 
     @functools.cached_property
     def predictions(self) -> pd.DataFrame:

@@ -82,6 +82,8 @@ class TrainSettings:
     # "mean" (default): heads on each clip's mean layer output, pooled as patch log-probabilities in the graph;
     # "stats": statistics pooling (mean and standard deviation per layer), scored in cross-validation only
     pooling: str = "mean"
+    strict: bool = False  # refuse a corpus with unusable clips instead of training on the rest
+    label_map: str | None = None  # CSV/JSON file mapping a manifest's own labels to the canonical emotions
 
     def to_dict(self) -> dict:
         return {

@@ -31,7 +31,7 @@ import numpy as np
 from seraudit.core.constants import BACKBONES, EMBEDDING_SIZE
 from seraudit.core.download import ChecksumError, download_file
 from seraudit.core.errors import DownloadError, WeightsError
-from seraudit.core.io import atomic_path, write_json
+from seraudit.core.io import write_json
 from seraudit.core.paths import ENV_CACHE_DIR, ENV_MODELS_DIR, cache_subdir, default_models_dir
 
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"

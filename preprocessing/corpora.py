@@ -25,15 +25,17 @@ Example
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from seraudit.core.labels import EMOTIONS
-from seraudit.core.errors import CorpusError
+from seraudit.core.errors import AudioError, CorpusError
 
 CORPORA = ("ravdess", "emodb", "crema-d", "tess", "savee", "emovo", "folders", "manifest")
 COLUMNS = ("path", "label", "speaker", "corpus", "gender", "intensity", "text")
@@ -317,14 +319,48 @@ def read_folders(root: str | os.PathLike, *, speaker_rule: str = "prefix") -> pd
     return _table(rows, "folders")
 
 
-def read_manifest(manifest: str | os.PathLike) -> pd.DataFrame:
+def read_label_map(path: str | os.PathLike) -> dict[str, str]:
+    """A label map file: CSV with columns ``from,to`` or a JSON object ``{"from": "to"}``; keys compared in lower case.
+
+    Every target must be a canonical emotion; the error names the file and the bad entries.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CorpusError(f"label map not found: {file}; pass a CSV file with columns from,to (or a JSON object)")
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(file.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError) as error:
+            raise CorpusError(f"{file}: not a readable JSON object ({error}); write {{\"their label\": \"emotion\"}}") from None
+        if not isinstance(data, dict):
+            raise CorpusError(f"{file}: the label map must be a JSON object {{\"their label\": \"emotion\"}}")
+        pairs = {str(k).strip().lower(): str(v).strip().lower() for k, v in data.items()}
+    else:
+        frame = _read_csv(file, "label map")
+        frame.columns = [str(c).strip().lower() for c in frame.columns]
+        if not {"from", "to"} <= set(frame.columns):
+            raise CorpusError(f"{file}: a label map needs the header from,to (one row per label to map)")
+        pairs = {f.strip().lower(): t.strip().lower() for f, t in zip(frame["from"], frame["to"])}
+    bad = sorted(k for k, v in pairs.items() if v not in EMOTIONS)
+    if bad:
+        raise CorpusError(f"{file}: label(s) {', '.join(map(repr, bad[:MAX_LISTED]))} map to something other than an "
+                          f"emotion; targets must be one of {', '.join(EMOTIONS)}")
+    return pairs
+
+
+def read_manifest(manifest: str | os.PathLike, *, label_map: str | os.PathLike | dict | None = None) -> pd.DataFrame:
     """A CSV manifest with columns ``path,label,speaker`` (optional ``corpus,gender,intensity,text``).
 
-    `manifest` is the CSV file, or a folder holding ``manifest.csv``. Relative paths are taken
-    from the manifest's folder. Labels must be canonical emotions (any case). Speakers are
-    prefixed with the row's corpus (``manifest`` when there is no corpus column) unless they
-    already carry that prefix, so a table written by a reader reads back unchanged.
-    Every value is kept as text: nothing in a cell is interpreted.
+    `manifest` is the CSV file, or a folder holding ``manifest.csv``; it is UTF-8, with or
+    without a byte-order mark, with LF or CRLF line ends, comma-separated. Another encoding or
+    delimiter is refused naming the line and the fix (nothing is guessed). Relative paths are
+    taken from the manifest's folder. Labels must be canonical emotions (any case), or be
+    mapped to them by `label_map` (a file for `read_label_map`, or a dict); unknown ones are
+    listed in one error. A row repeated exactly is dropped with a warning; one file listed
+    with two different labels or speakers is an error. Speakers are prefixed with the row's
+    corpus (``manifest`` when there is no corpus column) unless they already carry that
+    prefix, so a table written by a reader reads back unchanged. Every value is kept as
+    text: nothing in a cell is interpreted.
     """
     path = Path(manifest)
     if path.is_dir():
@@ -333,6 +369,12 @@ def read_manifest(manifest: str | os.PathLike) -> pd.DataFrame:
         raise CorpusError(f"manifest not found: {path}; pass a CSV file with columns {','.join(MANIFEST_COLUMNS)}")
     frame = _read_csv(path, "manifest")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if len(frame.columns) == 1:
+        header = frame.columns[0]
+        for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if delimiter in header:
+                raise CorpusError(f"{path}: line 1 separates its columns with {name}, not commas; save the manifest as "
+                                  "comma-separated CSV (in a spreadsheet: CSV UTF-8, comma-delimited)")
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if missing:
         raise CorpusError(
@@ -352,23 +394,40 @@ def read_manifest(manifest: str | os.PathLike) -> pd.DataFrame:
     if empty.any():
         raise CorpusError(f"{path}: {int(empty.sum())} row(s) with an empty path, label or speaker: {rows_where(empty)}")
     labels = frame["label"].str.lower()
+    if label_map is not None:
+        mapping = label_map if isinstance(label_map, dict) else read_label_map(label_map)
+        labels = labels.map(lambda value: mapping.get(value, value))
     unknown = ~labels.isin(EMOTIONS)
     if unknown.any():
         values = sorted(set(frame.loc[unknown, "label"]))
         raise CorpusError(
             f"{path}: unknown label(s) {', '.join(repr(v) for v in values[:MAX_LISTED])} in "
-            f"{int(unknown.sum())} row(s) ({rows_where(unknown)}); labels must be one of {', '.join(EMOTIONS)}"
+            f"{int(unknown.sum())} row(s) ({rows_where(unknown)}); labels must be one of {', '.join(EMOTIONS)}, "
+            "or map them with --label-map FILE (CSV with columns from,to)"
         )
     base = path.parent
     paths = pd.Series([os.path.abspath(base / p) for p in frame["path"]], index=frame.index)
+    identity = pd.DataFrame({"path": paths, "label": labels, "speaker": frame["speaker"]})
+    repeated = identity.duplicated(keep="first")
+    if repeated.any():
+        warnings.warn(f"{path}: {int(repeated.sum())} row(s) repeat an earlier row exactly and are dropped: "
+                      f"{rows_where(repeated)}", stacklevel=2)
+        keep = ~repeated
+        frame, labels, paths = frame[keep], labels[keep], paths[keep]
     duplicated = paths.duplicated(keep=False)
     if duplicated.any():
-        raise CorpusError(f"{path}: {int(duplicated.sum())} rows list the same file twice: {rows_where(duplicated)}; keep one row per clip")
+        raise CorpusError(f"{path}: {int(duplicated.sum())} rows list the same file twice with different labels or "
+                          f"speakers: {rows_where(duplicated)}; keep one row per clip")
     not_audio = ~paths.str.lower().str.endswith(AUDIO_SUFFIXES)
     if not_audio.any():
         raise CorpusError(f"{path}: {int(not_audio.sum())} row(s) are not .wav/.flac files: {rows_where(not_audio)}")
     absent = ~paths.map(os.path.isfile)
     if absent.any():
+        kinds = paths[absent].map(_path_problem)
+        if (kinds != "missing").any():  # a pipe, folder or bad link among them: say what each one is
+            listed = "; ".join(f"line {i + 2}: {kinds[i]}" for i in kinds.index[:MAX_LISTED])
+            raise CorpusError(f"{path}: {int(absent.sum())} listed path(s) are not readable audio files: {listed}; "
+                              "fix the paths or remove those rows")
         raise CorpusError(
             f"{path}: {int(absent.sum())} listed file(s) do not exist: {rows_where(absent)}; relative paths are "
             f"read from the manifest's folder {base.resolve()}; fix the paths or remove those rows"
@@ -456,8 +515,33 @@ def _list_files(bad: list[Path], root: Path, problem: str) -> str:
     return f"{len(bad)} file(s) under {root} {problem}: {shown}{more}"
 
 
+def _path_problem(path: str) -> str:
+    """What is wrong with a listed path that is not a regular file ("missing" when it simply does not exist)."""
+    from seraudit.preprocessing.audio import check_audio_path
+
+    if not os.path.lexists(path):
+        return "missing"
+    try:
+        check_audio_path(path)
+    except AudioError as error:  # its message names the path and what it is
+        return str(error)
+    return "missing"
+
+
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    """Read a CSV as text (no NA guessing: speaker "01" stays "01", "NA" stays "NA")."""
+    """Read a CSV as text (no NA guessing: speaker "01" stays "01", "NA" stays "NA"); UTF-8 with or without BOM only."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot read the {what} ({error.strerror}); check the file and its permissions") from None
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise CorpusError(
+            f"{path}: line {line} is not UTF-8 (byte 0x{raw[error.start]:02x}); save the {what} as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}` (Excel: CSV UTF-8)"
+        ) from None
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

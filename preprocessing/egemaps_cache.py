@@ -3,19 +3,22 @@
 Rows are keyed by the audio file's absolute path, modification time (ns) and size: a
 file that changed since is extracted again. The file is CSV when its name ends in
 ``.csv``, else Parquet, with the columns ``path, mtime_ns, size`` then the 88
-functionals; it is written atomically. A cache is disposable: one that cannot be read,
-or has other columns, is rebuilt with a warning.
+functionals; it is written atomically, then its SHA-256 beside it (``<name>.sha256``).
+A cache is disposable: one that cannot be read, has other columns, missing values, or
+bytes that do not match its checksum (truncated, overwritten) is rebuilt with a
+warning, never used. A cache from before checksums is read when it is complete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from seraudit.core.io import atomic_path
+from seraudit.core.io import atomic_path, write_text
 from seraudit.preprocessing.egemaps_names import FUNCTIONAL_NAMES
 
 
@@ -34,6 +37,10 @@ class FeatureCache:
         empty = pd.DataFrame(columns=columns).set_index("path")
         if not self.path.is_file():
             return empty
+        problem = self._checksum_problem()
+        if problem:
+            warnings.warn(f"eGeMAPS cache {self.path} {problem}; it will be rebuilt", stacklevel=4)
+            return empty
         try:
             table = pd.read_csv(self.path) if self.csv else pd.read_parquet(self.path)
         except Exception as error:
@@ -42,7 +49,26 @@ class FeatureCache:
         if list(table.columns) != columns:
             warnings.warn(f"eGeMAPS cache {self.path} has other columns than this version writes; it will be rebuilt", stacklevel=4)
             return empty
+        if table.isna().any().any() or table["path"].duplicated().any():
+            warnings.warn(f"eGeMAPS cache {self.path} has missing values or repeated rows (a damaged file); it will be rebuilt",
+                          stacklevel=4)
+            return empty
         return table.astype({"path": str, "mtime_ns": "int64", "size": "int64"}).set_index("path")
+
+    @property
+    def checksum_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".sha256")
+
+    def _checksum_problem(self) -> str:
+        """Why the file's bytes cannot be trusted ("" when its checksum matches, or it has none yet)."""
+        if not self.checksum_path.is_file():
+            return ""
+        try:
+            expected = self.checksum_path.read_text(encoding="utf-8").split()[0]
+            actual = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except (OSError, IndexError) as error:
+            return f"cannot be verified ({error})"
+        return "" if expected == actual else "does not match its checksum (truncated or overwritten)"
 
     @staticmethod
     def _stamp(key: str) -> tuple[str, int, int] | None:
@@ -81,3 +107,5 @@ class FeatureCache:
                 out.to_csv(tmp, index=False)
             else:
                 out.to_parquet(tmp, index=False)
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        write_text(self.checksum_path, f"{digest}  {self.path.name}\n")

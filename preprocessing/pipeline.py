@@ -37,6 +37,7 @@ def clip_features(
     gds_threshold: float = DEFAULT_GDS_THRESHOLD,
     pad_short: bool = True,
     max_duration_s: float = MAX_DURATION_S,
+    require_speech: bool = False,
 ) -> ClipFeatures:
     """Load ``source`` (a path, or a ``(waveform, sample_rate)`` tuple) and compute its model features.
 
@@ -50,9 +51,10 @@ def clip_features(
     """
     if isinstance(source, tuple):
         waveform, sample_rate = source
-        audio = audio_from_array(waveform, sample_rate, pad_short=pad_short, max_duration_s=max_duration_s)
+        audio = audio_from_array(waveform, sample_rate, pad_short=pad_short, max_duration_s=max_duration_s,
+                                 require_speech=require_speech)
     else:
-        audio = load_audio(source, pad_short=pad_short, max_duration_s=max_duration_s)
+        audio = load_audio(source, pad_short=pad_short, max_duration_s=max_duration_s, require_speech=require_speech)
     features = log_mel(audio.waveform, LOG_OFFSET["yamnet"])
     patches = make_patches(features, hop_frames=hop_frames)
     return ClipFeatures(

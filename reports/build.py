@@ -26,7 +26,7 @@ from seraudit.core.io import atomic_directory
 from seraudit.core.naming import UNTRAINED_TAG, slug
 from seraudit.ensemble.run import Run
 from seraudit.reports.audit_sections import agreement_summary, class_maps, clip_waveform
-from seraudit.reports.model import ClipReport, Report, display_path, load_report, run_summary
+from seraudit.reports.model import ClipReport, Report, load_report, run_summary
 from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
 from seraudit.xai.audit import REFERENCE_MODEL
 
@@ -142,7 +142,6 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
         figures = _draw_figures(report, plots_dir)
         assets = _Assets(report.audit_dir, tmp, plots_dir, self_contained)
         reference = report.clips[0].reference_model if report.clips else REFERENCE_MODEL
-        corpus_root = report.sections.get("corpus_root")
         common: dict[str, Any] = {
             "report": report,
             "asset": assets,
@@ -151,7 +150,7 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
             "anchor_clip": lambda clip: f"clip-{slug(clip.clip_id)}",
             "anchor_model": lambda name: f"model-{slug(name)}",
             "title_of": functools.partial(_title_of, report),
-            "display": functools.partial(display_path, root=corpus_root),
+            "display": report.shown_path,
             "confusion_pngs": figures["confusion"],
             "probing_pngs": figures["probing"],
             "class_map_pngs": figures["class_maps"],
@@ -208,10 +207,14 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
 
 def write_report(
     run_dir: str | os.PathLike, audit_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-    self_contained: bool = False, title: str | None = None,
+    self_contained: bool = False, title: str | None = None, redact_paths: bool = False,
 ) -> Path:
-    """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page."""
-    report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title)
+    """Read a trained run and its audit folder, write their report into ``out_dir``; returns the index page.
+
+    Paths show relative to the run's corpus folder; `redact_paths` shows file names only.
+    """
+    report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title,
+                         redact_paths=redact_paths)
     return build_report(report, out_dir, self_contained=self_contained)
 
 

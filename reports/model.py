@@ -22,23 +22,40 @@ from seraudit.xai.audit_checks import all_failures, audit_checks, read_run_failu
 from seraudit.xai.audit_folder import read_audit_index, read_clip_record
 
 
-def display_path(path: str | os.PathLike | None, root: str | os.PathLike | None = None) -> str:
-    """How a report shows a file: relative to the corpus root when it lies inside it, else as saved.
-
-    The one place a report turns a path into text, so every page shows paths the same way.
-    """
+def display_path(path: str | os.PathLike | None, root: str | os.PathLike | None = None, redact: bool = False) -> str:
+    """How a report shows a file's path: relative to the corpus `root` when it lies below it (a manifest's clips:
+    relative to its folder), else (and always with `redact`) the file name alone. The one place a report turns a
+    path into text, so no page shows an absolute path of the machine that made it."""
     if not path:
         return ""
     text = os.fspath(path)
+    name = Path(text).name or text
+    if redact or not os.path.isabs(text):
+        return name if redact else text
     if root:
-        root_path = Path(root)
+        root_path = Path(os.fspath(root))
         if root_path.suffix.lower() == ".csv":  # a manifest: its clips are named relative to its folder
             root_path = root_path.parent
         try:
-            return Path(text).resolve().relative_to(root_path.resolve()).as_posix()
-        except (ValueError, OSError):
+            return Path(os.path.abspath(text)).relative_to(os.path.abspath(root_path)).as_posix()
+        except ValueError:
             pass
-    return Path(text).as_posix()
+    return name
+
+
+def redact_text(text: str | None, paths: list[str] | tuple[str, ...] = (), root: str | os.PathLike | None = None,
+                redact: bool = False) -> str:
+    """A message (an error naming files) with each of `paths`, the corpus `root` and the home folder replaced
+    by what `display_path` shows, so failure reasons are as portable as the paths."""
+    out = str(text or "")
+    for path in sorted({os.fspath(p) for p in paths if p}, key=len, reverse=True):
+        out = out.replace(path, display_path(path, root, redact))
+    if root:
+        out = out.replace(os.path.abspath(os.fspath(root)) + os.sep, "")
+    home = os.path.expanduser("~")
+    if home and home != os.sep:
+        out = out.replace(home, "~")
+    return out
 
 
 @dataclass
@@ -109,6 +126,8 @@ class ClipReport:
     speaker: str | None = None
     patches: dict[str, Any] | None = None  # start_s, end_s, keep, correlation, threshold (audits before: None)
     shown_path: str = ""  # the path as pages show it (`display_path`)
+    warnings: list[str] = field(default_factory=list)  # e.g. "no speech detected" (preprocessing.speech)
+    speech_fraction: float | None = None
 
     @property
     def name(self) -> str:
@@ -229,14 +248,26 @@ class Report:
     sections: dict[str, Any] = field(default_factory=dict)  # run-level sections (`reports.run_sections`)
     comparison_rows: list[dict[str, Any]] = field(default_factory=list)  # every ensemble-vs-other row
     probing_rows: list[dict[str, Any]] = field(default_factory=list)
+    corpus_root: str = ""  # paths below it are shown relative to it (`display_path`)
+    redact_paths: bool = False  # show file names only
+
+    def shown_path(self, path: str | os.PathLike | None) -> str:
+        """`display_path` with this report's corpus root and redaction: what every template prints for a path."""
+        return display_path(path, self.corpus_root, self.redact_paths)
+
+    def shown_text(self, text: str | None) -> str:
+        """`redact_text` for a message of this report (failure reasons)."""
+        paths = [c.path for c in self.clips] + [f.get("clip", "") for f in self.failures] + [self.run_dir]
+        return redact_text(text, paths, self.corpus_root, self.redact_paths)
 
 
 # --------------------------------------------------------------------- reading
-def load_audit(audit_dir: str | os.PathLike, corpus_root: str | None = None) -> tuple[dict[str, Any], list[ClipReport]]:
+def load_audit(audit_dir: str | os.PathLike, corpus_root: str | None = None,
+               redact: bool = False) -> tuple[dict[str, Any], list[ClipReport]]:
     """Read an audit folder written by `xai.audit.run_audit` (``seraudit explain``, ``seraudit audit-all``)."""
     index = read_audit_index(audit_dir)
     reference = index.get("reference_model", REFERENCE_MODEL)
-    clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference, corpus_root)
+    clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference, corpus_root, redact)
              for entry in index.get("clips", [])]
     return index, clips
 
@@ -245,7 +276,8 @@ def _rel(base: str, value: str | None) -> str | None:
     return None if not value else f"{base}/{value}"
 
 
-def _clip_from_json(data: dict[str, Any], base: str, reference: str, root: str | None = None) -> ClipReport:
+def _clip_from_json(data: dict[str, Any], base: str, reference: str, root: str | None = None,
+                    redact: bool = False) -> ClipReport:
     methods: dict[str, dict[str, MethodResult]] = {}
     for model, per_method in data.get("methods", {}).items():
         methods[model] = {
@@ -279,7 +311,9 @@ def _clip_from_json(data: dict[str, Any], base: str, reference: str, root: str |
         reference_model=reference,
         speaker=data.get("speaker"),
         patches=data.get("patches"),
-        shown_path=display_path(data.get("path", ""), root),
+        shown_path=display_path(data.get("path", ""), root, redact),
+        warnings=[str(w) for w in data.get("warnings", [])],
+        speech_fraction=data.get("speech_fraction"),
     )
 
 
@@ -289,8 +323,12 @@ def load_report(
     *,
     run_dir: str = "",
     title: str | None = None,
+    redact_paths: bool = False,
 ) -> Report:
     """Assemble a report from an audit folder and a run summary (see `run_summary`).
+
+    Failures are the audit's and the run's (files training left out, its ``failures.csv``).
+    Paths show relative to the run's corpus root, or as file names with `redact_paths`.
 
     ``run_summary`` holds what the run saved: per-model UAR, confusion matrices
     and ensemble-vs-single comparisons; ``None`` makes model pages show only the
@@ -298,7 +336,7 @@ def load_report(
     """
     audit_dir = Path(audit_dir)
     run_summary = run_summary or {}
-    index, clips = load_audit(audit_dir, run_summary.get("corpus_root"))
+    index, clips = load_audit(audit_dir, run_summary.get("corpus_root"), redact_paths)
     models: dict[str, ModelInfo] = {}
     for name, rec in index.get("models", {}).items():
         models[name] = ModelInfo(
@@ -360,6 +398,8 @@ def load_report(
         sections=run_summary.get("sections", {}),
         comparison_rows=_comparison_rows(run_summary.get("comparisons", []), models, run_summary.get("baselines", {})),
         probing_rows=list(probing.get("rows", [])),
+        corpus_root=run_summary.get("corpus_root", ""),
+        redact_paths=redact_paths,
     )
 
 
@@ -377,6 +417,14 @@ def _comparison_rows(comparisons: list[dict[str, Any]], models: dict[str, ModelI
                                 ci_high=c.get("ci_high"), mcnemar_p=c.get("mcnemar_p"))
         rows.append({"model": title(c.get("model", "")), "other": title(comparison.other), "comparison": comparison})
     return rows
+
+
+def corpus_root_of(data: str | os.PathLike | None) -> str:
+    """The folder a run's paths are shown relative to: its corpus folder, or a manifest's folder."""
+    if not data:
+        return ""
+    path = Path(os.fspath(data))
+    return os.path.abspath(path.parent if path.suffix.lower() == ".csv" else path)
 
 
 def _probing_rows(probing: dict[str, Any], model: str) -> list[dict[str, Any]]:
@@ -466,7 +514,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         for c in results.get("comparisons", [])
     ]
     corpus = results.get("corpus_display") or run.provenance.get("corpus", "")
-    root = run.provenance.get("data") or (run.settings or {}).get("data")
+    root = corpus_root_of(run.provenance.get("data") or (run.settings or {}).get("data"))
     shown = functools.partial(display_path, root=root)
     metric_names, metric_rows = run_sections.metrics_section(results)
     recall_labels, recall_rows = run_sections.recall_section(results)

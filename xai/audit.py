@@ -23,6 +23,8 @@ from typing import Any, Callable, Sequence
 from seraudit.core.errors import SerauditError
 from seraudit.ensemble.run import Run
 from seraudit.ensemble.shared_backbones import sharing_backbones
+from seraudit.preprocessing.audio import check_audio_path
+from seraudit.preprocessing.speech import NO_SPEECH_WARNING
 from seraudit.xai.audit_checks import audit_checks, read_run_failures
 from seraudit.xai.audit_compute import audit_clip
 from seraudit.xai.audit_folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
@@ -85,9 +87,16 @@ def run_audit(
     run: Run | None = None,
     title: str = "",
     progress: bool = True,
+    failures: Sequence[dict[str, str]] = (),
+    require_speech: bool = False,
     engine: Any = None,
 ) -> dict[str, Any]:
     """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
+
+    ``failures`` are files that failed before the audit (e.g. in training); they are listed
+    in the index and in ``failures.csv`` with the audit's own. ``require_speech`` also
+    refuses a reused clip record that carries the "no speech detected" warning (pass
+    ``load_features`` with ``require_speech=True`` for the clips computed now).
 
     Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
     come from), else the default. Returns the index written to ``audit.json``:
@@ -108,7 +117,7 @@ def run_audit(
     out_dir.mkdir(parents=True, exist_ok=True)
     settings_key = settings.key()
     records: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
+    failures = list(failures)
     reused = 0
     outcomes: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]] = {}  # spec index -> (record, failure)
     pending: list[tuple[int, ClipSpec, str]] = []  # (spec index, spec, cache key) of clips still to compute
@@ -116,14 +125,18 @@ def run_audit(
     first_of: dict[Path, int] = {}
     bar = tqdm(total=len(specs), desc="audit", unit="clip", disable=not progress)
     for i, spec in enumerate(specs):
+        folder = clip_dir(out_dir, clip_id_for(spec.path))
         try:
+            check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
             key = cache_key(spec, models, settings_key)
+            cached = cached_record(folder, key)
+            if cached is not None and require_speech and NO_SPEECH_WARNING in cached.get("warnings", []):
+                raise SerauditError(f"{spec.path}: no speech detected (rule: --require-speech); fix: leave the "
+                                    "file out, or drop --require-speech to keep it with a warning")
         except Exception as error:  # e.g. a file that vanished: recorded like any other bad clip
             outcomes[i] = (None, failure_entry(spec.path, error))
             bar.update(1)
             continue
-        folder = clip_dir(out_dir, clip_id_for(spec.path))
-        cached = cached_record(folder, key)
         if cached is not None:
             outcomes[i] = (cached, None)
             reused += 1
@@ -196,7 +209,7 @@ def failure_entry(path: str | os.PathLike, error: BaseException, detail: str | N
     message = str(error) if expected else f"{type(error).__name__}: {error}"
     if detail is None:
         detail = "" if expected else traceback.format_exc(limit=3)
-    return {"clip": os.fspath(path), "error": message, "detail": "" if expected else detail}
+    return {"clip": os.fspath(path), "error": message, "stage": "audit", "detail": "" if expected else detail}
 
 
 def audit_index(

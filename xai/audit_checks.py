@@ -148,10 +148,17 @@ def failures_check(failures: Sequence[dict[str, str]]) -> dict[str, str]:
 
 
 def all_failures(index: dict[str, Any], run_failures: Iterable[dict[str, str]]) -> list[dict[str, str]]:
-    """The run's unusable files, then the audit's failed clips (each with the stage that dropped it)."""
-    return ([{**f, "stage": "training"} for f in run_failures]
-            + [{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": "audit"}
+    """The run's unusable files, then the audit's failed clips (each with the stage that dropped it), each once
+    (`audit-all` also hands training's failures to the audit index)."""
+    rows = ([{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": "training"} for f in run_failures]
+            + [{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": str(f.get("stage") or "audit")}
                for f in index.get("failures", [])])
+    seen, unique = set(), []
+    for row in rows:
+        if (row["clip"], row["error"]) not in seen:
+            seen.add((row["clip"], row["error"]))
+            unique.append(row)
+    return unique
 
 
 def audit_checks(index: dict[str, Any], results: dict[str, Any] | None = None,

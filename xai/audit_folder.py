@@ -3,6 +3,7 @@
 Layout (what `seraudit.reports` reads back)::
 
     AUDIT/audit.json                       index: models, methods, clips, failures, summary, sanity
+    AUDIT/failures.csv                     the clips that could not be audited (clip, error, stage)
     AUDIT/metrics.json                     one row per clip x model x method (faithfulness, seconds)
     AUDIT/clips/<clip-id>/clip.json        predictions, artefact paths, metrics and patch times/GDS keep-mask of one clip
     AUDIT/clips/<clip-id>/original.wav     the clip as the models heard it (16 kHz)
@@ -25,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from seraudit.core.errors import RunError
-from seraudit.core.io import atomic_directory, json_default, read_json, write_json
+from seraudit.core.io import atomic_directory, json_default, read_json, write_failures, write_json
 from seraudit.core.naming import slug
 
 AUDIT_FORMAT_VERSION = 1
@@ -42,9 +43,10 @@ def clip_dir(audit_dir: str | os.PathLike, clip_id: str) -> Path:
     return Path(audit_dir) / CLIPS_DIR / clip_id
 
 
-def clip_entry(record: dict[str, Any]) -> dict[str, str]:
-    """How the index lists one clip record: its id, audio path and folder (relative to the audit folder)."""
-    return {"id": record["id"], "path": record["path"], "dir": f"{CLIPS_DIR}/{record['id']}"}
+def clip_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """How the index lists one clip record: its id, audio path, folder (relative to the audit folder) and warnings."""
+    return {"id": record["id"], "path": record["path"], "dir": f"{CLIPS_DIR}/{record['id']}",
+            "warnings": list(record.get("warnings", []))}
 
 
 def plain(value: Any) -> Any:
@@ -100,6 +102,8 @@ def write_clip_audit(
         "true_label": audit.spec.true_label,
         "speaker": audit.spec.speaker,
         "duration_s": audit.duration_s,
+        "speech_fraction": plain(float(getattr(features.audio, "speech_fraction", 1.0))),
+        "warnings": list(getattr(features.audio, "warnings", ())),
         "original": ORIGINAL_AUDIO,
         "predictions": audit.predictions,
         "methods": {},
@@ -159,6 +163,7 @@ def write_audit_index(out_dir: str | os.PathLike, index: dict[str, Any], rows: S
     out_dir = Path(out_dir)
     index = {"format_version": AUDIT_FORMAT_VERSION, **index}
     write_json(out_dir / METRICS_FILE, {"rows": list(rows)})
+    write_failures(out_dir, index.get("failures", []))
     write_json(out_dir / AUDIT_INDEX, index)
     return index
 

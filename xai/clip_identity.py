@@ -78,7 +78,21 @@ def cached_record(clip_dir: str | os.PathLike, key: str) -> dict[str, Any] | Non
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("cache_key") == key else None
+    if not isinstance(record, dict) or record.get("cache_key") != key:
+        return None
+    return record if _artefacts_present(Path(clip_dir), record) else None
+
+
+def _artefacts_present(folder: Path, record: dict[str, Any]) -> bool:
+    """Every file the record names exists and is not empty (a damaged clip folder is recomputed, never shown)."""
+    names = [record.get("original")]
+    for per_method in (record.get("methods") or {}).values():
+        for entry in per_method.values():
+            names += [entry.get(k) for k in ("attribution", "overlay", "listened", "ignored", "excerpt")]
+    try:
+        return all((folder / name).stat().st_size > 0 for name in names if name)
+    except OSError:
+        return False
 
 
 def specs_from_run(run: Run, paths: Sequence[str | os.PathLike]) -> list[ClipSpec]:

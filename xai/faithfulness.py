@@ -27,8 +27,9 @@ are ranked by signed attribution, so for signed methods the regions that argue
 *against* the target are removed last.
 
 Every modified log-mel is re-cut into the clip's own patches by ``xai.perturbation.ClipScorer``:
-the GDS-kept patches of all steps of all orders are predicted in one batched call and
-pooled exactly as ``TrainedModel.predict_clip`` pools them.
+the GDS-kept patches of all steps of all orders are predicted in one batched call (in
+chunks of ``xai.perturbation.PATCH_BUDGET`` patches for a long clip) and pooled exactly as
+``TrainedModel.predict_clip`` pools them.
 """
 
 from __future__ import annotations
@@ -116,6 +117,22 @@ def block_scores(clip_map: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.
         return np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
 
 
+def _block_ranks(
+    clip_map: np.ndarray, *, steps: int, n_random: int, seed: int, block: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank of each cell's block in every order ``[1 + n_random, frames, bands]``, blocks gone at each step, fractions."""
+    blocks, n_blocks = block_index(clip_map.shape, block)
+    rng = np.random.default_rng(seed)
+    attributed = np.argsort(-block_scores(clip_map, blocks, n_blocks), kind="stable")
+    orders = [attributed] + [rng.permutation(n_blocks) for _ in range(n_random)]
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    counts = np.round(fractions * n_blocks).astype(np.int64)
+    ranks = np.empty((len(orders), n_blocks), dtype=np.int32)
+    for i, order in enumerate(orders):
+        ranks[i, order] = np.arange(n_blocks)
+    return ranks[:, blocks], counts, fractions  # cell ranks [O, frames, bands]
+
+
 def removal_masks(
     clip_map: np.ndarray, *, steps: int, n_random: int, seed: int, block: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -124,16 +141,7 @@ def removal_masks(
     Order 0 visits blocks by decreasing mean attribution; orders 1.. are seeded
     random permutations of the same blocks.
     """
-    blocks, n_blocks = block_index(clip_map.shape, block)
-    rng = np.random.default_rng(seed)
-    attributed = np.argsort(-block_scores(clip_map, blocks, n_blocks), kind="stable")
-    orders = [attributed] + [rng.permutation(n_blocks) for _ in range(n_random)]
-    fractions = np.linspace(0.0, 1.0, steps + 1)
-    counts = np.round(fractions * n_blocks).astype(np.int64)
-    ranks = np.empty((len(orders), n_blocks), dtype=np.int64)
-    for i, order in enumerate(orders):
-        ranks[i, order] = np.arange(n_blocks)
-    cell_ranks = ranks[:, blocks]  # [O, frames, bands]: rank of each cell's block
+    cell_ranks, counts, fractions = _block_ranks(clip_map, steps=steps, n_random=n_random, seed=seed, block=block)
     return cell_ranks[:, None] < counts[None, :, None, None], fractions
 
 
@@ -179,14 +187,22 @@ def deletion_insertion(
         )
     if steps < 1 or n_random < 1:
         raise ValueError(f"steps and n_random must be at least 1, got {steps} and {n_random}")
-    gone, fractions = removal_masks(clip_map, steps=steps, n_random=n_random, seed=seed, block=block)
-    n_orders = gone.shape[0]
-    deleted = np.where(gone, np.float32(fill_value), log_mel)
-    inserted = np.where(gone, log_mel, np.float32(fill_value))
-    variants = np.concatenate([deleted, inserted]).reshape(-1, *log_mel.shape)  # [2*O*(K+1), frames, 64]
+    cell_ranks, counts, fractions = _block_ranks(clip_map, steps=steps, n_random=n_random, seed=seed, block=block)
+    n_orders = cell_ranks.shape[0]
+    fill = np.float32(fill_value)
 
-    # Re-cut and pool exactly like the model's own clip prediction, predicting only the kept patches.
-    pooled = ClipScorer(model, clip)(variants)  # [V, C]
+    def variant(kind: int, order: int, step: int) -> np.ndarray:
+        gone = cell_ranks[order] < counts[step]
+        return np.where(gone, fill, log_mel) if kind == 0 else np.where(gone, log_mel, fill)
+
+    # Re-cut and pool exactly like the model's own clip prediction, predicting only the kept patches. The
+    # variants (deletion then insertion, order by order, step by step) are built as many at a time as the
+    # scorer predicts at once: one call for a short clip, bounded memory for a long one.
+    scorer = ClipScorer(model, clip)
+    plan = [(kind, order, step) for kind in (0, 1) for order in range(n_orders) for step in range(steps + 1)]
+    size = scorer.variants_per_call
+    pooled = np.concatenate([scorer(np.stack([variant(*v) for v in plan[i : i + size]]))
+                             for i in range(0, len(plan), size)])  # [V, C]
     target = pooled[:, attribution.target].reshape(2, n_orders, steps + 1)
 
     deletion, insertion = target[0, 0], target[1, 0]

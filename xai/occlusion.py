@@ -24,7 +24,8 @@ import numpy as np
 
 from seraudit.core.constants import NUM_MEL_BANDS, PATCH_FRAMES
 from seraudit.xai.attribution import Attribution, Explainer
-from seraudit.xai.perturbation import ClipScorer, clip_to_patches, patch_start_frames, resolve_fill, resolve_target
+from seraudit.xai.perturbation import (PATCH_BUDGET, ClipScorer, clip_to_patches, patch_start_frames, resolve_fill,
+                                       resolve_target)
 
 
 def window_starts(length: int, window: int, stride: int) -> np.ndarray:
@@ -96,12 +97,17 @@ class OcclusionExplainer(Explainer):
         jt, ip = np.nonzero(row_hidden.any(axis=2))  # (time position, patch) pairs that change
         counted = scorer.keep[ip]  # patches GDS dropped cannot change the clip probability
         jt, ip = jt[counted], ip[counted]
-        # Every affected (time position, patch) pair with every band position: [P, Jf] -> flattened.
-        mask = row_hidden[jt, ip][:, None, :, None] & band_cover[None, :, None, :]  # [P, Jf, 96, 64]
-        occluded = np.where(mask, np.float32(fill), patches[ip][:, None])  # [P, Jf, 96, 64]
-
+        # Every affected (time position, patch) pair with every band position: [P, Jf] -> flattened, built and
+        # predicted PATCH_BUDGET patches at a time so a long clip's memory stays bounded.
         base_patch = scorer.patch_probabilities(patches)  # [N, C]
-        changed = scorer.patch_probabilities(occluded.reshape(-1, *occluded.shape[2:]))
+        pairs = max(1, PATCH_BUDGET // len(f0s))
+        parts = []
+        for i in range(0, len(jt), pairs):
+            j, p = jt[i : i + pairs], ip[i : i + pairs]
+            mask = row_hidden[j, p][:, None, :, None] & band_cover[None, :, None, :]  # [p, Jf, 96, 64]
+            occluded = np.where(mask, np.float32(fill), patches[p][:, None])
+            parts.append(scorer.patch_probabilities(occluded.reshape(-1, *occluded.shape[2:])))
+        changed = np.concatenate(parts) if parts else np.zeros((0, base_patch.shape[1]), base_patch.dtype)
         changed = changed.reshape(len(jt), len(f0s), -1)
         per_window = np.broadcast_to(base_patch, (len(t0s), len(f0s), n_patches, base_patch.shape[1])).copy()
         per_window[jt, :, ip, :] = changed

@@ -86,6 +86,9 @@ def resolve_target(model: Any, clip: Any, target: int | str | None) -> int:
     return target
 
 
+PATCH_BUDGET = 4096  # patches cut and predicted at once (4096 x 96 x 64 float32 = 100 MB): bounds memory on long clips
+
+
 class ClipScorer:
     """Clip-level class probabilities of perturbed versions of one clip, for one model.
 
@@ -130,11 +133,21 @@ class ClipScorer:
 
         Only the patches that count for the clip prediction (the kept ones) are predicted:
         the others cannot change the pooled probability, and skipping them halves the work
-        on a typical clip.
+        on a typical clip. The clips are cut and predicted `variants_per_call` at a time,
+        so a long clip's memory stays bounded by `PATCH_BUDGET` patches.
         """
         log_mels = np.asarray(log_mels)
         if log_mels.ndim == 2:
             log_mels = log_mels[None]
+        step = self.variants_per_call
+        return np.concatenate([self._score(log_mels[i : i + step]) for i in range(0, len(log_mels), step)])
+
+    @property
+    def variants_per_call(self) -> int:
+        """How many perturbed clips are cut and predicted at once: `PATCH_BUDGET` kept patches' worth, at least one."""
+        return max(1, PATCH_BUDGET // max(int(self.keep.sum()), 1))
+
+    def _score(self, log_mels: np.ndarray) -> np.ndarray:
         kept = self.patches_of(log_mels)[:, self.keep]  # [S, K, 96, 64]
         s, k = kept.shape[:2]
         probs = self.patch_probabilities(kept.reshape(-1, *kept.shape[2:]))

@@ -118,9 +118,11 @@ class ClipWorker:
 class AuditJob:
     """Audit one clip with the run's models and write its folder: `xai.audit.audit_one`, as the local engine does."""
 
-    def __init__(self, run_path: str, model_names: Sequence[str], settings: Any, out_dir: str, deviations: dict[str, list]):
+    def __init__(self, run_path: str, model_names: Sequence[str], settings: Any, out_dir: str, deviations: dict[str, list],
+                 clip_options: dict | None = None):
         self.run_path, self.model_names, self.settings = run_path, list(model_names), settings
         self.out_dir, self.deviations = out_dir, deviations
+        self.clip_options = dict(clip_options or {})  # require_speech, max_duration_s: as the command asked
 
     def setup(self) -> None:
         from seraudit.ensemble.run import Run
@@ -128,7 +130,7 @@ class AuditJob:
 
         run = Run.open(self.run_path)
         self.models = run.models(self.model_names)
-        self.load_features = functools.partial(clip_features, gds_threshold=run.gds_threshold)
+        self.load_features = functools.partial(clip_features, gds_threshold=run.gds_threshold, **self.clip_options)
 
     def __call__(self, item: tuple[Any, str]) -> dict[str, Any]:
         from seraudit.ensemble.shared_backbones import sharing_backbones
@@ -143,8 +145,10 @@ class AuditJob:
 class PredictJob:
     """Every chosen neural model's record for one file, as `ensemble.prediction.predict_files` makes it."""
 
-    def __init__(self, run_path: str, model_names: Sequence[str], tta: int, seed: int):
+    def __init__(self, run_path: str, model_names: Sequence[str], tta: int, seed: int, require_speech: bool = False,
+                 max_duration_s: float | None = None):
         self.run_path, self.model_names, self.tta, self.seed = run_path, list(model_names), tta, seed
+        self.require_speech, self.max_duration_s = require_speech, max_duration_s
 
     def setup(self) -> None:
         from seraudit.ensemble.run import Run
@@ -154,18 +158,18 @@ class PredictJob:
         self.threshold = run.gds_threshold
 
     def __call__(self, path: str) -> list[dict]:
-        from seraudit.ensemble.prediction import clip_records
-        from seraudit.preprocessing.pipeline import clip_features
+        from seraudit.ensemble.prediction import clip_records, load_clip
 
-        clip = clip_features(path, gds_threshold=self.threshold)
+        clip = load_clip(path, self.threshold, self.require_speech, self.max_duration_s)
         return clip_records(self.models, path, clip, self.tta, self.seed, self.threshold)
 
 
 class EmbedJob:
     """One file's features and per-patch embeddings, as `ensemble.file_embeddings.embed_files` computes them."""
 
-    def __init__(self, backbone: str, source: Any, seed: int, batch_size: int):
+    def __init__(self, backbone: str, source: Any, seed: int, batch_size: int, clip_options: dict | None = None):
         self.backbone, self.source, self.seed, self.batch_size = backbone, source, seed, batch_size
+        self.clip_options = dict(clip_options or {})
 
     def setup(self) -> None:
         from seraudit.ensemble.embedding_cache import build_embedder
@@ -178,7 +182,7 @@ class EmbedJob:
         from seraudit.ensemble.embedding_cache import embed_patches
         from seraudit.preprocessing.pipeline import clip_features
 
-        clip = clip_features(path)
+        clip = clip_features(path, **self.clip_options)
         data = np.asarray(clip.patches.data, np.float32)
         return clip, embed_patches(self.model, data, batch_size=self.batch_size, progress=False)
 
@@ -187,11 +191,13 @@ class EmbedJob:
 class RayEngine:
     """Connects to (or starts) Ray and maps jobs over items on ``options.workers`` actors."""
 
-    def __init__(self, options: RayOptions, progress: bool = True):
+    def __init__(self, options: RayOptions, progress: bool = True, clip_options: dict | None = None):
         if options.workers < 1 or options.cpus_per_worker < 1 or options.batch < 1:
             raise SerauditError("--workers, --cpus-per-worker and the batch size must be 1 or more")
         self.options = options
         self.progress = progress
+        # how workers load clips (require_speech, max_duration_s), as the command's flags ask
+        self.clip_options = {k: v for k, v in (clip_options or {}).items() if v is not None}
         self.last_stats: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- commands
@@ -206,7 +212,8 @@ class RayEngine:
         if run is None:
             raise SerauditError("the Ray engine loads the models from the run folder on every worker; pass the run")
         table = {os.path.abspath(s.path): deviations(s) for _, s, _ in pending} if (settings.probe and deviations) else {}
-        job = AuditJob(os.path.abspath(run.path), [m.name for m in models], settings, os.path.abspath(out_dir), table)
+        job = AuditJob(os.path.abspath(run.path), [m.name for m in models], settings, os.path.abspath(out_dir), table,
+                       self.clip_options)
         items = [(i, (_absolute_spec(spec), key)) for i, spec, key in pending]
         by_index = {i: spec for i, spec, _ in pending}
         for i, ok, value, detail in self.map(job, items):
@@ -217,31 +224,45 @@ class RayEngine:
                 yield i, (None, {k: _as_given(v, by_index[i].path) for k, v in failure.items()})
 
     def predict_files(self, run: Any, paths: Sequence[str], models: Sequence[str] | None = None,
-                      tta: int = 0, seed: int = 0) -> list[dict]:
-        """`ensemble.prediction.predict_files` with the neural models on the workers (eGeMAPS stays on the driver)."""
+                      tta: int = 0, seed: int = 0, require_speech: bool = False,
+                      max_duration_s: float | None = None) -> list[dict]:
+        """`ensemble.prediction.predict_files` with the neural models on the workers (eGeMAPS stays on the driver);
+        a file that cannot be used gets its failure record, as locally."""
         from tqdm.auto import tqdm
 
-        from seraudit.ensemble.prediction import check_models, egemaps_records, order_records
+        from seraudit.core.errors import AudioError
+        from seraudit.ensemble.prediction import (
+            check_models, clip_notes, egemaps_records, failure_record, order_records,
+        )
         from seraudit.ensemble.run import EGEMAPS_MODEL
 
         models = check_models(run, models, tta)
         neural = [m for m in models if m != EGEMAPS_MODEL]
         per_file: dict[int, list[dict]] = {}
+        failed: dict[int, dict] = {}
         if neural:
-            job = PredictJob(os.path.abspath(run.path), neural, tta, seed)
+            job = PredictJob(os.path.abspath(run.path), neural, tta, seed, require_speech, max_duration_s)
             with tqdm(total=len(paths), desc="predict", unit="clip", disable=not self.progress) as bar:
                 for i, ok, value, _ in self.map(job, [(i, os.path.abspath(p)) for i, p in enumerate(paths)]):
-                    if not ok:
-                        raise value  # as the local engine: a file that cannot be read stops `predict`
-                    per_file[i] = [r | {"path": str(paths[i])} for r in value]
+                    if ok:
+                        per_file[i] = [r | {"path": str(paths[i])} for r in value]
+                    elif isinstance(value, AudioError):
+                        failed[i] = failure_record(paths[i], _as_given(str(value), paths[i]))
+                    else:
+                        raise value
                     bar.update(1)
-        records = order_records(neural, [per_file[i] for i in range(len(paths))] if neural else [])
-        if EGEMAPS_MODEL in models:
-            records += egemaps_records(run, paths, self.progress, tta)
-        return records
+        records = order_records(neural, [per_file[i] for i in sorted(per_file)])
+        used = [paths[i] for i in sorted(per_file)] if neural else list(paths)
+        failures = [failed[i] for i in sorted(failed)]
+        if EGEMAPS_MODEL in models and used:
+            egemaps, egemaps_failed = egemaps_records(run, used, self.progress, tta, clip_notes(records))
+            records += egemaps
+            failures += egemaps_failed
+        return records + failures
 
     def embed_files(self, paths: Sequence[str], backbone: str, source: Any, *, seed: int = 0, batch_size: int = 128,
-                    on_skip: Callable[[str, str], None] | None = None) -> Any:
+                    on_skip: Callable[[str, str], None] | None = None, require_speech: bool = False,
+                    max_duration_s: float | None = None) -> Any:
         """`ensemble.file_embeddings.embed_files` with each file embedded on a worker; skips are reported the same way."""
         import numpy as np
         from tqdm.auto import tqdm
@@ -251,7 +272,10 @@ class RayEngine:
 
         results: dict[int, Any] = {}
         errors: dict[int, BaseException] = {}
-        job = EmbedJob(backbone, source, seed, batch_size)
+        options = {**self.clip_options, "require_speech": require_speech}
+        if max_duration_s is not None:
+            options["max_duration_s"] = max_duration_s
+        job = EmbedJob(backbone, source, seed, batch_size, options)
         with tqdm(total=len(paths), desc=f"{backbone} embeddings", unit="clip", disable=not self.progress) as bar:
             for i, ok, value, _ in self.map(job, [(i, os.path.abspath(p)) for i, p in enumerate(paths)]):
                 (results if ok else errors)[i] = value

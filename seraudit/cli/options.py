@@ -112,7 +112,9 @@ def make_engine(args: argparse.Namespace):
 
     options = RayOptions(address=args.ray_address, workers=args.workers or 2, cpus_per_worker=args.cpus_per_worker or 1,
                          gpus_per_worker=args.gpus_per_worker)
-    return RayEngine(options, progress=not getattr(args, "quiet", False))
+    clip_options = {"require_speech": getattr(args, "require_speech", None), "max_duration_s": getattr(args, "max_duration", None)}
+    return RayEngine(options, progress=not getattr(args, "quiet", False), clip_options=clip_options)
+
 
 def hub_handle(text: str) -> tuple[str, str]:
     """`BACKBONE=HANDLE`, or a bare handle naming one backbone (https://tfhub.dev/google/yamnet/1 -> yamnet)."""
@@ -140,3 +142,16 @@ def add_hub_weights(parser: argparse.ArgumentParser) -> None:
         help="a TF Hub / Kaggle model handle for a backbone, e.g. https://tfhub.dev/google/yamnet/1 (downloaded once "
         "into $TFHUB_CACHE_DIR, default $SERAUDIT_CACHE_DIR/tfhub); replaces --models-dir for that backbone",
     )
+
+
+def add_require_speech(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--require-speech", action="store_true",
+                        help="refuse clips with no speech detected (default: use them and warn 'no speech detected'; "
+                        "the rule is in seraudit.preprocessing.speech)")
+
+
+def add_max_duration(parser: argparse.ArgumentParser) -> None:
+    from seraudit.preprocessing.audio import MAX_DURATION_S
+
+    parser.add_argument("--max-duration", type=float, default=None, metavar="SECONDS",
+                        help=f"refuse clips longer than this, before decoding them (default: {MAX_DURATION_S:g} s)")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import errno
+import io
 import json
 import os
 import shutil
@@ -12,7 +15,17 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from seraudit.core.errors import SerauditError
+from seraudit.core.errors import SerauditError, StorageError
+
+FAILURES_FILE = "failures.csv"  # the files a batch could not use, beside its outputs (columns clip, error)
+_REFUSED = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exhausted",
+            errno.EROFS: "the file system is read-only", errno.EACCES: "no permission to write there"}
+
+
+def _storage_error(target: Path, error: OSError) -> StorageError:
+    why = _REFUSED.get(error.errno, error.strerror or str(error))
+    return StorageError(f"cannot write {target}: {why} ({error}); nothing was written there (the partial file "
+                        "was removed); free some space or choose another output folder and run the command again")
 
 
 @contextlib.contextmanager
@@ -26,6 +39,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as error:
+        if error.errno in _REFUSED:
+            raise _storage_error(target, error) from error
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -47,6 +64,10 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp_dir, target)
+    except OSError as error:
+        if error.errno in _REFUSED:
+            raise _storage_error(target, error) from error
+        raise
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -89,3 +110,49 @@ def read_json(
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `path` (created if needed) for the block.
+
+    Two processes filling one cache take it around "is it there? else compute and
+    write", so the second waits and then reads what the first wrote instead of
+    repeating minutes of work. Writes stay atomic without it; the lock only saves time.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def failures_csv(failures: list[dict[str, Any]]) -> str:
+    """The failures table as CSV text: columns ``clip,error`` (plus ``stage`` when any failure names one)."""
+    columns = ["clip", "error"] + (["stage"] if any("stage" in f for f in failures) else [])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: f.get(c, "") for c in columns} for f in failures)
+    return buffer.getvalue()
+
+
+def write_failures(folder: str | os.PathLike, failures: list[dict[str, Any]]) -> Path:
+    """Write ``failures.csv`` into `folder` atomically (header only when nothing failed); returns its path."""
+    out = Path(folder) / FAILURES_FILE
+    write_text(out, failures_csv(list(failures)))
+    return out
+
+
+def read_failures(folder: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of `folder`/failures.csv; none when the file is absent."""
+    path = Path(folder) / FAILURES_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [dict(row) for row in csv.DictReader(handle)]

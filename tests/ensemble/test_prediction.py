@@ -54,7 +54,9 @@ def test_the_egemaps_baseline_predicts_every_label_even_one_it_never_saw(tmp_pat
     assert predictable_models(run) == ["yamnet", "egemaps"]
     records = predict_files(run, [str(ravdess_clips[0])], ["egemaps"], progress=False)
     assert records == [{"path": str(ravdess_clips[0]), "model": "egemaps", "display_name": "eGeMAPS + LR",
-                        "label": "happy", "probabilities": {"neutral": 0.0, "happy": 1.0}}]
+                        "label": "happy", "probabilities": {"neutral": 0.0, "happy": 1.0},
+                        "speech_fraction": records[0]["speech_fraction"], "warning": "", "error": ""}]
+    assert records[0]["speech_fraction"] > 0.2  # a spoken RAVDESS sentence
 
 
 class LoudnessModel:
@@ -86,8 +88,10 @@ def test_without_tta_a_record_is_the_models_prediction_of_the_clip_and_nothing_m
     path = str(ravdess_clips[0])
     records = predict_files(loudness_run, [path], progress=False)
     assert records == predict_files(loudness_run, [path], progress=False, tta=0, seed=7)
-    expected = LoudnessModel().predict_clip(clip_features(path, gds_threshold=0.9)).as_dict()
-    assert records == [{"path": path, "model": "yamnet", "display_name": "Loudness", **expected}]
+    clip = clip_features(path, gds_threshold=0.9)
+    expected = LoudnessModel().predict_clip(clip).as_dict()
+    notes = {"speech_fraction": round(clip.audio.speech_fraction, 4), "warning": "", "error": ""}
+    assert records == [{"path": path, "model": "yamnet", "display_name": "Loudness", **expected, **notes}]
 
 
 def test_with_tta_a_record_pools_the_clip_and_its_seeded_copies_and_says_so(loudness_run, ravdess_clips):
@@ -98,8 +102,11 @@ def test_with_tta_a_record_pools_the_clip_and_its_seeded_copies_and_says_so(loud
     records = predict_files(loudness_run, paths, progress=False, tta=2, seed=3)
     assert [r["path"] for r in records] == paths
     for record, path in zip(records, paths):
-        expected = predict_copies(LoudnessModel(), clip_copies(clip_features(path, gds_threshold=0.9), 2, 3, 0.9))
-        assert record == {"path": path, "model": "yamnet", "display_name": "Loudness", **expected, "tta": 2, "tta_seed": 3}
+        clip = clip_features(path, gds_threshold=0.9)
+        expected = predict_copies(LoudnessModel(), clip_copies(clip, 2, 3, 0.9))
+        notes = {"speech_fraction": round(clip.audio.speech_fraction, 4), "warning": "", "error": ""}
+        assert record == {"path": path, "model": "yamnet", "display_name": "Loudness", **expected, "tta": 2, "tta_seed": 3,
+                          **notes}
         plain = predict_files(loudness_run, [path], progress=False)[0]["probabilities"]
         assert record["probabilities"] != plain and sum(record["probabilities"].values()) == pytest.approx(1.0)
     assert predict_files(loudness_run, paths, progress=False, tta=2, seed=3) == records
@@ -147,3 +154,12 @@ def test_a_keras_model_predicts_on_the_patches_the_run_keeps(tmp_path, ravdess_c
         assert record["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
         assert record["patches_used"] == expected["patches_used"] < expected["patches_total"]  # the run's strict GDS
     assert records[0]["probabilities"] != pytest.approx(records[1]["probabilities"], abs=1e-4)
+
+
+def test_a_file_named_twice_gets_a_record_each_time_and_a_bad_one_a_failure_record(tmp_path, ravdess_clips):
+    run = make_run(tmp_path / "run", egemaps=(fitted_baseline([0, 1, 1]), {"model": "egemaps"}))
+    path, missing = str(ravdess_clips[0]), str(tmp_path / "absent.wav")
+    records = predict_files(run, [path, missing, path], ["egemaps"], progress=False)
+    assert [r["path"] for r in records] == [path, path, missing]
+    assert records[0]["probabilities"] == records[1]["probabilities"] and records[0]["error"] == ""
+    assert records[2]["label"] == "" and records[2]["error"].startswith(f"{missing}: no such file")

@@ -296,7 +296,7 @@ def test_manifest_listing_missing_files_names_them(tmp_path):
         ("path,label,speaker\n", "lists no files"),
         ("", "cannot read the manifest"),
         ("path,label,speaker\na.wav,sad,\n", "empty path, label or speaker"),
-        ("path,label,speaker\na.wav,sad,s\na.wav,sad,s\n", "same file twice"),
+        ("path,label,speaker\na.wav,sad,s\na.wav,happy,s\n", "same file twice with different labels"),
         ("path,label,speaker\na.mp3,sad,s\n", "not .wav/.flac"),
     ],
 )

@@ -34,6 +34,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"clips for the model-randomisation check (default: {audit_plan.DEFAULT_SANITY_CLIPS})")
     parser.add_argument("--max-clips", type=int, default=None, help="train on at most N clips (quick runs)")
     parser.add_argument("--self-contained", action="store_true", help="also write report-single/index.html with everything inlined")
+    parser.add_argument("--redact-paths", action="store_true", help="the report shows file names only (default: paths "
+                        "relative to the corpus folder)")
+    parser.add_argument("--strict", action="store_true", help="refuse a corpus with clips that cannot be used (default: "
+                        "train on the rest; they are listed in failures.csv and the report, and the exit status is 3)")
     add_quiet(parser)
     add_engine(parser)
     parser.set_defaults(func=run)
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         corpus=args.corpus, data=os.fspath(args.data.resolve()), models=list(audit_plan.TRAINED_MODELS),
         models_dir=args.models_dir, allow_untrained=args.allow_untrained, download=not args.no_download,
-        max_clips=args.max_clips, progress=progress,
+        max_clips=args.max_clips, progress=progress, strict=args.strict,
     )
     run_dir = args.out
     title = f"SERAudit — {args.corpus}"
@@ -97,23 +101,26 @@ def run(args: argparse.Namespace) -> int:
     with timings.time("audit") as phase:
         index = run_audit(models, specs, audit_dir, audit_plan.fast_settings(methods, probe, args.sanity),
                           deviations=deviations, probing=probing, run=trained_run, title=title, progress=progress,
-                          engine=engine)
+                          failures=trained_run.failures, engine=engine)
     rows = read_json(audit_dir / "metrics.json", "audit metrics").get("rows", [])
     phase.parts, phase.note = audit_parts(phase.seconds, rows, index)
     print("[3/3] writing the report", file=sys.stderr)
     with timings.time("report"):
-        page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title)
+        page = write_report(run_dir, audit_dir, run_dir / audit_plan.REPORT_DIR, title=title, redact_paths=args.redact_paths)
         if args.self_contained:
-            write_report(run_dir, audit_dir, run_dir / audit_plan.SELF_CONTAINED_REPORT_DIR, self_contained=True, title=title)
+            write_report(run_dir, audit_dir, run_dir / audit_plan.SELF_CONTAINED_REPORT_DIR, self_contained=True, title=title,
+                         redact_paths=args.redact_paths)
     statuses = [c["status"] for c in index.get("checks", [])]
     print("verdict: " + ", ".join(f"{statuses.count(s)} {s}" for s in ("pass", "warn", "fail"))
           + " (audit.json \"checks\"; the report's index lists them)", file=sys.stderr)
     for failure in index["failures"]:
-        print(f"  audit failed for {failure['clip']}: {failure['error']}", file=sys.stderr)
+        print(f"  {failure.get('stage') or 'audit'} failed for {failure['clip']}: {failure['error']}", file=sys.stderr)
     write_json(run_dir / TIMINGS_FILE, timings.to_dict())
     print(f"where the time went (also in {run_dir / TIMINGS_FILE}):\n{timings.table()}", file=sys.stderr)
     print(f"report index: {page.resolve()}")
-    return 0
+    from seraudit.core.errors import EXIT_OK, EXIT_SOME_FAILED
+
+    return EXIT_SOME_FAILED if index["failures"] else EXIT_OK
 
 
 def training_parts(seconds: dict) -> list[tuple[str, float]]:

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from seraudit.cli.options import add_engine, add_methods, add_quiet, make_engine
-from seraudit.core.errors import AudioError, RunError
+from seraudit.cli.options import add_engine, add_max_duration, add_methods, add_quiet, add_require_speech, make_engine
+from seraudit.core.errors import RunError, batch_status
 from seraudit.ensemble.spec import NEURAL_MODELS
 
 DEFAULT_MODELS = ",".join(NEURAL_MODELS)
@@ -22,8 +22,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "For each clip x model x method: the attribution map (npz), the time excerpt and the "
             "listened/ignored resynthesis (wav), an overlay on the log-mel (png) and deletion/insertion "
-            "faithfulness against random orders (json). A clip that fails is recorded and the batch goes on; "
-            "clips already audited with the same settings are reused."
+            "faithfulness against random orders (json). A clip that fails is recorded (audit.json, failures.csv) "
+            "and the batch goes on; clips already audited with the same settings are reused. Exit status 0 when "
+            "every clip was audited, 3 when some failed, 2 when none could be."
         ),
     )
     parser.add_argument("run", type=Path, help="trained run directory (from `seraudit train`)")
@@ -35,6 +36,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--sanity", type=int, default=0, metavar="N",
                         help="run the model-randomisation sanity check on the first N clips (default: 0, off)")
     parser.add_argument("--json", action="store_true", help="print the metrics summary as JSON")
+    add_require_speech(parser)
+    add_max_duration(parser)
     add_quiet(parser)
     add_engine(parser)
     parser.set_defaults(func=run)
@@ -49,9 +52,6 @@ def run(args: argparse.Namespace) -> int:
 
     methods, probe = parse_methods(args.methods)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    missing_audio = [p for p in args.audio if not p.is_file()]
-    if missing_audio:
-        raise AudioError(f"audio file(s) not found: {', '.join(map(str, missing_audio))}; check the paths")
     engine = make_engine(args)
     trained = Run.open(args.run)
     models = trained.models(names)
@@ -59,12 +59,27 @@ def run(args: argparse.Namespace) -> int:
         for model in models:
             if args.target not in model.labels:
                 raise RunError(f"--target {args.target!r} is not a class of {model.display_name}: {', '.join(model.labels)}")
-    specs = specs_from_run(trained, args.audio)
+    from seraudit.core.errors import AudioError
+    from seraudit.preprocessing.audio import check_audio_path
+
+    usable, early = [], []
+    for path in args.audio:  # a pipe or a folder never reaches openSMILE or the decoder
+        try:
+            usable.append(check_audio_path(path))
+        except AudioError as error:
+            early.append({"clip": os.fspath(path), "error": str(error), "stage": "audit"})
+    specs = specs_from_run(trained, usable)
     deviations = deviations_lookup(trained, specs, progress=not args.quiet) if probe else None
     settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
-    index = run_audit(models, specs, args.out, settings, deviations=deviations, run=trained,
-                      title=f"Audit of {args.run.name}", progress=not args.quiet,
-                      engine=engine)
+    import functools
+
+    from seraudit.preprocessing.pipeline import clip_features
+
+    limits = {} if args.max_duration is None else {"max_duration_s": args.max_duration}
+    load = functools.partial(clip_features, gds_threshold=trained.gds_threshold, require_speech=args.require_speech, **limits)
+    index = run_audit(models, specs, args.out, settings, load_features=load, deviations=deviations, run=trained,
+                      title=f"Audit of {args.run.name}", progress=not args.quiet, failures=early,
+                      require_speech=args.require_speech, engine=engine)
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
                "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
     if args.json:
@@ -75,4 +90,7 @@ def run(args: argparse.Namespace) -> int:
               f"{len(index['failures'])} failed)")
         for failure in index["failures"]:
             print(f"  failed: {failure['clip']}: {failure['error']}", file=sys.stderr)
-    return 1 if index["failures"] and not index["clips"] else 0
+    for clip in index["clips"]:
+        for warning in clip.get("warnings", []):
+            print(f"  warning: {clip['path']}: {warning}", file=sys.stderr)
+    return batch_status(len(index["clips"]), len(index["failures"]))

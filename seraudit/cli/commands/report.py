@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -21,6 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="report folder to write (replaced)")
     parser.add_argument("--self-contained", action="store_true", help="one HTML file with everything inlined")
     parser.add_argument("--title", default=None, help="report title")
+    parser.add_argument("--redact-paths", action="store_true",
+                        help="show file names only (default: paths relative to the corpus folder; never absolute ones)")
     parser.set_defaults(func=run)
     return parser
 
@@ -28,6 +31,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from seraudit.reports.build import write_report
 
-    index = write_report(args.run, args.audit, args.out, self_contained=args.self_contained, title=args.title)
+    from seraudit.core.errors import EXIT_OK, EXIT_SOME_FAILED
+    from seraudit.core.io import read_failures
+    from seraudit.xai.audit_folder import read_audit_index
+
+    index = write_report(args.run, args.audit, args.out, self_contained=args.self_contained, title=args.title,
+                         redact_paths=args.redact_paths)
     print(f"report: {index.resolve()}")
-    return 0
+    failures = read_audit_index(args.audit).get("failures", []) or read_failures(args.run)
+    if failures:
+        print(f"{len(failures)} file(s) could not be audited; the report lists them", file=sys.stderr)
+    return EXIT_SOME_FAILED if failures else EXIT_OK

@@ -56,6 +56,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--test-corpus", default=None, help="cross-corpus mode: train on all of --corpus, test on this corpus "
                    "over the emotions both share (instead of cross-validation)")
     p.add_argument("--test-data", default=None, help="folder (or manifest CSV) of --test-corpus")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a corpus with clips that cannot be used (default: train on the rest and list them in "
+                   "the run's failures.csv; the exit status is then 3)")
+    p.add_argument("--label-map", default=None, metavar="FILE",
+                   help="CSV (columns from,to) or JSON object mapping a manifest's own labels to the canonical emotions")
     p.add_argument("--out", required=True, help="run directory to write (replaced atomically)")
     p.set_defaults(func=run)
 
@@ -110,6 +115,8 @@ def run(args) -> int:
         aux_tasks=args.multitask,
         aux_weight=args.aux_weight,
         augment_copies=args.augment,
+        strict=args.strict,
+        label_map=args.label_map,
     )
     if args.fine_tune_epochs is not None:
         settings.fine_tune_epochs = args.fine_tune_epochs
@@ -125,4 +132,11 @@ def run(args) -> int:
         title = f"{results['corpus_display']}, {settings.gds.label()}, speaker-independent CV"
     print(comparison_table(results, title))
     print(f"run written to {args.out}")
-    return 0
+    from seraudit.core.errors import batch_status
+
+    failures = results.get("failures", [])
+    for failure in failures:
+        print(f"seraudit train: left out {failure['clip']}: {failure['error']}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} clip(s) left out (listed in {args.out}/failures.csv)", file=sys.stderr)
+    return batch_status(results.get("n_clips", 1), len(failures))
