@@ -57,7 +57,8 @@ def read_run_failures(run_dir: str | os.PathLike | None) -> list[dict[str, str]]
     if not path.is_file():
         return []
     with path.open(newline="", encoding="utf-8") as handle:
-        return [{"clip": str(r.get("clip", "")), "error": str(r.get("error", ""))} for r in csv.DictReader(handle)]
+        return [{"clip": str(r.get("clip", "")), "error": str(r.get("error", "")), "stage": str(r.get("stage") or "training")}
+                for r in csv.DictReader(handle)]
 
 
 def _title(name: str, index: dict[str, Any], results: dict[str, Any]) -> str:
@@ -150,7 +151,8 @@ def failures_check(failures: Sequence[dict[str, str]]) -> dict[str, str]:
 def all_failures(index: dict[str, Any], run_failures: Iterable[dict[str, str]]) -> list[dict[str, str]]:
     """The run's unusable files, then the audit's failed clips (each with the stage that dropped it), each once
     (`audit-all` also hands training's failures to the audit index)."""
-    rows = ([{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": "training"} for f in run_failures]
+    rows = ([{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": str(f.get("stage") or "training")}
+             for f in run_failures]
             + [{"clip": str(f.get("clip", "")), "error": str(f.get("error", "")), "stage": str(f.get("stage") or "audit")}
                for f in index.get("failures", [])])
     seen, unique = set(), []

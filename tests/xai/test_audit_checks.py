@@ -81,4 +81,5 @@ def test_untrained_backbones_and_unusable_files_always_show():
 def test_the_runs_failures_csv_is_read_when_present(tmp_path):
     assert read_run_failures(tmp_path) == [] and read_run_failures(None) == []
     (tmp_path / "failures.csv").write_text('clip,error\n/data/a.wav,"no speech detected, 0.0 s voiced"\n', encoding="utf-8")
-    assert read_run_failures(tmp_path) == [{"clip": "/data/a.wav", "error": "no speech detected, 0.0 s voiced"}]
+    assert read_run_failures(tmp_path) == [{"clip": "/data/a.wav", "error": "no speech detected, 0.0 s voiced",
+                                             "stage": "training"}]
