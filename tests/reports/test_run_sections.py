@@ -54,4 +54,4 @@ def test_a_cross_corpus_run_gets_its_figures_and_both_corpora_on_the_card():
 ])
 def test_paths_show_relative_to_the_corpus_folder(path, root, shown):
     assert display_path(path, root) == shown
-    assert display_path(path, root, redact=True) == "a.wav"
+    assert display_path(path, root, redact=True) == path.rsplit("/", 1)[-1]
