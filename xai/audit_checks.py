@@ -120,7 +120,7 @@ def sanity_checks(index: dict[str, Any]) -> list[dict[str, str]]:
         else:
             status = PASS if rho < SANITY_MAX_SPEARMAN else FAIL
             value = (f"rank correlation {rho:.2f} after randomising {row.get('stage_name', 'the model')} "
-                     f"({row.get('n_clips', 0)} clips; passes below {SANITY_MAX_SPEARMAN})")
+                     f"({_clips(row.get('n_clips', 0))}; passes below {SANITY_MAX_SPEARMAN})")
         out.append(check(f"{method} changes when {_title(reference, index, {})} is randomised", status, value,
                          "index.html#sanity"))
     return out
@@ -140,6 +140,10 @@ def untrained_check(index: dict[str, Any], results: dict[str, Any]) -> dict[str,
         return check("every backbone pretrained", PASS, "no model holds an untrained backbone", "index.html#provenance")
     value = "; ".join(f"{b} untrained (random weights) in {', '.join(models)}" for b, models in untrained.items())
     return check("untrained backbones", WARN, value, "index.html#provenance")
+
+
+def _clips(n: int) -> str:
+    return f"{n} clip" if n == 1 else f"{n} clips"
 
 
 def failures_check(failures: Sequence[dict[str, str]]) -> dict[str, str]:
