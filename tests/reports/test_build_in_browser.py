@@ -56,7 +56,7 @@ Promise.all(links.map(href => {
 INDEX_IDS = ("verdict", "failures", "corpus", "folds", "metrics", "confusion", "per-class-recall", "comparisons",
              "gds-ablation", "probing", "class-maps", "agreement", "sanity", "model-card", "provenance")
 CLIP_IDS = ("waveform", "predictions", "methods-ensemble", "methods-yamnet")
-#: Set this to a folder to keep the screenshots of a test run (the lead's review copies).
+#: Set this to a folder to keep the screenshots of a test run (for a person to look at).
 SCREENSHOT_ENV = "SERAUDIT_SCREENSHOTS"
 
 
