@@ -45,7 +45,7 @@ FINE_TUNE_LAYERS = {b.name: b.fine_tune_layers for b in BACKBONES.values()}
 FINE_TUNE_HEAD = HeadConfig(learning_rate=1e-4, epochs=20, patience=3, batch_size=32)
 AUX_TASKS = ("gender", "intensity")  # clip-table fields a run may learn beside the emotion (multitask)
 LAYER_SEARCHES = ("all", "unweighted", "weighted")  # which candidates the layer search tries
-POOLINGS = ("mean", "stats")  # how a clip's patches become what its head reads
+POOLINGS = ("mean", "stats", "attentive")  # how a clip's patches become what its head reads
 
 
 @dataclass
@@ -80,7 +80,8 @@ class TrainSettings:
     augment_copies: int = 0  # frozen heads: K augmented copies of every training clip (`ensemble.augmented_copies`)
     tta_copies: int = 0  # cross-validation scores each test clip with N test-time copies too (`ensemble.tta`)
     # "mean" (default): heads on each clip's mean layer output, pooled as patch log-probabilities in the graph;
-    # "stats": statistics pooling (mean and standard deviation per layer), scored in cross-validation only
+    # "stats": statistics pooling (mean and standard deviation per layer); "attentive": attentive statistics pooling
+    # (`ensemble.attentive_pooling`); both scored in cross-validation only
     pooling: str = "mean"
     strict: bool = False  # refuse a corpus with unusable clips instead of training on the rest
     label_map: str | None = None  # CSV/JSON file mapping a manifest's own labels to the canonical emotions
@@ -185,8 +186,8 @@ class Trainer:
         self.aux_classes_ = {t.name: t.classes for t in aux_tasks(data, settings.aux_tasks, tr_c)}
         if settings.pooling not in POOLINGS:
             raise ValueError(f"pooling {settings.pooling!r}: choose {', '.join(POOLINGS)}")
-        if settings.pooling == "stats" and (settings.augment_copies or settings.tta_copies or settings.fine_tune):
-            raise ValueError("statistics pooling is a cross-validation ablation of the frozen heads; "
+        if settings.pooling != "mean" and (settings.augment_copies or settings.tta_copies or settings.fine_tune):
+            raise ValueError(f"{settings.pooling} pooling is a cross-validation ablation of the frozen heads; "
                              "combine it with neither augmented copies, test-time copies nor fine-tuning")
         if settings.augment_copies and (data.copies is None or data.copies.k != settings.augment_copies):
             raise ValueError(f"the settings ask for {settings.augment_copies} augmented copies per clip; "
@@ -199,10 +200,12 @@ class Trainer:
             if head.branches != (head.key,):  # a head on several branches reads their chosen layers
                 choices[head.key] = self._search(data, head.branches, [None], tr_c, va_c)
         val_heads = {key: choice.head for key, choice in choices.items()}
+        if self.attentive_pooling:  # the chosen layers and C, with attention over each clip's patches
+            val_heads = {h.key: self._fit_attentive(data, h, tr_c, choices[h.key].C) for h in self._heads()}
         va = data.patch_mask(val_clips)
         for spec in (s for s in self.specs.values() if s.weighs_heads):
             val_idx = np.flatnonzero(va)
-            if len(val_idx) and self.stats_pooling:  # one row per validation clip: its statistics
+            if len(val_idx) and self.clip_level:  # one row per validation clip: its pooled statistics
                 branch = [self._clip_logp(data, h, va_c, val_heads) for h in spec.heads]
                 self.late_weights_, self.late_fit_ = fit_late_fusion_weights(branch, data.y[va_c], np.arange(len(va_c)))
             elif len(val_idx):
@@ -219,6 +222,8 @@ class Trainer:
             fitted = fit_layer_set(choice.layers, x_fit, y_fit, data.n_classes, choice.C, settings.seed, aux_fit,
                                    settings.aux_weight)
             self.heads_[head.key], self.aux_heads_[head.key] = fitted.head, fitted.aux_heads
+            if self.attentive_pooling:
+                self.heads_[head.key] = self._fit_attentive(data, head, fit_c, choice.C)
             self.history_[head.key] = {**choice.to_dict(), "refit_clips": int(len(fit_c)), "refit_rows": int(len(y_fit))}
             if choice.layers.weighted:
                 self.history_[head.key]["layer_weights"] = dict(zip(choice.taps, map(float, fitted.layer_weights)))
@@ -294,10 +299,41 @@ class Trainer:
     def stats_pooling(self) -> bool:
         return self.settings.pooling == "stats"
 
+    @property
+    def attentive_pooling(self) -> bool:
+        return self.settings.pooling == "attentive"
+
+    @property
+    def clip_level(self) -> bool:
+        """True when heads score whole clips (statistics pooling), not patches pooled afterwards."""
+        return self.settings.pooling != "mean"
+
+    def _kept_patches(self, data: CorpusData, head: HeadSpec, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The head's input for the kept patches of `clips` and each patch's position in `clips`."""
+        from seraudit.ensemble.pooling import kept_by_clip
+
+        idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
+        idx = idx[kept_by_clip(data.keep[idx], np.searchsorted(clips, data.patches.clip_index[idx]), len(clips))]
+        return data.head_input(head.branches, idx, self.taps_), np.searchsorted(clips, data.patches.clip_index[idx])
+
+    def _fit_attentive(self, data: CorpusData, head: HeadSpec, clips: np.ndarray, C: float):
+        from seraudit.ensemble.attentive_pooling import fit_attentive_head
+
+        x, clip_of = self._kept_patches(data, head, clips)
+        return fit_attentive_head(x, clip_of, data.y[clips], data.n_classes, C, self.settings.seed)
+
+    def attention_weights(self, data: CorpusData, key: str, clips: np.ndarray) -> np.ndarray:
+        """Attention weight of each kept patch of `clips` under head `key` (attentive pooling): where it listened."""
+        x, clip_of = self._kept_patches(data, HeadSpec(key, (key,)), np.asarray(clips))
+        return self.heads_[key].clip_logits(x, clip_of, len(clips))[1]
+
     def _clip_logp(self, data: CorpusData, head: HeadSpec, clips: np.ndarray, heads: dict | None = None) -> np.ndarray:
-        """Clip log-probabilities of one head from each clip's pooled features (statistics pooling)."""
-        x = data.clip_features(head.branches, self.taps_, clips, self.stats_pooling)
-        return log_softmax((heads or self.heads_)[head.key].logits(x))
+        """Clip log-probabilities of one head from each clip's pooled features (statistics or attentive pooling)."""
+        fitted = (heads or self.heads_)[head.key]
+        if self.attentive_pooling:
+            x, clip_of = self._kept_patches(data, head, np.asarray(clips))
+            return log_softmax(fitted.clip_logits(x, clip_of, len(clips))[0])
+        return log_softmax(fitted.logits(data.clip_features(head.branches, self.taps_, clips, self.stats_pooling)))
 
     def _head_logp(self, data: CorpusData, head: HeadSpec, patch_idx: np.ndarray, heads: dict | None = None) -> np.ndarray:
         """Patch log-probabilities of one head (the fitted ones, or `heads` when given) for patches `patch_idx`."""
@@ -324,7 +360,7 @@ class Trainer:
             proba = np.zeros((len(clips), data.n_classes))
             proba[:, self.egemaps_model_.classes_.astype(int)] = self.egemaps_model_.predict_proba(data.egemaps[clips])
             return proba
-        if self.stats_pooling:
+        if self.clip_level:
             spec = self.specs[name]
             logp = [self._clip_logp(data, h, clips) for h in spec.heads]
             return np.exp(log_softmax(combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]))
@@ -409,9 +445,9 @@ class Trainer:
         """
         from seraudit.ensemble.fusion import build_model, set_late_fusion_weights
 
-        if self.stats_pooling:
-            raise ValueError("statistics pooling is scored in cross-validation only: a saved graph pools its patch "
-                             "outputs by their mean; train with pooling 'mean' to save models")
+        if self.clip_level:
+            raise ValueError(f"{self.settings.pooling} pooling is scored in cross-validation only: a saved graph pools "
+                             "its patch outputs by their mean; train with pooling 'mean' to save models")
         config = self.model_config(name, data)
         built = build_model(config, data.n_classes)
         model, spec = built.keras_model, built.spec

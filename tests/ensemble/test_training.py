@@ -205,3 +205,17 @@ def test_statistics_pooling_reads_mean_and_spread_and_is_not_saved_as_a_graph(da
     assert np.allclose(stats.clip_probabilities(data, "ensemble", clips).sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="cross-validation only"):
         stats.assemble("yamnet", data)
+
+
+def test_attentive_pooling_weights_each_clips_patches_and_scores_clips(data):
+    attentive = Trainer(replace(settings(["ensemble", "yamnet", "vggish"]), pooling="attentive"), SOURCES).fit(data, FOLD)
+    clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    for name in ("ensemble", "yamnet"):
+        proba = attentive.clip_probabilities(data, name, clips)
+        assert proba.shape == (len(clips), len(LABELS)) and np.allclose(proba.sum(axis=1), 1.0)
+    weights = attentive.attention_weights(data, "yamnet", clips)
+    kept = data.keep & np.isin(data.patches.clip_index, clips)
+    assert len(weights) == kept.sum()
+    np.testing.assert_allclose(np.bincount(np.searchsorted(clips, data.patches.clip_index[kept]), weights), 1.0)
+    with pytest.raises(ValueError, match="cross-validation only"):
+        attentive.assemble("yamnet", data)
