@@ -13,7 +13,8 @@ ablation axis: ';'-separated training settings, each a space-separated list of
 * ``multitask=gender+intensity`` and ``aux_weight=0.3`` (auxiliary fields);
 * ``augment=K`` (K augmented copies of every training clip);
 * ``tta=N`` (each test clip also scored as N test-time copies, pooled as ``predict --tta`` does);
-* ``pooling=stats`` (heads on each layer's mean and standard deviation over a clip's kept patches);
+* ``pooling=stats`` (heads on each layer's mean and standard deviation over a clip's kept patches) or
+  ``pooling=attentive`` (the same statistics weighted by a learned attention over the patches);
 
 each variant after the first is compared with the first (UAR difference per
 model, same clips and folds, with a bootstrap interval over speakers). Frozen backbones (heads on
