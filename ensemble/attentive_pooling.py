@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seraudit.ensemble.linear_head import ABSENT_CLASS_BIAS, BN_EPSILON
+from seraudit.ensemble.linear_head import ABSENT_CLASS_BIAS, BN_EPSILON, balanced_weights, feature_scale
 
 MAX_ITER = 200
 STD_EPSILON = 1e-6
@@ -71,12 +71,10 @@ def fit_attentive_head(patches: np.ndarray, clip_of: np.ndarray, y: np.ndarray, 
     clip_of = np.asarray(clip_of, np.int64)
     y = np.asarray(y, np.int64)
     n, dim = len(y), x.shape[1]
-    mean, var = x.mean(axis=0), x.var(axis=0)
-    var = np.where(var > 1e-12, var, 1.0)
+    mean, var = feature_scale(x)
     z = tf.constant((x - mean) / np.sqrt(var + BN_EPSILON))
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    present = counts > 0
-    weights = tf.constant(n / (present.sum() * counts[y]))  # scikit-learn's class_weight="balanced"
+    present = np.bincount(y, minlength=n_classes) > 0
+    weights = tf.constant(balanced_weights(y, n_classes))
     mask = tf.constant(np.where(present, 0.0, -1e9))
     seg, labels = tf.constant(clip_of), tf.constant(y)
     l2 = 1.0 / (C * n)

@@ -92,28 +92,26 @@ def copies_file(cache: EmbeddingCache, paths: list[str], backbone: str, source, 
 
 def corpus_copies(cache: EmbeddingCache, paths: list[str], sources: dict, seed: int, k: int, aug_seed: int,
                   augmentation: Augmentation = TRAIN_AUGMENTATION) -> CorpusCopies:
-    """The K augmented copies of every clip of `paths`, with every layer of each backbone of `sources` (cached)."""
-    from seraudit.core.io import atomic_path
-
+    """The K augmented copies of every clip of `paths`, with every layer of each backbone of `sources` (cached, read
+    and written like the clean layers: verified on reading, locked while computed)."""
     paths = [str(p) for p in paths]
-    patches, taps = None, {}
+    index_names = ("clip_index", "copy_index", "correlation")
+    patches, taps, index = None, {}, None
     for backbone in sorted(sources):
         file = copies_file(cache, paths, backbone, sources[backbone], seed, k, augmentation, aug_seed)
         names = BACKBONES[backbone].tap_names
-        if file.is_file():
-            with np.load(file) as z:
-                if set(names) <= set(z.files):
-                    taps[backbone] = {t: z[t] for t in names}
-                    index = (z["clip_index"], z["copy_index"], z["correlation"])
-                    cache.hits.append(file.name)
-                    continue
-        if patches is None:
-            patches = _copy_patches(paths, k, augmentation, aug_seed, cache.progress)
-        data, clip_index, copy_index, correlation = patches
-        model = build_tap_model(backbone, sources[backbone], seed)
-        taps[backbone] = embed_patches(model, data, progress=cache.progress, desc=f"{backbone} layers (copies)")
-        index = (clip_index, copy_index, correlation)
-        with atomic_path(file) as tmp, open(tmp, "wb") as f:
-            np.savez(f, clip_index=clip_index, copy_index=copy_index, correlation=correlation, **taps[backbone])
-        cache.misses.append(file.name)
+        with cache._lock(file):
+            stored = cache._read(file, index_names + names)
+            if stored is not None:
+                index = tuple(stored[n] for n in index_names)
+                taps[backbone] = {t: stored[t] for t in names}
+                cache.hits.append(file.name)
+                continue
+            if patches is None:
+                patches = _copy_patches(paths, k, augmentation, aug_seed, cache.progress)
+            data, *index = patches
+            model = build_tap_model(backbone, sources[backbone], seed)
+            taps[backbone] = embed_patches(model, data, progress=cache.progress, desc=f"{backbone} layers (copies)")
+            cache._write(file, **dict(zip(index_names, index)), **taps[backbone])
+            cache.misses.append(file.name)
     return CorpusCopies(k, *index, taps)

@@ -79,12 +79,12 @@ def select_head(candidates: dict[LayerSet, tuple[np.ndarray, np.ndarray]], y_tra
                 aux_train: list[AuxTask] | None = None, aux_weight: float = 0.0) -> HeadChoice:
     """Fit every candidate (layer set -> (train features, validation features)) at every C; keep the best on validation.
 
-    `aux_train` (auxiliary targets of the training clips) trains each candidate as
-    it will be refitted, so multitask weighting is part of what validation judges.
+    `aux_train` (auxiliary targets of the training clips) trains each weighted
+    candidate as it will be refitted, so the shared mix is part of what validation judges.
     Without validation clips the first candidate at the middle C is taken.
     """
-    def fit(layers, x, c):
-        return fit_layer_set(layers, x, y_train, n_classes, c, seed, aux_train, aux_weight)
+    def fit(layers, x, c):  # a plain set's auxiliary heads do not touch its emotion head: not fitted to score it
+        return fit_layer_set(layers, x, y_train, n_classes, c, seed, aux_train if layers.weighted else None, aux_weight)
 
     if len(y_val) == 0:
         layers, (x_tr, _) = next(iter(candidates.items()))

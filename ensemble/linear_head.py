@@ -57,14 +57,28 @@ class LinearHead:
         return [self.coef.astype(np.float32), self.intercept.astype(np.float32)]
 
 
+def feature_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of features ``[n, D]`` for the head's standardisation (a constant feature gets variance 1)."""
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    return mean, np.where(var > 1e-12, var, 1.0)
+
+
+def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """scikit-learn's ``class_weight="balanced"`` per sample: n / (classes present * count of its class); 0 where y < 0."""
+    known = y >= 0
+    counts = np.bincount(y[known], minlength=n_classes).astype(np.float64)
+    w = np.zeros(len(y))
+    w[known] = known.sum() / (int((counts > 0).sum()) * counts[y[known]])
+    return w
+
+
 def fit_linear_head(features: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0) -> LinearHead:
     """Standardise clip features ``[n, D]`` and fit a balanced multinomial logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     x = np.asarray(features, np.float64)
-    mean, var = x.mean(axis=0), x.var(axis=0)
-    var = np.where(var > 1e-12, var, 1.0)
+    mean, var = feature_scale(x)
     z = (x - mean) / np.sqrt(var + BN_EPSILON)
     model = LogisticRegression(C=C, class_weight="balanced", max_iter=1000, random_state=seed)
     # One BLAS thread: these fits are small, and many threads beside TensorFlow's fight for the cores (5-10x slower).

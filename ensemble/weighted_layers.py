@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seraudit.ensemble.linear_head import ABSENT_CLASS_BIAS, BN_EPSILON, LinearHead
+from seraudit.ensemble.linear_head import ABSENT_CLASS_BIAS, BN_EPSILON, LinearHead, balanced_weights, feature_scale
 
 MAX_ITER = 300
 
@@ -43,16 +43,6 @@ class WeightedFit:
     layer_weights: np.ndarray  # [L], sums to 1
     aux_heads: dict[str, LinearHead] = field(default_factory=dict)
     converged: bool = True
-
-
-def _balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """scikit-learn's ``class_weight="balanced"``: n / (classes present * count of the clip's class); 0 where y < 0."""
-    known = y >= 0
-    counts = np.bincount(y[known], minlength=n_classes).astype(np.float64)
-    present = int((counts > 0).sum())
-    w = np.zeros(len(y))
-    w[known] = known.sum() / (present * counts[y[known]])
-    return w
 
 
 def _task_loss(h: np.ndarray, W: np.ndarray, b: np.ndarray, y: np.ndarray, w: np.ndarray, present: np.ndarray,
@@ -88,12 +78,11 @@ def fit_weighted_head(features: np.ndarray, n_layers: int, y: np.ndarray, n_clas
     if width % n_layers:
         raise ValueError(f"{width} features do not split into {n_layers} layers of one width")
     dim = width // n_layers
-    mean, var = x.mean(axis=0), x.var(axis=0)
-    var = np.where(var > 1e-12, var, 1.0)
+    mean, var = feature_scale(x)
     z = ((x - mean) / np.sqrt(var + BN_EPSILON)).reshape(n, n_layers, dim)
     aux = [t for t in (aux or []) if aux_weight > 0 and len(np.unique(t.y[t.y >= 0])) > 1]
     tasks = [(np.asarray(y, np.int64), n_classes, 1.0)] + [(t.y.astype(np.int64), len(t.classes), aux_weight) for t in aux]
-    weights = [_balanced_weights(ty, k) for ty, k, _ in tasks]
+    weights = [balanced_weights(ty, k) for ty, k, _ in tasks]
     present = [np.bincount(ty[ty >= 0], minlength=k) > 0 for ty, k, _ in tasks]
     l2 = 1.0 / (C * n)  # scikit-learn's objective divided by C * n
     shapes = [(n_layers,)] + [s for _, k, _ in tasks for s in ((dim, k), (k,))]
