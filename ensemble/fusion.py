@@ -20,7 +20,7 @@ exactly as the graph does, and fits the branch weights.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,7 @@ class BuiltModel:
     towers: dict[str, Any]  # branch -> Tower
     conv_layers: dict[str, str]
     embedding_layers: dict[str, str]
+    attention_layers: dict[str, str] = field(default_factory=dict)  # head key -> its attention layer (attentive pooling)
 
 
 def build_model(config: dict, n_classes: int) -> BuiltModel:
@@ -106,17 +107,44 @@ def build_model(config: dict, n_classes: int) -> BuiltModel:
         features[b] = _pooled_taps(tower, taps, spec.features_layer(b))
         feature_layers[b] = spec.features_layer(b)
         conv_layers[b] = _gradcam_layer(tower, taps)
-    head_logits = []
+    head_logits, attention_layers = [], {}
     for head in spec.heads:
         if len(head.branches) == 1:
             x = features[head.branches[0]]
         else:
             x = keras.layers.Concatenate(name=head.embedding_layer)([features[b] for b in head.branches])
+        x = _clip_pooling(x, spec.pooling, head.prefix)
+        if spec.pooling == "attentive":
+            attention_layers[head.key] = f"{head.prefix}_attention"
         head_logits.append(add_head(x, n_classes, spec.head, head.prefix, logits_name=spec.graph_logits(head)))
     logits = late_fusion_layer(len(head_logits))(head_logits) if spec.weighs_heads else head_logits[0]
     probabilities = keras.layers.Activation("softmax", name=spec.output_name)(logits)
     model = keras.Model(inputs, probabilities, name=spec.keras_name)
-    return BuiltModel(keras_model=model, spec=spec, towers=towers, conv_layers=conv_layers, embedding_layers=feature_layers)
+    return BuiltModel(keras_model=model, spec=spec, towers=towers, conv_layers=conv_layers,
+                      embedding_layers=feature_layers, attention_layers=attention_layers)
+
+
+def _clip_pooling(x, pooling: str, prefix: str):
+    """What a head reads under in-graph clip pooling (`ensemble.pooling_layers`); mean pooling happens after the graph.
+
+    * ``"stats"``: the features' mean and standard deviation over the clip's patches (the head standardises them);
+    * ``"attentive"``: the features standardised per patch, one attention score per patch, and the attention-
+      weighted mean and standard deviation (`ensemble.attentive_pooling` fits exactly this).
+    """
+    import keras
+
+    from seraudit.ensemble.attentive_pooling import STD_EPSILON
+    from seraudit.ensemble.linear_head import BN_EPSILON
+    from seraudit.ensemble.pooling_layers import clip_attention, clip_statistics
+
+    if pooling == "mean":
+        return x
+    if pooling == "stats":
+        return clip_statistics(f"{prefix}_statistics")(x)
+    z = keras.layers.BatchNormalization(name=f"{prefix}_patch_standardize", trainable=False, epsilon=BN_EPSILON)(x)
+    scores = keras.layers.Dense(1, use_bias=False, name=f"{prefix}_attention_score")(z)
+    weights = clip_attention(f"{prefix}_attention")(scores)
+    return clip_statistics(f"{prefix}_statistics", epsilon=STD_EPSILON)([z, weights])
 
 
 def _pooled_taps(tower, taps: tuple[str, ...], name: str):

@@ -166,8 +166,13 @@ def _egemaps_records(run: Run, paths: Sequence[str], progress: bool) -> tuple[li
 
 
 def predictions_table(records: Sequence[dict]) -> pd.DataFrame:
-    """The records as one flat table: a row per record, its probabilities as ``p_<label>`` columns."""
-    return pd.DataFrame([
-        {k: v for k, v in r.items() if k != "probabilities"} | {f"p_{k}": v for k, v in r["probabilities"].items()}
-        for r in records
-    ])
+    """The records as one flat table: a row per record, its probabilities as ``p_<label>`` columns, an attentive
+    model's patch weights as one JSON text per head (``attention_<head>``: a list, patch by patch)."""
+    import json
+
+    def flat(r: dict) -> dict:
+        row = {k: v for k, v in r.items() if k not in ("probabilities", "attention")}
+        row |= {f"attention_{head}": json.dumps(w) for head, w in r.get("attention", {}).items()}
+        return row | {f"p_{k}": v for k, v in r["probabilities"].items()}
+
+    return pd.DataFrame([flat(r) for r in records])

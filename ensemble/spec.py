@@ -33,6 +33,9 @@ from seraudit.ensemble.heads import HeadConfig
 
 ENSEMBLE = "ensemble"
 INPUT_NAME = "log_mel"  # the graph's input layer: log-mel patches [B, 96, 64]
+#: How a clip's patches become its prediction: "mean" (mean of patch log-probabilities, after the graph), "stats"
+#: (statistics pooling of the tapped features, in the graph), "attentive" (attentive statistics pooling, in the graph).
+POOLINGS = ("mean", "stats", "attentive")
 LOGITS_NAME = "logits"  # the model's pre-softmax class scores [B, C]
 OUTPUT_NAME = "probabilities"  # softmax of LOGITS_NAME
 
@@ -182,6 +185,7 @@ class ModelSpec:
     fusion: str | None  # a key of FUSIONS for several branches, None for a single backbone
     head: HeadConfig = field(default_factory=HeadConfig)
     taps: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (branch, the layers its heads read); absent: the embedding
+    pooling: str = "mean"  # a key of POOLINGS: how a clip's patches become its prediction
 
     input_name: ClassVar[str] = INPUT_NAME
     logits_name: ClassVar[str] = LOGITS_NAME
@@ -197,16 +201,19 @@ class ModelSpec:
             if branch not in self.branches:
                 raise ValueError(f"taps for {branch!r}, which is not a branch of the {self.name}")
             BACKBONES[branch].check_taps(taps)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r}: choose {', '.join(POOLINGS)}")
 
     @classmethod
     def named(cls, name: str, fusion: str | None = "late", head: HeadConfig | None = None,
-              taps: dict[str, tuple[str, ...]] | None = None) -> "ModelSpec":
+              taps: dict[str, tuple[str, ...]] | None = None, pooling: str = "mean") -> "ModelSpec":
         """The spec of model `name` (`fusion` applies to the ensemble only; `taps`: branch -> layers its heads read)."""
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; choose {', '.join(MODELS)}")
         branches = MODELS[name]
         chosen = tuple((b, BACKBONES[b].check_taps(taps[b])) for b in branches if taps and b in taps)
-        return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig(), chosen)
+        return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig(),
+                   chosen, pooling)
 
     @classmethod
     def from_config(cls, config: dict) -> "ModelSpec":
@@ -215,14 +222,22 @@ class ModelSpec:
         Models saved before heads read mid-level layers have no ``taps``: their heads read the embedding.
         """
         taps = {b: tuple(t) for b, t in (config.get("taps") or {}).items()}
-        return cls.named(config["name"], config.get("fusion"), HeadConfig(**config.get("head", {})), taps or None)
+        return cls.named(config["name"], config.get("fusion"), HeadConfig(**config.get("head", {})), taps or None,
+                         config.get("pooling", "mean"))
 
     def to_config(self) -> dict:
         """The spec's part of ``config.json``."""
         config = {"name": self.name, "fusion": self.fusion, "head": self.head.to_dict()}
         if self.taps:
             config["taps"] = {b: list(t) for b, t in self.taps}
+        if self.pooling != "mean":  # absent for mean pooling: models saved before in-graph pooling still match
+            config["pooling"] = self.pooling
         return config
+
+    @property
+    def pools_in_graph(self) -> bool:
+        """True when the graph pools a clip's patches itself (one clip per call; see `ensemble.pooling_layers`)."""
+        return self.pooling != "mean"
 
     def taps_of(self, branch: str) -> tuple[str, ...]:
         """The layers the heads read from `branch`: its chosen taps, or its embedding tap when none were chosen."""

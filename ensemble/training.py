@@ -36,8 +36,9 @@ from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
 from seraudit.ensemble.head_search import HeadChoice, LayerSet, fit_layer_set, select_head
 from seraudit.ensemble.weighted_layers import AuxTask
+from seraudit.ensemble.linear_head import BN_EPSILON
 from seraudit.ensemble.pooling import LOG_EPS
-from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, HeadSpec, ModelSpec
+from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, POOLINGS, HeadSpec, ModelSpec
 from seraudit.ensemble.trained import TrainedModel
 from seraudit.preprocessing.gds import GdsSettings
 
@@ -45,7 +46,6 @@ FINE_TUNE_LAYERS = {b.name: b.fine_tune_layers for b in BACKBONES.values()}
 FINE_TUNE_HEAD = HeadConfig(learning_rate=1e-4, epochs=20, patience=3, batch_size=32)
 AUX_TASKS = ("gender", "intensity")  # clip-table fields a run may learn beside the emotion (multitask)
 LAYER_SEARCHES = ("all", "unweighted", "weighted")  # which candidates the layer search tries
-POOLINGS = ("mean", "stats", "attentive")  # how a clip's patches become what its head reads
 
 
 @dataclass
@@ -79,9 +79,9 @@ class TrainSettings:
     aux_weight: float = 0.3  # their loss weight relative to the emotion's
     augment_copies: int = 0  # frozen heads: K augmented copies of every training clip (`ensemble.augmented_copies`)
     tta_copies: int = 0  # cross-validation scores each test clip with N test-time copies too (`ensemble.tta`)
-    # "mean" (default): heads on each clip's mean layer output, pooled as patch log-probabilities in the graph;
+    # "mean" (default): heads on each clip's mean layer output, the graph's patch log-probabilities pooled after it;
     # "stats": statistics pooling (mean and standard deviation per layer); "attentive": attentive statistics pooling
-    # (`ensemble.attentive_pooling`); both scored in cross-validation only
+    # (`ensemble.attentive_pooling`); both pool inside the saved graph (`ensemble.pooling_layers`)
     pooling: str = "mean"
     strict: bool = False  # refuse a corpus with unusable clips instead of training on the rest
     label_map: str | None = None  # CSV/JSON file mapping a manifest's own labels to the canonical emotions
@@ -125,7 +125,8 @@ class TrainSettings:
 
     def specs(self) -> dict[str, ModelSpec]:
         """The spec of every neural model of the run, in the order of `models`."""
-        return {name: ModelSpec.named(name, self.fusion, self.head) for name in self.models if name in NEURAL_MODELS}
+        return {name: ModelSpec.named(name, self.fusion, self.head, pooling=self.pooling)
+                for name in self.models if name in NEURAL_MODELS}
 
 
 class Trainer:
@@ -164,7 +165,8 @@ class Trainer:
     def specs(self) -> dict[str, ModelSpec]:
         """The spec of every neural model the settings name (what `fit` trains and `assemble` builds), with the chosen layers."""
         taps = getattr(self, "taps_", None)
-        return {name: ModelSpec.named(name, spec.fusion, spec.head, taps) for name, spec in self.settings.specs().items()}
+        return {name: ModelSpec.named(name, spec.fusion, spec.head, taps, spec.pooling)
+                for name, spec in self.settings.specs().items()}
 
     def _heads(self) -> list[HeadSpec]:
         """Every distinct head of the run's models, in model order (a head two models share is trained once)."""
@@ -187,7 +189,7 @@ class Trainer:
         if settings.pooling not in POOLINGS:
             raise ValueError(f"pooling {settings.pooling!r}: choose {', '.join(POOLINGS)}")
         if settings.pooling != "mean" and (settings.augment_copies or settings.tta_copies or settings.fine_tune):
-            raise ValueError(f"{settings.pooling} pooling is a cross-validation ablation of the frozen heads; "
+            raise ValueError(f"{settings.pooling} pooling trains frozen heads on the clips themselves; "
                              "combine it with neither augmented copies, test-time copies nor fine-tuning")
         if settings.augment_copies and (data.copies is None or data.copies.k != settings.augment_copies):
             raise ValueError(f"the settings ask for {settings.augment_copies} augmented copies per clip; "
@@ -445,9 +447,6 @@ class Trainer:
         """
         from seraudit.ensemble.fusion import build_model, set_late_fusion_weights
 
-        if self.clip_level:
-            raise ValueError(f"{self.settings.pooling} pooling is scored in cross-validation only: a saved graph pools "
-                             "its patch outputs by their mean; train with pooling 'mean' to save models")
         config = self.model_config(name, data)
         built = build_model(config, data.n_classes)
         model, spec = built.keras_model, built.spec
@@ -457,27 +456,53 @@ class Trainer:
         for b in spec.branches:
             BACKBONES[b].load_weights(model, self.sources[b], self.settings.seed)
         for head in spec.heads:
-            trained = self.heads_[head.key]
-            model.get_layer(f"{head.prefix}_standardize").set_weights(trained.standardize_weights())
-            model.get_layer(spec.graph_logits(head)).set_weights(trained.dense_weights())
+            for layer, weights in self._graph_weights(spec, head).items():
+                model.get_layer(layer).set_weights(weights)
         if spec.weighs_heads:
             set_late_fusion_weights(model, self.late_weights_)
             config["late_fusion_weights"] = {h.key: float(w) for h, w in zip(spec.heads, self.late_weights_)}
         return built, config
 
-    def assembly_gap(self, model, name: str, data: CorpusData, n_clips: int = 2) -> float:
-        """Largest difference between the flat graph and the cached-embedding heads on a few clips' patches.
+    def _graph_weights(self, spec: ModelSpec, head: HeadSpec) -> dict[str, list[np.ndarray]]:
+        """Graph layer -> weights that move head `head` (trained on cached features) into the flat graph."""
+        trained, prefix, logits = self.heads_[head.key], head.prefix, spec.graph_logits(head)
+        if spec.pooling == "attentive":  # standardised patches -> attention -> weighted statistics -> regression
+            dim = len(trained.mean)
+            identity = [np.ones(2 * dim), np.zeros(2 * dim), np.zeros(2 * dim), np.full(2 * dim, 1.0 - BN_EPSILON)]
+            return {
+                f"{prefix}_patch_standardize": [np.ones(dim), np.zeros(dim), trained.mean, trained.var],
+                f"{prefix}_attention_score": [trained.attention[:, None]],
+                f"{prefix}_standardize": identity,
+                logits: [trained.coef, trained.intercept],
+            }
+        standardize, dense = trained.standardize_weights(), trained.dense_weights()
+        if spec.pooling == "stats":  # the cached statistics alternate mean and std per layer; the graph's come
+            order = _statistics_order(spec, head)  # as every layer's means, then every layer's stds
+            standardize = [w[order] for w in standardize]
+            dense = [dense[0][order], dense[1]]
+        return {f"{prefix}_standardize": standardize, logits: dense}
 
-        Guards that the saved graph computes exactly what was evaluated.
+    def assembly_gap(self, model, name: str, data: CorpusData, n_clips: int = 2) -> float:
+        """Largest difference between the flat graph and the cached-embedding heads on a few clips.
+
+        Guards that the saved graph computes exactly what was evaluated: patch by patch for a
+        patch-wise graph, clip by clip (kept patches in, pooled probabilities out) for in-graph pooling.
         """
+        from seraudit.ensemble.pooling import kept_by_clip
         from seraudit.preprocessing.pipeline import clip_features
 
         paths = data.table["path"].astype(str).tolist()[:n_clips]
         patches = np.concatenate([clip_features(p).patches.data for p in paths])
         idx = np.flatnonzero(data.patches.clip_index < n_clips)
-        graph = TrainedModel(name, model, data.labels, {}, {}, {}, None).predict_patches(patches)
-        heads = np.exp(self.patch_log_probabilities(data, name, idx))
-        return float(np.abs(graph - heads).max())
+        graph_model = TrainedModel(name, model, data.labels, {}, {}, {}, None, pooling=self.settings.pooling)
+        if not self.clip_level:
+            graph = graph_model.predict_patches(patches)
+            heads = np.exp(self.patch_log_probabilities(data, name, idx))
+            return float(np.abs(graph - heads).max())
+        clip_of = data.patches.clip_index[idx]
+        kept = kept_by_clip(data.keep[idx], clip_of, n_clips)
+        graph = np.concatenate([graph_model.predict_clips(patches[kept & (clip_of == c)][None]) for c in range(n_clips)])
+        return float(np.abs(graph - self.clip_probabilities(data, name, np.arange(n_clips))).max())
 
     def saved_models(self, data: CorpusData, check: bool = True) -> dict[str, tuple[Any, dict]]:
         """Every neural model ready to save: name -> (BuiltModel, config) with its reference prediction.
@@ -495,6 +520,19 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
+
+
+def _statistics_order(spec: ModelSpec, head: HeadSpec) -> np.ndarray:
+    """Graph position -> cached position of each statistics-pooled feature of `head`.
+
+    The cache holds ``[mean_l1, std_l1, mean_l2, std_l2, ...]`` per tapped layer; the graph pools the
+    concatenated layers at once, giving ``[mean_l1, mean_l2, ..., std_l1, std_l2, ...]``.
+    """
+    widths = [BACKBONES[b].tap_widths[t] for b in head.branches for t in spec.taps_of(b)]
+    starts = np.concatenate([[0], np.cumsum(2 * np.asarray(widths))[:-1]])
+    means = np.concatenate([s + np.arange(w) for s, w in zip(starts, widths)])
+    stds = np.concatenate([s + w + np.arange(w) for s, w in zip(starts, widths)])
+    return np.concatenate([means, stds])
 
 
 def _train_augmentation() -> dict:
@@ -540,7 +578,7 @@ def reference_prediction(model, name: str, data: CorpusData, settings: TrainSett
     path = str(data.table["path"].iloc[0])
     gds = settings.gds.resolved()
     clip = clip_features(path, gds_threshold=gds.threshold if gds.enabled else float("-inf"))
-    pred = TrainedModel(name, model, data.labels, {}, {}, {}, None).predict_clip(clip)
+    pred = TrainedModel(name, model, data.labels, {}, {}, {}, None, pooling=settings.pooling).predict_clip(clip)
     return {"path": path, "probabilities": pred.probabilities.tolist(), "label": pred.label}
 
 

@@ -10,6 +10,7 @@ from seraudit.xai.gradcam import GradCAM, GradCAMPlusPlus
 from seraudit.xai.lime_explainer import LimeExplainer, LimeTimeExplainer
 from seraudit.xai.occlusion import OcclusionExplainer
 from seraudit.xai.perturbation import resolve_target
+from seraudit.xai.pooling_attention import PoolingAttention
 
 EXPLAINERS: dict[str, type[Explainer]] = {
     "gradcam": GradCAM,
@@ -17,7 +18,17 @@ EXPLAINERS: dict[str, type[Explainer]] = {
     "lime": LimeExplainer,
     "lime-time": LimeTimeExplainer,
     "occlusion": OcclusionExplainer,
+    "attention": PoolingAttention,  # the model's own pooling weights (see xai.pooling_attention)
 }
+
+
+def with_pooling_attention(methods, models) -> tuple[str, ...]:
+    """`methods`, plus ``"attention"`` when a model pools with a learned attention (its own account of where it
+    listened is drawn beside the other methods' maps)."""
+    methods = tuple(methods)
+    if "attention" not in methods and any(getattr(m, "attention_layers", None) for m in models):
+        methods += ("attention",)
+    return methods
 
 
 def make_explainer(method: str | Explainer, **params: Any) -> Explainer:

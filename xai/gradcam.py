@@ -162,15 +162,16 @@ class GradCAM(Explainer):
         self.batch_size = int(batch_size)
 
     # ------------------------------------------------------------- raw maps
-    def _raw_fast(self, model, patches: np.ndarray, target: int) -> tuple[dict, dict]:
+    def _raw_fast(self, model, patches: np.ndarray, target: int, batch_size: int | None = None) -> tuple[dict, dict]:
         import tensorflow as tf
 
+        batch_size = batch_size or self.batch_size
         branches = tuple(model.conv_layers)
         run = _gradient_fn(model.keras_model, tuple(model.conv_layers[b] for b in branches), self._plus_plus)
         cams = {b: [] for b in branches}
         contrib = {b: [] for b in branches}
-        for i in range(0, len(patches), self.batch_size):
-            c, g = run(tf.constant(patches[i : i + self.batch_size]), tf.constant(target, tf.int32))
+        for i in range(0, len(patches), batch_size):
+            c, g = run(tf.constant(patches[i : i + batch_size]), tf.constant(target, tf.int32))
             for b, cb, gb in zip(branches, c, g):
                 cams[b].append(cb.numpy())
                 contrib[b].append(gb.numpy())
@@ -179,10 +180,11 @@ class GradCAM(Explainer):
             {b: float(np.concatenate(v).sum()) for b, v in contrib.items()},
         )
 
-    def _raw_library(self, model, patches: np.ndarray, target: int) -> tuple[dict, dict]:
+    def _raw_library(self, model, patches: np.ndarray, target: int, batch_size: int | None = None) -> tuple[dict, dict]:
         from tf_keras_vis.gradcam import Gradcam, GradcamPlusPlus
         from tf_keras_vis.utils.scores import CategoricalScore
 
+        batch_size = batch_size or self.batch_size
         cls = GradcamPlusPlus if self._plus_plus else Gradcam
         vis = cls(_logits_submodel(model.keras_model), model_modifier=None, clone=False)
         cams = {}
@@ -191,7 +193,7 @@ class GradCAM(Explainer):
                 np.asarray(
                     vis(
                         CategoricalScore(target),
-                        patches[i : i + self.batch_size],
+                        patches[i : i + batch_size],
                         penultimate_layer=layer,
                         seek_penultimate_conv_layer=False,
                         expand_cam=False,
@@ -199,12 +201,25 @@ class GradCAM(Explainer):
                     ),
                     dtype=np.float32,
                 )
-                for i in range(0, len(patches), self.batch_size)
+                for i in range(0, len(patches), batch_size)
             ]
             cams[branch] = np.concatenate(out)
         # tf-keras-vis does not expose gradients; the contributions (fusion weights) come from the fast path's pass.
-        _, contrib = self._raw_fast(model, patches, target)
+        _, contrib = self._raw_fast(model, patches, target, batch_size)
         return cams, contrib
+
+    def _raw_pooled_clip(self, raw_fn, model, clip, patches: np.ndarray, target: int) -> tuple[dict, dict]:
+        """Raw maps of a model that pools in its graph: the clip's kept patches go through in one call (the clip
+        logit depends on all of them); the patches it does not pool get empty maps."""
+        from seraudit.ensemble.pooling import clip_keep, kept_mask
+
+        kept = kept_mask(clip_keep(clip), len(patches))[0]
+        raw_kept, contrib = raw_fn(model, patches[kept], target, int(kept.sum()))
+        raw = {}
+        for b, cams in raw_kept.items():
+            raw[b] = np.zeros((len(patches), *cams.shape[1:]), cams.dtype)
+            raw[b][kept] = cams
+        return raw, contrib
 
     # -------------------------------------------------------------- explain
     def explain(self, model, clip, target: int | str | None = None) -> Attribution:
@@ -212,7 +227,11 @@ class GradCAM(Explainer):
         t0 = time.perf_counter()
         target = resolve_target(model, clip, target)
         patches = np.asarray(clip.patches.data, dtype=np.float32)
-        raw, contrib = (self._raw_fast if self.implementation == "fast" else self._raw_library)(model, patches, target)
+        raw_fn = self._raw_fast if self.implementation == "fast" else self._raw_library
+        if getattr(model, "pools_in_graph", False):
+            raw, contrib = self._raw_pooled_clip(raw_fn, model, clip, patches, target)
+        else:
+            raw, contrib = raw_fn(model, patches, target)
 
         branch_clip, branch_patch, peaks = {}, {}, {}
         for b, cams in raw.items():

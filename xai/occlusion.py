@@ -79,8 +79,6 @@ class OcclusionExplainer(Explainer):
         n_frames = clip.log_mel.shape[0]
         fill = resolve_fill(self.fill, clip)
         scorer = ClipScorer(model, clip, batch_size=self.batch_size)
-        patches = scorer.patches  # [N, 96, 64]
-        n_patches = patches.shape[0]
 
         wt, wf = min(self.window_frames, n_frames), min(self.window_bands, NUM_MEL_BANDS)
         t0s = window_starts(n_frames, wt, self.stride_frames)  # [Jt]
@@ -90,6 +88,33 @@ class OcclusionExplainer(Explainer):
             np.arange(NUM_MEL_BANDS)[None, :] < f0s[:, None] + wf
         )  # [Jf, 64]
 
+        if scorer.pools_in_graph:
+            clip_probs, original = self._whole_clip_windows(scorer, clip, t0s, f0s, wt, wf, fill)
+        else:
+            clip_probs, original = self._changed_patch_windows(scorer, clip, t0s, f0s, wt, band_cover, fill)
+        drop = (original[target] - clip_probs[:, target]).reshape(len(t0s), len(f0s))
+
+        # Average over the windows covering each cell: separable covers -> two matrix products.
+        tc, bc = time_cover.astype(np.float64), band_cover.astype(np.float64)
+        total = tc.T @ drop @ bc
+        count = tc.T @ np.ones_like(drop) @ bc
+        clip_map = (total / np.maximum(count, 1.0)).astype(np.float32)
+        details = {
+            "fill_value": fill,
+            "n_windows": int(drop.size),
+            "score": "drop of clip probability",
+            "original_probability": float(original[target]),
+            "patch_predictions": int(scorer.patches_predicted),
+        }
+        return self._attribution(model, clip, target, clip_map, clip_to_patches(clip_map, clip), details, t_start)
+
+    @staticmethod
+    def _changed_patch_windows(scorer, clip, t0s, f0s, wt, band_cover, fill):
+        """Clip probabilities ``[Jt*Jf, C]`` with each window hidden, and the original's, re-predicting only the
+        patches a window changes (a patch-wise model's clip pools its patches, so the others keep their outputs)."""
+        patches = scorer.patches  # [N, 96, 64]
+        n_patches = patches.shape[0]
+        n_frames = clip.log_mel.shape[0]
         # Which patch rows each time position hides: [Jt, N, 96]; the padding rows past the clip never are.
         rows = patch_start_frames(clip)[:, None] + np.arange(PATCH_FRAMES)[None, :]  # [N, 96]
         inside = (rows >= 0) & (rows < n_frames)
@@ -114,18 +139,17 @@ class OcclusionExplainer(Explainer):
         per_window = per_window.reshape(-1, n_patches, base_patch.shape[1])[:, scorer.keep]
         clip_probs = scorer.pool(per_window)  # [Jt*Jf, C]
         original = scorer.pool(base_patch[scorer.keep][None])[0]
-        drop = (original[target] - clip_probs[:, target]).reshape(len(t0s), len(f0s))
+        return clip_probs, original
 
-        # Average over the windows covering each cell: separable covers -> two matrix products.
-        tc, bc = time_cover.astype(np.float64), band_cover.astype(np.float64)
-        total = tc.T @ drop @ bc
-        count = tc.T @ np.ones_like(drop) @ bc
-        clip_map = (total / np.maximum(count, 1.0)).astype(np.float32)
-        details = {
-            "fill_value": fill,
-            "n_windows": int(drop.size),
-            "score": "drop of clip probability",
-            "original_probability": float(original[target]),
-            "patch_predictions": int(scorer.patches_predicted),
-        }
-        return self._attribution(model, clip, target, clip_map, clip_to_patches(clip_map, clip), details, t_start)
+    @staticmethod
+    def _whole_clip_windows(scorer, clip, t0s, f0s, wt, wf, fill, windows_per_call: int = 64):
+        """The same for a model that pools in its graph: every window hidden is one whole perturbed clip."""
+        windows = [(t, f) for t in t0s for f in f0s]
+        parts = []
+        for i in range(0, len(windows), windows_per_call):
+            chunk = windows[i : i + windows_per_call]
+            batch = np.repeat(np.asarray(clip.log_mel, np.float32)[None], len(chunk), axis=0)
+            for k, (t, f) in enumerate(chunk):
+                batch[k, t : t + wt, f : f + wf] = fill
+            parts.append(scorer(batch))
+        return np.concatenate(parts), scorer.original()

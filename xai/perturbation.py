@@ -7,7 +7,8 @@ re-cut the clip into the same patches, predict all of them, and pool over the
 patches that Gaussian data selection (GDS) kept on the *original* clip, by the
 rule of `ensemble.pooling` (the keep mask is not recomputed, so a perturbation
 changes the evidence, not which patches count). ``ClipScorer`` does this for
-many perturbed clips at once, in large batched predictions.
+many perturbed clips at once, in large batched predictions (one prediction per
+perturbed clip for a model that pools in its graph).
 """
 
 from __future__ import annotations
@@ -123,6 +124,21 @@ class ClipScorer:
         self.patches_predicted += len(patches)
         return self.model.predict_patches(patches, batch_size=self.batch_size)
 
+    @property
+    def pools_in_graph(self) -> bool:
+        """True for a model whose graph pools a clip itself: each perturbed clip is then one prediction."""
+        return bool(getattr(self.model, "pools_in_graph", False))
+
+    def clip_probabilities(self, kept: np.ndarray) -> np.ndarray:
+        """Clip probabilities ``[S, C]`` of clips given by their kept patches ``[S, K, 96, 64]``."""
+        s, k = kept.shape[:2]
+        if self.pools_in_graph:
+            self.calls += s
+            self.patches_predicted += s * k
+            return self.model.predict_clips(kept, batch_size=self.batch_size)
+        probs = self.patch_probabilities(kept.reshape(-1, *kept.shape[2:]))
+        return self.pool(probs.reshape(s, k, -1))
+
     def pool(self, kept_probs: np.ndarray) -> np.ndarray:
         """Pool kept-patch probabilities ``[S, K, C]`` into clip probabilities ``[S, C]``."""
         s, k, c = kept_probs.shape
@@ -148,11 +164,8 @@ class ClipScorer:
         return max(1, PATCH_BUDGET // max(int(self.keep.sum()), 1))
 
     def _score(self, log_mels: np.ndarray) -> np.ndarray:
-        kept = self.patches_of(log_mels)[:, self.keep]  # [S, K, 96, 64]
-        s, k = kept.shape[:2]
-        probs = self.patch_probabilities(kept.reshape(-1, *kept.shape[2:]))
-        return self.pool(probs.reshape(s, k, -1))
+        return self.clip_probabilities(self.patches_of(log_mels)[:, self.keep])  # kept patches [S, K, 96, 64]
 
     def original(self) -> np.ndarray:
         """Clip probabilities ``[C]`` of the unperturbed clip (pooled exactly like ``TrainedModel.predict_clip``)."""
-        return self.pool(self.patch_probabilities(self.patches[self.keep])[None])[0]
+        return self.clip_probabilities(self.patches[self.keep][None])[0]

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.run import Run
     from seraudit.reports.build import write_report
     from seraudit.xai.audit import parse_methods, run_audit
+    from seraudit.xai.explain import with_pooling_attention
     from seraudit.xai.speaker_deviations import deviations_lookup
 
     timings = Timings()
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = audit_plan.pick_clips(trained_run.predictions, args.per_emotion)
     specs = audit_plan.clip_specs(chosen)
     models = trained_run.models(audit_plan.AUDITED_MODELS)
+    methods = with_pooling_attention(methods, models)
     print(f"[2/3] auditing {len(specs)} test clips ({args.per_emotion} per emotion) with {', '.join(methods)}"
           f"{' + eGeMAPS probing' if probe else ''}", file=sys.stderr)
     deviations, probing = None, None

@@ -70,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
             early.append({"clip": os.fspath(path), "error": str(error), "stage": "audit"})
     specs = specs_from_run(trained, usable)
     deviations = deviations_lookup(trained, specs, progress=not args.quiet) if probe else None
-    settings = AuditSettings(methods=methods, probe=probe, target=args.target, sanity_clips=args.sanity)
+    from seraudit.xai.explain import with_pooling_attention
+
+    settings = AuditSettings(methods=with_pooling_attention(methods, models), probe=probe, target=args.target,
+                             sanity_clips=args.sanity)
     import functools
 
     from seraudit.preprocessing.pipeline import clip_features

@@ -6,7 +6,7 @@ import argparse
 
 from seraudit.cli.options import add_hub_weights, add_quiet, add_weights_options
 from seraudit.ensemble.run import RUN_MODELS
-from seraudit.ensemble.spec import FUSIONS
+from seraudit.ensemble.spec import FUSIONS, POOLINGS
 
 
 def _models(text: str) -> list[str]:
@@ -48,6 +48,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--augment", type=int, default=0, metavar="K",
                    help="train the heads on K augmented copies of every training clip too (gain, shift, noise, "
                    "SpecAugment; seeded by --seed; embedded once and cached). Default 0")
+    p.add_argument("--pooling", choices=POOLINGS, default="mean",
+                   help="how a clip's kept patches become its prediction: mean of patch log-probabilities (default), "
+                   "statistics pooling (mean and std of the tapped features) or attentive statistics pooling (a learned "
+                   "attention over the patches, saved with every prediction and drawn in the audit)")
     p.add_argument("--max-clips", type=int, default=None, help="quick run on at most N clips (spread over speakers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $SERAUDIT_CACHE_DIR/embeddings)")
@@ -115,6 +119,7 @@ def run(args) -> int:
         aux_tasks=args.multitask,
         aux_weight=args.aux_weight,
         augment_copies=args.augment,
+        pooling=args.pooling,
         strict=args.strict,
         label_map=args.label_map,
     )
