@@ -456,31 +456,12 @@ class Trainer:
         for b in spec.branches:
             BACKBONES[b].load_weights(model, self.sources[b], self.settings.seed)
         for head in spec.heads:
-            for layer, weights in self._graph_weights(spec, head).items():
+            for layer, weights in head_graph_weights(spec, head, self.heads_[head.key]).items():
                 model.get_layer(layer).set_weights(weights)
         if spec.weighs_heads:
             set_late_fusion_weights(model, self.late_weights_)
             config["late_fusion_weights"] = {h.key: float(w) for h, w in zip(spec.heads, self.late_weights_)}
         return built, config
-
-    def _graph_weights(self, spec: ModelSpec, head: HeadSpec) -> dict[str, list[np.ndarray]]:
-        """Graph layer -> weights that move head `head` (trained on cached features) into the flat graph."""
-        trained, prefix, logits = self.heads_[head.key], head.prefix, spec.graph_logits(head)
-        if spec.pooling == "attentive":  # standardised patches -> attention -> weighted statistics -> regression
-            dim = len(trained.mean)
-            identity = [np.ones(2 * dim), np.zeros(2 * dim), np.zeros(2 * dim), np.full(2 * dim, 1.0 - BN_EPSILON)]
-            return {
-                f"{prefix}_patch_standardize": [np.ones(dim), np.zeros(dim), trained.mean, trained.var],
-                f"{prefix}_attention_score": [trained.attention[:, None]],
-                f"{prefix}_standardize": identity,
-                logits: [trained.coef, trained.intercept],
-            }
-        standardize, dense = trained.standardize_weights(), trained.dense_weights()
-        if spec.pooling == "stats":  # the cached statistics alternate mean and std per layer; the graph's come
-            order = _statistics_order(spec, head)  # as every layer's means, then every layer's stds
-            standardize = [w[order] for w in standardize]
-            dense = [dense[0][order], dense[1]]
-        return {f"{prefix}_standardize": standardize, logits: dense}
 
     def assembly_gap(self, model, name: str, data: CorpusData, n_clips: int = 2) -> float:
         """Largest difference between the flat graph and the cached-embedding heads on a few clips.
@@ -520,6 +501,27 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
+
+
+def head_graph_weights(spec: ModelSpec, head: HeadSpec, trained) -> dict[str, list[np.ndarray]]:
+    """Graph layer -> weights that move `trained` (head `head` fitted on cached features: a `LinearHead`, or an
+    `AttentiveHead` under attentive pooling) into the flat graph of `spec`."""
+    prefix, logits = head.prefix, spec.graph_logits(head)
+    if spec.pooling == "attentive":  # standardised patches -> attention -> weighted statistics -> regression
+        dim = len(trained.mean)
+        identity = [np.ones(2 * dim), np.zeros(2 * dim), np.zeros(2 * dim), np.full(2 * dim, 1.0 - BN_EPSILON)]
+        return {
+            f"{prefix}_patch_standardize": [np.ones(dim), np.zeros(dim), trained.mean, trained.var],
+            f"{prefix}_attention_score": [trained.attention[:, None]],
+            f"{prefix}_standardize": identity,
+            logits: [trained.coef, trained.intercept],
+        }
+    standardize, dense = trained.standardize_weights(), trained.dense_weights()
+    if spec.pooling == "stats":  # the cached statistics alternate mean and std per layer; the graph's come
+        order = _statistics_order(spec, head)  # as every layer's means, then every layer's stds
+        standardize = [w[order] for w in standardize]
+        dense = [dense[0][order], dense[1]]
+    return {f"{prefix}_standardize": standardize, logits: dense}
 
 
 def _statistics_order(spec: ModelSpec, head: HeadSpec) -> np.ndarray:

@@ -12,7 +12,7 @@ from seraudit.ensemble.embedding_cache import CorpusPatches
 from seraudit.ensemble.folds import Fold
 from seraudit.ensemble.fusion import combine_late, log_softmax
 from seraudit.ensemble.heads import HeadConfig
-from seraudit.ensemble.training import Trainer, TrainSettings
+from seraudit.ensemble.training import Trainer, TrainSettings, head_graph_weights
 
 LABELS = ["neutral", "happy", "sad"]
 SPEAKERS = [f"s{i}" for i in range(6)]
@@ -192,7 +192,34 @@ def test_test_time_copies_pool_with_the_clip_as_a_geometric_mean(data):
         tta.clip_probabilities(data, "yamnet", clips)
 
 
-def test_statistics_pooling_reads_mean_and_spread_and_is_not_saved_as_a_graph(data):
+def graph_clip_probabilities(trainer: Trainer, name: str, data: CorpusData, clips: np.ndarray) -> np.ndarray:
+    """Clip probabilities from model `name`'s flat graph, head weights moved in as `assemble` does, fed each clip's
+    kept patches' tapped features (these synthetic layers have no audio behind them)."""
+    import keras
+
+    from seraudit.ensemble.fusion import build_model, set_late_fusion_weights
+    from seraudit.ensemble.pooling import kept_by_clip
+
+    built = build_model(trainer.model_config(name, data), data.n_classes)
+    model, spec = built.keras_model, built.spec
+    for head in spec.heads:
+        for layer, weights in head_graph_weights(spec, head, trainer.heads_[head.key]).items():
+            model.get_layer(layer).set_weights(weights)
+    if spec.weighs_heads:
+        set_late_fusion_weights(model, trainer.late_weights_)
+    head_graph = keras.Model([model.get_layer(built.embedding_layers[b]).output for b in spec.branches], model.output)
+    kept = kept_by_clip(data.keep, data.patches.clip_index)
+    rows = []
+    for c in clips:
+        idx = np.flatnonzero(kept & (data.patches.clip_index == c))
+        features = [data.head_input((b,), idx, trainer.taps_).astype(np.float32) for b in spec.branches]
+        out = np.asarray(head_graph(features))
+        assert np.allclose(out, out[0], atol=1e-6)  # every row carries the clip's pooled output
+        rows.append(out[0])
+    return np.asarray(rows)
+
+
+def test_statistics_pooling_reads_mean_and_spread_and_its_graph_pools_the_same(data):
     stats = Trainer(replace(settings(["ensemble", "yamnet", "vggish"]), pooling="stats"), SOURCES).fit(data, FOLD)
     assert stats.heads_["yamnet"].coef.shape[0] == 2 * 256  # layer6: mean and standard deviation
     clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
@@ -203,8 +230,20 @@ def test_statistics_pooling_reads_mean_and_spread_and_is_not_saved_as_a_graph(da
     expected = np.exp(log_softmax(stats.heads_["yamnet"].logits(x)))
     np.testing.assert_allclose(stats.clip_probabilities(data, "yamnet", clips), expected, atol=1e-9)
     assert np.allclose(stats.clip_probabilities(data, "ensemble", clips).sum(axis=1), 1.0)
-    with pytest.raises(ValueError, match="cross-validation only"):
-        stats.assemble("yamnet", data)
+    for name in ("yamnet", "ensemble"):
+        assert stats.model_config(name, data)["pooling"] == "stats"
+        np.testing.assert_allclose(graph_clip_probabilities(stats, name, data, clips),
+                                   stats.clip_probabilities(data, name, clips), atol=2e-5)
+
+
+def test_statistics_pooling_of_several_layers_keeps_each_weight_on_its_statistic(data):
+    """The cache alternates mean and std per layer, the graph pools all layers at once: weights must follow."""
+    two = replace(settings(["yamnet"]), pooling="stats", layers={"yamnet": ("layer6", "layer14")})
+    trainer = Trainer(two, SOURCES).fit(data, FOLD)
+    assert trainer.heads_["yamnet"].coef.shape[0] == 2 * (256 + 1024)
+    clips = np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+    np.testing.assert_allclose(graph_clip_probabilities(trainer, "yamnet", data, clips),
+                               trainer.clip_probabilities(data, "yamnet", clips), atol=2e-5)
 
 
 def test_attentive_pooling_weights_each_clips_patches_and_scores_clips(data):
@@ -217,5 +256,7 @@ def test_attentive_pooling_weights_each_clips_patches_and_scores_clips(data):
     kept = data.keep & np.isin(data.patches.clip_index, clips)
     assert len(weights) == kept.sum()
     np.testing.assert_allclose(np.bincount(np.searchsorted(clips, data.patches.clip_index[kept]), weights), 1.0)
-    with pytest.raises(ValueError, match="cross-validation only"):
-        attentive.assemble("yamnet", data)
+    assert weights.std() > 1e-3  # the learned attention does not weigh every patch alike
+    for name in ("yamnet", "ensemble"):
+        np.testing.assert_allclose(graph_clip_probabilities(attentive, name, data, clips),
+                                   attentive.clip_probabilities(data, name, clips), atol=2e-5)
