@@ -329,6 +329,18 @@ class Trainer:
         x, clip_of = self._kept_patches(data, HeadSpec(key, (key,)), np.asarray(clips))
         return self.heads_[key].clip_logits(x, clip_of, len(clips))[1]
 
+    def attention_lists(self, data: CorpusData, key: str, clips: np.ndarray) -> list[str]:
+        """Per clip, the JSON list of its patches' attention weights under head `key` (0 for patches not pooled)."""
+        import json
+
+        from seraudit.ensemble.pooling import kept_by_clip
+
+        idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
+        owner = np.searchsorted(clips, data.patches.clip_index[idx])
+        weights = np.zeros(len(idx))
+        weights[kept_by_clip(data.keep[idx], owner, len(clips))] = self.attention_weights(data, key, clips)
+        return [json.dumps([round(float(w), 6) for w in weights[owner == i]]) for i in range(len(clips))]
+
     def _clip_logp(self, data: CorpusData, head: HeadSpec, clips: np.ndarray, heads: dict | None = None) -> np.ndarray:
         """Clip log-probabilities of one head from each clip's pooled features (statistics or attentive pooling)."""
         fitted = (heads or self.heads_)[head.key]
@@ -404,6 +416,9 @@ class Trainer:
             frame.insert(3, "speaker", data.speakers[clips])
             frame.insert(4, "label", data.table["label"].to_numpy()[clips])
             frame.insert(5, "prediction", np.asarray(data.labels)[proba.argmax(axis=1)])
+            if self.attentive_pooling and name != "egemaps":
+                for head in self.specs[name].heads:  # where each head's pooling listened, patch by patch
+                    frame[f"attention_{head.key}"] = self.attention_lists(data, head.key, clips)
             for task, classes in self.aux_classes_.items():
                 truth, _ = data.aux_labels(task)
                 frame[task] = [classes[i] if i >= 0 else None for i in truth[clips]]

@@ -1,5 +1,6 @@
 """The trainer as an estimator: fit on one split of a prepared corpus, then score clips and learned state in `*_` attributes."""
 
+import json
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -257,6 +258,11 @@ def test_attentive_pooling_weights_each_clips_patches_and_scores_clips(data):
     assert len(weights) == kept.sum()
     np.testing.assert_allclose(np.bincount(np.searchsorted(clips, data.patches.clip_index[kept]), weights), 1.0)
     assert weights.std() > 1e-3  # the learned attention does not weigh every patch alike
+    table = attentive.predictions(data, clips, 0)
+    listed = [json.loads(t) for t in table.loc[table["model"] == "yamnet", "attention_yamnet"]]
+    assert [len(w) for w in listed] == [PATCHES_PER_CLIP] * len(clips)  # every patch, 0 for those not pooled
+    np.testing.assert_allclose(np.concatenate(listed)[kept[np.isin(data.patches.clip_index, clips)]], weights, atol=1e-6)
+    assert {"attention_yamnet", "attention_vggish"} <= set(table.columns)
     for name in ("yamnet", "ensemble"):
         np.testing.assert_allclose(graph_clip_probabilities(attentive, name, data, clips),
                                    attentive.clip_probabilities(data, name, clips), atol=2e-5)
