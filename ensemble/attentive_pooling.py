@@ -8,8 +8,8 @@ from TensorFlow). With ``v = 0`` it is statistics pooling, which is where the
 fit starts. The attention weights of every patch are returned with the logits:
 "where the head's own pooling listened".
 
-It is scored in cross-validation only (`ensemble.training`, ``pooling="attentive"``):
-a saved graph pools patch outputs by their mean.
+A fitted head moves into the saved graph (`ensemble.training.head_graph_weights`),
+whose layers compute the same function in float32 (`ensemble.pooling_layers`).
 """
 
 from __future__ import annotations

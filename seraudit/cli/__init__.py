@@ -76,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     tf_logger = logging.getLogger("tensorflow")
     if not any(isinstance(f, _DesignedTracing) for f in tf_logger.filters):
         tf_logger.addFilter(_DesignedTracing())
-    parser = build_parser()
-    args = parser.parse_args(argv)
     from seraudit.cli.native_logs import quiet_native_logs
 
-    try:
-        with contextlib.nullcontext() if args.verbose else quiet_native_logs():
+    verbose = "--verbose" in (sys.argv[1:] if argv is None else argv)
+    args = None
+    try:  # parsing imports the commands (and so TensorFlow): its start-up lines are filtered from the start
+        with contextlib.nullcontext() if verbose else quiet_native_logs():
+            args = build_parser().parse_args(argv)
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         from seraudit.core.errors import SerauditError
 
         if isinstance(error, SerauditError):
-            print(f"seraudit {args.command}: error: {error}", file=sys.stderr)
+            print(f"seraudit {getattr(args, 'command', '')}: error: {error}", file=sys.stderr)
             return 2
         raise
 

@@ -90,3 +90,14 @@ def test_verbose_shows_the_start_up_lines(tmp_path, speech_wav, models_dir):
 
     assert done.returncode == 0, done.stderr
     assert any(is_native_noise(line.encode()) for line in done.stderr.splitlines())
+
+
+def test_version_and_help_start_quietly_too():
+    """Parsing the command line imports TensorFlow; `--version` and `--help` exit there, and must be quiet too."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    for flag in ("--version", "--help"):
+        done = subprocess.run([sys.executable, "-m", "seraudit.cli", flag], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "seraudit" in done.stdout
+        assert not any(is_native_noise(line.encode()) for line in done.stderr.splitlines()), done.stderr
