@@ -460,7 +460,15 @@ def _layers_read(run: Run, name: str) -> dict[str, str]:
         return f"{BACKBONE_DISPLAY.get(branch, branch)} {' + '.join(layers)}"
 
     text = "; ".join(describe(b, t) for b, t in taps.items())
-    return {"layers read (chosen on validation speakers)": text}
+    return {"layers read (chosen on validation speakers)": text, "clip pooling": POOLING_TEXT[config.get("pooling", "mean")]}
+
+
+POOLING_TEXT = {
+    "mean": "mean of the kept patches' log-probabilities",
+    "stats": "statistics pooling in the graph (mean and standard deviation of the layers over the kept patches)",
+    "attentive": "attentive statistics pooling in the graph (learned weight per kept patch; the audit's "
+                 "'attention' method draws it)",
+}
 
 
 
