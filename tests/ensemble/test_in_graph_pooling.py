@@ -168,3 +168,16 @@ def test_the_attention_method_draws_the_models_patch_weights_over_time(attentive
     uniform = PoolingAttention().explain(mean_model, clip)
     assert "equal weights" in uniform.params["weights"]
     np.testing.assert_allclose(uniform.params["patch_weights"]["pooling"], KEEP / KEEP.sum())
+
+
+def test_through_the_shared_tower_memo_an_attentive_model_predicts_the_same(attentive, clip):
+    """The audit runs every model through shared frozen towers: the head must still read one clip per call."""
+    from seraudit.ensemble.shared_backbones import sharing_backbones
+
+    model, _, _ = attentive
+    stack = np.stack([clip.patches.data[KEEP], clip.patches.data[KEEP][::-1], clip.patches.data[:4]])
+    direct = model.predict_clips(stack)
+    with sharing_backbones([model]) as memo:
+        shared = model.predict_clips(stack)
+        assert len(memo) == 5  # the distinct patches, each through the tower once
+    np.testing.assert_allclose(shared, direct, atol=1e-6)
