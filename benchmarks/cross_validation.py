@@ -17,8 +17,9 @@ ablation axis: ';'-separated training settings, each a space-separated list of
   ``pooling=attentive`` (the same statistics weighted by a learned attention over the patches);
 * ``finetune=1`` (end-to-end fine-tuning from the chosen layers, augmented every epoch: `ensemble.fine_tuning`),
   with ``lr_ratio=R`` (backbone learning rate relative to the heads', default 0.1), ``epochs=N`` (at most N
-  epochs, default 20), ``mixup=ALPHA`` (default 0: off) and ``augment=0`` turning the augmentation off
-  (with ``finetune=1``, ``augment`` is about fine-tuning, not cached copies);
+  epochs, default 20), ``mixup=ALPHA`` (default 0: off) and ``augment=full|mild|off`` (the recipe drawn every
+  epoch: gain, shift, noise and SpecAugment; the same without noise; none. With ``finetune=1``, ``augment``
+  is about fine-tuning, not cached copies);
 
 each variant after the first is compared with the first (UAR difference per
 model, same clips and folds, with a bootstrap interval over speakers). Frozen backbones (heads on
@@ -72,7 +73,7 @@ def variant_settings(text: str) -> dict:
         elif key == "aux_weight":
             out["aux_weight"] = float(value)
         elif key == "augment" and fine_tuning:
-            out["fine_tune_augment"] = bool(int(value))
+            out["fine_tune_augment"] = value
         elif key == "augment":
             out["augment_copies"] = int(value)
         elif key == "finetune":

@@ -6,7 +6,10 @@ every epoch, so here each epoch re-augments every training clip's waveform
 (gain, time shift, noise at a random SNR), recomputes its log-mel patches,
 masks each kept patch with SpecAugment and, when ``mixup_alpha`` is set, blends
 patches and one-hot targets within each batch. The steps and their ranges are
-`preprocessing.augment.Augmentation`'s, the same recipe as the frozen copies.
+`preprocessing.augment.Augmentation`'s: ``"full"`` is the frozen copies' recipe,
+``"mild"`` the same without the noise (noise at 10-30 dB SNR fills the
+silences YAMNet's mid-level blocks never heard with a noise floor, which cost
+the test-time copies seven UAR points), ``"off"`` trains on the clean patches.
 
 Epoch ``e`` draws everything (augmentation, batch order, mixup partners) from
 ``copy_rng(augmentation_seed, e)``, and the augmentation seed derives from the
@@ -20,12 +23,37 @@ more, so the waveform steps run on the fly rather than only on the log-mels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
 
+from seraudit.ensemble.augmented_copies import TRAIN_AUGMENTATION
 from seraudit.preprocessing.augment import Augmentation, copy_rng
+
+#: The augmentation recipes fine-tuning can draw every epoch (None: clean patches).
+FINE_TUNE_AUGMENTATIONS: dict[str, Augmentation | None] = {
+    "full": TRAIN_AUGMENTATION,  # gain, time shift, noise at 10-30 dB SNR, SpecAugment
+    "mild": replace(TRAIN_AUGMENTATION, noise_probability=0.0),  # gain, time shift, SpecAugment
+    "off": None,
+}
+_NOTHING = Augmentation(gain_probability=0.0, shift_probability=0.0, noise_probability=0.0, spec_probability=0.0)
+
+
+def fine_tune_augmentation(recipe: str, mixup_alpha: float = 0.0) -> Augmentation | None:
+    """The augmentation of recipe `recipe` (a key of `FINE_TUNE_AUGMENTATIONS`), with mixup when `mixup_alpha` > 0."""
+    if recipe not in FINE_TUNE_AUGMENTATIONS:
+        raise ValueError(f"fine-tuning augmentation {recipe!r}: choose {', '.join(FINE_TUNE_AUGMENTATIONS)}")
+    augmentation = FINE_TUNE_AUGMENTATIONS[recipe]
+    if not mixup_alpha:
+        return augmentation
+    return replace(augmentation or _NOTHING, mixup_alpha=float(mixup_alpha))
+
+
+def changes_waveforms(augmentation: Augmentation | None) -> bool:
+    """True when `augmentation` has a waveform step (then the training clips' waveforms are needed)."""
+    return augmentation is not None and max(augmentation.gain_probability, augmentation.shift_probability,
+                                            augmentation.noise_probability) > 0
 
 #: Stream of the run's seed that fine-tuning's augmentation draws from (apart from the seeds of cached copies).
 _FINE_TUNE_STREAM = 0x4654

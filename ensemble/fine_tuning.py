@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from seraudit.ensemble.fine_tune_batches import EpochBatches
+from seraudit.ensemble.fine_tune_batches import FINE_TUNE_AUGMENTATIONS, EpochBatches
 from seraudit.ensemble.pooling import LOG_EPS, pool_by_clip
 
 
@@ -41,13 +41,15 @@ class FineTuneConfig:
     epochs: int = 20
     patience: int = 3  # epochs without a better validation score before stopping
     batch_size: int = 32
-    augment: bool = True  # gain, shift, noise on the waveform and SpecAugment on the patches, every epoch
+    augment: str = "full"  # the recipe drawn every epoch: a key of fine_tune_batches.FINE_TUNE_AUGMENTATIONS
     mixup_alpha: float = 0.0  # 0: off
 
     def __post_init__(self) -> None:
         if self.head_lr <= 0 or self.backbone_lr_ratio < 0:
             raise ValueError(f"learning rates: head_lr must be positive and backbone_lr_ratio not negative, got "
                              f"{self.head_lr} and {self.backbone_lr_ratio}")
+        if self.augment not in FINE_TUNE_AUGMENTATIONS:
+            raise ValueError(f"fine-tuning augmentation {self.augment!r}: choose {', '.join(FINE_TUNE_AUGMENTATIONS)}")
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be 0 (off) or positive, got {self.mixup_alpha}")
 

@@ -74,7 +74,7 @@ class TrainSettings:
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
     fine_tune_epochs: int = FINE_TUNE_DEFAULTS.epochs
     fine_tune_backbone_lr_ratio: float = FINE_TUNE_DEFAULTS.backbone_lr_ratio  # backbone LR = head LR * this
-    fine_tune_augment: bool = FINE_TUNE_DEFAULTS.augment  # augment the training patches afresh every epoch
+    fine_tune_augment: str = FINE_TUNE_DEFAULTS.augment  # recipe drawn afresh every epoch: full, mild (no noise), off
     mixup_alpha: float = FINE_TUNE_DEFAULTS.mixup_alpha  # fine-tuning mixup within batches; 0: off
     layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
     weights: dict[str, str] | None = None  # backbone -> TF Hub / Kaggle model handle replacing the weights look-up
@@ -121,13 +121,13 @@ class TrainSettings:
 
     def fine_tuning_record(self) -> dict:
         """How the graphs are fine-tuned: learning rates, epochs, augmentation and the seed its draws come from."""
-        from seraudit.ensemble.fine_tune_batches import fine_tune_augmentation_seed
+        from seraudit.ensemble.fine_tune_batches import fine_tune_augmentation, fine_tune_augmentation_seed
 
         config = self.fine_tune_config()
         record = config.to_dict()
-        if config.augment:
-            record.update(augmentation=fine_tune_augmentation(config).to_dict(),
-                          augmentation_seed=fine_tune_augmentation_seed(self.seed))
+        augmentation = fine_tune_augmentation(config.augment, config.mixup_alpha)
+        if augmentation is not None:
+            record.update(augmentation=augmentation.to_dict(), augmentation_seed=fine_tune_augmentation_seed(self.seed))
         return record
 
     def _variant_settings(self) -> dict:
@@ -300,7 +300,9 @@ class Trainer:
 
     def _fine_tune(self, built, data: CorpusData, train_patches: np.ndarray, val_patches: np.ndarray) -> dict:
         """Unfreeze each backbone's layers below its chosen taps and train the flat graph end-to-end (augmented)."""
-        from seraudit.ensemble.fine_tune_batches import EpochBatches, TrainingPatches, fine_tune_augmentation_seed
+        from seraudit.ensemble.fine_tune_batches import (
+            EpochBatches, TrainingPatches, changes_waveforms, fine_tune_augmentation, fine_tune_augmentation_seed,
+        )
         from seraudit.ensemble.fine_tuning import ValidationPatches, fine_tune, logits_model, unfreeze_below_taps
         from seraudit.ensemble.heads import balanced_class_weights
 
@@ -310,8 +312,8 @@ class Trainer:
         settings, config = self.settings, self.settings.fine_tune_config()
         unfrozen = unfreeze_below_taps(built, FINE_TUNE_LAYERS)
         train_idx, val_idx = np.flatnonzero(train_patches), np.flatnonzero(val_patches)
-        source = TrainingPatches.from_corpus(data, train_idx, with_waveforms=config.augment)
-        augmentation = fine_tune_augmentation(config) if config.augment else None
+        augmentation = fine_tune_augmentation(config.augment, config.mixup_alpha)
+        source = TrainingPatches.from_corpus(data, train_idx, with_waveforms=changes_waveforms(augmentation))
         batches = EpochBatches(source, data.n_classes, config.batch_size, fine_tune_augmentation_seed(settings.seed),
                                augmentation)
         val_clips, clip_of = np.unique(data.patches.clip_index[val_idx], return_inverse=True)
@@ -523,13 +525,6 @@ class Trainer:
             config["reference_prediction"] = reference_prediction(built.keras_model, name, data, self.settings)
             out[name] = (built, config)
         return out
-
-
-def fine_tune_augmentation(config: FineTuneConfig):
-    """The augmentation fine-tuning draws every epoch: the frozen copies' recipe, with mixup when the config asks."""
-    from seraudit.ensemble.augmented_copies import TRAIN_AUGMENTATION
-
-    return replace(TRAIN_AUGMENTATION, mixup_alpha=config.mixup_alpha or None)
 
 
 def _train_augmentation() -> dict:

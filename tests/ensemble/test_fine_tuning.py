@@ -53,7 +53,7 @@ def train(ratio, rng_seed=0, epochs=1, validation=None, patience=3):
     tower = [n for n in built.towers["yamnet"].layer_names if built.keras_model.get_layer(n).weights]
     before = weights_by_layer(built.keras_model, tower + ["logits"])
     x, y = separable_patches(np.random.default_rng(rng_seed), 64)
-    config = FineTuneConfig(head_lr=1e-3, backbone_lr_ratio=ratio, epochs=epochs, patience=patience, augment=False)
+    config = FineTuneConfig(head_lr=1e-3, backbone_lr_ratio=ratio, epochs=epochs, patience=patience, augment="off")
     summary = fine_tune(model, unfrozen, clean_batches(x, y), validation, np.ones(N_CLASSES), config, seed=0)
     return built, unfrozen, tower, before, summary
 
@@ -159,6 +159,9 @@ def test_fine_tuning_settings_enter_the_provenance_only_when_fine_tuning():
     assert tuned["backbone_lr"] == pytest.approx(tuned["head_lr"] * 0.05) and tuned["mixup_alpha"] == 0.3
     assert tuned["augmentation"]["mixup_alpha"] == 0.3
     assert tuned["augmentation_seed"] == fine_tune_augmentation_seed(4) != fine_tune_augmentation_seed(5)
+    clean = TrainSettings(corpus="emodb", data="x", models=["yamnet"], command_line=[], fine_tune=True,
+                          fine_tune_augment="off").to_dict()["fine_tuning"]
+    assert clean["augment"] == "off" and "augmentation" not in clean and "augmentation_seed" not in clean
 
 
 def test_the_cross_validation_benchmark_reads_fine_tuning_variants():
@@ -169,9 +172,21 @@ def test_the_cross_validation_benchmark_reads_fine_tuning_variants():
     spec = importlib.util.spec_from_file_location("cross_validation_benchmark", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.variant_settings("finetune=1 lr_ratio=0.05 epochs=4 mixup=0.2 augment=0") == {
+    assert bench.variant_settings("finetune=1 lr_ratio=0.05 epochs=4 mixup=0.2 augment=mild") == {
         "fine_tune": True, "fine_tune_backbone_lr_ratio": 0.05, "fine_tune_epochs": 4, "mixup_alpha": 0.2,
-        "fine_tune_augment": False}
+        "fine_tune_augment": "mild"}
     assert bench.variant_settings("augment=2") == {"augment_copies": 2}
     with pytest.raises(SystemExit):
         bench.variant_settings("mixup=0.2")
+
+
+def test_the_mild_recipe_drops_only_the_noise_and_off_still_mixes_when_asked():
+    from seraudit.ensemble.fine_tune_batches import changes_waveforms, fine_tune_augmentation
+
+    full, mild = fine_tune_augmentation("full"), fine_tune_augmentation("mild")
+    assert mild.noise_probability == 0 < full.noise_probability and mild.spec_probability == full.spec_probability > 0
+    assert fine_tune_augmentation("off") is None
+    mixing = fine_tune_augmentation("off", mixup_alpha=0.2)
+    assert mixing.mixup_alpha == 0.2 and not changes_waveforms(mixing) and changes_waveforms(mild)
+    with pytest.raises(ValueError):
+        fine_tune_augmentation("strong")

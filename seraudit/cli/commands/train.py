@@ -33,9 +33,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--backbone-lr-ratio", type=float, default=None, metavar="R",
                    help="with --fine-tune: the backbone layers learn at R times the heads' learning rate (default 0.1; "
                    "0 trains the heads only)")
-    p.add_argument("--no-fine-tune-augment", action="store_true",
-                   help="with --fine-tune: train on the clean patches (default: gain, shift, noise and SpecAugment "
-                   "drawn afresh every epoch, seeded by --seed)")
+    p.add_argument("--fine-tune-augment", choices=("full", "mild", "off"), default=None,
+                   help="with --fine-tune: the augmentation drawn afresh every epoch, seeded by --seed: full (default: "
+                   "gain, shift, noise, SpecAugment), mild (the same without noise) or off (clean patches)")
     p.add_argument("--mixup", type=float, default=None, metavar="ALPHA",
                    help="with --fine-tune: mix patches and targets within each batch by Beta(ALPHA, ALPHA) (default 0: off)")
     gds = p.add_mutually_exclusive_group()
@@ -127,10 +127,10 @@ def run(args) -> int:
         label_map=args.label_map,
     )
     tuning = {"fine_tune_epochs": args.fine_tune_epochs, "fine_tune_backbone_lr_ratio": args.backbone_lr_ratio,
-              "mixup_alpha": args.mixup, "fine_tune_augment": False if args.no_fine_tune_augment else None}
+              "mixup_alpha": args.mixup, "fine_tune_augment": args.fine_tune_augment}
     tuning = {key: value for key, value in tuning.items() if value is not None}
     if tuning and not args.fine_tune:
-        raise CorpusError("--fine-tune-epochs, --backbone-lr-ratio, --no-fine-tune-augment and --mixup only apply "
+        raise CorpusError("--fine-tune-epochs, --backbone-lr-ratio, --fine-tune-augment and --mixup only apply "
                           "with --fine-tune")
     for key, value in tuning.items():
         setattr(settings, key, value)
