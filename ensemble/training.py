@@ -41,7 +41,7 @@ from seraudit.ensemble.heads import HeadConfig
 from seraudit.ensemble.head_search import HeadChoice, LayerSet, fit_layer_set, select_head
 from seraudit.ensemble.weighted_layers import AuxTask
 from seraudit.ensemble.pooling import LOG_EPS
-from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, HeadSpec, ModelSpec
+from seraudit.ensemble.spec import BACKBONES, NEURAL_MODELS, HeadSpec, ModelSpec
 from seraudit.ensemble.trained import TrainedModel
 from seraudit.preprocessing.gds import GdsSettings
 
