@@ -15,6 +15,11 @@ ablation axis: ';'-separated training settings, each a space-separated list of
 * ``tta=N`` (each test clip also scored as N test-time copies, pooled as ``predict --tta`` does);
 * ``pooling=stats`` (heads on each layer's mean and standard deviation over a clip's kept patches) or
   ``pooling=attentive`` (the same statistics weighted by a learned attention over the patches);
+* ``finetune=1`` (end-to-end fine-tuning from the chosen layers, augmented every epoch: `ensemble.fine_tuning`),
+  with ``lr_ratio=R`` (backbone learning rate relative to the heads', default 0.1), ``epochs=N`` (at most N
+  epochs, default 20), ``mixup=ALPHA`` (default 0: off) and ``augment=full|mild|off`` (the recipe drawn every
+  epoch: gain, shift, noise and SpecAugment; the same without noise; none. With ``finetune=1``, ``augment``
+  is about fine-tuning, not cached copies);
 
 each variant after the first is compared with the first (UAR difference per
 model, same clips and folds, with a bootstrap interval over speakers). Frozen backbones (heads on
@@ -32,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import time
+
+import numpy as np
 
 from seraudit.core.paths import shared_dir
 
@@ -51,7 +58,9 @@ def variant_settings(text: str) -> dict:
     from seraudit.ensemble.training import parse_layers
 
     out = {}
-    for item in text.split():
+    items = text.split()
+    fine_tuning = "finetune=1" in items
+    for item in items:
         if item == "default":
             continue
         key, _, value = item.partition("=")
@@ -63,14 +72,28 @@ def variant_settings(text: str) -> dict:
             out["aux_tasks"] = tuple(value.split("+"))
         elif key == "aux_weight":
             out["aux_weight"] = float(value)
+        elif key == "augment" and fine_tuning:
+            out["fine_tune_augment"] = value
         elif key == "augment":
             out["augment_copies"] = int(value)
+        elif key == "finetune":
+            out["fine_tune"] = bool(int(value))
+        elif key == "lr_ratio":
+            out["fine_tune_backbone_lr_ratio"] = float(value)
+        elif key == "epochs":
+            out["fine_tune_epochs"] = int(value)
+        elif key == "mixup":
+            out["mixup_alpha"] = float(value)
         elif key == "tta":
             out["tta_copies"] = int(value)
         elif key == "pooling":
             out["pooling"] = value
         else:
-            raise SystemExit(f"unknown variant key {key!r} in {text!r}: use layers, search, multitask, aux_weight, augment, tta, pooling")
+            raise SystemExit(f"unknown variant key {key!r} in {text!r}: use layers, search, multitask, aux_weight, augment, "
+                             "tta, pooling, finetune, lr_ratio, epochs, mixup")
+    tuning_keys = {"fine_tune_backbone_lr_ratio", "fine_tune_epochs", "mixup_alpha"}
+    if tuning_keys & set(out) and not out.get("fine_tune"):
+        raise SystemExit(f"variant {text!r}: lr_ratio, epochs and mixup apply with finetune=1 only")
     return out
 
 
@@ -100,6 +123,18 @@ def paired_difference(a, b, model: str, n_boot: int) -> str:
     diff = bootstrap_uar_difference(y, pb["prediction"].map(index).to_numpy(), pa["prediction"].map(index).to_numpy(),
                                     pa["speaker"].to_numpy(), n_boot=n_boot)
     return f"{diff['difference']:+.1f} [{diff['ci_low']:+.1f}, {diff['ci_high']:+.1f}]"
+
+
+def fine_tune_lines(results: dict, variant: str) -> list[str]:
+    """Per model: seconds of fine-tuning per fold and the epochs it ran and kept (best), when the variant fine-tunes."""
+    lines = []
+    for key in sorted({k for h in results.get("cv_histories", []) for k in h if k.endswith("_fine_tune")}):
+        runs = [h[key] for h in results["cv_histories"] if key in h]
+        seconds = [r["seconds"] for r in runs]
+        lines.append(f"  [{results['corpus_display']}] {variant}: {key.removesuffix('_fine_tune')} fine-tuning "
+                     f"{np.mean(seconds):.0f} s per fold ({min(seconds):.0f}-{max(seconds):.0f}), epochs run "
+                     f"{[r['epochs_run'] for r in runs]}, best epochs {[r['best_epoch'] for r in runs]}")
+    return lines
 
 
 def print_comparisons(results: dict, gds_label: str) -> None:
@@ -161,7 +196,7 @@ def main() -> None:
                     results = run_experiment(settings(corpus, fusion, gds, run_models, variant), out=None, final=False)
                     rows += table_rows(results, fusion, gds.label(), time.perf_counter() - start, variant)
                     print_comparisons(results, gds.label())
-                    print("\n".join(aux_lines(results, variant)), flush=True)
+                    print("\n".join(aux_lines(results, variant) + fine_tune_lines(results, variant)), flush=True)
                     if first is None:
                         first = (variant, results["predictions"])
                     else:

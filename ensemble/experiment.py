@@ -82,6 +82,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     if not final:
         results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
         results["predictions"] = cv.predictions  # benchmarks compare settings clip by clip
+        results["cv_histories"] = cv.histories  # and report what each fold's training did (fine-tuning epochs)
         return results
     results["gds_ablation"] = gds_ablation(data, settings, sources, info, results)
     finals, trainer, final_fold = train_final(data, settings, sources)
@@ -96,7 +97,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         "command_line": settings.command_line,
         "folds": "folds.json (cross-validation); the saved model is trained on all speakers",
         "final_split": final_fold.to_dict(),
-        "training": "fine-tuned top blocks" if settings.fine_tune else "frozen backbones, linear heads on cached layer features (layers chosen on validation speakers)",
+        "training": "fine-tuned below the chosen layers" if settings.fine_tune else "frozen backbones, linear heads on cached layer features (layers chosen on validation speakers)",
     }
     keras_models = {}
     for name, (built, config) in finals.items():

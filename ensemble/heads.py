@@ -1,13 +1,11 @@
-"""The layers of an emotion head inside a model's flat graph, and the end-to-end training used for fine-tuning.
+"""The layers of an emotion head inside a model's flat graph, and the class weights its training balances with.
 
 A head is a fixed standardisation (a frozen BatchNormalization holding the
 training features' mean and variance) -> dropout -> [dense ReLU (L2) -> dropout,
 when ``hidden > 0``] -> dense logits (L2). With frozen backbones its weights come
 from a `ensemble.linear_head.LinearHead` fitted on clip features (``hidden = 0``),
 moved in by layer name; fine-tuning then trains the whole graph on log-mel
-patches (`fit_logits_model`: class-balanced cross-entropy, early stopping on
-validation speakers). `HeadConfig` holds both the graph's head shape and the
-fine-tuning hyper-parameters.
+patches (`ensemble.fine_tuning`). `HeadConfig` holds the graph's head shape.
 
 (Before heads read mid-level layers, the dense patch-level head on the embedding
 was compared with a logistic regression on clip-mean embeddings: both reached
@@ -59,47 +57,3 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
     out = {c: 0.0 for c in range(n_classes)}
     out.update({int(c): float(w) for c, w in zip(present, weights)})
     return out
-
-
-def fit_logits_model(
-    model,
-    x_train,
-    y_train: np.ndarray,
-    x_val,
-    y_val: np.ndarray,
-    n_classes: int,
-    config: HeadConfig,
-    seed: int,
-    verbose: int = 0,
-) -> dict:
-    """Fit a model that outputs logits with class-balanced cross-entropy and early stopping on validation loss.
-
-    Returns the training history summary (epochs run, best epoch, best validation loss).
-    """
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps_per_execution=16,
-    )
-    has_val = x_val is not None and len(y_val) > 0
-    callbacks = []
-    if has_val:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-        )
-    history = model.fit(
-        x_train,
-        np.asarray(y_train),
-        validation_data=(x_val, np.asarray(y_val)) if has_val else None,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        class_weight=balanced_class_weights(np.asarray(y_train), n_classes),
-        callbacks=callbacks,
-        shuffle=True,
-        verbose=verbose,
-    )
-    losses = history.history.get("val_loss") or history.history["loss"]
-    return {"epochs_run": len(losses), "best_epoch": int(np.argmin(losses)) + 1, "best_loss": float(np.min(losses))}

@@ -46,7 +46,8 @@ RUN_MODELS = (*NEURAL_MODELS, EGEMAPS_MODEL)
 DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "head", "seed", "max_clips", "allow_untrained",
                      "layers",  # runs trained before heads chose their layers record none: they are retrained
                      # absent when default (`TrainSettings.to_dict`), so older runs still match when they are
-                     "weights", "layer_search", "aux_tasks", "aux_weight", "augment_copies", "tta_copies", "pooling")
+                     "weights", "layer_search", "aux_tasks", "aux_weight", "augment_copies", "tta_copies", "pooling",
+                     "fine_tuning")
 RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
 # What results.json holds for the report beyond the scores (`ensemble.run_facts`); a run without them is retrained.
 REPORT_FACTS = ("corpus_summary", "gds_ablation")

@@ -7,8 +7,11 @@ trained, on each training clip's mean feature over its GDS-kept patches
 head's regularisation, are chosen on the inner-validation speakers of the
 split; the late-fusion weights are fitted on those speakers too; then the
 chosen heads are refitted on training plus validation speakers. Fine-tuning
-(`fine_tune=True`) starts from those heads, unfreezes the top layers of each
-backbone and trains the flat graph end-to-end on log-mel patches.
+(`fine_tune=True`) starts from the chosen heads as fitted on the training
+speakers alone (so the validation speakers that stop it early are unseen),
+unfreezes the layers of each backbone just below its chosen taps and trains the
+flat graph end-to-end on log-mel patches augmented afresh every epoch, the
+backbone at a lower learning rate than the heads (`ensemble.fine_tuning`).
 
 `Trainer` is the estimator: settings in the constructor, `fit` on one split
 of a prepared corpus (`ensemble.corpus_data`), learned state in attributes
@@ -33,17 +36,18 @@ import pandas as pd
 from seraudit.ensemble.corpus_data import CorpusData
 from seraudit.ensemble.folds import Fold, final_split, fold_plan
 from seraudit.ensemble.fusion import combine_late, log_softmax
+from seraudit.ensemble.fine_tuning import FineTuneConfig
 from seraudit.ensemble.heads import HeadConfig
 from seraudit.ensemble.head_search import HeadChoice, LayerSet, fit_layer_set, select_head
 from seraudit.ensemble.weighted_layers import AuxTask
 from seraudit.ensemble.linear_head import BN_EPSILON
 from seraudit.ensemble.pooling import LOG_EPS
-from seraudit.ensemble.spec import BACKBONES, LOGITS_NAME, NEURAL_MODELS, POOLINGS, HeadSpec, ModelSpec
+from seraudit.ensemble.spec import BACKBONES, NEURAL_MODELS, POOLINGS, HeadSpec, ModelSpec
 from seraudit.ensemble.trained import TrainedModel
 from seraudit.preprocessing.gds import GdsSettings
 
 FINE_TUNE_LAYERS = {b.name: b.fine_tune_layers for b in BACKBONES.values()}
-FINE_TUNE_HEAD = HeadConfig(learning_rate=1e-4, epochs=20, patience=3, batch_size=32)
+FINE_TUNE_DEFAULTS = FineTuneConfig()
 AUX_TASKS = ("gender", "intensity")  # clip-table fields a run may learn beside the emotion (multitask)
 LAYER_SEARCHES = ("all", "unweighted", "weighted")  # which candidates the layer search tries
 
@@ -68,7 +72,10 @@ class TrainSettings:
     progress: bool = True
     n_boot: int = 2000
     command_line: list[str] = field(default_factory=lambda: list(sys.argv))
-    fine_tune_epochs: int = FINE_TUNE_HEAD.epochs
+    fine_tune_epochs: int = FINE_TUNE_DEFAULTS.epochs
+    fine_tune_backbone_lr_ratio: float = FINE_TUNE_DEFAULTS.backbone_lr_ratio  # backbone LR = head LR * this
+    fine_tune_augment: str = FINE_TUNE_DEFAULTS.augment  # recipe drawn afresh every epoch: full, mild (no noise), off
+    mixup_alpha: float = FINE_TUNE_DEFAULTS.mixup_alpha  # fine-tuning mixup within batches; 0: off
     layers: dict[str, tuple[str, ...]] | None = None  # backbone -> fixed layers its heads read; None: searched
     weights: dict[str, str] | None = None  # backbone -> TF Hub / Kaggle model handle replacing the weights look-up
     # "unweighted" (default): single layers and fixed sets; "weighted": learned mixes only; "all": both. The mix
@@ -104,8 +111,24 @@ class TrainSettings:
             "command_line": list(self.command_line),
             "layers": "searched on validation speakers" if self.layers is None else {b: list(t) for b, t in self.layers.items()},
             **({"weights": dict(self.weights)} if self.weights else {}),  # absent when unset: older runs still match
+            **({"fine_tuning": self.fine_tuning_record()} if self.fine_tune else {}),  # likewise without fine-tuning
             **self._variant_settings(),
         }
+
+    def fine_tune_config(self) -> FineTuneConfig:
+        return replace(FINE_TUNE_DEFAULTS, epochs=self.fine_tune_epochs, backbone_lr_ratio=self.fine_tune_backbone_lr_ratio,
+                       augment=self.fine_tune_augment, mixup_alpha=self.mixup_alpha)
+
+    def fine_tuning_record(self) -> dict:
+        """How the graphs are fine-tuned: learning rates, epochs, augmentation and the seed its draws come from."""
+        from seraudit.ensemble.fine_tune_batches import fine_tune_augmentation, fine_tune_augmentation_seed
+
+        config = self.fine_tune_config()
+        record = config.to_dict()
+        augmentation = fine_tune_augmentation(config.augment, config.mixup_alpha)
+        if augmentation is not None:
+            record.update(augmentation=augmentation.to_dict(), augmentation_seed=fine_tune_augmentation_seed(self.seed))
+        return record
 
     def _variant_settings(self) -> dict:
         """The head-search, multitask, augmentation and pooling settings that differ from the defaults (absent when
@@ -234,7 +257,7 @@ class Trainer:
         if settings.fine_tune:
             tr = data.patch_mask(train_clips)
             for name in self.specs:
-                built, _ = self.assemble(name, data)
+                built, _ = self.assemble(name, data, start_heads=val_heads)
                 self.history_[f"{name}_fine_tune"] = self._fine_tune(built, data, tr, va)
                 self.full_models_[name] = built.keras_model
         return self
@@ -278,24 +301,30 @@ class Trainer:
         return x, y, aux
 
     def _fine_tune(self, built, data: CorpusData, train_patches: np.ndarray, val_patches: np.ndarray) -> dict:
-        """Unfreeze the top layers of each backbone and train the flat graph end-to-end on log-mel patches."""
-        import keras
-
-        from seraudit.ensemble.fusion import set_trainable_top
-        from seraudit.ensemble.heads import fit_logits_model
+        """Unfreeze each backbone's layers below its chosen taps and train the flat graph end-to-end (augmented)."""
+        from seraudit.ensemble.fine_tune_batches import (
+            EpochBatches, TrainingPatches, changes_waveforms, fine_tune_augmentation, fine_tune_augmentation_seed,
+        )
+        from seraudit.ensemble.fine_tuning import ValidationPatches, fine_tune, logits_model, unfreeze_below_taps
+        from seraudit.ensemble.heads import balanced_class_weights
 
         if data.patches.data is None:
             raise RuntimeError("fine-tuning needs the log-mel patches in memory")
-        model = built.keras_model
-        unfrozen = {b: set_trainable_top(model, tower, BACKBONES[b].fine_tune_layers) for b, tower in built.towers.items()}
-        logits_model = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output)
-        cfg = replace(FINE_TUNE_HEAD, epochs=self.settings.fine_tune_epochs)
-        x_tr, x_va = data.patches.data[train_patches], data.patches.data[val_patches]
-        summary = fit_logits_model(
-            logits_model, x_tr, data.y[data.patches.clip_index[train_patches]], x_va,
-            data.y[data.patches.clip_index[val_patches]], data.n_classes, cfg, seed=self.settings.seed,
-        )
-        return {**summary, "unfrozen": unfrozen, "config": cfg.to_dict()}
+        start = time.perf_counter()
+        settings, config = self.settings, self.settings.fine_tune_config()
+        unfrozen = unfreeze_below_taps(built, FINE_TUNE_LAYERS)
+        train_idx, val_idx = np.flatnonzero(train_patches), np.flatnonzero(val_patches)
+        augmentation = fine_tune_augmentation(config.augment, config.mixup_alpha)
+        source = TrainingPatches.from_corpus(data, train_idx, with_waveforms=changes_waveforms(augmentation))
+        batches = EpochBatches(source, data.n_classes, config.batch_size, fine_tune_augmentation_seed(settings.seed),
+                               augmentation)
+        val_clips, clip_of = np.unique(data.patches.clip_index[val_idx], return_inverse=True)
+        validation = ValidationPatches(np.asarray(data.patches.data[val_idx], np.float32), clip_of, data.y[val_clips])
+        weights = balanced_class_weights(source.labels, data.n_classes)
+        summary = fine_tune(logits_model(built.keras_model), [n for names in unfrozen.values() for n in names], batches,
+                            validation, np.array([weights[c] for c in range(data.n_classes)]), config, settings.seed)
+        return {**summary, "unfrozen": unfrozen, "config": config.to_dict(), "train_patches": int(len(train_idx)),
+                "seconds": time.perf_counter() - start}
 
     @property
     def stats_pooling(self) -> bool:
@@ -455,10 +484,11 @@ class Trainer:
             "fine_tune": self.settings.fine_tune,
         }
 
-    def assemble(self, name: str, data: CorpusData):
+    def assemble(self, name: str, data: CorpusData, start_heads: dict | None = None):
         """The flat graph of `name` with backbone weights loaded and the trained head(s) moved in by layer name.
 
-        Returns ``(BuiltModel, config)``.
+        `start_heads` (head key -> `LinearHead`) replaces the refitted heads: fine-tuning starts from the heads fitted
+        on the training speakers only. Returns ``(BuiltModel, config)``.
         """
         from seraudit.ensemble.fusion import build_model, set_late_fusion_weights
 
@@ -471,7 +501,7 @@ class Trainer:
         for b in spec.branches:
             BACKBONES[b].load_weights(model, self.sources[b], self.settings.seed)
         for head in spec.heads:
-            for layer, weights in head_graph_weights(spec, head, self.heads_[head.key]).items():
+            for layer, weights in head_graph_weights(spec, head, (start_heads or self.heads_)[head.key]).items():
                 model.get_layer(layer).set_weights(weights)
         if spec.weighs_heads:
             set_late_fusion_weights(model, self.late_weights_)

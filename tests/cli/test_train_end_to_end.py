@@ -209,17 +209,16 @@ def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, c
     assert patches.keep(GdsSettings(False)).all()
 
 
-def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(tiny_manifest, cache_dir, models_dir):
+def test_fine_tuning_trains_the_layers_below_the_chosen_tap_keeps_the_best_epoch_and_leaves_the_bottom_ones(tiny_manifest, cache_dir, models_dir):
     from seraudit.ensemble.corpus_data import prepare_data
     from seraudit.ensemble.embedding_cache import EmbeddingCache, build_embedder
     from seraudit.ensemble.experiment import resolve_sources
     from seraudit.ensemble.folds import final_split
-    from seraudit.ensemble.heads import HeadConfig
     from seraudit.ensemble.training import FINE_TUNE_LAYERS, Trainer, TrainSettings
     from seraudit.preprocessing.corpora import read_corpus
 
-    settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=1,
-                             head=HeadConfig(epochs=2), download=False, cache_dir=str(cache_dir), progress=False)
+    settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=2,
+                             mixup_alpha=0.2, download=False, cache_dir=str(cache_dir), progress=False)
     sources = resolve_sources(["yamnet"], str(models_dir), (), download=False)
     table = read_corpus("manifest", tiny_manifest)
     cache = EmbeddingCache(cache_dir, progress=False)
@@ -227,8 +226,10 @@ def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(
     trainer = Trainer(settings, sources).fit(data, final_split(data.speakers))
 
     tuned, pretrained = trainer.full_models_["yamnet"], build_embedder("yamnet", sources["yamnet"], 0)
-    unfrozen = trainer.history_["yamnet_fine_tune"]["unfrozen"]["yamnet"]
+    history = trainer.history_["yamnet_fine_tune"]
+    unfrozen = history["unfrozen"]["yamnet"]
     assert len(unfrozen) == FINE_TUNE_LAYERS["yamnet"]
+    assert history["config"]["mixup_alpha"] == 0.2 and history["epochs_run"] >= 1
     tuned_names = {layer.name for layer in tuned.layers}  # the tower stops at the deepest layer the head reads
     weighted = [layer.name for layer in pretrained.layers
                 if layer.weights and layer.name.startswith("yamnet") and layer.name in tuned_names]
@@ -236,7 +237,9 @@ def test_fine_tuning_changes_the_top_backbone_layers_and_leaves_the_bottom_ones(
     def moved(name):
         return max(float(np.abs(a - b).max()) for a, b in zip(tuned.get_layer(name).get_weights(), pretrained.get_layer(name).get_weights()))
 
-    assert all(moved(name) > 1e-6 for name in unfrozen if tuned.get_layer(name).__class__.__name__ != "BatchNormalization")
+    assert unfrozen == weighted[-len(unfrozen):]  # the weight layers right below the chosen tap
+    # the unfrozen layers hold the best validation epoch's weights: moved, unless the start was best
+    assert all((moved(name) > 1e-6) == (history["best_epoch"] > 0) for name in unfrozen)
     assert all(moved(name) == 0.0 for name in weighted if name not in unfrozen)
 
 

@@ -30,6 +30,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fusion", choices=tuple(FUSIONS), default="late", help="how the ensemble fuses its branches (default: late)")
     p.add_argument("--fine-tune", action="store_true", help="fine-tune the top blocks of the backbones end-to-end (slow)")
     p.add_argument("--fine-tune-epochs", type=int, default=None, help="maximum epochs of end-to-end fine-tuning (default 20)")
+    p.add_argument("--backbone-lr-ratio", type=float, default=None, metavar="R",
+                   help="with --fine-tune: the backbone layers learn at R times the heads' learning rate (default 0.1; "
+                   "0 trains the heads only)")
+    p.add_argument("--fine-tune-augment", choices=("full", "mild", "off"), default=None,
+                   help="with --fine-tune: the augmentation drawn afresh every epoch, seeded by --seed: full (default: "
+                   "gain, shift, noise, SpecAugment), mild (the same without noise) or off (clean patches)")
+    p.add_argument("--mixup", type=float, default=None, metavar="ALPHA",
+                   help="with --fine-tune: mix patches and targets within each batch by Beta(ALPHA, ALPHA) (default 0: off)")
     gds = p.add_mutually_exclusive_group()
     gds.add_argument("--gds-threshold", type=float, default=None, help="GDS correlation threshold (default: preprocessing.gds.DEFAULT_GDS_THRESHOLD)")
     gds.add_argument("--no-gds", action="store_true", help="train and pool over every patch (no Gaussian data selection)")
@@ -123,8 +131,14 @@ def run(args) -> int:
         strict=args.strict,
         label_map=args.label_map,
     )
-    if args.fine_tune_epochs is not None:
-        settings.fine_tune_epochs = args.fine_tune_epochs
+    tuning = {"fine_tune_epochs": args.fine_tune_epochs, "fine_tune_backbone_lr_ratio": args.backbone_lr_ratio,
+              "mixup_alpha": args.mixup, "fine_tune_augment": args.fine_tune_augment}
+    tuning = {key: value for key, value in tuning.items() if value is not None}
+    if tuning and not args.fine_tune:
+        raise CorpusError("--fine-tune-epochs, --backbone-lr-ratio, --fine-tune-augment and --mixup only apply "
+                          "with --fine-tune")
+    for key, value in tuning.items():
+        setattr(settings, key, value)
     if (args.test_corpus is None) != (args.test_data is None):
         raise CorpusError("cross-corpus testing needs both --test-corpus and --test-data (e.g. --test-corpus emodb --test-data ../shared/data/emodb-2s)")
     if args.test_corpus is not None:
