@@ -234,13 +234,15 @@ def set_trainable_top(model, tower, n_layers: int) -> list[str]:
     """Freeze a tower except its last `n_layers` weight-carrying layers (batch norms stay frozen); returns their names."""
     import keras
 
+    held = {layer.name for layer in model.layers}
+    names = [n for n in tower.layer_names if n in held]  # a tower cut at a tap lists layers past it too
     weighted = [
         model.get_layer(n)
-        for n in tower.layer_names
+        for n in names
         if model.get_layer(n).weights and not isinstance(model.get_layer(n), keras.layers.BatchNormalization)
     ]
     top = weighted[-n_layers:] if n_layers > 0 else []
-    for name in tower.layer_names:
+    for name in names:
         model.get_layer(name).trainable = False
     for layer in top:
         layer.trainable = True

@@ -190,3 +190,14 @@ def test_the_mild_recipe_drops_only_the_noise_and_off_still_mixes_when_asked():
     assert mixing.mixup_alpha == 0.2 and not changes_waveforms(mixing) and changes_waveforms(mild)
     with pytest.raises(ValueError):
         fine_tune_augmentation("strong")
+
+
+def test_vggish_cut_at_a_conv_tap_can_be_unfrozen():
+    """A VGGish tower cut at conv3/conv4 lists pooling layers the graph does not hold; unfreezing must skip them."""
+    from seraudit.ensemble.fine_tuning import unfreeze_below_taps
+    from seraudit.ensemble.fusion import build_model
+
+    for tap in ("conv3", "conv4"):
+        built = build_model({"name": "vggish", "fusion": None, "head": {}, "taps": {"vggish": [tap]}}, 3)
+        unfrozen = unfreeze_below_taps(built, {"vggish": 2})["vggish"]
+        assert len(unfrozen) == 2 and all(built.keras_model.get_layer(n).trainable for n in unfrozen)
