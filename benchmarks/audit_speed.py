@@ -3,7 +3,7 @@
 Naive way, per model: tf-keras-vis Grad-CAM and Grad-CAM++ built and traced again for
 every patch; LIME's image explainer with its default quickshift segmentation, 1000
 samples and ``batch_size=10`` predict calls per patch; occlusion with one predict call
-per occluded input. The fast path is `xai.audit.run_audit` with the `seraudit audit-all`
+per occluded input. The fast path is `xai.audit.runner.run_audit` with the `seraudit audit-all`
 settings. Both run in this process, one after the other, and the ratio is printed.
 
 Usage: ``python benchmarks/audit_speed.py --run runs/ravdess [--clip FILE]``
@@ -35,9 +35,9 @@ def three_second_clip(source: Path, out: Path) -> Path:
 
 
 def fast_audit(models, clip: Path, out: Path) -> float:
-    from seraudit.xai.audit import DEFAULT_METHODS, run_audit
-    from seraudit.xai.audit_plan import fast_settings
-    from seraudit.xai.clip_identity import ClipSpec
+    from seraudit.xai.audit.runner import DEFAULT_METHODS, run_audit
+    from seraudit.xai.audit.plan import fast_settings
+    from seraudit.xai.audit.clip_identity import ClipSpec
 
     settings = fast_settings(DEFAULT_METHODS, probe=False)
     start = time.perf_counter()
@@ -95,14 +95,14 @@ def main() -> None:
     args = parser.parse_args()
     from seraudit.core.paths import shared_dir
     from seraudit.ensemble.run import Run
-    from seraudit.xai.audit_plan import AUDITED_MODELS
+    from seraudit.xai.audit.plan import AUDITED_MODELS
 
     source = args.clip or sorted((shared_dir() / "data" / "ravdess" / "Actor_01").glob("*.flac"))[0]
     run = Run.open(args.run)
     models = [run.model(n) for n in AUDITED_MODELS]
     with tempfile.TemporaryDirectory() as tmp:
         clip = three_second_clip(source, Path(tmp) / "clip3s.wav")
-        from seraudit.ensemble.shared_backbones import sharing_backbones
+        from seraudit.ensemble.inference.shared_backbones import sharing_backbones
 
         with sharing_backbones(models):  # build each model's predict functions once, as a warm process would
             for model in models:

@@ -38,7 +38,7 @@ def patches_per_second(model, batch_size: int, seconds: float) -> float:
 
 def real_time_factor(model, clips: list[Path]) -> tuple[float, float]:
     """(wall seconds, audio seconds) for the full per-clip path over `clips`."""
-    from seraudit.ensemble.embedding_cache import embed_patches
+    from seraudit.ensemble.data.embedding_cache import embed_patches
     from seraudit.preprocessing.pipeline import clip_features
 
     start = time.perf_counter()
@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--models-dir", default=None)
     args = parser.parse_args()
 
-    from seraudit.ensemble.embedding_cache import build_embedder
-    from seraudit.ensemble.weights import resolve_weights
+    from seraudit.ensemble.data.embedding_cache import build_embedder
+    from seraudit.ensemble.weights.official import resolve_weights
 
     clips = sorted(Path(args.data).rglob("*.flac"))[: args.clips]
     print(f"{'backbone':<22} {'batch 1 (p/s)':>14} {'batch 64 (p/s)':>15} {'RTF':>8}")

@@ -15,7 +15,7 @@ ablation axis: ';'-separated training settings, each a space-separated list of
 * ``tta=N`` (each test clip also scored as N test-time copies, pooled as ``predict --tta`` does);
 * ``pooling=stats`` (heads on each layer's mean and standard deviation over a clip's kept patches) or
   ``pooling=attentive`` (the same statistics weighted by a learned attention over the patches);
-* ``finetune=1`` (end-to-end fine-tuning from the chosen layers, augmented every epoch: `ensemble.fine_tuning`),
+* ``finetune=1`` (end-to-end fine-tuning from the chosen layers, augmented every epoch: `ensemble.training.fine_tuning`),
   with ``lr_ratio=R`` (backbone learning rate relative to the heads', default 0.1), ``epochs=N`` (at most N
   epochs, default 20), ``mixup=ALPHA`` (default 0: off) and ``augment=full|mild|off`` (the recipe drawn every
   epoch: gain, shift, noise and SpecAugment; the same without noise; none. With ``finetune=1``, ``augment``
@@ -25,7 +25,7 @@ each variant after the first is compared with the first (UAR difference per
 model, same clips and folds, with a bootstrap interval over speakers). Frozen backbones (heads on
 cached embeddings); VGGish is untrained unless weights are found, and marked
 so. Cross-corpus rows train on all of one corpus and test on the other over
-their shared emotions (`ensemble.cross_corpus`).
+their shared emotions (`ensemble.training.cross_corpus`).
 
     .venv/bin/python benchmarks/cross_validation.py --corpora ravdess,emodb --gds on,off --cross-corpus ravdess:emodb,emodb:ravdess
     .venv/bin/python benchmarks/cross_validation.py --models yamnet --fusions late --gds off,0.2,0.3,0.4,0.5,0.6 --cross-corpus ""
@@ -55,7 +55,7 @@ def gds_settings(text: str):
 
 def variant_settings(text: str) -> dict:
     """TrainSettings overrides of one ``--variants`` entry, e.g. ``"search=weighted multitask=gender"``."""
-    from seraudit.ensemble.training import parse_layers
+    from seraudit.ensemble.training.trainer import parse_layers
 
     out = {}
     items = text.split()
@@ -114,7 +114,7 @@ def table_rows(results: dict, fusion: str, gds_label: str, seconds: float, layer
 
 def paired_difference(a, b, model: str, n_boot: int) -> str:
     """UAR of `model` in run `b` minus in run `a` (same clips, same folds), with a bootstrap interval over speakers."""
-    from seraudit.ensemble.comparison import bootstrap_uar_difference
+    from seraudit.ensemble.evaluation.comparison import bootstrap_uar_difference
 
     pa, pb = a[a["model"] == model].sort_values("path"), b[b["model"] == model].sort_values("path")
     labels = sorted(set(pa["label"]))
@@ -170,9 +170,9 @@ def main() -> None:
     parser.add_argument("--variants", default="default", help="';'-separated training variants (see the module docstring)")
     args = parser.parse_args()
 
-    from seraudit.ensemble.cross_corpus import run_cross_corpus
-    from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.training.cross_corpus import run_cross_corpus
+    from seraudit.ensemble.training.experiment import run_experiment
+    from seraudit.ensemble.training.trainer import TrainSettings
 
     models = [m for m in args.models.split(",") if m]
     variants = [text.strip() or "default" for text in args.variants.split(";")]

@@ -47,8 +47,8 @@ else:
         prediction = model.predict_clip(features)
         detail = {"patches": int(len(features.patches.data))}
     else:
-        from seraudit.xai.faithfulness import deletion_insertion
-        from seraudit.xai.gradcam import GradCAM
+        from seraudit.xai.metrics.faithfulness import deletion_insertion
+        from seraudit.xai.explainers.gradcam import GradCAM
         attribution = GradCAM().explain(model, features)
         result = deletion_insertion(model, features, attribution)
         detail = {"patches": int(len(features.patches.data)), "deletion_auc": result.deletion_auc}
@@ -63,7 +63,7 @@ print(json.dumps({"stage": stage, "peak_rss_mb": peak / 1024, "added_rss_mb": (p
 def make_run(folder: Path) -> Path:
     import pandas as pd
 
-    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.model.graph import build_model
     from seraudit.ensemble.run import write_run
 
     labels = ["neutral", "happy", "sad"]

@@ -31,7 +31,7 @@ def speed_run(out: Path) -> Path:
     """A run with one full YAMNet model (random weights): the cost of a real audit, without training one."""
     import pandas as pd
 
-    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.model.graph import build_model
     from seraudit.ensemble.run import write_run
 
     config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}}
@@ -48,10 +48,10 @@ def folder_bytes(folder: Path) -> int:
 def audit_once(run_dir: Path, model_names: list[str], clips: list[str], out: Path, methods: tuple[str, ...],
                workers: int | None) -> dict:
     from seraudit.ensemble.run import Run
-    from seraudit.xai.audit import run_audit
-    from seraudit.xai.audit_plan import fast_settings
-    from seraudit.xai.clip_identity import specs_from_run
-    from seraudit.xai.ray_engine import RayEngine, RayOptions
+    from seraudit.xai.audit.runner import run_audit
+    from seraudit.xai.audit.plan import fast_settings
+    from seraudit.xai.audit.clip_identity import specs_from_run
+    from seraudit.xai.engines.ray_engine import RayEngine, RayOptions
 
     start = time.perf_counter()
     run = Run.open(run_dir)
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     from seraudit.core.paths import shared_dir
-    from seraudit.xai.audit import parse_methods
+    from seraudit.xai.audit.runner import parse_methods
 
     methods, _ = parse_methods(args.methods)
     clips = [str(p) for p in sorted((shared_dir() / "data" / "emodb-2s").glob("*.flac"))[: args.clips]]

@@ -28,11 +28,11 @@ import pandas as pd
 
 from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory, read_failures, read_json, write_failures, write_json
-from seraudit.ensemble.spec import NEURAL_MODELS
-from seraudit.ensemble.trained import TrainedModel, list_models, load_trained_model
+from seraudit.ensemble.model.spec import NEURAL_MODELS
+from seraudit.ensemble.model.trained import TrainedModel, list_models, load_trained_model
 
 if TYPE_CHECKING:
-    from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.training.trainer import TrainSettings
 
 RUN_FILE = "run.json"
 FOLDS_FILE = "folds.json"
@@ -49,7 +49,7 @@ DECIDING_SETTINGS = ("corpus", "data", "models", "fusion", "fine_tune", "gds", "
                      "weights", "layer_search", "aux_tasks", "aux_weight", "augment_copies", "tta_copies", "pooling",
                      "fine_tuning")
 RUN_FILES = (RUN_FILE, FOLDS_FILE, PREDICTIONS_FILE, RESULTS_FILE)
-# What results.json holds for the report beyond the scores (`ensemble.run_facts`); a run without them is retrained.
+# What results.json holds for the report beyond the scores (`ensemble.evaluation.run_facts`); a run without them is retrained.
 REPORT_FACTS = ("corpus_summary", "gds_ablation")
 # Columns of predictions.csv that hold names, read as text so labels like "1" or speakers like "01" survive.
 _TEXT_COLUMNS = {"path": str, "label": str, "prediction": str, "speaker": str}

@@ -28,7 +28,7 @@ from seraudit.ensemble.run import Run
 from seraudit.reports.audit_sections import agreement_summary, class_maps, clip_waveform
 from seraudit.reports.model import ClipReport, Report, load_report, run_summary
 from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
-from seraudit.xai.audit import REFERENCE_MODEL
+from seraudit.xai.audit.runner import REFERENCE_MODEL
 
 INDEX_PAGE = "index.html"
 ASSETS = "assets"

@@ -1,7 +1,7 @@
 """The report's data model: what an audit folder and a run folder hold, read back as plain data.
 
 Reports consume saved artefacts only. `load_report` reads an audit folder through
-`xai.audit_folder` (``audit.json`` plus one ``clip.json`` per clip) and `run_summary`
+`xai.audit.folder` (``audit.json`` plus one ``clip.json`` per clip) and `run_summary`
 reads the run's saved evaluation through `ensemble.run.Run`; nothing here loads a
 network or recomputes a prediction.
 """
@@ -17,9 +17,9 @@ from typing import Any
 from seraudit.core.naming import UNTRAINED_TAG, display_name
 from seraudit.ensemble.run import Run, corpus_display
 from seraudit.reports import run_sections
-from seraudit.xai.audit import REFERENCE_MODEL
-from seraudit.xai.audit_checks import all_failures, audit_checks, read_run_failures
-from seraudit.xai.audit_folder import read_audit_index, read_clip_record
+from seraudit.xai.audit.runner import REFERENCE_MODEL
+from seraudit.xai.audit.checks import all_failures, audit_checks, read_run_failures
+from seraudit.xai.audit.folder import read_audit_index, read_clip_record
 
 
 def display_path(path: str | os.PathLike | None, root: str | os.PathLike | None = None, redact: bool = False) -> str:
@@ -244,7 +244,7 @@ class Report:
     corpus_note: str = ""
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
     faithfulness_block: tuple[int, int] = (1, 1)  # frames x bands removed at once; audits before blocks removed cells
-    checks: list[dict[str, str]] = field(default_factory=list)  # the verdict (`xai.audit_checks`)
+    checks: list[dict[str, str]] = field(default_factory=list)  # the verdict (`xai.audit.checks`)
     sections: dict[str, Any] = field(default_factory=dict)  # run-level sections (`reports.run_sections`)
     comparison_rows: list[dict[str, Any]] = field(default_factory=list)  # every ensemble-vs-other row
     probing_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -264,7 +264,7 @@ class Report:
 # --------------------------------------------------------------------- reading
 def load_audit(audit_dir: str | os.PathLike, corpus_root: str | None = None,
                redact: bool = False) -> tuple[dict[str, Any], list[ClipReport]]:
-    """Read an audit folder written by `xai.audit.run_audit` (``seraudit explain``, ``seraudit audit-all``)."""
+    """Read an audit folder written by `xai.audit.runner.run_audit` (``seraudit explain``, ``seraudit audit-all``)."""
     index = read_audit_index(audit_dir)
     reference = index.get("reference_model", REFERENCE_MODEL)
     clips = [_clip_from_json(read_clip_record(audit_dir, entry), entry["dir"], reference, corpus_root, redact)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from seraudit.core.naming import BACKBONE_DISPLAY
-from seraudit.ensemble.spec import MODELS as MODEL_BRANCHES
+from seraudit.ensemble.model.spec import MODELS as MODEL_BRANCHES
 
 #: Metrics of the metrics table, in order: results.json key -> shown name.
 METRICS = {"uar": "UAR", "accuracy": "accuracy", "macro_f1": "macro-F1", "top2_accuracy": "top-2 accuracy",

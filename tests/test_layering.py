@@ -203,7 +203,7 @@ def test_the_wheel_holds_one_top_level_name(wheel):
         "seraudit/core/errors.py",
         "seraudit/preprocessing/audio.py",
         "seraudit/ensemble/backbones/yamnet.py",
-        "seraudit/xai/gradcam.py",
+        "seraudit/xai/explainers/gradcam.py",
         "seraudit/reports/templates/index.html",
         "seraudit/reports/templates/style.css",
         "seraudit/cli/commands/train.py",

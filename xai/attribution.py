@@ -30,7 +30,7 @@ class Attribution:
     Attributes
     ----------
     method : str
-        The explainer's registry name (a key of ``xai.explain.EXPLAINERS``).
+        The explainer's registry name (a key of ``xai.explainers.registry.EXPLAINERS``).
     model : str
         ``TrainedModel.name`` of the model explained (``"ensemble"``, ``"yamnet"``, ``"vggish"``).
     target : int

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from seraudit.ensemble.backbones.savedmodel import read_savedmodel_variables
+from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
 from seraudit.ensemble.backbones.tower import Tower
 from seraudit.core.constants import EMBEDDING_SIZE, LOG_OFFSET, PATCH_BANDS, PATCH_FRAMES
 from seraudit.core.errors import WeightsError
@@ -221,7 +221,7 @@ def _source_path_and_format(source: Any) -> tuple[Path, str]:
 def load_vggish_weights(model, source: Any, prefix: str = "vggish") -> list[str]:
     """Fill the layers `<prefix>_conv1` ... `<prefix>_fc2` of `model` with Google's VGGish weights.
 
-    `source` is a `WeightsSource` (ensemble.weights) or a path: the TF1 checkpoint
+    `source` is a `WeightsSource` (ensemble.weights.official) or a path: the TF1 checkpoint
     `vggish_model.ckpt` (one file, or the prefix of an .index/.data pair) or the TF
     Hub SavedModel folder. Layers are found by name, so a stand-alone VGGish and
     a fused ensemble load the same way. Returns the names of the filled layers.
@@ -307,7 +307,7 @@ def vggish_postprocess(embeddings, pca_means, pca_eigen_vectors) -> np.ndarray:
     ----------
     embeddings : array [N, 128] (or [128]) of raw `<prefix>_fc2` outputs.
     pca_means : array [128]; pca_eigen_vectors : array [128, 128] (rows are components),
-        e.g. from `ensemble.weights.vggish_pca_params()`.
+        e.g. from `ensemble.weights.official.vggish_pca_params()`.
     """
     embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
     size = EMBEDDING_SIZE["vggish"]

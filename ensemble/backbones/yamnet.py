@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from seraudit.ensemble.backbones.savedmodel import read_savedmodel_variables
+from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
 from seraudit.ensemble.backbones.tower import Tower
 from seraudit.core.constants import EMBEDDING_SIZE, PATCH_BANDS, PATCH_FRAMES
 from seraudit.core.errors import WeightsError
@@ -203,7 +203,7 @@ def _out_channels(official: str, kernel_shape: tuple[int, ...]) -> int:
 
 def _from_tflite(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Weights of the TF Hub lite model (batch norm folded, int8 dequantised) in Keras layouts."""
-    from seraudit.ensemble.backbones.tflite_weights import read_tflite_layers
+    from seraudit.ensemble.weights.tflite_reader import read_tflite_layers
 
     layers = read_tflite_layers(path)
     first_conv = next((i for i, layer in enumerate(layers) if layer.op != "FULLY_CONNECTED"), len(layers))
@@ -323,11 +323,11 @@ def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple
         path = Path(source)
     elif getattr(source, "path", None) is None:  # an untrained WeightsSource: nothing to load
         raise WeightsError("YAMNet has no pretrained weights to load (untrained source); keep its random weights")
-    else:  # a WeightsSource (ensemble.weights): carries its path and format
+    else:  # a WeightsSource (ensemble.weights.official): carries its path and format
         path = Path(source.path)
         weights_format = weights_format or source.format
     if not path.exists():
-        from seraudit.ensemble.weights import MANUAL_SOURCES
+        from seraudit.ensemble.weights.official import MANUAL_SOURCES
 
         raise WeightsError(
             f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCES['yamnet']}, "

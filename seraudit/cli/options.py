@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from seraudit.ensemble.spec import BACKBONES
+from seraudit.ensemble.model.spec import BACKBONES
 
 
 def backbone_list(text: str) -> tuple[str, ...]:
@@ -62,7 +62,7 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 
 def add_methods(parser: argparse.ArgumentParser) -> None:
     """`--methods`: the library's default attribution methods plus the eGeMAPS `probe` pseudo-method."""
-    from seraudit.xai.audit import DEFAULT_METHODS, PROBE
+    from seraudit.xai.audit.runner import DEFAULT_METHODS, PROBE
 
     default = ",".join((*DEFAULT_METHODS, PROBE))
     parser.add_argument(
@@ -98,7 +98,7 @@ def add_engine(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(args: argparse.Namespace):
-    """The engine `args` ask for: None for the local engine, else a `seraudit.xai.ray_engine.RayEngine`."""
+    """The engine `args` ask for: None for the local engine, else a `seraudit.xai.engines.ray_engine.RayEngine`."""
     from seraudit.core.errors import SerauditError
 
     ray_flags = {"--ray-address": args.ray_address, "--workers": args.workers,
@@ -108,7 +108,7 @@ def make_engine(args: argparse.Namespace):
         if given:
             raise SerauditError(f"{', '.join(given)} only apply to --engine ray; add --engine ray or drop them")
         return None
-    from seraudit.xai.ray_engine import RayEngine, RayOptions
+    from seraudit.xai.engines.ray_engine import RayEngine, RayOptions
 
     options = RayOptions(address=args.ray_address, workers=args.workers or 2, cpus_per_worker=args.cpus_per_worker or 1,
                          gpus_per_worker=args.gpus_per_worker)

@@ -1,6 +1,6 @@
 """Stream one file from a URL to disk: progress bar, resume with HTTP Range, checksum before the file appears.
 
-One downloader serves the weights (`seraudit.ensemble.weights`) and the corpora
+One downloader serves the weights (`seraudit.ensemble.weights.official`) and the corpora
 (`seraudit.preprocessing.corpus_download`). The bytes go to ``<target>.part``
 first; only a complete transfer whose checksums match is renamed to `target`.
 With ``keep_partial=True`` an interrupted transfer keeps its ``.part`` file and

@@ -1,6 +1,6 @@
 """The main job (`seraudit audit-all`): it trains, audits, writes the report, says where it is, and reuses its work.
 
-Which clips it picks is tested with the rule itself, in tests/xai/test_audit_plan.py.
+Which clips it picks is tested with the rule itself, in tests/xai/audit/test_plan.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from seraudit.cli.commands import check_weights
-from seraudit.ensemble.verify import EMBEDDING_COSINE_BAR
+from seraudit.ensemble.weights.port_check import EMBEDDING_COSINE_BAR
 
 SHARED_YAMNET_SHA256 = "2d5e1e0577beb1fd3b6ba4cf89a7b8813340added8dae72f64fe8cd18731dd4a"
 

@@ -47,8 +47,8 @@ def test_embed_writes_one_1024_d_yamnet_embedding_per_patch_with_times_and_gds_m
 
 
 def test_embeddings_match_the_yamnet_embedder_patch_by_patch(embedded, two_clips, models_dir):
-    from seraudit.ensemble.embedding_cache import build_embedder
-    from seraudit.ensemble.weights import resolve_weights
+    from seraudit.ensemble.data.embedding_cache import build_embedder
+    from seraudit.ensemble.weights.official import resolve_weights
     from seraudit.preprocessing.pipeline import clip_features
 
     _, z = embedded

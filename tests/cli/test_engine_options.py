@@ -42,6 +42,6 @@ def test_ray_flags_without_the_ray_engine_stop_with_the_fix(tmp_path, capsys):
 
 def test_the_command_line_and_the_engine_module_do_not_import_ray_until_a_ray_run_starts():
     code = ("import sys; from seraudit.cli import build_parser; build_parser(); "
-            "import seraudit.xai.ray_engine, seraudit.xai.audit; print('ray' in sys.modules)")
+            "import seraudit.xai.engines.ray_engine, seraudit.xai.audit.runner; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

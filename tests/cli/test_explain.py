@@ -6,8 +6,8 @@ import pandas as pd
 
 from seraudit.cli import build_parser, main
 from seraudit.ensemble.run import write_run
-from seraudit.ensemble.spec import NEURAL_MODELS
-from seraudit.xai import audit_plan
+from seraudit.ensemble.model.spec import NEURAL_MODELS
+from seraudit.xai.audit import plan as audit_plan
 
 
 class FakeKerasModel:

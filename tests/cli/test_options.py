@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seraudit.cli import COMMAND_MODULES, build_parser
-from seraudit.xai.audit import DEFAULT_METHODS, PROBE
+from seraudit.xai.audit.runner import DEFAULT_METHODS, PROBE
 
 WEIGHTS = ("--models-dir", "--allow-untrained", "--no-download")
 # Which shared flags each sub-command takes; a command that looks up backbone weights takes the weights flags.

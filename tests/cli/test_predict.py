@@ -45,7 +45,7 @@ def yamnet_run(tmp_path_factory):
     Its head reads YAMNet's second block: deeper in a random tower the activations
     vanish and every clip gets the uniform distribution, which TTA could not change.
     """
-    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.model.graph import build_model
     from seraudit.ensemble.run import write_run
 
     config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}

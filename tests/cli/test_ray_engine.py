@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from seraudit.cli import main
-from seraudit.xai.ray_engine import FAULT_MARKER_ENV
+from seraudit.xai.engines.ray_engine import FAULT_MARKER_ENV
 
 LABELS = ["neutral", "happy", "sad"]
 TIMING_KEYS = {"seconds"}  # wall-clock time of a computation: the one field that may differ between engines
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def yamnet_run(tmp_path_factory):
-    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.model.graph import build_model
     from seraudit.ensemble.run import write_run
 
     config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}
@@ -172,7 +172,7 @@ def in_process_map(job, items):
 def test_predict_and_embed_on_the_ray_engine_give_the_local_records_and_arrays(yamnet_run, clips, models_dir, tmp_path,
                                                                                capsys, monkeypatch):
     """The jobs and the driver's assembly; the transport to Ray workers is what the `explain` tests above run."""
-    from seraudit.xai.ray_engine import RayEngine
+    from seraudit.xai.engines.ray_engine import RayEngine
 
     monkeypatch.setenv("SERAUDIT_MODELS_DIR", str(models_dir))
     jobs = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from seraudit.cli import build_parser
-from seraudit.ensemble.spec import MODELS
-from seraudit.xai import audit_plan
+from seraudit.ensemble.model.spec import MODELS
+from seraudit.xai.audit import plan as audit_plan
 
 REQUIRED = ["train", "--corpus", "ravdess", "--data", "d", "--out", "r"]
 

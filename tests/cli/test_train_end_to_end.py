@@ -106,7 +106,7 @@ def test_no_test_clip_of_a_fold_comes_from_a_training_speaker(tiny_run):
 
 
 def test_saved_models_reload_and_reproduce_the_predictions_made_before_saving(tiny_run, tiny_manifest):
-    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.model.trained import load_trained_model
     from seraudit.preprocessing.pipeline import clip_features
 
     for name in ("ensemble", "yamnet", "vggish"):
@@ -131,7 +131,7 @@ def test_predict_prints_one_row_per_clip_and_model(tiny_run, ravdess_clips, caps
 
 
 def test_predict_csv_has_a_probability_column_per_emotion_and_the_argmax_label(tiny_run, ravdess_clips, capsys):
-    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.model.trained import load_trained_model
     from seraudit.preprocessing.pipeline import clip_features
 
     clips = [str(p) for p in ravdess_clips[:2]]
@@ -157,8 +157,8 @@ def test_compare_prints_the_ensemble_vs_single_table(tiny_run, capsys):
 
 
 def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run, cache_dir, tiny_manifest, models_dir):
-    from seraudit.ensemble.embedding_cache import EmbeddingCache
-    from seraudit.ensemble.experiment import resolve_sources
+    from seraudit.ensemble.data.embedding_cache import EmbeddingCache
+    from seraudit.ensemble.training.experiment import resolve_sources
     from seraudit.preprocessing.corpora import read_corpus
 
     files_before = sorted(p.name for p in cache_dir.iterdir())
@@ -172,7 +172,7 @@ def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run
 
 def test_a_run_killed_while_saving_leaves_no_model_that_loads(tmp_path):
     from seraudit.ensemble.run import write_run
-    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.model.trained import load_trained_model
 
     class Exploding:
         def save_weights(self, path):
@@ -195,7 +195,7 @@ def test_missing_vggish_weights_stop_training_unless_untrained_is_allowed(tmp_pa
 
 
 def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, cache_dir, tiny_manifest):
-    from seraudit.ensemble.embedding_cache import EmbeddingCache
+    from seraudit.ensemble.data.embedding_cache import EmbeddingCache
     from seraudit.preprocessing.gds import GdsSettings
     from seraudit.preprocessing.corpora import read_corpus
     from seraudit.preprocessing.pipeline import clip_features
@@ -210,11 +210,11 @@ def test_gds_keep_mask_from_cached_correlations_matches_the_pipeline(tiny_run, c
 
 
 def test_fine_tuning_trains_the_layers_below_the_chosen_tap_keeps_the_best_epoch_and_leaves_the_bottom_ones(tiny_manifest, cache_dir, models_dir):
-    from seraudit.ensemble.corpus_data import prepare_data
-    from seraudit.ensemble.embedding_cache import EmbeddingCache, build_embedder
-    from seraudit.ensemble.experiment import resolve_sources
-    from seraudit.ensemble.folds import final_split
-    from seraudit.ensemble.training import FINE_TUNE_LAYERS, Trainer, TrainSettings
+    from seraudit.ensemble.data.corpus_data import prepare_data
+    from seraudit.ensemble.data.embedding_cache import EmbeddingCache, build_embedder
+    from seraudit.ensemble.training.experiment import resolve_sources
+    from seraudit.ensemble.data.folds import final_split
+    from seraudit.ensemble.training.trainer import FINE_TUNE_LAYERS, Trainer, TrainSettings
     from seraudit.preprocessing.corpora import read_corpus
 
     settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=2,

@@ -16,8 +16,8 @@ def build(pooling: str):
     """A YAMNet model tapping layer 2 (random, seeded weights) with the given pooling, as a `TrainedModel`."""
     import keras
 
-    from seraudit.ensemble.fusion import build_model
-    from seraudit.ensemble.trained import TrainedModel
+    from seraudit.ensemble.model.graph import build_model
+    from seraudit.ensemble.model.trained import TrainedModel
 
     keras.utils.set_random_seed(3)
     config = {"name": "yamnet", "fusion": None, "head": {}, "taps": {"yamnet": ["layer2"]}, "pooling": pooling}
@@ -81,7 +81,7 @@ def test_statistics_pooling_weighs_every_kept_patch_alike(clip):
 
 
 def test_a_saved_attentive_model_loads_with_its_pooling_and_predicts_the_same(attentive, clip, tmp_path):
-    from seraudit.ensemble.trained import load_trained_model
+    from seraudit.ensemble.model.trained import load_trained_model
 
     model, built, config = attentive
     folder = tmp_path / "models" / "yamnet"
@@ -98,7 +98,7 @@ def test_a_saved_attentive_model_loads_with_its_pooling_and_predicts_the_same(at
 
 
 def test_the_perturbation_scorer_scores_a_clip_as_the_model_predicts_it(attentive, clip):
-    from seraudit.xai.perturbation import ClipScorer
+    from seraudit.xai.explainers.perturbation import ClipScorer
 
     model, _, _ = attentive
     scorer = ClipScorer(model, clip)
@@ -110,8 +110,8 @@ def test_the_perturbation_scorer_scores_a_clip_as_the_model_predicts_it(attentiv
 def test_whole_clip_occlusion_matches_the_changed_patch_shortcut_on_a_patch_wise_model(clip):
     """The whole-clip path (needed when the graph pools) must agree with the shortcut it replaces."""
     from seraudit.core.constants import NUM_MEL_BANDS
-    from seraudit.xai.occlusion import OcclusionExplainer, window_starts
-    from seraudit.xai.perturbation import ClipScorer
+    from seraudit.xai.explainers.occlusion import OcclusionExplainer, window_starts
+    from seraudit.xai.explainers.perturbation import ClipScorer
 
     model, _, _ = build("mean")
     scorer = ClipScorer(model, clip)
@@ -125,7 +125,7 @@ def test_whole_clip_occlusion_matches_the_changed_patch_shortcut_on_a_patch_wise
 
 
 def test_occlusion_and_lime_explain_an_attentive_model(attentive, clip):
-    from seraudit.xai.explain import explain_clip
+    from seraudit.xai.explainers.registry import explain_clip
 
     model, _, _ = attentive
     occlusion, lime = explain_clip([model], clip, ["occlusion", "lime"], params={"lime": {"num_samples": 60}})
@@ -137,7 +137,7 @@ def test_occlusion_and_lime_explain_an_attentive_model(attentive, clip):
 
 
 def test_gradcam_on_an_attentive_graph_reads_the_kept_patches_and_agrees_with_tf_keras_vis(attentive, clip):
-    from seraudit.xai.gradcam import GradCAM
+    from seraudit.xai.explainers.gradcam import GradCAM
 
     model, _, _ = attentive
     fast = GradCAM("fast").explain(model, clip, 0)
@@ -150,9 +150,9 @@ def test_gradcam_on_an_attentive_graph_reads_the_kept_patches_and_agrees_with_tf
 
 def test_the_attention_method_draws_the_models_patch_weights_over_time(attentive, clip):
     from seraudit.core.constants import PATCH_FRAMES
-    from seraudit.xai.explain import with_pooling_attention
-    from seraudit.xai.perturbation import patch_start_frames
-    from seraudit.xai.pooling_attention import PoolingAttention
+    from seraudit.xai.explainers.registry import with_pooling_attention
+    from seraudit.xai.explainers.perturbation import patch_start_frames
+    from seraudit.xai.explainers.pooling_attention import PoolingAttention
 
     model, _, _ = attentive
     assert with_pooling_attention(("gradcam",), [model]) == ("gradcam", "attention")
@@ -172,7 +172,7 @@ def test_the_attention_method_draws_the_models_patch_weights_over_time(attentive
 
 def test_through_the_shared_tower_memo_an_attentive_model_predicts_the_same(attentive, clip):
     """The audit runs every model through shared frozen towers: the head must still read one clip per call."""
-    from seraudit.ensemble.shared_backbones import sharing_backbones
+    from seraudit.ensemble.inference.shared_backbones import sharing_backbones
 
     model, _, _ = attentive
     stack = np.stack([clip.patches.data[KEEP], clip.patches.data[KEEP][::-1], clip.patches.data[:4]])

@@ -130,7 +130,7 @@ def test_asking_for_models_the_run_lacks_names_them_all_and_what_it_holds(tmp_pa
 
 
 def settings(**changes):
-    from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.training.trainer import TrainSettings
 
     return TrainSettings(**{"corpus": "ravdess", "data": "/data/ravdess", "models": ["yamnet"], "seed": 3, **changes})
 
@@ -177,8 +177,8 @@ def test_no_run_or_half_a_run_is_never_reused(tmp_path):
 
 @pytest.mark.slow
 def test_a_saved_model_loads_back_predicting_the_same(tmp_path, ravdess_clips):
-    from seraudit.ensemble.fusion import build_model
-    from seraudit.ensemble.trained import TrainedModel
+    from seraudit.ensemble.model.graph import build_model
+    from seraudit.ensemble.model.trained import TrainedModel
     from seraudit.preprocessing.pipeline import clip_features
 
     config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}}

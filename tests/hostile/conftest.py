@@ -62,7 +62,7 @@ def long_clip(case_root) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    from seraudit.ensemble.fusion import build_model
+    from seraudit.ensemble.model.graph import build_model
     from seraudit.ensemble.run import write_run
 
     config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}

@@ -15,7 +15,7 @@ import pytest
 from cases import _wav, voice
 
 from seraudit.core.errors import StorageError
-from seraudit.ensemble.embedding_cache import EmbeddingCache
+from seraudit.ensemble.data.embedding_cache import EmbeddingCache
 
 
 @pytest.fixture()
@@ -56,7 +56,7 @@ def test_a_patch_table_of_another_corpus_size_is_recomputed(tmp_path, paths):
 
 _WORKER = textwrap.dedent("""
     import json, sys
-    from seraudit.ensemble.embedding_cache import EmbeddingCache
+    from seraudit.ensemble.data.embedding_cache import EmbeddingCache
     cache = EmbeddingCache(sys.argv[1], progress=False)
     table = cache.patches(sys.argv[2:])
     print(json.dumps({"hits": cache.hits, "misses": cache.misses, "patches": len(table.clip_index)}))

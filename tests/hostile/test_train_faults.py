@@ -121,8 +121,8 @@ def test_corpora_that_cannot_be_learned_are_refused_before_any_work(corpus, tmp_
 
 def test_an_interrupted_training_leaves_nothing_that_loads_and_the_rerun_resumes_from_the_caches(
         trained, tmp_path, cache_dir, models_dir, seraudit, monkeypatch):
-    import seraudit.ensemble.experiment as experiment
-    from seraudit.ensemble.embedding_cache import EmbeddingCache
+    import seraudit.ensemble.training.experiment as experiment
+    from seraudit.ensemble.data.embedding_cache import EmbeddingCache
 
     manifest, out = trained[3], tmp_path / "run"
 
@@ -222,7 +222,7 @@ def test_damaged_cache_entries_are_recomputed_never_used(trained, tmp_path, cach
 
 
 def test_a_quick_slice_with_a_thin_emotion_is_only_warned_about(corpus):
-    from seraudit.ensemble.corpus_data import check_trainable
+    from seraudit.ensemble.data.corpus_data import check_trainable
 
     root, rows, _ = corpus
     table = pd.DataFrame([r for r in rows if r[1] == "neutral" or r[2] == "spk_a"], columns=["path", "label", "speaker"])

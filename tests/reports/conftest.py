@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from seraudit.xai.audit import AuditSettings, audit_index
-from seraudit.xai.audit_compute import ClipAudit
-from seraudit.xai.audit_folder import write_audit_index, write_clip_audit
-from seraudit.xai.audit_summary import metric_rows
-from seraudit.xai.clip_identity import ClipSpec, clip_id_for
+from seraudit.xai.audit.runner import AuditSettings, audit_index
+from seraudit.xai.audit.compute import ClipAudit
+from seraudit.xai.audit.folder import write_audit_index, write_clip_audit
+from seraudit.xai.audit.summary import metric_rows
+from seraudit.xai.audit.clip_identity import ClipSpec, clip_id_for
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "occlusion")
@@ -116,7 +116,7 @@ def write_run_folder(out_dir: Path, clips: list[tuple[Path, str]], corpus_root: 
     """
     import pandas as pd
 
-    from seraudit.ensemble.evaluation import evaluate_predictions
+    from seraudit.ensemble.evaluation.scoring import evaluate_predictions
     from seraudit.ensemble.run import write_run
 
     rng = np.random.default_rng(0)

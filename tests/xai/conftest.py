@@ -53,7 +53,7 @@ def tone_model():
     """A trained two-branch ``TrainedModel`` (branches "alpha" and "beta") for the tone task."""
     import keras
 
-    from seraudit.ensemble.trained import TrainedModel
+    from seraudit.ensemble.model.trained import TrainedModel
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((96, 64), name="log_mel")

@@ -7,7 +7,7 @@ import pytest
 
 from seraudit.core.errors import RunError, SerauditError
 from seraudit.xai.attribution import Attribution
-from seraudit.xai.explain import EXPLAINERS, explain_clip, make_explainer
+from seraudit.xai.explainers.registry import EXPLAINERS, explain_clip, make_explainer
 
 
 @pytest.fixture()

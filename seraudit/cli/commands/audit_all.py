@@ -9,7 +9,7 @@ from pathlib import Path
 
 from seraudit.cli.options import add_engine, add_methods, add_quiet, add_weights_options, make_engine
 from seraudit.core.errors import RunError
-from seraudit.xai import audit_plan
+from seraudit.xai.audit import plan as audit_plan
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -50,13 +50,13 @@ TIMINGS_FILE = "timings.json"
 def run(args: argparse.Namespace) -> int:
     from seraudit.core.io import read_json, write_json
     from seraudit.core.timing import Timings
-    from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.training.experiment import run_experiment
+    from seraudit.ensemble.training.trainer import TrainSettings
     from seraudit.ensemble.run import Run
     from seraudit.reports.build import write_report
-    from seraudit.xai.audit import parse_methods, run_audit
-    from seraudit.xai.explain import with_pooling_attention
-    from seraudit.xai.speaker_deviations import deviations_lookup
+    from seraudit.xai.audit.runner import parse_methods, run_audit
+    from seraudit.xai.explainers.registry import with_pooling_attention
+    from seraudit.xai.probing.speaker_deviations import deviations_lookup
 
     timings = Timings()
     progress = not args.quiet
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         with timings.time("eGeMAPS deviations and probing"):
             deviations = deviations_lookup(trained_run, specs)
             try:
-                from seraudit.xai.run_probing import probe_run
+                from seraudit.xai.probing.run_probing import probe_run
 
                 probing = probe_run(trained_run, settings.models_dir, progress)
             except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from seraudit.cli.options import add_weights_options
-from seraudit.ensemble.weights_check import DEFAULT_MAX_CLIPS
+from seraudit.ensemble.weights.check import DEFAULT_MAX_CLIPS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seraudit.ensemble.weights_check import check_weights, collect_clips, describe_check
+    from seraudit.ensemble.weights.check import check_weights, collect_clips, describe_check
 
     clips = collect_clips(args.clips, args.max_clips)
     result = check_weights(args.models_dir, clips, download=not args.no_download)

@@ -11,7 +11,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from seraudit.core.errors import RunError
-    from seraudit.ensemble.evaluation import comparison_table, load_results
+    from seraudit.ensemble.evaluation.scoring import comparison_table, load_results
     from seraudit.ensemble.run import RUN_MODELS, Run
 
     results = load_results(Run.open(args.run_dir))

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from seraudit.cli.options import add_engine, add_max_duration, add_quiet, add_require_speech, add_weights_options, make_engine
 from seraudit.core.errors import EXIT_SOME_FAILED
-from seraudit.ensemble.spec import BACKBONES
-from seraudit.ensemble.embedding_cache import EMBED_BATCH
+from seraudit.ensemble.model.spec import BACKBONES
+from seraudit.ensemble.data.embedding_cache import EMBED_BATCH
 
 EXIT_SOME_SKIPPED = EXIT_SOME_FAILED
 
@@ -45,8 +45,8 @@ def _report_skip(path: str, reason: str) -> None:
 
 
 def run(args) -> int:
-    from seraudit.ensemble.file_embeddings import embed_files
-    from seraudit.ensemble.weights import resolve_weights
+    from seraudit.ensemble.inference.file_embeddings import embed_files
+    from seraudit.ensemble.weights.official import resolve_weights
 
     source = resolve_weights(args.backbone, models_dir=args.models_dir,
                              allow_untrained=args.backbone in args.allow_untrained, download=not args.no_download)

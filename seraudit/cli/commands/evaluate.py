@@ -14,7 +14,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import json
 
-    from seraudit.ensemble.evaluation import comparison_table, load_results
+    from seraudit.ensemble.evaluation.scoring import comparison_table, load_results
     from seraudit.ensemble.run import Run
 
     results = load_results(Run.open(args.run_dir), args.bootstrap)

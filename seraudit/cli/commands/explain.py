@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seraudit.cli.options import add_engine, add_max_duration, add_methods, add_quiet, add_require_speech, make_engine
 from seraudit.core.errors import RunError, batch_status
-from seraudit.ensemble.spec import NEURAL_MODELS
+from seraudit.ensemble.model.spec import NEURAL_MODELS
 
 DEFAULT_MODELS = ",".join(NEURAL_MODELS)
 
@@ -46,9 +46,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from seraudit.ensemble.run import Run
-    from seraudit.xai.audit import AuditSettings, parse_methods, run_audit
-    from seraudit.xai.clip_identity import specs_from_run
-    from seraudit.xai.speaker_deviations import deviations_lookup
+    from seraudit.xai.audit.runner import AuditSettings, parse_methods, run_audit
+    from seraudit.xai.audit.clip_identity import specs_from_run
+    from seraudit.xai.probing.speaker_deviations import deviations_lookup
 
     methods, probe = parse_methods(args.methods)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             early.append({"clip": os.fspath(path), "error": str(error), "stage": "audit"})
     specs = specs_from_run(trained, usable)
     deviations = deviations_lookup(trained, specs, progress=not args.quiet) if probe else None
-    from seraudit.xai.explain import with_pooling_attention
+    from seraudit.xai.explainers.registry import with_pooling_attention
 
     settings = AuditSettings(methods=with_pooling_attention(methods, models), probe=probe, target=args.target,
                              sanity_clips=args.sanity)

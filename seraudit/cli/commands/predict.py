@@ -44,7 +44,7 @@ def run(args) -> int:
     import sys
 
     from seraudit.core.errors import batch_status
-    from seraudit.ensemble.prediction import failed_records, predict_files, predictions_table
+    from seraudit.ensemble.inference.prediction import failed_records, predict_files, predictions_table
     from seraudit.ensemble.run import Run
 
     models = [m.strip() for m in args.models.split(",")] if args.models else None

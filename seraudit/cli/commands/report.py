@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from seraudit.core.errors import EXIT_OK, EXIT_SOME_FAILED
     from seraudit.core.io import read_failures
-    from seraudit.xai.audit_folder import read_audit_index
+    from seraudit.xai.audit.folder import read_audit_index
 
     index = write_report(args.run, args.audit, args.out, self_contained=args.self_contained, title=args.title,
                          redact_paths=args.redact_paths)

@@ -6,7 +6,7 @@ import argparse
 
 from seraudit.cli.options import add_hub_weights, add_quiet, add_weights_options
 from seraudit.ensemble.run import RUN_MODELS
-from seraudit.ensemble.spec import FUSIONS, POOLINGS
+from seraudit.ensemble.model.spec import FUSIONS, POOLINGS
 
 
 def _models(text: str) -> list[str]:
@@ -78,7 +78,7 @@ def add_parser(subparsers) -> None:
 
 
 def _aux_tasks(text: str) -> tuple[str, ...]:
-    from seraudit.ensemble.training import AUX_TASKS
+    from seraudit.ensemble.training.trainer import AUX_TASKS
 
     fields = tuple(f.strip() for f in text.split(",") if f.strip())
     unknown = [f for f in fields if f not in AUX_TASKS]
@@ -88,7 +88,7 @@ def _aux_tasks(text: str) -> tuple[str, ...]:
 
 
 def _layers(text: str):
-    from seraudit.ensemble.training import parse_layers
+    from seraudit.ensemble.training.trainer import parse_layers
 
     try:
         return parse_layers(text)
@@ -100,9 +100,9 @@ def run(args) -> int:
     import sys
 
     from seraudit.preprocessing.gds import GdsSettings
-    from seraudit.ensemble.evaluation import comparison_table
-    from seraudit.ensemble.experiment import run_experiment
-    from seraudit.ensemble.training import TrainSettings
+    from seraudit.ensemble.evaluation.scoring import comparison_table
+    from seraudit.ensemble.training.experiment import run_experiment
+    from seraudit.ensemble.training.trainer import TrainSettings
     from seraudit.core.errors import CorpusError
 
     settings = TrainSettings(
@@ -142,7 +142,7 @@ def run(args) -> int:
     if (args.test_corpus is None) != (args.test_data is None):
         raise CorpusError("cross-corpus testing needs both --test-corpus and --test-data (e.g. --test-corpus emodb --test-data ../shared/data/emodb-2s)")
     if args.test_corpus is not None:
-        from seraudit.ensemble.cross_corpus import run_cross_corpus
+        from seraudit.ensemble.training.cross_corpus import run_cross_corpus
 
         results = run_cross_corpus(settings, args.test_corpus, args.test_data, args.out)
         title = f"{results['corpus_display']}, {settings.gds.label()}, cross-corpus ({', '.join(results['shared_labels'])})"

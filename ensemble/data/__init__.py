@@ -1,0 +1,1 @@
+"""A corpus made ready for training: clip table, speaker folds, cached embeddings and augmented copies."""

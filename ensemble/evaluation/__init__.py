@@ -1,0 +1,1 @@
+"""Scores of predictions: metrics, paired comparisons, and the facts a run's report shows."""

@@ -1,0 +1,278 @@
+"""What an emotion model is made of: its backbones, how they are fused, its heads and the names of its layers.
+
+A `ModelSpec` describes one model completely enough to build its graph
+(`ensemble.model.graph.build_model`), to train its heads on cached layer features
+(`ensemble.training.trainer`) and to move those heads into the graph by layer name.
+It is what a saved model's ``config.json`` holds (``name``, ``fusion``,
+``head``), so a run folder rebuilds the same graph.
+
+Backbones and fusions are registered here, once each:
+
+* `BACKBONES`: backbone name -> its tower builder, weights loader, embedding
+  size and the layers fine-tuning unfreezes. Every backbone is also a
+  single-backbone model of the same name, and a branch of the ensemble.
+* `FUSIONS`: fusion name -> the heads it puts on the ensemble's branches.
+  Several heads are joined by a weighted sum of their class log-probabilities
+  (weights fitted on validation speakers: late fusion); one head on several
+  branches reads their concatenated embeddings (feature fusion).
+
+Heads read **taps**: named layers of a backbone (YAMNet's 14 blocks, VGGish's
+four conv groups and two dense layers), each averaged over time and frequency,
+concatenated when several. `ModelSpec.taps` holds the layers chosen for each
+branch (on inner-validation speakers, see `ensemble.training.trainer`); a model saved
+before taps existed has none, and its heads read the published embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from seraudit.core.constants import EMBEDDING_SIZE
+from seraudit.ensemble.model.head_layers import HeadConfig
+
+ENSEMBLE = "ensemble"
+INPUT_NAME = "log_mel"  # the graph's input layer: log-mel patches [B, 96, 64]
+#: How a clip's patches become its prediction: "mean" (mean of patch log-probabilities, after the graph), "stats"
+#: (statistics pooling of the tapped features, in the graph), "attentive" (attentive statistics pooling, in the graph).
+POOLINGS = ("mean", "stats", "attentive")
+LOGITS_NAME = "logits"  # the model's pre-softmax class scores [B, C]
+OUTPUT_NAME = "probabilities"  # softmax of LOGITS_NAME
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One pretrained audio network: how its tower is added to a graph and how its weights are filled in."""
+
+    name: str
+    embedding_size: int
+    fine_tune_layers: int  # weight-carrying layers at the top of the tower that fine-tuning unfreezes
+    tower: Callable[..., Any]  # (log-mel tensor, layer prefix, up_to=tap) -> backbones.tower.Tower
+    weights: Callable[[Any, Any, int, str], None]  # (keras model, weights source or None, seed, layer prefix)
+    tap_widths: dict[str, int] = field(default_factory=dict)  # readable layers, shallow to deep -> feature width
+    candidate_taps: tuple[tuple[str, ...], ...] = ()  # the tap sets a head's layer search tries
+    weighted_taps: tuple[tuple[str, ...], ...] = ()  # layer sets of one width it also tries as a learned weighted sum
+
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        return tuple(self.tap_widths)
+
+    @property
+    def embedding_tap(self) -> str:
+        """The tap whose pooled output is the backbone's published embedding (its last layer)."""
+        return self.tap_names[-1]
+
+    def add_tower(self, x, up_to: str | None = None):
+        """Add the backbone's layers (named ``<backbone>_*``) to tensor `x`, up to tap `up_to`; returns its `Tower`."""
+        return self.tower(x, self.name, up_to=up_to)
+
+    def check_taps(self, taps) -> tuple[str, ...]:
+        """`taps` ordered shallow to deep; an unknown name is refused, naming the backbone's taps."""
+        unknown = [t for t in taps if t not in self.tap_widths]
+        if unknown or not taps:
+            raise ValueError(f"{self.name} has no layer(s) {unknown or list(taps)}; its taps are {', '.join(self.tap_names)}")
+        return tuple(sorted(set(taps), key=self.tap_names.index))
+
+    def load_weights(self, model, source, seed: int) -> None:
+        """Fill the model's ``<backbone>_*`` layers from `source`, or with seeded random weights when untrained."""
+        self.weights(model, source, seed, self.name)
+
+
+def _yamnet_tower(x, prefix: str, up_to: str | None = None):
+    from seraudit.ensemble.backbones.yamnet import yamnet_tower
+
+    return yamnet_tower(x, prefix=prefix, up_to=up_to)
+
+
+def _yamnet_weights(model, source, seed: int, prefix: str) -> None:
+    from seraudit.ensemble.backbones.yamnet import load_yamnet_weights
+
+    if source is None or not source.pretrained:
+        raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
+    load_yamnet_weights(model, source, prefix=prefix)
+
+
+def _vggish_tower(x, prefix: str, up_to: str | None = None):
+    from seraudit.ensemble.backbones.vggish import vggish_tower
+
+    return vggish_tower(x, prefix=prefix, up_to=up_to)
+
+
+def _vggish_weights(model, source, seed: int, prefix: str) -> None:
+    from seraudit.ensemble.backbones.vggish import init_untrained_vggish, load_vggish_weights
+
+    if source is not None and source.pretrained:
+        load_vggish_weights(model, source, prefix=prefix)
+    else:
+        init_untrained_vggish(model, seed, prefix=prefix)
+
+
+# Feature widths of each backbone's taps (the channel count a head reads after pooling over time and frequency).
+_YAMNET_TAPS = {f"layer{i}": w for i, w in enumerate((32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024), 1)}
+_VGGISH_TAPS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "fc1": 4096, "fc2": EMBEDDING_SIZE["vggish"]}
+
+BACKBONES: dict[str, Backbone] = {
+    b.name: b
+    for b in (
+        Backbone(
+            "yamnet", EMBEDDING_SIZE["yamnet"], 4, _yamnet_tower, _yamnet_weights, _YAMNET_TAPS,
+            # mid-level blocks hold far more emotion than the embedding (layer14); a fixed set of three is tried too
+            tuple((f"layer{i}",) for i in (5, 6, 7, 8, 9, 10, 14)) + (("layer6", "layer7", "layer8"),),
+            (tuple(f"layer{i}" for i in range(7, 13)),),  # the six 512-wide blocks
+        ),
+        Backbone(
+            "vggish", EMBEDDING_SIZE["vggish"], 3, _vggish_tower, _vggish_weights, _VGGISH_TAPS,
+            (("conv3",), ("conv4",), ("fc2",)),  # fc1 (4096-d) costs ten times more to fit for no gain measured
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One dense head: the branches whose embeddings it reads (concatenated in this order) and its layer names.
+
+    Heads with the same `key` are the same head wherever they sit (the YAMNet-only
+    model and the late-fused ensemble share the head trained on YAMNet embeddings).
+    """
+
+    key: str  # "yamnet", "vggish", "fused"
+    branches: tuple[str, ...]
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every layer of the head, e.g. ``"yamnet_head"``."""
+        return f"{self.key}_head"
+
+    @property
+    def logits_layer(self) -> str:
+        """The head's logits layer when it stands alone (trained on cached embeddings) or is one of several."""
+        return f"{self.prefix}_logits"
+
+    @property
+    def embedding_layer(self) -> str:
+        """Name of the layer that concatenates the branches' embeddings (heads on several branches)."""
+        return f"{self.key}_embedding"
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the ensemble joins its branches: the heads it puts on them."""
+
+    name: str
+    heads: Callable[[tuple[str, ...]], tuple[HeadSpec, ...]]
+
+
+FUSIONS: dict[str, Fusion] = {
+    f.name: f
+    for f in (
+        Fusion("late", lambda branches: tuple(HeadSpec(b, (b,)) for b in branches)),
+        Fusion("feature", lambda branches: (HeadSpec("fused", tuple(branches)),)),
+    )
+}
+
+#: Model name -> its branches: the ensemble of every backbone, and each backbone alone.
+MODELS: dict[str, tuple[str, ...]] = {ENSEMBLE: tuple(BACKBONES), **{b: (b,) for b in BACKBONES}}
+NEURAL_MODELS = tuple(MODELS)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One emotion model: ``log_mel [B, 96, 64] -> towers -> heads -> logits -> probabilities``."""
+
+    name: str  # a key of MODELS
+    branches: tuple[str, ...]  # backbones, in graph order
+    fusion: str | None  # a key of FUSIONS for several branches, None for a single backbone
+    head: HeadConfig = field(default_factory=HeadConfig)
+    taps: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (branch, the layers its heads read); absent: the embedding
+    pooling: str = "mean"  # a key of POOLINGS: how a clip's patches become its prediction
+
+    input_name: ClassVar[str] = INPUT_NAME
+    logits_name: ClassVar[str] = LOGITS_NAME
+    output_name: ClassVar[str] = OUTPUT_NAME
+
+    def __post_init__(self):
+        if len(self.branches) > 1 and self.fusion not in FUSIONS:
+            raise ValueError(f"the {self.name} needs fusion {' or '.join(map(repr, FUSIONS))}, got {self.fusion!r}")
+        unknown = [b for b in self.branches if b not in BACKBONES]
+        if unknown or not self.branches:
+            raise ValueError(f"unknown backbone(s) {unknown}; choose from {', '.join(BACKBONES)}")
+        for branch, taps in self.taps:
+            if branch not in self.branches:
+                raise ValueError(f"taps for {branch!r}, which is not a branch of the {self.name}")
+            BACKBONES[branch].check_taps(taps)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r}: choose {', '.join(POOLINGS)}")
+
+    @classmethod
+    def named(cls, name: str, fusion: str | None = "late", head: HeadConfig | None = None,
+              taps: dict[str, tuple[str, ...]] | None = None, pooling: str = "mean") -> "ModelSpec":
+        """The spec of model `name` (`fusion` applies to the ensemble only; `taps`: branch -> layers its heads read)."""
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; choose {', '.join(MODELS)}")
+        branches = MODELS[name]
+        chosen = tuple((b, BACKBONES[b].check_taps(taps[b])) for b in branches if taps and b in taps)
+        return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig(),
+                   chosen, pooling)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ModelSpec":
+        """The spec a saved model's ``config.json`` describes (keys ``name``, ``fusion``, ``head``, ``taps``).
+
+        Models saved before heads read mid-level layers have no ``taps``: their heads read the embedding.
+        """
+        taps = {b: tuple(t) for b, t in (config.get("taps") or {}).items()}
+        return cls.named(config["name"], config.get("fusion"), HeadConfig(**config.get("head", {})), taps or None,
+                         config.get("pooling", "mean"))
+
+    def to_config(self) -> dict:
+        """The spec's part of ``config.json``."""
+        config = {"name": self.name, "fusion": self.fusion, "head": self.head.to_dict()}
+        if self.taps:
+            config["taps"] = {b: list(t) for b, t in self.taps}
+        if self.pooling != "mean":  # absent for mean pooling: models saved before in-graph pooling still match
+            config["pooling"] = self.pooling
+        return config
+
+    @property
+    def pools_in_graph(self) -> bool:
+        """True when the graph pools a clip's patches itself (one clip per call; see `ensemble.model.pooling_layers`)."""
+        return self.pooling != "mean"
+
+    def taps_of(self, branch: str) -> tuple[str, ...]:
+        """The layers the heads read from `branch`: its chosen taps, or its embedding tap when none were chosen."""
+        return dict(self.taps).get(branch, (BACKBONES[branch].embedding_tap,))
+
+    def reads_embedding(self, branch: str) -> bool:
+        """True for a model whose heads read `branch`'s published embedding (models saved before layer taps)."""
+        return branch not in dict(self.taps)
+
+    def feature_size(self, branch: str) -> int:
+        return sum(BACKBONES[branch].tap_widths[t] for t in self.taps_of(branch))
+
+    def input_size(self, head: "HeadSpec") -> int:
+        """Width of what `head` reads: the pooled taps of its branches, concatenated."""
+        return sum(self.feature_size(b) for b in head.branches)
+
+    def features_layer(self, branch: str) -> str:
+        """Name of the graph layer holding what the heads read from `branch` (the split point of frozen towers)."""
+        return f"{branch}_features"
+
+    @property
+    def heads(self) -> tuple[HeadSpec, ...]:
+        if self.fusion is None:
+            return (HeadSpec(self.branches[0], self.branches),)
+        return FUSIONS[self.fusion].heads(self.branches)
+
+    @property
+    def weighs_heads(self) -> bool:
+        """True when the model's log-probabilities are a weighted sum of several heads' (late fusion)."""
+        return len(self.heads) > 1
+
+    def graph_logits(self, head: HeadSpec) -> str:
+        """Name of `head`'s logits layer inside this model's graph (the model's own logits for a single head)."""
+        return head.logits_layer if self.weighs_heads else LOGITS_NAME
+
+    @property
+    def keras_name(self) -> str:
+        return self.name if not self.fusion else f"{self.name}_{self.fusion}"

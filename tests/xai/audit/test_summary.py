@@ -1,0 +1,53 @@
+"""What an audit concludes over its clips: mean metrics, how surely a map beats random, the sanity check per method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seraudit.xai.audit.summary import metric_rows, summarise, summarise_sanity
+
+
+def _record(model: str, method: str, deletion: float, random_deletion: float) -> dict:
+    metrics = {"deletion_auc": deletion, "random_deletion_auc": random_deletion, "insertion_auc": 0.5,
+               "random_insertion_auc": 0.5}
+    return {"methods": {model: {method: {"metrics": metrics}}}}
+
+
+def test_summary_says_how_often_and_how_surely_a_map_beats_random(rng):
+    better = 0.05 + 0.02 * rng.standard_normal(40)  # a map that removes evidence faster than random on most clips
+    noise = 0.03 * rng.standard_normal(40)  # a map no better than random
+    records = [_record("yamnet", "good", 0.2 - g, 0.2) for g in better]
+    records += [_record("yamnet", "noise", 0.2 - g, 0.2) for g in noise]
+    summary = summarise(records)["yamnet"]
+    good, noisy = summary["good"], summary["noise"]
+    assert good["deletion_beats_random"] == pytest.approx(np.mean(better > 0))
+    low, high = good["deletion_gain_ci"]
+    assert 0 < low < better.mean() < high
+    low, high = noisy["deletion_gain_ci"]
+    assert low < 0 < high  # cannot be told from random
+    assert good["insertion_gain_ci"] is None  # no spread: equal to random on every clip
+    assert summarise(records[:2])["yamnet"]["good"]["deletion_gain_ci"] is None  # too few clips for an interval
+
+
+def test_metric_rows_hold_one_row_per_clip_model_and_method():
+    records = [{"id": "c1", "path": "/a.wav", **_record("yamnet", "gradcam", 0.1, 0.3)},
+               {"id": "c2", "path": "/b.wav", **_record("yamnet", "gradcam", 0.2, 0.3)}]
+    rows = metric_rows(records)
+    assert [(r["clip"], r["model"], r["method"], r["deletion_auc"]) for r in rows] == [
+        ("c1", "yamnet", "gradcam", 0.1), ("c2", "yamnet", "gradcam", 0.2)]
+
+
+def test_sanity_summary_reports_the_most_randomised_stage_per_method():
+    def table(clip: str, last: float) -> pd.DataFrame:
+        return pd.DataFrame({"model": "yamnet", "method": "gradcam", "stage": [0, 1, 2],
+                             "stage_name": ["original", "head", "all layers"], "spearman": [1.0, 0.5, last], "clip": clip})
+
+    sanity = summarise_sanity([table("c1", 0.1), table("c2", np.nan)], ["c1", "c2"], seconds=1.5)
+    (row,) = sanity["rows"]
+    assert row == {"model": "yamnet", "method": "gradcam", "spearman": pytest.approx(0.1), "n_clips": 2,
+                   "stage_name": "all layers"}
+    assert [s["spearman"] for s in sanity["stages"]] == [1.0, 0.5, pytest.approx(0.1)]
+    assert sanity["clips"] == ["c1", "c2"] and sanity["seconds"] == 1.5
+    assert summarise_sanity([], [], 0.0) == {"rows": [], "stages": [], "seconds": 0.0}

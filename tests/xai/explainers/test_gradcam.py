@@ -1,0 +1,92 @@
+"""Grad-CAM and Grad-CAM++ point at the evidence, agree with tf-keras-vis, and fuse branches by the documented rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seraudit.xai.explainers.gradcam import GradCAM, GradCAMPlusPlus, fuse_branch_maps
+
+TONE = 1
+
+
+def inside_over_outside(clip_map, region):
+    return clip_map[region].mean() / (np.abs(clip_map[~region]).mean() + 1e-12)
+
+
+@pytest.fixture(scope="module")
+def maps(tone_model, tone_clip):
+    return {
+        (cls.method, impl): cls(implementation=impl).explain(tone_model, tone_clip, TONE)
+        for cls in (GradCAM, GradCAMPlusPlus)
+        for impl in ("fast", "tf-keras-vis")
+    }
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_the_map_points_at_the_tone_not_at_the_clicks(maps, tone_region, method):
+    clip_map = maps[(method, "fast")].clip_map
+    assert inside_over_outside(clip_map, tone_region) > 2.0
+    assert np.unravel_index(np.argmax(clip_map), clip_map.shape) in set(zip(*np.nonzero(tone_region)))
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_fast_path_gives_the_tf_keras_vis_map(maps, method):
+    fast, reference = maps[(method, "fast")], maps[(method, "tf-keras-vis")]
+    assert np.corrcoef(fast.clip_map.ravel(), reference.clip_map.ravel())[0, 1] >= 0.99
+    for branch, reference_map in reference.branch_maps.items():
+        assert np.corrcoef(fast.branch_maps[branch].ravel(), reference_map.ravel())[0, 1] >= 0.99
+
+
+def test_maps_live_on_the_clips_grid_with_its_patch_times(maps, tone_clip):
+    attribution = maps[("gradcam", "fast")]
+    assert attribution.clip_map.shape == tone_clip.log_mel.shape
+    assert attribution.patch_maps.shape == tone_clip.patches.data.shape
+    np.testing.assert_allclose(attribution.patch_start_s, tone_clip.patches.start_s)
+    np.testing.assert_allclose(attribution.patch_end_s, tone_clip.patches.end_s)
+    assert attribution.clip_map.min() >= 0.0 and attribution.clip_map.max() == pytest.approx(1.0)
+    assert (attribution.target, attribution.target_label, attribution.model) == (TONE, "tone", "ensemble")
+
+
+def test_ensemble_map_is_the_contribution_weighted_sum_of_branch_maps(maps, tone_model, tone_clip):
+    import keras
+    import tensorflow as tf
+
+    attribution = maps[("gradcam", "fast")]
+    assert set(attribution.branch_maps) == {"alpha", "beta"}
+    # Contributions recomputed independently: gradient x activation totals of each branch's last convolution.
+    keras_model = tone_model.keras_model
+    sub = keras.Model(keras_model.inputs, [keras_model.get_layer(n).output for n in ("alpha_conv", "beta_conv", "logits")])
+    x = tf.constant(tone_clip.patches.data)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        alpha, beta, logits = sub(x)
+        score = tf.reduce_sum(logits[:, TONE])
+    grads = tape.gradient(score, [alpha, beta])
+    contributions = {b: float(tf.reduce_sum(a * g)) for b, a, g in zip(("alpha", "beta"), (alpha, beta), grads)}
+    for branch, value in contributions.items():
+        assert attribution.params["branch_contributions"][branch] == pytest.approx(value, rel=1e-4, abs=1e-6)
+
+    positive = {b: max(c, 0.0) for b, c in contributions.items()}
+    weights = {b: p / sum(positive.values()) for b, p in positive.items()}
+    expected = sum(weights[b] * attribution.branch_maps[b] for b in weights)
+    np.testing.assert_allclose(attribution.clip_map, expected / expected.max(), atol=1e-5)
+    assert attribution.params["branch_weights"] == pytest.approx(weights)
+
+
+def test_fusion_rule_falls_back_to_equal_weights_when_no_branch_supports_the_target():
+    a, b = np.zeros((100, 64), np.float32), np.zeros((100, 64), np.float32)
+    a[10, 5], b[50, 7] = 1.0, 1.0
+    fused, weights = fuse_branch_maps({"a": a, "b": b}, {"a": -2.0, "b": -0.5})
+    assert weights == {"a": 0.5, "b": 0.5}
+    assert fused[10, 5] == fused[50, 7] == 1.0
+
+
+def test_default_target_is_the_models_clip_prediction(tone_model, tone_clip):
+    predicted = int(np.argmax(tone_model.predict_clip(tone_clip).probabilities))
+    assert GradCAM().explain(tone_model, tone_clip).target == predicted
+
+
+def test_an_unknown_implementation_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="tf-keras-vis"):
+        GradCAM(implementation="captum")

@@ -1,0 +1,98 @@
+"""An explanation that depends on the learned weights changes when they are destroyed; the model itself never does."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from seraudit.ensemble.model.trained import TrainedModel
+from seraudit.preprocessing.segments import make_patches, merge_patch_maps
+from seraudit.xai.metrics.sanity import model_randomisation, randomisation_stages
+
+
+def tiny_model() -> TrainedModel:
+    """A flat graph laid out like the real ones: tower (convs + BN) -> embedding -> dense head -> logits."""
+    import keras
+
+    keras.utils.set_random_seed(7)
+    L = keras.layers
+    x_in = keras.Input((96, 64), name="log_mel")
+    x = L.Reshape((96, 64, 1), name="tiny_reshape")(x_in)
+    x = L.Conv2D(4, 3, strides=2, activation="relu", name="tiny_conv1")(x)
+    x = L.BatchNormalization(name="tiny_bn1")(x)
+    x = L.DepthwiseConv2D(3, strides=2, activation="relu", name="tiny_dw2")(x)
+    x = L.Conv2D(8, 1, activation="relu", name="tiny_pw2")(x)
+    x = L.Conv2D(8, 3, strides=2, activation="relu", name="tiny_conv3")(x)
+    emb = L.GlobalAveragePooling2D(name="tiny_embedding")(x)
+    h = L.BatchNormalization(name="tiny_head_standardize", trainable=False)(emb)
+    h = L.Dense(16, activation="relu", name="tiny_head_dense")(h)
+    logits = L.Dense(3, name="logits")(h)
+    probs = L.Activation("softmax", name="probabilities")(logits)
+    return TrainedModel(
+        name="tiny", keras_model=keras.Model(x_in, probs), labels=["neutral", "happy", "angry"],
+        conv_layers={"tiny": "tiny_conv3"}, embedding_layers={"tiny": "tiny_embedding"},
+        branch_untrained={"tiny": False}, fusion=None,
+    )  # fmt: skip
+
+
+class Saliency:
+    """Gradient of the target logit with respect to the log-mel (Simonyan et al. 2014), merged on the clip grid."""
+
+    method = "saliency"
+
+    def __init__(self, make_attribution) -> None:
+        self.make_attribution = make_attribution
+
+    def explain(self, model, clip, target):
+        import keras
+        import tensorflow as tf
+
+        km = model.keras_model
+        logits_model = keras.Model(km.inputs, km.get_layer("logits").output)
+        x = tf.constant(clip.patches.data)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = tf.reduce_sum(logits_model(x, training=False)[:, target])
+        grads = np.abs(tape.gradient(score, x).numpy())
+        clip_map = merge_patch_maps(grads, clip.patches.hop_frames, clip.patches.n_frames)
+        return self.make_attribution(
+            clip_map, self.method, model=model.name, target=target, target_label=model.labels[target],
+            patch_maps=grads, patch_start_s=clip.patches.start_s, patch_end_s=clip.patches.end_s,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def clip():
+    log_mel = np.random.default_rng(3).normal(-3.0, 1.0, size=(200, 64)).astype(np.float32)
+    patches = make_patches(log_mel)
+    return SimpleNamespace(log_mel=log_mel, patches=patches, selection=SimpleNamespace(keep=np.ones(len(patches), bool)))
+
+
+def test_cascade_goes_from_the_head_down_one_block_at_a_time(model):
+    stages = randomisation_stages(model, n_blocks=5)
+    assert stages[0] == ("head", ["tiny_head_dense", "logits"])  # the frozen standardisation is data, not learned
+    added = [sorted(set(b) - set(a)) for (_, a), (_, b) in zip(stages, stages[1:])]
+    assert added == [["tiny_conv3"], ["tiny_dw2", "tiny_pw2"], ["tiny_bn1", "tiny_conv1"]]
+
+
+def test_saliency_decorrelates_as_weights_are_randomised_and_the_model_is_untouched(model, clip, make_attribution):
+    before = [w.copy() for w in model.keras_model.get_weights()]
+    prediction_before = model.predict_clip(clip).probabilities
+
+    table = model_randomisation(model, [Saliency(make_attribution)], clip, target=2, n_blocks=3, seed=0)
+
+    assert list(table.stage_name) == ["head", "head + top 1 block", "head + top 2 blocks", "head + top 3 blocks"]
+    rho = table.spearman.to_numpy()
+    assert rho[-1] < 0.5  # the fully randomised model gets a different explanation
+    assert rho[-1] < rho[0] - 0.2  # and it drifts away as more layers are randomised
+    assert (table.method == "saliency").all() and (table.model == "tiny").all()
+    after = model.keras_model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    np.testing.assert_allclose(model.predict_clip(clip).probabilities, prediction_before)

@@ -1,0 +1,187 @@
+"""The audit folder on disk: its file names and format version, and the one writer and reader of each record.
+
+Layout (what `seraudit.reports` reads back)::
+
+    AUDIT/audit.json                       index: models, methods, clips, failures, summary, sanity
+    AUDIT/failures.csv                     the clips that could not be audited (clip, error, stage)
+    AUDIT/metrics.json                     one row per clip x model x method (faithfulness, seconds)
+    AUDIT/clips/<clip-id>/clip.json        predictions, artefact paths, metrics and patch times/GDS keep-mask of one clip
+    AUDIT/clips/<clip-id>/original.wav     the clip as the models heard it (16 kHz)
+    AUDIT/clips/<clip-id>/<model>/<method>.npz                  the attribution (`Attribution.save`)
+    AUDIT/clips/<clip-id>/<model>/*__{excerpt,listened,ignored}.wav, *__overlay.png
+
+Artefact paths inside ``clip.json`` are relative to the clip folder, and the index
+names each clip's folder, so readers never rebuild a file name. Each clip folder is
+written in a temporary folder and moved into place only when complete, so an
+interrupted audit never leaves half a clip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from seraudit.core.errors import RunError
+from seraudit.core.io import atomic_directory, json_default, read_json, write_failures, write_json
+from seraudit.core.naming import slug
+
+AUDIT_FORMAT_VERSION = 1
+AUDIT_INDEX = "audit.json"
+METRICS_FILE = "metrics.json"
+CLIP_INDEX = "clip.json"
+CLIPS_DIR = "clips"
+ORIGINAL_AUDIO = "original.wav"
+_FIX = "run `seraudit explain RUN AUDIO... --out DIR` to create the audit folder"
+
+
+def clip_dir(audit_dir: str | os.PathLike, clip_id: str) -> Path:
+    """The folder of one clip inside an audit folder."""
+    return Path(audit_dir) / CLIPS_DIR / clip_id
+
+
+def clip_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """How the index lists one clip record: its id, audio path, folder (relative to the audit folder) and warnings."""
+    return {"id": record["id"], "path": record["path"], "dir": f"{CLIPS_DIR}/{record['id']}",
+            "warnings": list(record.get("warnings", []))}
+
+
+def plain(value: Any) -> Any:
+    """A scalar as records store it: numpy numbers become Python ones, NaN becomes null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- writing
+def patch_record(features: Any) -> dict[str, Any] | None:
+    """Where each patch of the clip sits and whether GDS kept it: what the report shades on the waveform.
+
+    None for features without patches (audio-only stand-ins); the report then cuts the saved audio itself.
+    """
+    selection, patches = getattr(features, "selection", None), getattr(features, "patches", None)
+    if selection is None or patches is None:
+        return None
+    return {
+        "start_s": [float(x) for x in patches.start_s],
+        "end_s": [float(x) for x in patches.end_s],
+        "keep": [bool(x) for x in selection.keep],
+        "correlation": [plain(float(x)) for x in selection.correlation],
+        "threshold": plain(float(selection.threshold)),
+    }
+
+
+def write_clip_audit(
+    audit: Any,
+    features: Any,
+    clip_dir: str | os.PathLike,
+    models: dict[str, Any],
+    *,
+    cache: str = "",
+) -> dict[str, Any]:
+    """Render and save one clip's audit (an `audit_compute.ClipAudit`) into ``clip_dir``, replaced atomically.
+
+    Returns its ``clip.json`` record. ``models`` maps each model name to the object
+    whose display name titles the figures (a `TrainedModel`, so an untrained branch
+    shows in every picture).
+    """
+    from seraudit.xai.render.audio import render_attribution_audio, write_wav
+    from seraudit.xai.render.image import image_name, plot_faithfulness_curves, plot_overlay, plot_time_profiles
+
+    clip_dir = Path(clip_dir)
+    waveform = np.asarray(features.audio.waveform, dtype=np.float32)
+    record: dict[str, Any] = {
+        "format_version": AUDIT_FORMAT_VERSION,
+        "id": audit.clip_id,
+        "path": os.path.abspath(audit.spec.path),
+        "true_label": audit.spec.true_label,
+        "speaker": audit.spec.speaker,
+        "duration_s": audit.duration_s,
+        "speech_fraction": plain(float(getattr(features.audio, "speech_fraction", 1.0))),
+        "warnings": list(getattr(features.audio, "warnings", ())),
+        "original": ORIGINAL_AUDIO,
+        "predictions": audit.predictions,
+        "methods": {},
+        "agreement": audit.agreement,
+        "egemaps_deviation": audit.egemaps_deviation,
+        "time_profile": {},
+        "faithfulness_curves": {},
+        "cache_key": cache,
+        "patches": patch_record(features),
+    }
+    with atomic_directory(clip_dir) as tmp:
+        write_wav(tmp / ORIGINAL_AUDIO, waveform)
+        for attribution in audit.attributions:
+            model, method = attribution.model, attribution.method
+            out = tmp / slug(model)
+            npz = attribution.save(out / f"{slug(method)}.npz")
+            sound = render_attribution_audio(attribution, waveform, out, clip_name=audit.clip_id)
+            overlay = plot_overlay(
+                attribution,
+                features.log_mel,
+                out / image_name(audit.clip_id, model, method, "overlay"),
+                model=models.get(model, model),
+            )
+            record["methods"].setdefault(model, {})[method] = {
+                "target": attribution.target,
+                "target_label": attribution.target_label,
+                "attribution": npz.relative_to(tmp).as_posix(),
+                "overlay": overlay.relative_to(tmp).as_posix(),
+                "excerpt": sound.excerpt.relative_to(tmp).as_posix() if sound.excerpt else None,
+                "excerpt_regions_s": [list(r) for r in sound.regions],
+                "listened": sound.listened.relative_to(tmp).as_posix(),
+                "ignored": sound.ignored.relative_to(tmp).as_posix(),
+                "metrics": audit.faithfulness.get((model, method), {"seconds": attribution.seconds}),
+                "curves": audit.curves.get((model, method)),
+                "params": json.loads(json.dumps(attribution.params, default=json_default)),
+            }
+        for model in dict.fromkeys(a.model for a in audit.attributions):  # one summary figure of each kind per model
+            sub = tmp / slug(model)
+            own = [a for a in audit.attributions if a.model == model]
+            shown = models.get(model, model)
+            profile_png = sub / image_name(audit.clip_id, model, "all", "time_profile")
+            record["time_profile"][model] = plot_time_profiles(own, profile_png, model=shown).relative_to(tmp).as_posix()
+            own_curves = {a.method: audit.curves[(model, a.method)] for a in own if (model, a.method) in audit.curves}
+            if own_curves:
+                curves_png = sub / image_name(audit.clip_id, model, "all", "faithfulness")
+                plot_faithfulness_curves(own_curves, curves_png, model=shown)
+                record["faithfulness_curves"][model] = curves_png.relative_to(tmp).as_posix()
+        write_json(tmp / CLIP_INDEX, record)
+    return record
+
+
+def write_audit_index(out_dir: str | os.PathLike, index: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``metrics.json`` (one row per clip x model x method) and then ``audit.json``; returns the stamped index.
+
+    The index goes last: a folder with an index is a finished audit.
+    """
+    out_dir = Path(out_dir)
+    index = {"format_version": AUDIT_FORMAT_VERSION, **index}
+    write_json(out_dir / METRICS_FILE, {"rows": list(rows)})
+    write_failures(out_dir, index.get("failures", []))
+    write_json(out_dir / AUDIT_INDEX, index)
+    return index
+
+
+# --------------------------------------------------------------------------- reading
+def read_audit_index(audit_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``audit.json`` of an audit folder; a missing, unreadable or other-version index says how to re-create it."""
+    return _read_versioned(Path(audit_dir) / AUDIT_INDEX, "audit index")
+
+
+def read_clip_record(audit_dir: str | os.PathLike, entry: dict[str, Any]) -> dict[str, Any]:
+    """The ``clip.json`` of one clip listed in the index (``entry`` is one item of the index's ``clips``)."""
+    return _read_versioned(Path(audit_dir) / entry["dir"] / CLIP_INDEX, "clip record")
+
+
+def _read_versioned(path: Path, what: str) -> dict[str, Any]:
+    data = read_json(path, what, _FIX, error=RunError)
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != AUDIT_FORMAT_VERSION:
+        raise RunError(f"{what} {path} has format version {version!r}, this version reads {AUDIT_FORMAT_VERSION}; {_FIX}")
+    return data

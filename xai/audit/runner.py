@@ -1,0 +1,280 @@
+"""Audit a batch of clips: every model x method explained, rendered as sound and pictures, scored, written atomically.
+
+The orchestration only: what to compute (`AuditSettings`), the loop over clips
+and the index at the end. One clip's computation is `audit_compute.audit_clip`,
+its folder and the index are written by `audit_folder`, clips are identified and
+reused through `clip_identity`, and the summary over clips is `audit_summary`.
+
+A clip that fails is recorded in ``failures`` and the batch goes on. A clip whose
+folder already holds a record with the same cache key (file, models, methods,
+settings) is reused.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from seraudit.core.errors import SerauditError
+from seraudit.ensemble.run import Run
+from seraudit.ensemble.inference.shared_backbones import sharing_backbones
+from seraudit.preprocessing.audio import check_audio_path
+from seraudit.preprocessing.speech import NO_SPEECH_WARNING
+from seraudit.xai.audit.checks import audit_checks, read_run_failures
+from seraudit.xai.audit.compute import audit_clip
+from seraudit.xai.audit.folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
+from seraudit.xai.audit.summary import metric_rows, summarise, summarise_sanity
+from seraudit.xai.audit.clip_identity import ClipSpec, cache_key, cached_record, clip_id_for
+
+DEFAULT_METHODS = ("gradcam", "gradcam++", "lime", "occlusion")
+PROBE = "probe"  # pseudo-method: eGeMAPS deviations from the speaker's neutral clips
+REFERENCE_MODEL = "ensemble"  # the model the report compares every single model with
+
+
+@dataclass
+class AuditSettings:
+    """What an audit computes; every field enters the cache key."""
+
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    probe: bool = True
+    target: str | None = None
+    faithfulness_steps: int = 20
+    faithfulness_random: int = 3
+    faithfulness_block: tuple[int, int] = (16, 16)  # frames x bands removed at once (see xai.metrics.faithfulness)
+    seed: int = 0
+    sanity_clips: int = 0
+    sanity_blocks: int = 2
+    explainer_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def key(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("sanity_clips")
+        data.pop("sanity_blocks")
+        data["methods"] = list(self.methods)
+        data["faithfulness_block"] = list(self.faithfulness_block)
+        return data
+
+
+def parse_methods(text: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """Split a ``--methods`` value into attribution methods and whether ``probe`` was asked for."""
+    from seraudit.xai.explainers.registry import EXPLAINERS
+
+    names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
+    if not names:
+        raise SerauditError(f"--methods is empty; choose from {', '.join([*EXPLAINERS, PROBE])}")
+    unknown = [m for m in names if m not in EXPLAINERS and m != PROBE]
+    if unknown:
+        raise SerauditError(
+            f"unknown method(s) {', '.join(map(repr, unknown))} in --methods; choose from {', '.join([*EXPLAINERS, PROBE])}"
+        )
+    return tuple(dict.fromkeys(m for m in names if m != PROBE)), PROBE in names
+
+
+def run_audit(
+    models: Sequence[Any],
+    specs: Sequence[ClipSpec],
+    out_dir: str | os.PathLike,
+    settings: AuditSettings = AuditSettings(),
+    *,
+    load_features: Callable[[str], Any] | None = None,
+    deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
+    probing: dict[str, Any] | None = None,
+    run: Run | None = None,
+    title: str = "",
+    progress: bool = True,
+    failures: Sequence[dict[str, str]] = (),
+    require_speech: bool = False,
+    engine: Any = None,
+) -> dict[str, Any]:
+    """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
+
+    ``failures`` are files that failed before the audit (e.g. in training); they are listed
+    in the index and in ``failures.csv`` with the audit's own. ``require_speech`` also
+    refuses a reused clip record that carries the "no speech detected" warning (pass
+    ``load_features`` with ``require_speech=True`` for the clips computed now).
+
+    Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
+    come from), else the default. Returns the index written to ``audit.json``:
+    models (display names, untrained branches, labels), methods, clips, failures,
+    per-model/method metric means, the sanity check when ``settings.sanity_clips`` > 0, and the
+    pass/warn/fail ``checks`` of `xai.audit.checks`. ``engine`` (None: this process) computes the clips
+    not reused, e.g. on Ray (`xai.engines.ray_engine.RayEngine.audit_clips`); the index is written here either way.
+    """
+    from tqdm.auto import tqdm
+
+    if load_features is None:
+        from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
+        from seraudit.preprocessing.pipeline import clip_features
+
+        threshold = run.gds_threshold if run is not None else DEFAULT_GDS_THRESHOLD
+        load_features = functools.partial(clip_features, gds_threshold=threshold)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings_key = settings.key()
+    records: list[dict[str, Any]] = []
+    failures = list(failures)
+    reused = 0
+    outcomes: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]] = {}  # spec index -> (record, failure)
+    pending: list[tuple[int, ClipSpec, str]] = []  # (spec index, spec, cache key) of clips still to compute
+    repeats: dict[int, int] = {}  # spec index -> index of the pending spec of the same clip folder (computed once)
+    first_of: dict[Path, int] = {}
+    bar = tqdm(total=len(specs), desc="audit", unit="clip", disable=not progress)
+    for i, spec in enumerate(specs):
+        folder = clip_dir(out_dir, clip_id_for(spec.path))
+        try:
+            check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
+            key = cache_key(spec, models, settings_key)
+            cached = cached_record(folder, key)
+            if cached is not None and require_speech and NO_SPEECH_WARNING in cached.get("warnings", []):
+                raise SerauditError(f"{spec.path}: no speech detected (rule: --require-speech); fix: leave the "
+                                    "file out, or drop --require-speech to keep it with a warning")
+        except Exception as error:  # e.g. a file that vanished: recorded like any other bad clip
+            outcomes[i] = (None, failure_entry(spec.path, error))
+            bar.update(1)
+            continue
+        if cached is not None:
+            outcomes[i] = (cached, None)
+            reused += 1
+            bar.update(1)
+        elif folder in first_of:
+            repeats[i] = first_of[folder]
+        else:
+            first_of[folder] = i
+            pending.append((i, spec, key))
+    if engine is not None:  # e.g. `xai.engines.ray_engine.RayEngine`: the same clip computation on a pool of workers
+        for i, outcome in engine.audit_clips(run, models, settings, out_dir, pending, deviations):
+            outcomes[i] = outcome
+            bar.update(1)
+    else:
+        # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
+        with sharing_backbones(models) as memo:
+            for i, spec, key in pending:
+                bar.set_postfix_str(Path(spec.path).name[:40])
+                try:
+                    outcomes[i] = (audit_one(models, spec, key, out_dir, settings, load_features, deviations), None)
+                except Exception as error:  # one bad clip never stops the batch; the reason is recorded
+                    outcomes[i] = (None, failure_entry(spec.path, error))
+                finally:
+                    memo.clear()  # perturbations of one clip never recur in another
+                bar.update(1)
+    for i, first in repeats.items():
+        outcomes[i] = outcomes[first]
+        reused += outcomes[first][0] is not None
+        bar.update(1)
+    bar.close()
+    for i in sorted(outcomes):
+        record, failure = outcomes[i]
+        if record is not None:
+            records.append(record)
+        else:
+            failures.append(failure)
+    sanity = None
+    if settings.sanity_clips > 0 and records:
+        sanity = run_sanity(models, records[: settings.sanity_clips], settings, load_features)
+    index = audit_index(
+        models, records, failures, settings,
+        sanity=sanity, probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,
+    )
+    index["checks"] = audit_checks(index, run.results if run is not None else None,
+                                   read_run_failures(run.path if run is not None else None))
+    return write_audit_index(out_dir, index, metric_rows(records))
+
+
+def audit_one(
+    models: Sequence[Any],
+    spec: ClipSpec,
+    key: str,
+    out_dir: str | os.PathLike,
+    settings: AuditSettings,
+    load_features: Callable[[str], Any],
+    deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Compute one clip and write its folder (atomically) under ``out_dir``; returns its ``clip.json`` record."""
+    features = load_features(spec.path)
+    audit = audit_clip(models, features, spec, settings, deviations=deviations)
+    return write_clip_audit(audit, features, clip_dir(out_dir, clip_id_for(spec.path)), {m.name: m for m in models}, cache=key)
+
+
+def failure_entry(path: str | os.PathLike, error: BaseException, detail: str | None = None) -> dict[str, str]:
+    """How ``failures`` lists a clip that failed: its path, the reason, and a short traceback for unexpected errors.
+
+    Called inside the ``except`` block (``detail`` defaults to the current traceback).
+    """
+    expected = isinstance(error, SerauditError)
+    message = str(error) if expected else f"{type(error).__name__}: {error}"
+    if detail is None:
+        detail = "" if expected else traceback.format_exc(limit=3)
+    return {"clip": os.fspath(path), "error": message, "stage": "audit", "detail": "" if expected else detail}
+
+
+def audit_index(
+    models: Sequence[Any],
+    records: Sequence[dict[str, Any]],
+    failures: Sequence[dict[str, str]],
+    settings: AuditSettings,
+    *,
+    sanity: dict[str, Any] | None = None,
+    probing: dict[str, Any] | None = None,
+    run_dir: str | os.PathLike = "",
+    title: str = "",
+    reused: int = 0,
+) -> dict[str, Any]:
+    """The ``audit.json`` index of clip records already on disk (`audit_folder.write_audit_index` writes it).
+
+    ``models`` need ``name``, ``display_name``, ``untrained_branches`` and ``labels``.
+    """
+    names = [m.name for m in models]
+    return {
+        "title": title or "SERAudit audit",
+        "run": os.fspath(run_dir),
+        "reference_model": REFERENCE_MODEL if REFERENCE_MODEL in names else (names[0] if names else ""),
+        "methods": list(settings.methods),
+        "probe": settings.probe,
+        "settings": settings.key(),
+        "models": {
+            m.name: {
+                "display_name": m.display_name,
+                "untrained_branches": list(getattr(m, "untrained_branches", [])),
+                "labels": list(m.labels),
+            }
+            for m in models
+        },
+        "clips": [clip_entry(r) for r in records],
+        "failures": list(failures),
+        "reused": reused,
+        "summary": summarise(records),
+        "sanity": sanity,
+        "probing": probing,
+    }
+
+
+def run_sanity(
+    models: Sequence[Any],
+    records: Sequence[dict[str, Any]],
+    settings: AuditSettings,
+    load_features: Callable[[str], Any],
+) -> dict[str, Any]:
+    """Model-randomisation check on a few audited clips: mean Spearman correlation per model and method."""
+    from seraudit.xai.explainers.registry import make_explainer
+    from seraudit.xai.metrics.sanity import model_randomisation
+
+    explainers = {m: make_explainer(m, **settings.explainer_params.get(m, {})) for m in settings.methods}
+    tables = []
+    started = time.perf_counter()
+    for record in records:
+        features = load_features(record["path"])
+        for model in models:
+            target = record["methods"].get(model.name, {})
+            first = next(iter(target.values()), None)
+            table = model_randomisation(
+                model, explainers, features, None if first is None else int(first["target"]),
+                n_blocks=settings.sanity_blocks, seed=settings.seed,
+            )
+            table["clip"] = record["id"]
+            tables.append(table)
+    return summarise_sanity(tables, [r["id"] for r in records], time.perf_counter() - started)

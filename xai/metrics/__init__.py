@@ -1,0 +1,1 @@
+"""Metrics of attributions: one family, one call shape, one result type."""

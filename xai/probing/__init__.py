@@ -1,0 +1,1 @@
+"""What embeddings encode: eGeMAPS probing and a clip's deviation from its speaker's voice."""

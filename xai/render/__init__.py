@@ -1,0 +1,1 @@
+"""Attributions rendered for people: as sound and as pictures."""

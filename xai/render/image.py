@@ -1,0 +1,172 @@
+"""Render attributions as pictures: an overlay on the clip's log-mel, every method's time profile, faithfulness curves.
+
+Only consumes data (an `Attribution`, the clip's log-mel); figures are drawn with
+matplotlib's Agg backend (no display needed) and written atomically as PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from seraudit.core.constants import NUM_MEL_BANDS  # noqa: E402
+from seraudit.core.io import atomic_path  # noqa: E402
+from seraudit.core.naming import BACKBONE_DISPLAY  # noqa: E402
+
+#: Figure resolution of every PNG written here.
+DPI = 110
+
+
+def model_title(model: Any) -> str:
+    """Display name of a model for a figure title.
+
+    Takes a `TrainedModel` (its ``display_name`` marks untrained branches, e.g.
+    ``"Ensemble (late fusion; VGGish untrained)"``) or a plain name string.
+    """
+    if isinstance(model, str):
+        return BACKBONE_DISPLAY.get(model, model)
+    return str(getattr(model, "display_name", getattr(model, "name", model)))
+
+
+def _title(attribution, model: Any | None) -> str:
+    name = model_title(model if model is not None else attribution.model)
+    return f"{name} — {attribution.method} — target: {attribution.target_label}"
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _overlay_rgba(clip_map: np.ndarray) -> tuple[np.ndarray, float, str]:
+    """Colour image of the attribution with opacity growing with its magnitude.
+
+    Non-negative maps use a sequential colormap from 0 to their maximum; signed maps a
+    diverging one centred on 0 (red for the target, blue against it).
+    """
+    m = np.nan_to_num(np.asarray(clip_map, dtype=np.float64))
+    signed = bool((m < 0).any())
+    scale = float(np.abs(m).max()) or 1.0
+    if signed:
+        cmap, values = plt.get_cmap("RdBu_r"), 0.5 + 0.5 * m / scale
+    else:
+        cmap, values = plt.get_cmap("inferno"), m / scale
+    rgba = cmap(values)
+    rgba[..., 3] = 0.85 * np.clip(np.abs(m) / scale, 0.0, 1.0) ** 0.7
+    return rgba, scale, cmap.name
+
+
+def plot_overlay(
+    attribution,
+    log_mel: np.ndarray,
+    path: str | Path,
+    *,
+    model: Any | None = None,
+) -> Path:
+    """PNG of the clip's log-mel (grey) with the attribution drawn over it.
+
+    Parameters
+    ----------
+    attribution : xai.attribution.Attribution
+        Any method's attribution; ``clip_map`` on the same grid as `log_mel`.
+    log_mel : np.ndarray ``[n_frames, 64]``
+        The clip's log-mel (``ClipFeatures.log_mel``).
+    path : path
+        Where the PNG goes.
+    model : TrainedModel or str, optional
+        Supplies the display name in the title (untrained branches are marked);
+        defaults to the attribution's model name.
+    """
+    log_mel = np.asarray(log_mel, dtype=np.float64)
+    clip_map = np.asarray(attribution.clip_map)
+    if log_mel.ndim != 2 or log_mel.shape[1] != NUM_MEL_BANDS:
+        raise ValueError(f"log_mel must be [n_frames, {NUM_MEL_BANDS}], got {log_mel.shape}")
+    if log_mel.shape[0] != clip_map.shape[0]:
+        raise ValueError(
+            f"log-mel has {log_mel.shape[0]} frames but the {attribution.method} map has {clip_map.shape[0]}; "
+            "pass the log-mel of the clip the attribution was computed on"
+        )
+    hop = float(attribution.frame_hop_s)
+    extent = (0.0, log_mel.shape[0] * hop, 0, NUM_MEL_BANDS)
+    width = float(np.clip(2.5 + 3.0 * extent[1], 6.0, 14.0))
+    fig, ax = plt.subplots(figsize=(width, 3.6))
+    ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="gray", extent=extent, interpolation="nearest")
+    rgba, scale, cmap_name = _overlay_rgba(clip_map)
+    ax.imshow(np.transpose(rgba, (1, 0, 2)), origin="lower", aspect="auto", extent=extent, interpolation="nearest")
+    signed = cmap_name == "RdBu_r"
+    mappable = plt.cm.ScalarMappable(
+        norm=plt.Normalize(-scale if signed else 0.0, scale), cmap=plt.get_cmap(cmap_name)
+    )
+    fig.colorbar(mappable, ax=ax, pad=0.01, label="attribution")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel band")
+    ax.set_title(_title(attribution, model), fontsize=10)
+    return _save(fig, path)
+
+
+def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = None) -> Path:
+    """PNG of every method's time profile for one model and clip, each scaled to its own peak, on one time axis.
+
+    Methods have incomparable units (gradients, probability drops, LIME weights);
+    scaling each by its largest magnitude shows *where* they agree in time.
+    """
+    attributions = list(attributions)
+    if not attributions:
+        raise ValueError("plot_time_profiles needs at least one attribution")
+    hop = float(attributions[0].frame_hop_s)
+    n_frames = attributions[0].n_frames
+    fig, ax = plt.subplots(figsize=(float(np.clip(2.5 + 3.0 * n_frames * hop, 6.0, 14.0)), 2.8))
+    for attribution in attributions:
+        profile = np.nan_to_num(np.asarray(attribution.time_profile(), dtype=np.float64))
+        peak = float(np.abs(profile).max()) or 1.0
+        ax.plot(np.arange(profile.size) * hop, profile / peak, lw=1.2, label=attribution.method)
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_xlim(0.0, n_frames * hop)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("attribution / its peak")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    name = model_title(model if model is not None else attributions[0].model)
+    ax.set_title(f"{name} — every method over time", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path, *, model: Any) -> Path:
+    """PNG of the deletion and insertion curves of every method for one model and clip, beside the random order.
+
+    `curves` maps a method to ``fractions``, ``deletion``, ``insertion``,
+    ``random_deletion`` and ``random_insertion`` (as in `xai.metrics.faithfulness.FaithfulnessResult`).
+    The random orders depend only on the clip, the model and the seed, so one random
+    curve per panel serves every method.
+    """
+    if not curves:
+        raise ValueError("plot_faithfulness_curves needs the curves of at least one method")
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2), sharey=True, layout="constrained")
+    for ax, kind, better in ((axes[0], "deletion", "lower"), (axes[1], "insertion", "higher")):
+        for method, c in curves.items():
+            ax.plot(c["fractions"], c[kind], lw=1.3, label=method)
+        first = next(iter(curves.values()))
+        ax.plot(first["fractions"], first[f"random_{kind}"], "k--", lw=1.0, label="random order")
+        ax.set_xlabel(f"fraction of blocks {'removed' if kind == 'deletion' else 'revealed'}")
+        ax.set_title(f"{kind} ({better} area is better)", fontsize=9)
+        ax.set_xlim(0.0, 1.0)
+    axes[0].set_ylabel("target probability")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{model_title(model)} — faithfulness", fontsize=10)
+    return _save(fig, path)
+
+
+def image_name(clip: str, model: str, method: str, kind: str) -> str:
+    """``<clip>__<model>__<method>__<kind>.png`` with every part made file-name safe."""
+    from seraudit.xai.render.audio import render_name
+
+    return render_name(clip, model, method, kind)[: -len(".wav")] + ".png"
