@@ -20,10 +20,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from seraudit.core.constants import LOG_OFFSET, SAMPLE_RATE
-
-#: Log-mel value of a silent cell: log(0 + 0.001). A masked stripe becomes silence.
-LOG_FLOOR = float(np.log(LOG_OFFSET["yamnet"]))
+from seraudit.core.constants import SAMPLE_RATE
+from seraudit.preprocessing.frontend import LOG_FLOOR  # a masked stripe becomes silence
 
 NOISE_COLOURS = ("white", "pink")
 

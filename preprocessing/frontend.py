@@ -36,6 +36,11 @@ from seraudit.core.constants import (
 
 NUM_SPECTROGRAM_BINS = FFT_LENGTH // 2 + 1  # 257
 
+#: Log-mel value of a silent cell: log(0 + YAMNet's offset 0.001) ~ -6.908, the floor of the model's input.
+#: Defined here, beside the log it floors, so every "make this cell silence" (SpecAugment masks,
+#: the explainers' occlusion, the faithfulness metrics' removal) fills the same value.
+LOG_FLOOR = float(np.log(LOG_OFFSET["yamnet"]))
+
 
 @functools.lru_cache(maxsize=1)
 def hann_window() -> np.ndarray:

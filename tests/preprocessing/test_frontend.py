@@ -7,7 +7,7 @@ import pytest
 
 from seraudit.preprocessing.audio import load_audio
 from seraudit.core.constants import LOG_OFFSET
-from seraudit.preprocessing.frontend import istft, log_mel, mel_weight_matrix, stft
+from seraudit.preprocessing.frontend import LOG_FLOOR, istft, log_mel, mel_weight_matrix, stft
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +85,12 @@ def test_istft_of_a_masked_spectrogram_removes_what_was_masked():
     y = istft(spec, len(t))
 
     np.testing.assert_allclose(y[400:-400], low[400:-400], atol=2e-3)
+
+
+def test_silence_sits_exactly_on_the_log_floor_that_masks_and_occlusion_fill():
+    from seraudit.preprocessing import augment
+    from seraudit.xai.explainers import perturbation
+
+    silence = log_mel(np.zeros(16_000, np.float32))
+    assert np.all(silence == np.float32(LOG_FLOOR))
+    assert augment.LOG_FLOOR is LOG_FLOOR and perturbation.LOG_FLOOR is LOG_FLOOR  # one rule, not three copies

@@ -17,12 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from seraudit.core.constants import LOG_OFFSET, PATCH_FRAMES, STFT_HOP_SECONDS
+from seraudit.core.constants import PATCH_FRAMES, STFT_HOP_SECONDS
 from seraudit.ensemble.model.clip_pooling import clip_keep, kept_mask, pool_by_clip
-
-#: Log-mel value of a silent cell: log(0 + YAMNet's offset 0.001) ~ -6.908.
-#: The default "hidden" value of perturbation methods: hiding a cell makes it silence.
-LOG_FLOOR = float(np.log(LOG_OFFSET["yamnet"]))
+from seraudit.preprocessing.frontend import LOG_FLOOR  # the default "hidden" value: hiding a cell makes it silence
 
 
 def patch_start_frames(clip: Any) -> np.ndarray:
