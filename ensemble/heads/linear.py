@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BN_EPSILON = 1e-6  # the graph's standardisation layer uses the same epsilon, so both compute one function
+BN_EPSILON = 1e-6  # the graph's standardisation layers (`head_layers.add_head`, pooled heads) read this one value
 C_GRID = (0.003, 0.01, 0.03)
 ABSENT_CLASS_BIAS = -30.0  # a class missing from the training clips is never predicted
 

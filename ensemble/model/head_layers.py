@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from seraudit.ensemble.heads.linear import BN_EPSILON  # the fitted head's epsilon: graph and head compute one function
+
 
 @dataclass
 class HeadConfig:
@@ -40,7 +42,7 @@ def add_head(x, n_classes: int, config: HeadConfig, prefix: str, logits_name: st
     import keras
 
     reg = keras.regularizers.L2(config.l2)
-    x = keras.layers.BatchNormalization(name=f"{prefix}_standardize", trainable=False, epsilon=1e-6)(x)
+    x = keras.layers.BatchNormalization(name=f"{prefix}_standardize", trainable=False, epsilon=BN_EPSILON)(x)
     x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout_in")(x)
     if config.hidden > 0:
         x = keras.layers.Dense(config.hidden, activation="relu", kernel_regularizer=reg, name=f"{prefix}_dense")(x)
