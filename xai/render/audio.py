@@ -87,10 +87,6 @@ class AudioRendering:
     def files(self) -> list[Path]:
         return [p for p in (self.excerpt, self.listened, self.ignored) if p is not None]
 
-    @property
-    def excerpt_seconds(self) -> float:
-        return float(sum(end - start for start, end in self.regions))
-
 
 # --------------------------------------------------------------------------- time excerpt
 
