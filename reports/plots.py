@@ -1,25 +1,43 @@
-"""Figures only the report draws (confusion matrices, probing heatmaps, class maps, waveforms); they read saved numbers, never a model."""
+"""Figures only the report draws (confusion matrices, probing heatmaps, class maps, waveforms); they read saved numbers, never a model.
+
+Each figure has a drawing function that returns a matplotlib `Figure` (a notebook shows
+it inline) or draws into an Axes or Figure the caller gives, and a file writer
+(``*_png``) that saves it as PNG. Figures are built with the object-oriented API
+(`matplotlib.figure.Figure`), never pyplot: importing this module leaves the caller's
+matplotlib backend alone, and the report's PNGs are written the same under any backend.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, FigureBase
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from seraudit.core.io import atomic_path
 
-from seraudit.core.io import atomic_path  # noqa: E402
+#: Resolution of every figure drawn here (and of its PNG).
+DPI = 100
 
 
-def confusion_matrix_png(
-    labels: list[str], matrix: list[list[int]] | np.ndarray, title: str, path: str | os.PathLike
-) -> Path:
-    """Draw a row-normalised confusion matrix (counts printed in each cell) and save it as PNG.
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Axes, Figure, bool]:
+    """The Axes to draw into, the Figure holding it, and whether it is a new Figure this module lays out."""
+    if ax is None:
+        fig = Figure(figsize=figsize, dpi=DPI)
+        return fig.add_subplot(), fig, True
+    return ax, ax.get_figure(root=True), False
+
+
+def confusion_matrix_figure(
+    labels: list[str], matrix: list[list[int]] | np.ndarray, title: str, *, ax: Axes | None = None
+) -> Figure:
+    """A row-normalised confusion matrix (colour = share of the true class, counts printed in each cell).
 
     ``title`` is the model's display name, so an untrained branch shows in the figure too.
+    Draws into `ax` when given, else into a new Figure; returns the Figure drawn on.
     """
     counts = np.asarray(matrix, dtype=float)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(labels):
@@ -28,158 +46,181 @@ def confusion_matrix_png(
     share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     n = len(labels)
     size = max(3.5, 0.55 * n + 1.5)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), dpi=100)
-    try:
-        ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-        ax.set_xticks(range(n), [str(x) for x in labels], rotation=45, ha="right")
-        ax.set_yticks(range(n), [str(x) for x in labels])
-        for label in ax.get_xticklabels() + ax.get_yticklabels():
-            label.set_parse_math(False)
-        for i in range(n):
-            for j in range(n):
-                ax.text(
-                    j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
-                    color="white" if share[i, j] > 0.5 else "black",
-                )
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(title, fontsize=10, parse_math=False)
+    ax, fig, own = _axes(ax, (size, size * 0.9))
+    ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), [str(x) for x in labels], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(x) for x in labels])
+    for label in ax.get_xticklabels() + ax.get_yticklabels():
+        label.set_parse_math(False)
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10, parse_math=False)
+    if own:
         fig.tight_layout()
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return fig
+
+
+def confusion_matrix_png(
+    labels: list[str], matrix: list[list[int]] | np.ndarray, title: str, path: str | os.PathLike
+) -> Path:
+    """PNG of `confusion_matrix_figure` (row-normalised, counts in each cell) at `path`."""
+    return _save(confusion_matrix_figure(labels, matrix, title), path)
+
+
+def probing_heatmap_figure(rows: list[dict], backbone: str, title: str, value_key: str = "R² top",
+                           emotions: list[str] | None = None, *, ax: Axes | None = None) -> Figure:
+    """eGeMAPS feature group (rows) x emotion (columns) for one backbone; colour = the probe's ``value_key``.
+
+    ``rows`` are the audit's probing rows (``backbone``, ``emotion``, ``category``, figures);
+    a missing cell stays blank. Draws into `ax` when given, else into a new Figure;
+    returns the Figure drawn on.
+    """
+    own_rows = [r for r in rows if r.get("backbone") == backbone]
+    present = list(dict.fromkeys(str(r.get("emotion")) for r in own_rows))
+    emotions = [e for e in (emotions or present) if e in present]
+    categories = list(dict.fromkeys(str(r.get("category")) for r in own_rows))
+    grid = np.full((len(categories), len(emotions)), np.nan)
+    for r in own_rows:
+        value = r.get(value_key)
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            grid[categories.index(str(r.get("category"))), emotions.index(str(r.get("emotion")))] = float(value)
+    ax, fig, own = _axes(ax, (max(5.0, 0.9 * len(emotions) + 3.5), max(3.0, 0.55 * len(categories) + 1.8)))
+    finite = grid[np.isfinite(grid)]
+    vmax = max(0.05, float(finite.max())) if finite.size else 1.0
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=min(0.0, float(finite.min()) if finite.size else 0.0),
+                      vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(emotions)), emotions, rotation=45, ha="right")
+    ax.set_yticks(range(len(categories)), categories)
+    for label in ax.get_xticklabels() + ax.get_yticklabels():
+        label.set_parse_math(False)
+    for i in range(len(categories)):
+        for j in range(len(emotions)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if grid[i, j] < 0.6 * vmax else "black")
+    ax.figure.colorbar(image, ax=ax, label=value_key)
+    ax.set_title(title, fontsize=10, parse_math=False)
+    if own:
+        fig.tight_layout()
+    return fig
 
 
 def probing_heatmap_png(rows: list[dict], backbone: str, title: str, path: str | os.PathLike,
                         value_key: str = "R² top", emotions: list[str] | None = None) -> Path:
-    """eGeMAPS feature group (rows) x emotion (columns) for one backbone; colour = the probe's ``value_key``.
-
-    ``rows`` are the audit's probing rows (``backbone``, ``emotion``, ``category``, figures);
-    a missing cell stays blank.
-    """
-    own = [r for r in rows if r.get("backbone") == backbone]
-    present = list(dict.fromkeys(str(r.get("emotion")) for r in own))
-    emotions = [e for e in (emotions or present) if e in present]
-    categories = list(dict.fromkeys(str(r.get("category")) for r in own))
-    grid = np.full((len(categories), len(emotions)), np.nan)
-    for r in own:
-        value = r.get(value_key)
-        if isinstance(value, (int, float)) and np.isfinite(value):
-            grid[categories.index(str(r.get("category"))), emotions.index(str(r.get("emotion")))] = float(value)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(emotions) + 3.5), max(3.0, 0.55 * len(categories) + 1.8)), dpi=100)
-    try:
-        finite = grid[np.isfinite(grid)]
-        vmax = max(0.05, float(finite.max())) if finite.size else 1.0
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=min(0.0, float(finite.min()) if finite.size else 0.0),
-                          vmax=vmax, aspect="auto")
-        ax.set_xticks(range(len(emotions)), emotions, rotation=45, ha="right")
-        ax.set_yticks(range(len(categories)), categories)
-        for label in ax.get_xticklabels() + ax.get_yticklabels():
-            label.set_parse_math(False)
-        for i in range(len(categories)):
-            for j in range(len(emotions)):
-                if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="white" if grid[i, j] < 0.6 * vmax else "black")
-        fig.colorbar(image, ax=ax, label=value_key)
-        ax.set_title(title, fontsize=10, parse_math=False)
-        fig.tight_layout()
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    """PNG of `probing_heatmap_figure` (feature group x emotion for one backbone) at `path`."""
+    return _save(probing_heatmap_figure(rows, backbone, title, value_key, emotions), path)
 
 
-def class_maps_png(maps: dict[str, dict], title: str, path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
+def class_maps_figure(maps: dict[str, dict], title: str, frame_hop_s: float = 0.01, *,
+                      fig: FigureBase | None = None) -> FigureBase:
     """Mean attribution map per emotion on the log-mel grid (top row) with its mean time profile (bottom row).
 
     ``maps``: emotion -> {"map": [frames, bands], "profile": [frames], "n": clips}.
+    Two panels per emotion, so the drawing goes into `fig` (an empty Figure or
+    SubFigure) when given, else into a new Figure; returns it.
     """
     emotions = list(maps)
     n = max(1, len(emotions))
-    fig, axes = plt.subplots(2, n, figsize=(max(4.0, 2.3 * n), 4.2), dpi=100, squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1]})
-    try:
-        vmax = max((float(np.nanmax(np.abs(m["map"]))) for m in maps.values() if np.size(m["map"])), default=1.0) or 1.0
-        signed = any(float(np.nanmin(m["map"])) < 0 for m in maps.values() if np.size(m["map"]))
-        for j, emotion in enumerate(emotions):
-            entry = maps[emotion]
-            grid = np.asarray(entry["map"], dtype=float)
-            seconds = grid.shape[0] * frame_hop_s
-            axes[0, j].imshow(grid.T, origin="lower", aspect="auto", extent=(0, seconds, 0, grid.shape[1]),
-                              cmap="RdBu_r" if signed else "magma", vmin=-vmax if signed else 0.0, vmax=vmax)
-            axes[0, j].set_title(f"{emotion} (n={entry['n']})", fontsize=9, parse_math=False)
-            axes[0, j].set_xticks([])
-            if j == 0:
-                axes[0, j].set_ylabel("mel band")
-            profile = np.asarray(entry["profile"], dtype=float)
-            axes[1, j].plot(np.arange(profile.size) * frame_hop_s, profile, color="#233047", linewidth=1)
-            axes[1, j].set_xlim(0, seconds)
-            axes[1, j].set_xlabel("time (s)")
-            axes[1, j].tick_params(labelsize=7)
-        fig.suptitle(title, fontsize=10)
+    own = fig is None
+    if own:
+        fig = Figure(figsize=(max(4.0, 2.3 * n), 4.2), dpi=DPI)
+    axes = fig.subplots(2, n, squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+    vmax = max((float(np.nanmax(np.abs(m["map"]))) for m in maps.values() if np.size(m["map"])), default=1.0) or 1.0
+    signed = any(float(np.nanmin(m["map"])) < 0 for m in maps.values() if np.size(m["map"]))
+    for j, emotion in enumerate(emotions):
+        entry = maps[emotion]
+        grid = np.asarray(entry["map"], dtype=float)
+        seconds = grid.shape[0] * frame_hop_s
+        axes[0, j].imshow(grid.T, origin="lower", aspect="auto", extent=(0, seconds, 0, grid.shape[1]),
+                          cmap="RdBu_r" if signed else "magma", vmin=-vmax if signed else 0.0, vmax=vmax)
+        axes[0, j].set_title(f"{emotion} (n={entry['n']})", fontsize=9, parse_math=False)
+        axes[0, j].set_xticks([])
+        if j == 0:
+            axes[0, j].set_ylabel("mel band")
+        profile = np.asarray(entry["profile"], dtype=float)
+        axes[1, j].plot(np.arange(profile.size) * frame_hop_s, profile, color="#233047", linewidth=1)
+        axes[1, j].set_xlim(0, seconds)
+        axes[1, j].set_xlabel("time (s)")
+        axes[1, j].tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    if own:
         fig.tight_layout()
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return fig
 
 
-def waveform_png(waveform: np.ndarray, sample_rate: int, log_mel: np.ndarray, patches: dict, title: str,
-                 path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
+def class_maps_png(maps: dict[str, dict], title: str, path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
+    """PNG of `class_maps_figure` (mean map and time profile per emotion) at `path`."""
+    return _save(class_maps_figure(maps, title, frame_hop_s), path)
+
+
+def waveform_figure(waveform: np.ndarray, sample_rate: int, log_mel: np.ndarray, patches: dict, title: str,
+                    frame_hop_s: float = 0.01, *, fig: FigureBase | None = None) -> FigureBase:
     """Waveform, one bar per patch (green: GDS kept it, red: dropped) and the log-mel of one clip.
 
     The waveform is shaded green where a kept patch covers it and red where only dropped
     patches do, so a reader sees which parts of the clip the prediction pooled.
     ``patches``: ``start_s``, ``end_s`` and ``keep`` lists, as the audit saves them per clip.
+    Three panels, so the drawing goes into `fig` (an empty Figure or SubFigure) when
+    given, else into a new Figure; returns it.
     """
     kept_colour, dropped_colour = "#1b9e3a", "#d62728"
     waveform = np.asarray(waveform, dtype=float)
     log_mel = np.asarray(log_mel)
     seconds = waveform.size / sample_rate
     starts, ends, keep = patches.get("start_s", []), patches.get("end_s", []), patches.get("keep", [])
-    fig, (top, lane, bottom) = plt.subplots(3, 1, figsize=(9.0, 4.8), dpi=100, sharex=True,
-                                            gridspec_kw={"height_ratios": [1, 0.45, 1.3]})
-    try:
-        times = np.arange(waveform.size) / sample_rate
-        covered_kept = np.zeros(waveform.size, bool)
-        covered = np.zeros(waveform.size, bool)
-        for a, b, k in zip(starts, ends, keep):
-            inside = (times >= a) & (times < b)
-            covered |= inside
-            covered_kept |= inside & bool(k)
-        top.fill_between(times, 0, 1, where=covered_kept, transform=top.get_xaxis_transform(), color=kept_colour,
-                         alpha=0.15, linewidth=0)
-        top.fill_between(times, 0, 1, where=covered & ~covered_kept, transform=top.get_xaxis_transform(),
-                         color=dropped_colour, alpha=0.15, linewidth=0)
-        top.plot(times, waveform, color="#233047", linewidth=0.4)
-        top.set_ylabel("amplitude")
-        for i, (a, b, k) in enumerate(zip(starts, ends, keep)):
-            row = i % 2
-            lane.barh(row, b - a, left=a, height=0.7, color=kept_colour if k else dropped_colour, alpha=0.75)
-            lane.text(a + 0.02, row, f"patch {i}: {a:.2f}–{b:.2f} s{'' if k else ' (dropped)'}", va="center",
-                      fontsize=7, color="white")
-        lane.set_yticks([])
-        lane.set_ylim(-0.5, 1.5)
-        lane.invert_yaxis()
-        lane.set_ylabel("patches", fontsize=8)
-        bottom.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma",
-                      extent=(0, log_mel.shape[0] * frame_hop_s, 0, log_mel.shape[1]))
-        bottom.set_ylabel("mel band")
-        bottom.set_xlabel("time (s)")
-        top.set_xlim(0, max(seconds, max(ends, default=0.0)))
-        handles = [plt.Rectangle((0, 0), 1, 1, color=kept_colour, alpha=0.5),
-                   plt.Rectangle((0, 0), 1, 1, color=dropped_colour, alpha=0.5)]
-        top.legend(handles, ["kept by GDS (pooled)", "dropped by GDS"], loc="upper right", fontsize=7)
-        top.set_title(title, fontsize=10, parse_math=False)
+    own = fig is None
+    if own:
+        fig = Figure(figsize=(9.0, 4.8), dpi=DPI)
+    top, lane, bottom = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1, 0.45, 1.3]})
+    times = np.arange(waveform.size) / sample_rate
+    covered_kept = np.zeros(waveform.size, bool)
+    covered = np.zeros(waveform.size, bool)
+    for a, b, k in zip(starts, ends, keep):
+        inside = (times >= a) & (times < b)
+        covered |= inside
+        covered_kept |= inside & bool(k)
+    top.fill_between(times, 0, 1, where=covered_kept, transform=top.get_xaxis_transform(), color=kept_colour,
+                     alpha=0.15, linewidth=0)
+    top.fill_between(times, 0, 1, where=covered & ~covered_kept, transform=top.get_xaxis_transform(),
+                     color=dropped_colour, alpha=0.15, linewidth=0)
+    top.plot(times, waveform, color="#233047", linewidth=0.4)
+    top.set_ylabel("amplitude")
+    for i, (a, b, k) in enumerate(zip(starts, ends, keep)):
+        row = i % 2
+        lane.barh(row, b - a, left=a, height=0.7, color=kept_colour if k else dropped_colour, alpha=0.75)
+        lane.text(a + 0.02, row, f"patch {i}: {a:.2f}–{b:.2f} s{'' if k else ' (dropped)'}", va="center",
+                  fontsize=7, color="white")
+    lane.set_yticks([])
+    lane.set_ylim(-0.5, 1.5)
+    lane.invert_yaxis()
+    lane.set_ylabel("patches", fontsize=8)
+    bottom.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma",
+                  extent=(0, log_mel.shape[0] * frame_hop_s, 0, log_mel.shape[1]))
+    bottom.set_ylabel("mel band")
+    bottom.set_xlabel("time (s)")
+    top.set_xlim(0, max(seconds, max(ends, default=0.0)))
+    handles = [Rectangle((0, 0), 1, 1, color=kept_colour, alpha=0.5),
+               Rectangle((0, 0), 1, 1, color=dropped_colour, alpha=0.5)]
+    top.legend(handles, ["kept by GDS (pooled)", "dropped by GDS"], loc="upper right", fontsize=7)
+    top.set_title(title, fontsize=10, parse_math=False)
+    if own:
         fig.tight_layout()
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return fig
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def waveform_png(waveform: np.ndarray, sample_rate: int, log_mel: np.ndarray, patches: dict, title: str,
+                 path: str | os.PathLike, frame_hop_s: float = 0.01) -> Path:
+    """PNG of `waveform_figure` (waveform, GDS patches and log-mel of one clip) at `path`."""
+    return _save(waveform_figure(waveform, sample_rate, log_mel, patches, title, frame_hop_s), path)
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

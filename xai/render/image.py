@@ -1,7 +1,11 @@
 """Render attributions as pictures: an overlay on the clip's log-mel, every method's time profile, faithfulness curves.
 
-Only consumes data (an `Attribution`, the clip's log-mel); figures are drawn with
-matplotlib's Agg backend (no display needed) and written atomically as PNG.
+Only consumes data (an `Attribution`, the clip's log-mel). Each picture has a drawing
+function that returns a matplotlib `Figure` (a notebook shows it inline) or draws into
+an Axes or Figure the caller gives, and a file writer (``plot_*``) that saves it as PNG.
+Figures are built with the object-oriented API (`matplotlib.figure.Figure`), never
+pyplot: importing this module leaves the caller's matplotlib backend alone, and the
+PNGs are written the same under any backend.
 """
 
 from __future__ import annotations
@@ -10,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure, FigureBase
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from seraudit.core.constants import NUM_MEL_BANDS  # noqa: E402
-from seraudit.core.io import atomic_path  # noqa: E402
-from seraudit.core.naming import BACKBONE_DISPLAY  # noqa: E402
+from seraudit.core.constants import NUM_MEL_BANDS
+from seraudit.core.io import atomic_path
+from seraudit.core.naming import BACKBONE_DISPLAY
 
 #: Figure resolution of every PNG written here.
 DPI = 110
@@ -40,11 +44,23 @@ def _title(attribution, model: Any | None) -> str:
     return f"{name} — {attribution.method} — target: {attribution.target_label}"
 
 
-def _save(fig, path: str | Path) -> Path:
+def _time_width(seconds: float) -> float:
+    """Figure width for a clip: longer clips get wider figures, within readable bounds."""
+    return float(np.clip(2.5 + 3.0 * seconds, 6.0, 14.0))
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Axes, Figure]:
+    """The Axes to draw into (a new Figure of `figsize` when none is given) and the Figure that holds it."""
+    if ax is None:
+        fig = Figure(figsize=figsize)
+        return fig.add_subplot(), fig
+    return ax, ax.get_figure(root=True)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -58,22 +74,16 @@ def _overlay_rgba(clip_map: np.ndarray) -> tuple[np.ndarray, float, str]:
     signed = bool((m < 0).any())
     scale = float(np.abs(m).max()) or 1.0
     if signed:
-        cmap, values = plt.get_cmap("RdBu_r"), 0.5 + 0.5 * m / scale
+        cmap, values = matplotlib.colormaps["RdBu_r"], 0.5 + 0.5 * m / scale
     else:
-        cmap, values = plt.get_cmap("inferno"), m / scale
+        cmap, values = matplotlib.colormaps["inferno"], m / scale
     rgba = cmap(values)
     rgba[..., 3] = 0.85 * np.clip(np.abs(m) / scale, 0.0, 1.0) ** 0.7
     return rgba, scale, cmap.name
 
 
-def plot_overlay(
-    attribution,
-    log_mel: np.ndarray,
-    path: str | Path,
-    *,
-    model: Any | None = None,
-) -> Path:
-    """PNG of the clip's log-mel (grey) with the attribution drawn over it.
+def overlay_figure(attribution, log_mel: np.ndarray, *, model: Any | None = None, ax: Axes | None = None) -> Figure:
+    """The clip's log-mel (grey) with the attribution drawn over it, and a colour bar.
 
     Parameters
     ----------
@@ -81,11 +91,15 @@ def plot_overlay(
         Any method's attribution; ``clip_map`` on the same grid as `log_mel`.
     log_mel : np.ndarray ``[n_frames, 64]``
         The clip's log-mel (``ClipFeatures.log_mel``).
-    path : path
-        Where the PNG goes.
     model : TrainedModel or str, optional
         Supplies the display name in the title (untrained branches are marked);
         defaults to the attribution's model name.
+    ax : matplotlib Axes, optional
+        Draw into this Axes (the colour bar takes room beside it); by default a new Figure.
+
+    Returns
+    -------
+    The Figure drawn on.
     """
     log_mel = np.asarray(log_mel, dtype=np.float64)
     clip_map = np.asarray(attribution.clip_map)
@@ -98,34 +112,37 @@ def plot_overlay(
         )
     hop = float(attribution.frame_hop_s)
     extent = (0.0, log_mel.shape[0] * hop, 0, NUM_MEL_BANDS)
-    width = float(np.clip(2.5 + 3.0 * extent[1], 6.0, 14.0))
-    fig, ax = plt.subplots(figsize=(width, 3.6))
+    ax, fig = _axes(ax, (_time_width(extent[1]), 3.6))
     ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="gray", extent=extent, interpolation="nearest")
     rgba, scale, cmap_name = _overlay_rgba(clip_map)
     ax.imshow(np.transpose(rgba, (1, 0, 2)), origin="lower", aspect="auto", extent=extent, interpolation="nearest")
     signed = cmap_name == "RdBu_r"
-    mappable = plt.cm.ScalarMappable(
-        norm=plt.Normalize(-scale if signed else 0.0, scale), cmap=plt.get_cmap(cmap_name)
-    )
-    fig.colorbar(mappable, ax=ax, pad=0.01, label="attribution")
+    mappable = ScalarMappable(norm=Normalize(-scale if signed else 0.0, scale), cmap=matplotlib.colormaps[cmap_name])
+    ax.figure.colorbar(mappable, ax=ax, pad=0.01, label="attribution")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel band")
     ax.set_title(_title(attribution, model), fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
-def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = None) -> Path:
-    """PNG of every method's time profile for one model and clip, each scaled to its own peak, on one time axis.
+def plot_overlay(attribution, log_mel: np.ndarray, path: str | Path, *, model: Any | None = None) -> Path:
+    """PNG of `overlay_figure` (the attribution over the clip's log-mel) at `path`."""
+    return _save(overlay_figure(attribution, log_mel, model=model), path)
+
+
+def time_profiles_figure(attributions, *, model: Any | None = None, ax: Axes | None = None) -> Figure:
+    """Every method's time profile for one model and clip, each scaled to its own peak, on one time axis.
 
     Methods have incomparable units (gradients, probability drops, LIME weights);
     scaling each by its largest magnitude shows *where* they agree in time.
+    Draws into `ax` when given, else into a new Figure; returns the Figure drawn on.
     """
     attributions = list(attributions)
     if not attributions:
         raise ValueError("plot_time_profiles needs at least one attribution")
     hop = float(attributions[0].frame_hop_s)
     n_frames = attributions[0].n_frames
-    fig, ax = plt.subplots(figsize=(float(np.clip(2.5 + 3.0 * n_frames * hop, 6.0, 14.0)), 2.8))
+    ax, fig = _axes(ax, (_time_width(n_frames * hop), 2.8))
     for attribution in attributions:
         profile = np.nan_to_num(np.asarray(attribution.time_profile(), dtype=np.float64))
         peak = float(np.abs(profile).max()) or 1.0
@@ -137,20 +154,28 @@ def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = No
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     name = model_title(model if model is not None else attributions[0].model)
     ax.set_title(f"{name} — every method over time", fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
-def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path, *, model: Any) -> Path:
-    """PNG of the deletion and insertion curves of every method for one model and clip, beside the random order.
+def plot_time_profiles(attributions, path: str | Path, *, model: Any | None = None) -> Path:
+    """PNG of `time_profiles_figure` (every method's time profile, each scaled to its peak) at `path`."""
+    return _save(time_profiles_figure(attributions, model=model), path)
+
+
+def faithfulness_figure(curves: dict[str, dict[str, Any]], *, model: Any, fig: FigureBase | None = None) -> FigureBase:
+    """The deletion and insertion curves of every method for one model and clip, beside the random order.
 
     `curves` maps a method to ``fractions``, ``deletion``, ``insertion``,
     ``random_deletion`` and ``random_insertion`` (as in `xai.metrics.faithfulness.FaithfulnessResult`).
     The random orders depend only on the clip, the model and the seed, so one random
-    curve per panel serves every method.
+    curve per panel serves every method. Two panels, so the drawing goes into `fig`
+    (an empty Figure or SubFigure) when given, else into a new Figure; returns it.
     """
     if not curves:
         raise ValueError("plot_faithfulness_curves needs the curves of at least one method")
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2), sharey=True, layout="constrained")
+    if fig is None:
+        fig = Figure(figsize=(9.0, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, kind, better in ((axes[0], "deletion", "lower"), (axes[1], "insertion", "higher")):
         for method, c in curves.items():
             ax.plot(c["fractions"], c[kind], lw=1.3, label=method)
@@ -162,7 +187,12 @@ def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path
     axes[0].set_ylabel("target probability")
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{model_title(model)} — faithfulness", fontsize=10)
-    return _save(fig, path)
+    return fig
+
+
+def plot_faithfulness_curves(curves: dict[str, dict[str, Any]], path: str | Path, *, model: Any) -> Path:
+    """PNG of `faithfulness_figure` (deletion and insertion curves beside the random order) at `path`."""
+    return _save(faithfulness_figure(curves, model=model), path)
 
 
 def image_name(clip: str, model: str, method: str, kind: str) -> str:
