@@ -32,7 +32,7 @@ from seraudit.ensemble.model.spec import NEURAL_MODELS
 from seraudit.ensemble.model.trained import TrainedModel, list_models, load_trained_model
 
 if TYPE_CHECKING:
-    from seraudit.ensemble.training.trainer import TrainSettings
+    from seraudit.ensemble.training.settings import TrainSettings
 
 RUN_FILE = "run.json"
 FOLDS_FILE = "folds.json"
@@ -199,6 +199,18 @@ class Run:
         if gds and not gds.get("enabled", True):
             return float("-inf")
         return float(gds.get("threshold") or DEFAULT_GDS_THRESHOLD)
+
+    def clip(self, source: str | os.PathLike | tuple[Any, int], **options: Any) -> "ClipFeatures":
+        """A clip's features cut as this run's models were trained: its GDS threshold, the package's front end.
+
+        `source` is a file or a ``(waveform, sample_rate)`` pair; `options` are the other
+        loading rules of `seraudit.preprocessing.pipeline.clip_features` (``require_speech``,
+        ``max_duration_s``). The threshold is not an option: another one would pool other
+        patches than the ones the models were trained and scored on.
+        """
+        from seraudit.preprocessing.pipeline import clip_features
+
+        return clip_features(source, gds_threshold=self.gds_threshold, **options)
 
     # ------------------------------------------------------------------ models
     @property

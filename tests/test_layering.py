@@ -1,7 +1,9 @@
-"""The package's import direction: core -> preprocessing -> ensemble -> xai -> reports -> cli, never back, no cycle.
+"""The package's import direction: core -> preprocessing -> ensemble -> xai -> reports -> api -> cli, never back, no cycle.
 
 Every `import` in every module counts, including those inside functions: a
-function-level import still ties the two modules together.
+function-level import still ties the two modules together. The package root
+(`seraudit/__init__.py`) may import the API and nothing else, and only inside a
+function (its module `__getattr__`), so `import seraudit` stays light.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ PART_FOLDERS = {
     "seraudit.ensemble": "ensemble",
     "seraudit.xai": "xai",
     "seraudit.reports": "reports",
+    "seraudit.api": "seraudit/api",
     "seraudit.cli": "seraudit/cli",
 }
+ROOT_MAY_IMPORT = "seraudit.api"  # lazily: the root's `__getattr__` loads it on first use of an API name
 LAYERS = list(PART_FOLDERS)
 
 
@@ -43,7 +47,11 @@ def module_files(root: Path) -> dict[str, Path]:
 def imported_modules(path: Path, module: str) -> set[str]:
     """Project modules that `path` imports anywhere in its body (absolute and relative imports)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return imported_modules_of_tree(tree, module if path.name == "__init__.py" else module.rpartition(".")[0])
+
+
+def imported_modules_of_tree(tree: ast.AST, package: str) -> set[str]:
+    """Project modules imported anywhere in `tree`; relative imports resolve against `package`."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -72,15 +80,27 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     return {m: {t for t in imported_modules(p, m) if t in modules and t != m} for m, p in modules.items()}
 
 
+def eager_imports(path: Path) -> set[str]:
+    """Project modules a file imports at module level (run by `import`), as opposed to inside a function."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    top = ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))],
+                     type_ignores=[])
+    return imported_modules_of_tree(top, "seraudit" if path.name == "__init__.py" else "")
+
+
 def layering_violations(root: Path) -> list[str]:
-    """'a imports b' for every import from a lower layer into a higher one (or into the package root)."""
+    """'a imports b' for every import from a lower layer into a higher one (or a forbidden one into the package root)."""
     problems = []
+    eager_root = eager_imports(root / "seraudit" / "__init__.py")
     for module, targets in sorted(import_graph(root).items()):
         own = layer_of(module)
         for target in sorted(targets):
             theirs = layer_of(target)
             if module == "seraudit" and target != "seraudit":
-                problems.append(f"seraudit/__init__.py imports {target}: the package root must stay empty")
+                if target != ROOT_MAY_IMPORT:
+                    problems.append(f"seraudit/__init__.py imports {target}: the package root may only load {ROOT_MAY_IMPORT}")
+                elif target in eager_root:
+                    problems.append(f"seraudit/__init__.py imports {target} on import: load it lazily, in __getattr__")
             elif own is not None and (theirs is None or theirs > own):
                 problems.append(f"{module} ({LAYERS[own]}) imports {target} (a higher layer)")
     return problems
@@ -155,6 +175,26 @@ def test_a_planted_relative_back_import_is_named(tmp_path):
     assert any(p.startswith("seraudit.core.io (seraudit.core) imports seraudit.cli") for p in layering_violations(root))
 
 
+def test_a_planted_import_of_the_api_from_the_reports_is_named(tmp_path):
+    root = _copy_tree(tmp_path)
+    planted = root / "reports" / "build.py"
+    planted.write_text(planted.read_text() + "\n\ndef _late():\n    from seraudit.api import open_run\n")
+    assert layering_violations(root) == ["seraudit.reports.build (seraudit.reports) imports seraudit.api (a higher layer)"]
+
+
+def test_the_package_root_loads_the_api_lazily_and_nothing_else(tmp_path):
+    """An API import at the top of `seraudit/__init__.py`, or a lazy import of another part, is named."""
+    root = _copy_tree(tmp_path)
+    package = root / "seraudit" / "__init__.py"
+    lazy = package.read_text()
+    assert "from seraudit import api" in lazy  # what the root does today, inside __getattr__
+    package.write_text("from seraudit.api import train\n" + lazy)
+    assert layering_violations(root) == ["seraudit/__init__.py imports seraudit.api on import: load it lazily, in __getattr__"]
+    package.write_text(lazy + "\n\ndef _late():\n    from seraudit.ensemble.run import Run\n")
+    assert layering_violations(root) == [
+        "seraudit/__init__.py imports seraudit.ensemble.run: the package root may only load seraudit.api"]
+
+
 def test_a_planted_cycle_is_found(tmp_path):
     root = _copy_tree(tmp_path)
     (root / "ensemble" / "loop_a.py").write_text("from seraudit.ensemble import loop_b\n")
@@ -207,6 +247,7 @@ def test_the_wheel_holds_one_top_level_name(wheel):
         "seraudit/reports/templates/index.html",
         "seraudit/reports/templates/style.css",
         "seraudit/cli/commands/train.py",
+        "seraudit/api/main_job.py",
     ]:
         assert expected in names
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)

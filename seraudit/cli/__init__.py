@@ -79,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     from seraudit.cli.native_logs import quiet_native_logs
 
     verbose = "--verbose" in (sys.argv[1:] if argv is None else argv)
-    args = None
+    args = parser = None
     try:  # parsing imports the commands (and so TensorFlow): its start-up lines are filtered from the start
         with contextlib.nullcontext() if verbose else quiet_native_logs():
-            args = build_parser().parse_args(argv)
+            parser = build_parser()
+            args = parser.parse_args(argv)
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -90,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # user-facing errors carry their own fix; no traceback noise
         from seraudit.core.errors import SerauditError
 
-        if isinstance(error, SerauditError):
-            print(f"seraudit {getattr(args, 'command', '')}: error: {error}", file=sys.stderr)
+        if isinstance(error, SerauditError):  # the library names its arguments; the user typed flags
+            from seraudit.cli.flags import parser_flags, with_flags
+
+            message = with_flags(str(error), parser_flags(parser)) if parser is not None else str(error)
+            print(f"seraudit {getattr(args, 'command', '')}: error: {message}", file=sys.stderr)
             return 2
         raise
 

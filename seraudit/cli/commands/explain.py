@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from seraudit.cli.options import add_engine, add_max_duration, add_methods, add_quiet, add_require_speech, make_engine
-from seraudit.core.errors import RunError, batch_status
+from seraudit.core.errors import batch_status
 from seraudit.ensemble.model.spec import NEURAL_MODELS
 
 DEFAULT_MODELS = ",".join(NEURAL_MODELS)
@@ -45,44 +45,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seraudit.ensemble.run import Run
-    from seraudit.xai.audit.runner import AuditSettings, parse_methods, run_audit
-    from seraudit.xai.audit.clip_identity import specs_from_run
-    from seraudit.xai.probing.speaker_deviations import deviations_lookup
+    from seraudit.api.auditing import audit
 
-    methods, probe = parse_methods(args.methods)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     engine = make_engine(args)
-    trained = Run.open(args.run)
-    models = trained.models(names)
-    if args.target is not None:
-        for model in models:
-            if args.target not in model.labels:
-                raise RunError(f"--target {args.target!r} is not a class of {model.display_name}: {', '.join(model.labels)}")
-    from seraudit.core.errors import AudioError
-    from seraudit.preprocessing.audio import check_audio_path
-
-    usable, early = [], []
-    for path in args.audio:  # a pipe or a folder never reaches openSMILE or the decoder
-        try:
-            usable.append(check_audio_path(path))
-        except AudioError as error:
-            early.append({"clip": os.fspath(path), "error": str(error), "stage": "audit"})
-    specs = specs_from_run(trained, usable)
-    deviations = deviations_lookup(trained, specs, progress=not args.quiet) if probe else None
-    from seraudit.xai.explainers.registry import with_pooling_attention
-
-    settings = AuditSettings(methods=with_pooling_attention(methods, models), probe=probe, target=args.target,
-                             sanity_clips=args.sanity)
-    import functools
-
-    from seraudit.preprocessing.pipeline import clip_features
-
-    limits = {} if args.max_duration is None else {"max_duration_s": args.max_duration}
-    load = functools.partial(clip_features, gds_threshold=trained.gds_threshold, require_speech=args.require_speech, **limits)
-    index = run_audit(models, specs, args.out, settings, load_features=load, deviations=deviations, run=trained,
-                      title=f"Audit of {args.run.name}", progress=not args.quiet, failures=early,
-                      require_speech=args.require_speech, engine=engine)
+    result = audit(args.run, args.audio, out=args.out, methods=args.methods, models=names, target=args.target,
+                   sanity=args.sanity, require_speech=args.require_speech, max_duration_s=args.max_duration,
+                   title=f"Audit of {args.run.name}", progress=not args.quiet, engine=engine)
+    index = result.index
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
                "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
     if args.json:

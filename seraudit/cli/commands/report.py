@@ -29,13 +29,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seraudit.reports.build import write_report
-
+    from seraudit.api.reporting import report
     from seraudit.core.errors import EXIT_OK, EXIT_SOME_FAILED
     from seraudit.core.io import read_failures
     from seraudit.xai.audit.folder import read_audit_index
 
-    index = write_report(args.run, args.audit, args.out, self_contained=args.self_contained, title=args.title,
+    index = report(args.run, args.audit, args.out, self_contained=args.self_contained, title=args.title,
                          redact_paths=args.redact_paths)
     print(f"report: {index.resolve()}")
     failures = read_audit_index(args.audit).get("failures", []) or read_failures(args.run)
