@@ -1,15 +1,31 @@
 """The command line lists every sub-command and its help works without loading TensorFlow."""
 
+import argparse
+import re
 import subprocess
 import sys
+from pathlib import Path
 
-from seraudit.cli import COMMAND_MODULES, build_parser
+from seraudit.cli import build_parser
+
+# The sub-commands the README documents, in its order (the command table under "The command line").
+DOCUMENTED_COMMANDS = ["fetch-corpus", "check-weights", "embed", "train", "evaluate", "compare", "predict", "explain",
+                       "report", "audit-all"]
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_help_lists_every_subcommand():
-    help_text = build_parser().format_help()
-    for name in COMMAND_MODULES:
-        assert name.replace("_", "-") in help_text
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(subparsers.choices) == DOCUMENTED_COMMANDS
+    listed = re.findall(r"^ {4}(\S+)", parser.format_help().split("COMMAND")[-1], flags=re.MULTILINE)
+    assert listed == DOCUMENTED_COMMANDS
+
+
+def test_the_readme_documents_the_same_subcommands():
+    table = README.read_text().split("## The command line", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    documented = list(dict.fromkeys(re.findall(r"`seraudit ([a-z-]+)", table)))
+    assert documented == DOCUMENTED_COMMANDS
 
 
 def test_help_does_not_import_tensorflow():
