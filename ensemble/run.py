@@ -186,6 +186,25 @@ class Run:
                 f"{self.path / PREDICTIONS_FILE} is not a readable predictions table ({error}); {_train_hint(self.path)}"
             ) from error
 
+    def confusion(self, name: str) -> tuple[list[str], list[list[int]]] | None:
+        """(labels, matrix) of model `name` over all test folds, as ``results.json`` stores it (rows: true class).
+
+        Read, never recounted from the predictions, so a report shows the matrix the scores
+        came from; None when the run stored none for that model.
+        """
+        matrix = (self.results.get("models", {}).get(name) or {}).get("confusion_matrix")
+        labels = [str(label) for label in self.results.get("labels", [])]
+        if not matrix or len(matrix) != len(labels):
+            return None
+        return labels, [[int(v) for v in row] for row in matrix]
+
+    def model_config(self, name: str) -> dict[str, Any] | None:
+        """The saved ``config.json`` of model `name` (taps, layer weights, pooling); None when the run saved none."""
+        path = self.path / MODELS_DIR / name / "config.json"
+        if not path.is_file():
+            return None
+        return read_json(path, "model config", _train_hint(self.path), error=RunError)
+
     @property
     def gds_threshold(self) -> float:
         """The GDS threshold the run was trained with, so prediction and audit pool the same patches.
@@ -234,7 +253,7 @@ class Run:
         if missing:
             raise RunError(
                 f"{self.path} has no model(s) {', '.join(missing)} (it holds: {', '.join(available) or 'none'}); "
-                f"pass --models with some of those, or train them with `seraudit train --models ... --out {self.path}`"
+                f"pass `models` with some of those, or train them with `seraudit.train(..., models=[...], out=\"{self.path}\")`"
             )
         return [self.model(name) for name in names]
 
@@ -244,10 +263,14 @@ class Run:
 
         folder = self.path / MODELS_DIR / EGEMAPS_MODEL
         if not self.has_egemaps:
-            raise RunError(f"{folder} has no eGeMAPS model; train with `--models ...,egemaps`")
-        labels = read_json(folder / "labels.json", "eGeMAPS labels", "train with `--models ...,egemaps`", error=RunError)
+            raise RunError(f"{folder} has no eGeMAPS model; {_EGEMAPS_HINT}")
+        labels = read_json(folder / "labels.json", "eGeMAPS labels", _EGEMAPS_HINT, error=RunError)
         return joblib.load(folder / "model.joblib"), labels
 
 
+_EGEMAPS_HINT = 'train with `models=[..., "egemaps"]`'
+
+
 def _train_hint(path: Path) -> str:
-    return f"train one with `seraudit train ... --out {path}`"
+    """How to train a run into `path`, as a library call (the command line writes it as `seraudit train ... --out`)."""
+    return f'train one with `seraudit.train(..., out="{path}")`'

@@ -77,7 +77,7 @@ def check_models(run: Run, models: Sequence[str] | None, tta: int) -> list[str]:
         raise ValueError(f"tta is a number of augmented copies per clip (0: off), got {tta}")
     available = predictable_models(run)
     if not available:
-        raise RunError(f"{run.path} holds no trained model; train one with `seraudit train ... --out {run.path}`")
+        raise RunError(f'{run.path} holds no trained model; train one with `seraudit.train(..., out="{run.path}")`')
     models = list(models or available)
     missing = [m for m in models if m not in available]
     if missing:

@@ -258,6 +258,11 @@ def list_models(run_dir: str | Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "model.weights.h5").is_file()) if root.is_dir() else []
 
 
+def _retrain(name: str, run_dir: Path) -> str:
+    """The library call that trains model `name` into `run_dir` (the command line shows it as `seraudit train`)."""
+    return f'`seraudit.train(..., models=["{name}"], out="{run_dir}")`'
+
+
 def load_trained_model(run_dir: str | Path, name: str) -> TrainedModel:
     """Rebuild a saved model's graph from its config and load its weights (no backbone files needed)."""
     from seraudit.ensemble.model.graph import build_model
@@ -265,15 +270,15 @@ def load_trained_model(run_dir: str | Path, name: str) -> TrainedModel:
     run_dir = Path(run_dir)
     folder = model_dir(run_dir, name)
     if not run_dir.is_dir():
-        raise RunError(f"run directory {run_dir} does not exist; train one with `seraudit train ... --out {run_dir}`")
+        raise RunError(f'run directory {run_dir} does not exist; train one with `seraudit.train(..., out="{run_dir}")`')
     missing = [f for f in MODEL_FILES if not (folder / f).is_file()]
     if missing:
         available = ", ".join(list_models(run_dir)) or "none"
         raise RunError(
             f"{folder} has no complete model '{name}' (missing {', '.join(missing)}); models in this run: "
-            f"{available}. Retrain with `seraudit train --models {name} --out {run_dir}`"
+            f"{available}. Retrain with {_retrain(name, run_dir)}"
         )
-    fix = f"retrain with `seraudit train --models {name} --out {run_dir}`"
+    fix = f"retrain with {_retrain(name, run_dir)}"
     config = read_json(folder / "config.json", "model config", fix, RunError)
     labels = read_json(folder / "labels.json", "model labels", fix, RunError)
     provenance = read_json(folder / "provenance.json", "model provenance", fix, RunError)

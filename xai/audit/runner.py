@@ -61,16 +61,16 @@ class AuditSettings:
 
 
 def parse_methods(text: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
-    """Split a ``--methods`` value into attribution methods and whether ``probe`` was asked for."""
+    """Split a `methods` value (comma list or names) into attribution methods and whether ``probe`` was asked for."""
     from seraudit.xai.explainers.registry import EXPLAINERS
 
     names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
     if not names:
-        raise SerauditError(f"--methods is empty; choose from {', '.join([*EXPLAINERS, PROBE])}")
+        raise SerauditError(f"`methods` is empty; choose from {', '.join([*EXPLAINERS, PROBE])}")
     unknown = [m for m in names if m not in EXPLAINERS and m != PROBE]
     if unknown:
         raise SerauditError(
-            f"unknown method(s) {', '.join(map(repr, unknown))} in --methods; choose from {', '.join([*EXPLAINERS, PROBE])}"
+            f"unknown method(s) {', '.join(map(repr, unknown))} in `methods`; choose from {', '.join([*EXPLAINERS, PROBE])}"
         )
     return tuple(dict.fromkeys(m for m in names if m != PROBE)), PROBE in names
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_a_model_the_run_lacks_is_named_with_what_it_holds_before_any_audio_is_r
 def test_a_run_without_models_says_how_to_train_one(tmp_path):
     run = make_run(tmp_path / "empty")
     assert predictable_models(run) == []
-    with pytest.raises(RunError, match=f"holds no trained model; train one with `seraudit train .* --out {run.path}`"):
+    with pytest.raises(RunError, match=re.escape(f'holds no trained model; train one with `seraudit.train(..., out="{run.path}")`')):
         predict_files(run, ["/no/such/file.wav"], progress=False)
 
 
