@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+
+from seraudit.xai.metrics.base import Metric, MetricContext, MetricResult
 
 #: Share of cells counted as a method's "top" cells in the overlap.
 TOP_FRACTION = 0.20
@@ -120,3 +123,53 @@ def method_agreement(
         top_iou=top_overlap(attributions, fraction),
         top_fraction=fraction,
     )
+
+
+def _finite_matrix(matrix: np.ndarray) -> list[list[float | None]]:
+    """JSON-ready matrix; undefined correlations (a constant map) become null."""
+    return [[float(v) if np.isfinite(v) else None for v in row] for row in np.asarray(matrix, dtype=np.float64)]
+
+
+def agreement_record(attributions: Mapping[str, object]) -> dict[str, Any]:
+    """How a clip record stores one model's agreement matrices (``{"methods", "error"}`` when they cannot be built).
+
+    Agreement is a side figure: a failure is recorded, never raised, so the clip is never lost over it.
+    """
+    try:
+        result = method_agreement(attributions)
+    except (ValueError, IndexError) as error:
+        return {"methods": list(attributions), "error": f"{type(error).__name__}: {error}"}
+    return {
+        "methods": list(result.spearman.index),
+        "matrix": _finite_matrix(result.spearman.to_numpy()),
+        "top_iou": _finite_matrix(result.top_iou.to_numpy()),
+        "top_fraction": result.top_fraction,
+    }
+
+
+# --------------------------------------------------------------------------- member of the metric family
+@dataclass(frozen=True)
+class MethodAgreement(Metric):
+    """Mean Spearman rank correlation of a method's map with every other method's map of the same clip and model.
+
+    Reported without a verdict: methods may disagree for good reasons (signed vs
+    non-negative maps), so there is no level of agreement a map must reach.
+    """
+
+    id: ClassVar[str] = "method_agreement"
+    name: ClassVar[str] = "Method agreement"
+    description: ClassVar[str] = ("Mean Spearman rank correlation between a method's map and the other methods' "
+                                  "maps of the same clip and model.")
+    higher_is_better: ClassVar[bool] = True
+    checked: ClassVar[bool] = False
+    required: ClassVar[bool] = False
+
+    def __call__(self, context: MetricContext) -> MetricResult:
+        if len(context.attributions) < 2:
+            return self.result(None, reason="one method only")
+        matrix = context.memo(("rank_correlation", context.model.name),
+                              lambda: rank_correlation(dict(context.attributions)))
+        others = matrix.loc[context.method].drop(index=context.method).to_numpy(dtype=np.float64)
+        finite = others[np.isfinite(others)]
+        return self.result(float(finite.mean()) if finite.size else None, others=dict(
+            zip(matrix.columns.drop(context.method), [float(v) for v in others])))

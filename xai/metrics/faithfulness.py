@@ -35,11 +35,12 @@ chunks of ``xai.explainers.perturbation.PATCH_BUDGET`` patches for a long clip) 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from seraudit.xai.explainers.perturbation import LOG_FLOOR, ClipScorer
+from seraudit.xai.metrics.base import Metric, MetricContext, MetricResult
 
 
 @dataclass
@@ -228,3 +229,61 @@ def deletion_insertion(
         block_frames=int(block[0]),
         block_bands=int(block[1]),
     )
+
+
+# --------------------------------------------------------------------------- members of the metric family
+@dataclass(frozen=True)
+class _Faithfulness(Metric):
+    """Deletion or insertion AUC of one map against random orders of the same blocks (one pass computes both)."""
+
+    steps: int = 20
+    n_random: int = 3
+    seed: int = 0
+    block: tuple[int, int] = (16, 16)
+
+    kind: ClassVar[str] = ""
+    control_name: ClassVar[str | None] = "random"
+    evidence: ClassVar[str] = "model-{model}.html#faithfulness-{model}"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "_Faithfulness":
+        return cls(steps=settings.faithfulness_steps, n_random=settings.faithfulness_random, seed=settings.seed,
+                   block=tuple(settings.faithfulness_block))
+
+    def __call__(self, context: MetricContext) -> MetricResult:
+        key = ("deletion_insertion", context.model.name, context.method, self.steps, self.n_random, self.seed,
+               self.block)
+        result = context.memo(key, lambda: deletion_insertion(
+            context.model, context.clip, context.attribution,
+            steps=self.steps, n_random=self.n_random, seed=self.seed, block=self.block))
+        curve, control = getattr(result, self.kind), getattr(result, f"random_{self.kind}")
+        curves = {"fractions": [float(v) for v in result.fractions], self.kind: [float(v) for v in curve],
+                  f"random_{self.kind}": [float(v) for v in control]}
+        return self.result(getattr(result, f"{self.kind}_auc"), getattr(result, f"random_{self.kind}_auc"),
+                           curves=curves)
+
+
+@dataclass(frozen=True)
+class Deletion(_Faithfulness):
+    id: ClassVar[str] = "deletion"
+    name: ClassVar[str] = "Deletion AUC"
+    description: ClassVar[str] = ("Target probability as the most-attributed blocks are removed first: a faithful map "
+                                  "makes it fall faster than a random order of the same blocks (lower is better).")
+    higher_is_better: ClassVar[bool] = False
+    kind: ClassVar[str] = "deletion"
+    record_key: ClassVar[str | None] = "deletion_auc"
+    control_key: ClassVar[str | None] = "random_deletion_auc"
+    check_title: ClassVar[str] = "{method} beats its random baseline on deletion ({model})"
+
+
+@dataclass(frozen=True)
+class Insertion(_Faithfulness):
+    id: ClassVar[str] = "insertion"
+    name: ClassVar[str] = "Insertion AUC"
+    description: ClassVar[str] = ("Target probability as the most-attributed blocks are revealed first on a silent "
+                                  "clip: a faithful map makes it rise faster than a random order (higher is better).")
+    higher_is_better: ClassVar[bool] = True
+    kind: ClassVar[str] = "insertion"
+    record_key: ClassVar[str | None] = "insertion_auc"
+    control_key: ClassVar[str | None] = "random_insertion_auc"
+    check_title: ClassVar[str] = "{method} beats its random baseline on insertion ({model})"

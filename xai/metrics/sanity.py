@@ -26,11 +26,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+
+from seraudit.xai.metrics.base import Metric, MetricContext, MetricResult
 
 # Variable name -> layer attributes that hold its initializer (first one present wins).
 _INITIALIZER_ATTRS = {
@@ -206,3 +208,105 @@ def model_randomisation(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _plain(value: Any) -> Any:
+    """A table scalar as the index stores it: numpy numbers become Python ones, NaN becomes null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def summarise_randomisation(tables: Sequence[pd.DataFrame], clips: Sequence[str], seconds: float) -> dict[str, Any]:
+    """The model-randomisation check over audited clips, as ``audit.json`` stores it under ``"sanity"``.
+
+    ``tables`` are `model_randomisation` tables, each with a ``clip`` column. ``rows``: per
+    model and method, the mean Spearman correlation at the last (most randomised) stage;
+    ``stages``: the mean at every stage.
+    """
+    if not tables:
+        return {"rows": [], "stages": [], "seconds": 0.0}
+    table = pd.concat(tables, ignore_index=True)
+    last_stage = table.groupby(["model", "method"])["stage"].transform("max") == table["stage"]
+    summary = (
+        table[last_stage].groupby(["model", "method"])
+        .agg(spearman=("spearman", "mean"), n_clips=("clip", "nunique"), stage_name=("stage_name", "first"))
+        .reset_index()
+    )
+    stages = (
+        table.groupby(["model", "method", "stage", "stage_name"])["spearman"].mean().reset_index().to_dict("records")
+    )
+    return {
+        "rows": [{k: _plain(v) for k, v in row.items()} for row in summary.to_dict("records")],
+        "stages": [{k: _plain(v) for k, v in row.items()} for row in stages],
+        "clips": list(clips),
+        "seconds": seconds,
+    }
+
+
+# --------------------------------------------------------------------------- member of the metric family
+@dataclasses.dataclass(frozen=True)
+class ModelRandomisation(Metric):
+    """Rank correlation between a method's map and its map of the most randomised model (lower is better).
+
+    The cascade runs once per clip and model for every method of the context (its
+    ``explainers``, with the context's ``attributions`` as the originals) and is shared.
+    """
+
+    n_blocks: int = 3
+    seed: int = 0
+
+    id: ClassVar[str] = "model_randomisation"
+    name: ClassVar[str] = "Model randomisation"
+    description: ClassVar[str] = ("Spearman rank correlation between a method's map and its map once the model's "
+                                  "weights are re-initialised from the head down: a map that explains the model "
+                                  "must change (lower is better).")
+    higher_is_better: ClassVar[bool] = False
+    threshold: ClassVar[float | None] = 0.5
+    on_every_clip: ClassVar[bool] = False
+    check_title: ClassVar[str] = "{method} changes when {model} is randomised"
+    evidence: ClassVar[str] = "index.html#sanity"
+    not_run_title: ClassVar[str | None] = "model-randomisation check"
+    not_run_value: ClassVar[str] = "not run on this audit (use --sanity N)"
+    index_key: ClassVar[str | None] = "sanity"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "ModelRandomisation":
+        return cls(n_blocks=settings.sanity_blocks, seed=settings.seed)
+
+    def __call__(self, context: MetricContext) -> MetricResult:
+        key = ("model_randomisation", context.model.name, context.target, self.n_blocks, self.seed)
+        table = context.memo(key, lambda: model_randomisation(
+            context.model, dict(context.explainers), context.clip, context.target,
+            n_blocks=self.n_blocks, seed=self.seed, originals=dict(context.attributions)))
+        own = table[table["method"] == context.method]
+        last = own[own["stage"] == own["stage"].max()]
+        return self.result(float(last["spearman"].iloc[0]), rows=own.to_dict("records"),
+                           stage_name=str(last["stage_name"].iloc[0]))
+
+    def summary_extras(self, results: list[MetricResult]) -> dict[str, Any]:
+        return {"stage_name": results[0].details["stage_name"]} if results else {}
+
+    def describe(self, cell: Mapping[str, Any]) -> str:
+        rho, n = cell.get("value"), int(cell.get("n_clips") or 0)
+        if rho is None:
+            return "no rank correlation (constant maps)"
+        clips = f"{n} clip" if n == 1 else f"{n} clips"
+        return (f"rank correlation {rho:.2f} after randomising {cell.get('stage_name') or 'the model'} "
+                f"({clips}; passes below {self.threshold})")
+
+    def legacy_summary(self, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in (index.get("sanity") or {}).get("rows", []):
+            out.setdefault(row.get("model"), {})[row.get("method")] = {
+                "value": row.get("spearman"), "control": None, "n_clips": int(row.get("n_clips") or 0),
+                "beats_control": None, "gain_ci": None, "stage_name": row.get("stage_name"),
+            }
+        return out
+
+    def index_entry(self, results: list[tuple[str, MetricResult]], seconds: float) -> dict[str, Any]:
+        """``audit.json["sanity"]``: every clip's per-stage rows, summarised."""
+        tables = [pd.DataFrame(list(result.details["rows"])).assign(clip=clip) for clip, result in results]
+        return summarise_randomisation(tables, list(dict.fromkeys(clip for clip, _ in results)), seconds)

@@ -1,0 +1,192 @@
+"""The metric family: one call shape (`Metric.__call__(MetricContext) -> MetricResult`) and one result type.
+
+In the spirit of Xplique's metrics: a metric is configured once (its hyper-parameters,
+usually from the audit's settings through `Metric.from_settings`) and then scores one
+attribution at a time. The audit, its summary, its checks and the report loop over the
+registered metrics (`xai.metrics.registry`), so a new metric is one class and one
+`register_metric` line.
+
+What a metric declares on its class (read by the audit, never by name):
+
+* ``id``, ``name``, ``description``: how records and the report name it;
+* ``higher_is_better``: the direction of ``value`` (and of the gain over ``control``);
+* ``control_name``: what ``control`` is (a random ranking, ...), None without one;
+* ``threshold``: the value a map must beat for the check to pass (None: the check asks whether the map beats its
+  control over clips; without a control either, no check is derived);
+* ``checked``: False for a metric reported without a verdict;
+* ``on_every_clip``: False for a costly metric run only on the first ``sanity_clips`` audited clips;
+* ``required``: False when a failure of the metric must not lose the clip (the value is then null);
+* ``record_key`` / ``control_key``: where the clip record's legacy ``metrics`` dict keeps the value and control
+  (kept so older readers find ``deletion_auc`` where they always did).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """What a metric may look at to score one attribution of one clip by one model.
+
+    ``attributions`` are every method's maps of the same model and clip (for metrics that
+    compare methods); ``explainers`` recompute a map (for metrics that perturb the model).
+    ``shared`` is one dict for every context of the same clip, where metrics that share a
+    computation (deletion and insertion curves come from one pass) leave it for each other.
+    """
+
+    model: Any
+    clip: Any
+    attribution: Any
+    attributions: Mapping[str, Any] = field(default_factory=dict)
+    explainers: Mapping[str, Any] = field(default_factory=dict)
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def target(self) -> int:
+        """The class the attribution explains (every metric scores that class)."""
+        return int(self.attribution.target)
+
+    @property
+    def method(self) -> str:
+        return str(self.attribution.method)
+
+    def memo(self, key: Any, compute):
+        """``compute()`` once per clip for ``key``: later metrics of the same clip reuse the value."""
+        if key not in self.shared:
+            self.shared[key] = compute()
+        return self.shared[key]
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric's score of one attribution (``n`` = 1) or its mean over clips (``n`` clips).
+
+    ``control`` is the same score of a control (e.g. a random ranking of the same regions),
+    None when the metric has none; ``details`` hold what a figure needs (curves, per-stage
+    rows) and never enter the summary.
+    """
+
+    metric: str
+    value: float | None
+    control: float | None = None
+    higher_is_better: bool = True
+    n: int = 1
+    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def gain(self) -> float | None:
+        """How far the value beats the control in the metric's direction (positive is better); None without both."""
+        if not _finite(self.value) or not _finite(self.control):
+            return None
+        sign = 1.0 if self.higher_is_better else -1.0
+        return sign * (float(self.value) - float(self.control))
+
+    def as_record(self) -> dict[str, float | None]:
+        """How a clip record stores it: value and control, NaN as null."""
+        return {"value": _plain(self.value), "control": _plain(self.control)}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and bool(np.isfinite(value))
+
+
+def _plain(value: Any) -> float | None:
+    return float(value) if _finite(value) else None
+
+
+class Metric:
+    """Base of every metric: subclasses set the class attributes and implement `__call__`."""
+
+    id: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    control_name: ClassVar[str | None] = None
+    threshold: ClassVar[float | None] = None
+    checked: ClassVar[bool] = True
+    on_every_clip: ClassVar[bool] = True
+    required: ClassVar[bool] = True
+    record_key: ClassVar[str | None] = None
+    control_key: ClassVar[str | None] = None
+    #: Check wording; ``{method}``, ``{model}`` (the reference model's title) and ``{name}`` are filled in.
+    check_title: ClassVar[str] = "{method}: {name} ({model})"
+    #: Where the report shows the figure; ``{id}`` and ``{model}`` (the reference model's slug) are filled in.
+    evidence: ClassVar[str] = "index.html#metric-{id}"
+    #: The check listed when an ``on_every_clip=False`` metric was not run (None: "<name> check").
+    not_run_title: ClassVar[str | None] = None
+    not_run_value: ClassVar[str] = "not run on this audit"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "Metric":
+        """The metric configured by an audit's settings (`AuditSettings`); the default takes no parameter."""
+        return cls()
+
+    def __call__(self, context: MetricContext) -> MetricResult:
+        raise NotImplementedError(f"{type(self).__name__} does not score attributions")
+
+    def result(self, value: Any, control: Any = None, **details: Any) -> MetricResult:
+        """A `MetricResult` of this metric (its id and direction filled in)."""
+        return MetricResult(self.id, _plain(value), _plain(control), self.higher_is_better, 1,
+                            MappingProxyType(dict(details)))
+
+    # ----------------------------------------------------------------- how the audit stores and reads it
+    def record_fields(self, result: MetricResult) -> dict[str, float | None]:
+        """The clip record's legacy ``metrics`` keys for this result (none unless ``record_key`` is set)."""
+        fields = {}
+        if self.record_key:
+            fields[self.record_key] = result.value
+        if self.control_key:
+            fields[self.control_key] = result.control
+        return fields
+
+    def legacy_summary(self, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+        """This metric's summary cells rebuilt from an audit index written before the generic ``metrics`` section.
+
+        The default reads the legacy per-model/method ``summary`` means of ``record_key``/``control_key``.
+        """
+        if not self.record_key:
+            return {}
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for model, per_method in (index.get("summary") or {}).items():
+            for method, entry in per_method.items():
+                if self.record_key not in entry:
+                    continue
+                out.setdefault(model, {})[method] = {
+                    "value": entry.get(self.record_key),
+                    "control": entry.get(self.control_key) if self.control_key else None,
+                    "n_clips": int(entry.get("n_clips", 0)),
+                    "beats_control": entry.get(f"{self.id}_beats_random"),
+                    "gain_ci": entry.get(f"{self.id}_gain_ci"),
+                }
+        return out
+
+    def summary_extras(self, results: list[MetricResult]) -> dict[str, Any]:
+        """Fields added to a summary cell from the clips' results (e.g. which stage a value refers to)."""
+        return {}
+
+    def describe(self, cell: Mapping[str, Any]) -> str:
+        """The check's figure for one summary cell."""
+        value, n = cell.get("value"), int(cell.get("n_clips") or 0)
+        clips = f"{n} clip" if n == 1 else f"{n} clips"
+        if self.threshold is not None:
+            if value is None:
+                return f"no {self.name} on {clips}"
+            side = "above" if self.higher_is_better else "below"
+            return f"{self.name} {value:.2f} over {clips}; passes {side} {self.threshold}"
+        share, ci = cell.get("beats_control"), cell.get("gain_ci")
+        if share is None:
+            return f"no {self.control_name} to compare with on {clips}"
+        interval = "too few clips for an interval" if not ci else f"gain 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+        return f"beats {self.control_name} on {100 * share:.0f} % of {clips}, {interval}"
+
+    def index_entry(self, results: list[tuple[str, MetricResult]], seconds: float) -> Any:
+        """For a metric run on a few clips after the loop: its legacy ``audit.json`` entry (see ``index_key``)."""
+        return None
+
+    #: The legacy top-level key of ``audit.json`` that `index_entry` fills (``"sanity"``), None for none.
+    index_key: ClassVar[str | None] = None
