@@ -5,16 +5,20 @@ from __future__ import annotations
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from seraudit.ensemble.model.trained import TrainedModel
 from seraudit.preprocessing.audio import load_audio
 from seraudit.preprocessing.frontend import log_mel
 from seraudit.xai.render.image import (
+    faithfulness_figure,
     image_name,
     model_title,
+    overlay_figure,
     plot_faithfulness_curves,
     plot_overlay,
     plot_time_profiles,
+    time_profiles_figure,
 )
 
 
@@ -79,3 +83,41 @@ def test_one_figure_per_model_compares_every_method_in_time_and_in_faithfulness(
     assert image.shape[0] >= 250 and image[..., :3].std() > 0.05
     with pytest.raises(ValueError, match="at least one method"):
         plot_faithfulness_curves({}, tmp_path / "none.png", model="yamnet")
+
+
+def _curves(methods) -> dict:
+    fractions = np.linspace(0, 1, 11)
+    return {name: {"fractions": fractions, "deletion": 1 - fractions, "insertion": fractions,
+                   "random_deletion": 1 - fractions**0.5, "random_insertion": fractions**2} for name in methods}
+
+
+def test_a_notebook_draws_each_figure_into_its_own_axes(speech_log_mel, rng, make_attribution):
+    """`ax=` / `fig=` put the picture where the caller wants it, and nowhere else."""
+    lime = make_attribution(rng.normal(size=speech_log_mel.shape), "lime")
+    cam = make_attribution(np.abs(rng.normal(size=speech_log_mel.shape)), "gradcam")
+    page = Figure(figsize=(12, 8))
+    spare, overlay_ax, profile_ax = page.subplots(3, 1)
+    assert overlay_figure(lime, speech_log_mel, ax=overlay_ax) is page
+    assert len(overlay_ax.images) == 2 and "lime" in overlay_ax.get_title()  # the log-mel and the map over it
+    assert time_profiles_figure([lime, cam], model="yamnet", ax=profile_ax) is page
+    assert [line.get_label() for line in profile_ax.lines[:2]] == ["lime", "gradcam"]
+    assert not spare.images and not spare.lines  # nothing spilled onto the other axes
+    curves_page = Figure()
+    left, right = curves_page.subfigures(1, 2)
+    assert faithfulness_figure(_curves(["lime", "gradcam"]), model="yamnet", fig=right) is right
+    assert not left.axes and len(right.axes) == 2
+    assert len(right.axes[0].lines) == 3  # two methods and the random order
+
+
+def test_without_axes_each_picture_is_a_figure_of_its_own_not_held_by_pyplot(speech_log_mel, rng, make_attribution):
+    """A returned Figure shows inline in a notebook; pyplot does not keep it alive (no `close` to forget)."""
+    lime = make_attribution(rng.normal(size=speech_log_mel.shape), "lime")
+    figures = [
+        overlay_figure(lime, speech_log_mel),
+        time_profiles_figure([lime]),
+        faithfulness_figure(_curves(["lime"]), model="ensemble"),
+    ]
+    for fig in figures:
+        assert isinstance(fig, Figure) and fig.canvas.manager is None
+    assert figures[0].get_size_inches()[1] == pytest.approx(3.6)  # the size the PNG writer has always used
+    assert len(figures[0].axes) == 2  # the picture and its colour bar
