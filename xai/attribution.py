@@ -118,6 +118,23 @@ class Attribution:
         """
         return self.clip_map.mean(axis=1)
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the map over time and mel bands (a small inline PNG) and a player of the clip when its file is known."""
+        from matplotlib.figure import Figure
+
+        from seraudit.core.notebook import audio_player, figure_img
+
+        figure = Figure(figsize=(5.0, 2.0), dpi=72)
+        ax = figure.add_subplot()
+        signed = bool((self.clip_map < 0).any())
+        limit = float(np.abs(self.clip_map).max()) or 1.0
+        ax.imshow(self.clip_map.T, origin="lower", aspect="auto", extent=(0.0, self.duration_s, 0, NUM_MEL_BANDS),
+                  cmap="RdBu_r" if signed else "magma", vmin=-limit if signed else 0.0, vmax=limit)
+        ax.set(xlabel="time (s)", ylabel="mel band", title=f"{self.method} · {self.model} → {self.target_label}")
+        caption = (f"<div>{self.method} of {self.model} for <b>{self.target_label}</b> "
+                   f"({self.n_frames} frames, {self.seconds:.2f} s to compute)</div>")
+        return caption + figure_img(figure, alt=f"{self.method} map") + audio_player(self.clip_path)
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
         """Write the attribution to one ``.npz`` file (atomically) and return its path."""

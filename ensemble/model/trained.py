@@ -58,6 +58,16 @@ class ClipPrediction:
             out["attention"] = {head: [round(float(w), 6) for w in weights] for head, weights in self.attention.items()}
         return out
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the class probabilities, most likely first, and how many patches were pooled."""
+        from seraudit.core.notebook import html_table
+
+        order = np.argsort(-np.asarray(self.probabilities), kind="stable")
+        rows = [(("▶ " if self.labels[i] == self.label else "") + self.labels[i], float(self.probabilities[i])) for i in order]
+        caption = (f"{self.label} — {int(self.kept.sum())} of {int(self.kept.size)} patches pooled"
+                   f"{' (no patch kept: all pooled)' if self.used_all_patches else ''}")
+        return html_table(("class", "probability"), rows, caption=caption)
+
 
 @dataclass
 class TrainedModel:

@@ -66,7 +66,7 @@ class Audit:
         return {s: statuses.count(s) for s in STATUSES}
 
     def _repr_html_(self) -> str:
-        from seraudit.xai.render.notebook import html_table
+        from seraudit.core.notebook import html_table
 
         rows = [(c.get("name", ""), c.get("status", ""), c.get("detail", "")) for c in self.checks]
         counts = ", ".join(f"{n} {s}" for s, n in self.verdict().items())

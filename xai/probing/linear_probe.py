@@ -260,6 +260,20 @@ class AcousticProbe(BaseEstimator):
         self.selection_, self.features_, self.categories_ = stacked(0), stacked(1), stacked(2)
         return self
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: once fitted, one row per (branch,) emotion: top-n size and the AUCs; before, scikit-learn's own view."""
+        if not hasattr(self, "selection_"):
+            return self._repr_html_inner()
+        from seraudit.core.notebook import html_table
+
+        columns = [c for c in ("branch", "emotion", "n_top", "auc_top", "auc_all", "n_dims", "n_clips") if c in self.selection_]
+        rows = self.selection_[columns].itertuples(index=False)
+        return html_table(columns, rows, caption="eGeMAPS probe: emotion read from the top-n embedding dimensions")
+
+    def _repr_mimebundle_(self, **kwargs) -> dict[str, str]:
+        """Jupyter asks for this before `_repr_html_` (scikit-learn defines it too): the table wins once fitted."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
     def _probe(self, embeddings, egemaps, paths, labels, speakers) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(selection, features, categories) tables of one branch."""
         X, paths, labels, speakers = _split_embeddings(embeddings, paths, labels, speakers)
