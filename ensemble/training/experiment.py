@@ -1,4 +1,11 @@
-"""One training run end to end: resolve weights, prepare data, cross-validate, train the final models, write the run directory."""
+"""One training run end to end: read and check the clips, resolve weights, prepare data, train, write the run directory.
+
+Cross-validation (`run_experiment`) and cross-corpus testing (`ensemble.training.cross_corpus`)
+differ only in how the models are scored. Everything else is this module's one path, so
+both honour the same rules: the clips are read with a manifest's label map, refused by
+`check_trainable` before any weights, audio or cache are touched, prepared with the same
+settings, and the final models are saved with the same provenance.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seraudit.ensemble.data.corpus_data import check_trainable, prepare_data, select_clips
+import pandas as pd
+
+from seraudit.core.errors import CorpusError
+from seraudit.ensemble.data.corpus_data import CorpusData, check_trainable, prepare_data, select_clips
 from seraudit.ensemble.data.embedding_cache import EmbeddingCache
+from seraudit.ensemble.data.folds import Fold
 from seraudit.ensemble.evaluation.scoring import evaluate_predictions
 from seraudit.ensemble.run import corpus_display, library_versions, write_run
 from seraudit.ensemble.evaluation.run_facts import corpus_summary, gds_ablation
 from seraudit.ensemble.model.spec import MODELS
-from seraudit.ensemble.training.trainer import TrainSettings, cross_validate, train_final
+from seraudit.ensemble.training.cross_validation import cross_validate, train_final
+from seraudit.ensemble.training.settings import TrainSettings
+
+#: How the saved models were trained, as every run's provenance says it (by ``settings.fine_tune``).
+TRAINING = {
+    False: "frozen backbones, linear heads on cached layer features (layers chosen on validation speakers)",
+    True: "fine-tuned below the chosen layers",
+}
 
 
 def resolve_sources(models: list[str], models_dir: str | None, allow_untrained, download: bool = True,
@@ -45,6 +63,94 @@ def model_info(settings: TrainSettings, sources: dict[str, Any]) -> dict[str, di
     return info
 
 
+# --- The shared path ----------------------------------------------------------------------------------------
+
+
+def read_clips(corpora: list[tuple[str, str | Path]], label_map: str | Path | dict | None = None) -> list[pd.DataFrame]:
+    """The clip table of each ``(corpus, folder)`` of a run; `label_map` maps the own labels of every manifest among them.
+
+    A label map with no manifest to apply to is refused: the other corpora's labels are fixed by their readers.
+    """
+    from seraudit.preprocessing.corpora import read_corpus
+
+    manifests = [name.strip().lower() == "manifest" for name, _ in corpora]
+    if label_map and not any(manifests):
+        names = ", ".join(name for name, _ in corpora)
+        raise CorpusError(f"a label map ({label_map}) maps a manifest's own labels, but this run reads no manifest "
+                          f"({names} have fixed labels); leave the label map out or list the clips in a manifest")
+    return [read_corpus(name, data, **({"label_map": label_map} if label_map and manifest else {}))
+            for (name, data), manifest in zip(corpora, manifests)]
+
+
+def trainable_clips(table: pd.DataFrame, settings: TrainSettings, source: str, *, cross_validated: bool = True) -> pd.DataFrame:
+    """`table` refused unless a model can learn from it (`check_trainable`), then sliced to ``settings.max_clips``.
+
+    Call it before any weights, audio or cache are touched. A slice of a corpus that passed only
+    warns about emotions of too few speakers: its folds still run.
+    """
+    check_trainable(table, source, cross_validated=cross_validated)
+    sliced = select_clips(table, settings.max_clips, settings.seed)
+    if len(sliced) < len(table):
+        check_trainable(sliced, f"{source} (sliced to {settings.max_clips} clips)", cross_validated=cross_validated,
+                        thin="warn")
+    return sliced
+
+
+def run_sources(settings: TrainSettings) -> dict[str, Any]:
+    """The weights of the run's backbones (`resolve_sources` with the settings' choices)."""
+    return resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download,
+                           settings.weights)
+
+
+def prepare(table: pd.DataFrame, settings: TrainSettings, sources: dict[str, Any], cache: EmbeddingCache, *,
+            labels: list[str] | None = None, cross_validated: bool = True, trains: bool = True,
+            tests: bool = True) -> CorpusData:
+    """`prepare_data` with the run's settings: augmented copies for clips it `trains` on, test-time copies for
+    clips it `tests` on (a cross-validated corpus does both)."""
+    return prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed,
+                        "egemaps" in settings.models, labels, patch_data=settings.fine_tune, strict=settings.strict,
+                        cross_validated=cross_validated, copies=settings.augment_copies if trains else 0,
+                        copy_seed=settings.seed, tta_copies=settings.tta_copies if tests else 0)
+
+
+def provenance(settings: TrainSettings, n_clips: int, fold: Fold, folds: str, **facts) -> dict:
+    """What every file of a run records about how it was made (`facts` add to it or override it)."""
+    return {
+        "corpus": settings.corpus,
+        "corpus_display": corpus_display(settings.corpus),
+        "data": str(settings.data),
+        "n_clips": n_clips,
+        "gds": settings.gds.to_dict(),
+        "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed,
+                  "bootstrap": settings.seed},
+        "library_versions": library_versions(),
+        "command_line": settings.command_line,
+        "folds": folds,
+        "final_split": fold.to_dict(),
+        "training": TRAINING[bool(settings.fine_tune)],
+        **facts,
+    }
+
+
+def write_trained_run(out: str | Path, settings: TrainSettings, sources: dict[str, Any], finals: dict, trainer,
+                      common: dict, run_facts: dict, folds: dict, predictions: pd.DataFrame, results: dict,
+                      labels: list[str], failures: list[dict]) -> Path:
+    """Write the run directory: the final models (`train_final`) with their provenance, and the run's own record."""
+    keras_models = {}
+    for name, (built, config) in finals.items():
+        branches = built.spec.branches
+        prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches},
+                "pretrained": {b: bool(sources[b].pretrained) for b in branches}, "history": dict(trainer.history_)}
+        keras_models[name] = (built.keras_model, config, prov)
+    run_info = {**common, "settings": settings.to_dict(), "models": model_info(settings, sources), "labels": labels,
+                "weights": {b: s.to_dict() for b, s in sources.items()}, **run_facts}
+    egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
+    return write_run(out, run_info, folds, predictions, results, keras_models, labels, egemaps, failures)
+
+
+# --- Cross-validation ---------------------------------------------------------------------------------------
+
+
 def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, final: bool = True) -> dict:
     """Train and cross-validate; write the run to `out` (skipped when None). Returns the results dict.
 
@@ -53,30 +159,19 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     """
     if out is not None and not final:
         raise ValueError("a run directory needs the final models; pass final=True")
-    from seraudit.preprocessing.corpora import read_corpus
-
     start = time.perf_counter()
     if table is None:
-        options = {"label_map": settings.label_map} if settings.label_map else {}
-        table = read_corpus(settings.corpus, settings.data, **options)
-    check_trainable(table, str(settings.data))  # before weights, audio or caches are touched
-    n_listed = len(table)
-    table = select_clips(table, settings.max_clips, settings.seed)
-    if len(table) < n_listed:  # a quick slice of a corpus that passed: thin emotions are only worth a warning
-        check_trainable(table, f"{settings.data} (--max-clips {settings.max_clips})", thin="warn")
-    sources = resolve_sources(settings.models, settings.models_dir, settings.allow_untrained, settings.download,
-                              settings.weights)
+        (table,) = read_clips([(settings.corpus, settings.data)], settings.label_map)
+    table = trainable_clips(table, settings, str(settings.data))
+    sources = run_sources(settings)
     cache = EmbeddingCache(settings.cache_dir, progress=settings.progress)
-    data = prepare_data(table, sorted(sources), sources, settings.gds, cache, settings.seed, "egemaps" in settings.models,
-                        patch_data=settings.fine_tune, strict=settings.strict, copies=settings.augment_copies,
-                        copy_seed=settings.seed, tta_copies=settings.tta_copies)
+    data = prepare(table, settings, sources, cache)
     prepared = time.perf_counter()
     cv = cross_validate(data, settings, sources)
     info = model_info(settings, sources)
     results = evaluate_predictions(cv.predictions, data.labels, info, n_boot=settings.n_boot, seed=settings.seed)
-    corpus_name = corpus_display(settings.corpus)
-    results.update({"corpus": settings.corpus, "corpus_display": corpus_name, "gds": settings.gds.to_dict(),
-                    "gds_kept_fraction": float(data.keep.mean()),
+    results.update({"corpus": settings.corpus, "corpus_display": corpus_display(settings.corpus),
+                    "gds": settings.gds.to_dict(), "gds_kept_fraction": float(data.keep.mean()),
                     "fine_tune": settings.fine_tune, "n_clips": len(data.table), "n_speakers": len(set(data.speakers))})
     results["corpus_summary"] = corpus_summary(data)
     if not final:
@@ -86,41 +181,14 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         return results
     results["gds_ablation"] = gds_ablation(data, settings, sources, info, results)
     finals, trainer, final_fold = train_final(data, settings, sources)
-    common = {
-        "corpus": settings.corpus,
-        "corpus_display": corpus_name,
-        "data": str(settings.data),
-        "n_clips": len(data.table),
-        "gds": settings.gds.to_dict(),
-        "seeds": {"global": settings.seed, "head": settings.seed, "untrained_vggish": settings.seed, "bootstrap": settings.seed},
-        "library_versions": library_versions(),
-        "command_line": settings.command_line,
-        "folds": "folds.json (cross-validation); the saved model is trained on all speakers",
-        "final_split": final_fold.to_dict(),
-        "training": "fine-tuned below the chosen layers" if settings.fine_tune else "frozen backbones, linear heads on cached layer features (layers chosen on validation speakers)",
-    }
-    keras_models = {}
-    for name, (built, config) in finals.items():
-        branches = built.spec.branches
-        prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches},
-                "pretrained": {b: bool(sources[b].pretrained) for b in branches},
-                "history": dict(trainer.history_)}
-        keras_models[name] = (built.keras_model, config, prov)
-    run_info = {
-        **common,
-        "settings": settings.to_dict(),
-        "models": info,
-        "labels": data.labels,
-        "weights": {b: s.to_dict() for b, s in sources.items()},
-        "cache": {"dir": str(cache.dir), "hits": cache.hits, "computed": cache.misses},
-        "failures": data.failures,
-        "cv_histories": cv.histories,
-        "seconds": {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start},
-    }
-    results["seconds"] = run_info["seconds"]
+    common = provenance(settings, len(data.table), final_fold,
+                        "folds.json (cross-validation); the saved model is trained on all speakers")
+    results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
     if out is not None:
         folds = {"corpus": settings.corpus, "folds": [f.to_dict() for f in cv.folds], "final": final_fold.to_dict()}
-        egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
-        write_run(out, run_info, folds, cv.predictions, results, keras_models, data.labels, egemaps, data.failures)
+        run_facts = {"cache": {"dir": str(cache.dir), "hits": cache.hits, "computed": cache.misses},
+                     "failures": data.failures, "cv_histories": cv.histories, "seconds": results["seconds"]}
+        write_trained_run(out, settings, sources, finals, trainer, common, run_facts, folds, cv.predictions, results,
+                          data.labels, data.failures)
     results["failures"] = data.failures
     return results

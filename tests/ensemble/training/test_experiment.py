@@ -3,7 +3,7 @@
 from types import SimpleNamespace
 
 from seraudit.ensemble.training.experiment import model_info, resolve_sources
-from seraudit.ensemble.training.trainer import TrainSettings
+from seraudit.ensemble.training.settings import TrainSettings
 
 
 def test_only_the_backbones_of_the_chosen_models_are_resolved(models_dir):
