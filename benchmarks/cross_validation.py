@@ -55,7 +55,7 @@ def gds_settings(text: str):
 
 def variant_settings(text: str) -> dict:
     """TrainSettings overrides of one ``--variants`` entry, e.g. ``"search=weighted multitask=gender"``."""
-    from seraudit.ensemble.training.trainer import parse_layers
+    from seraudit.ensemble.training.settings import parse_layers
 
     out = {}
     items = text.split()
@@ -172,7 +172,7 @@ def main() -> None:
 
     from seraudit.ensemble.training.cross_corpus import run_cross_corpus
     from seraudit.ensemble.training.experiment import run_experiment
-    from seraudit.ensemble.training.trainer import TrainSettings
+    from seraudit.ensemble.training.settings import TrainSettings
 
     models = [m for m in args.models.split(",") if m]
     variants = [text.strip() or "default" for text in args.variants.split(";")]

@@ -45,7 +45,7 @@ def gds_ablation(data: CorpusData, settings: Any, sources: dict[str, Any], info:
     patches are not cached as features) or no neural model.
     """
     from seraudit.ensemble.evaluation.scoring import evaluate_predictions
-    from seraudit.ensemble.training.trainer import cross_validate
+    from seraudit.ensemble.training.cross_validation import cross_validate
 
     neural = [m for m in settings.models if m != "egemaps"]
     if not settings.gds.enabled or settings.fine_tune or not neural or bool(np.all(data.keep)):

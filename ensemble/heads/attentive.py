@@ -8,7 +8,7 @@ from TensorFlow). With ``v = 0`` it is statistics pooling, which is where the
 fit starts. The attention weights of every patch are returned with the logits:
 "where the head's own pooling listened".
 
-A fitted head moves into the saved graph (`ensemble.training.trainer.head_graph_weights`),
+A fitted head moves into the saved graph (`ensemble.training.assembly.head_graph_weights`),
 whose layers compute the same function in float32 (`ensemble.model.pooling_layers`).
 """
 

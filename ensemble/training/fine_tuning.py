@@ -1,8 +1,8 @@
 """End-to-end training of an assembled flat graph: the heads and the backbone layers below the chosen taps.
 
 Fine-tuning starts from a graph whose heads were fitted on frozen features
-(`ensemble.training.trainer`), truncated at the deepest layer its heads read
-(`ensemble.model.graph.build_model`). `unfreeze_below_taps` unfreezes the top
+(`ensemble.training.trainer`) and moved into it (`ensemble.training.assembly`),
+truncated at the deepest layer its heads read (`ensemble.model.graph.build_model`). `unfreeze_below_taps` unfreezes the top
 weight layers of each tower, just below those taps (a batch norm, where a
 tower has one, stays frozen: its statistics come from AudioSet, and a few
 thousand patches would only add noise to them; YAMNet's are folded into its
@@ -18,7 +18,8 @@ the graph's nominal ``l2``; early stopping is the regulariser here. Each epoch
 the validation speakers' clips are scored as saved models score them (mean
 probability over their kept patches): the best clip UAR, ties by clip log-loss,
 is kept, the epoch before any training included, so fine-tuning never returns
-a graph worse on validation than the one it started from.
+a graph worse on validation than the one it started from. `fine_tune_on_corpus`
+feeds it a prepared corpus's training and validation patches.
 """
 
 from __future__ import annotations
@@ -172,3 +173,36 @@ def fine_tune(model, backbone_layers, batches: EpochBatches, validation: Validat
     if has_val:
         summary.update(best_val_uar=best_key[0], best_val_loss=-best_key[1])
     return summary
+
+
+def fine_tune_on_corpus(built, data, train_patches: np.ndarray, val_patches: np.ndarray, config: FineTuneConfig,
+                        seed: int) -> dict:
+    """Fine-tune assembled graph `built` on a prepared corpus (`ensemble.data.corpus_data.CorpusData`): its training
+    patches (boolean mask `train_patches`) augmented afresh every epoch, early-stopped on the clips of `val_patches`.
+
+    Unfreezes each tower's layers just below its chosen taps (how many: the backbone's ``fine_tune_layers``); the
+    classes weigh the loss by their balance among the training patches. Returns the training summary.
+    """
+    import time
+
+    from seraudit.ensemble.model.head_layers import balanced_class_weights
+    from seraudit.ensemble.model.spec import BACKBONES
+    from seraudit.ensemble.training.fine_tune_batches import (
+        TrainingPatches, changes_waveforms, fine_tune_augmentation, fine_tune_augmentation_seed,
+    )
+
+    if data.patches.data is None:
+        raise RuntimeError("fine-tuning needs the log-mel patches in memory")
+    start = time.perf_counter()
+    unfrozen = unfreeze_below_taps(built, {b: BACKBONES[b].fine_tune_layers for b in built.towers})
+    train_idx, val_idx = np.flatnonzero(train_patches), np.flatnonzero(val_patches)
+    augmentation = fine_tune_augmentation(config.augment, config.mixup_alpha)
+    source = TrainingPatches.from_corpus(data, train_idx, with_waveforms=changes_waveforms(augmentation))
+    batches = EpochBatches(source, data.n_classes, config.batch_size, fine_tune_augmentation_seed(seed), augmentation)
+    val_clips, clip_of = np.unique(data.patches.clip_index[val_idx], return_inverse=True)
+    validation = ValidationPatches(np.asarray(data.patches.data[val_idx], np.float32), clip_of, data.y[val_clips])
+    weights = balanced_class_weights(source.labels, data.n_classes)
+    summary = fine_tune(logits_model(built.keras_model), [n for names in unfrozen.values() for n in names], batches,
+                        validation, np.array([weights[c] for c in range(data.n_classes)]), config, seed)
+    return {**summary, "unfrozen": unfrozen, "config": config.to_dict(), "train_patches": int(len(train_idx)),
+            "seconds": time.perf_counter() - start}

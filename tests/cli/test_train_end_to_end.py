@@ -214,7 +214,8 @@ def test_fine_tuning_trains_the_layers_below_the_chosen_tap_keeps_the_best_epoch
     from seraudit.ensemble.data.embedding_cache import EmbeddingCache, build_embedder
     from seraudit.ensemble.training.experiment import resolve_sources
     from seraudit.ensemble.data.folds import final_split
-    from seraudit.ensemble.training.trainer import FINE_TUNE_LAYERS, Trainer, TrainSettings
+    from seraudit.ensemble.training.settings import FINE_TUNE_LAYERS, TrainSettings
+    from seraudit.ensemble.training.trainer import Trainer
     from seraudit.preprocessing.corpora import read_corpus
 
     settings = TrainSettings(corpus="manifest", data=str(tiny_manifest), models=["yamnet"], fine_tune=True, fine_tune_epochs=2,

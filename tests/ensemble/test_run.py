@@ -131,7 +131,7 @@ def test_asking_for_models_the_run_lacks_names_them_all_and_what_it_holds(tmp_pa
 
 
 def settings(**changes):
-    from seraudit.ensemble.training.trainer import TrainSettings
+    from seraudit.ensemble.training.settings import TrainSettings
 
     return TrainSettings(**{"corpus": "ravdess", "data": "/data/ravdess", "models": ["yamnet"], "seed": 3, **changes})
 

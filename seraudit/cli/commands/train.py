@@ -78,7 +78,7 @@ def add_parser(subparsers) -> None:
 
 
 def _aux_tasks(text: str) -> tuple[str, ...]:
-    from seraudit.ensemble.training.trainer import AUX_TASKS
+    from seraudit.ensemble.training.settings import AUX_TASKS
 
     fields = tuple(f.strip() for f in text.split(",") if f.strip())
     unknown = [f for f in fields if f not in AUX_TASKS]
@@ -88,7 +88,7 @@ def _aux_tasks(text: str) -> tuple[str, ...]:
 
 
 def _layers(text: str):
-    from seraudit.ensemble.training.trainer import parse_layers
+    from seraudit.ensemble.training.settings import parse_layers
 
     try:
         return parse_layers(text)
@@ -96,16 +96,24 @@ def _layers(text: str):
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def run(args) -> int:
+def train_settings(args: argparse.Namespace):
+    """The run's `TrainSettings`, built once from the parsed command line (frozen: nothing changes them later).
+
+    The fine-tuning options left unset keep the settings' defaults; set without ``--fine-tune`` they are refused.
+    """
     import sys
 
-    from seraudit.preprocessing.gds import GdsSettings
-    from seraudit.ensemble.evaluation.scoring import comparison_table
-    from seraudit.ensemble.training.experiment import run_experiment
-    from seraudit.ensemble.training.trainer import TrainSettings
     from seraudit.core.errors import CorpusError
+    from seraudit.ensemble.training.settings import TrainSettings
+    from seraudit.preprocessing.gds import GdsSettings
 
-    settings = TrainSettings(
+    tuning = {"fine_tune_epochs": args.fine_tune_epochs, "fine_tune_backbone_lr_ratio": args.backbone_lr_ratio,
+              "mixup_alpha": args.mixup, "fine_tune_augment": args.fine_tune_augment}
+    tuning = {key: value for key, value in tuning.items() if value is not None}
+    if tuning and not args.fine_tune:
+        raise CorpusError("--fine-tune-epochs, --backbone-lr-ratio, --fine-tune-augment and --mixup only apply "
+                          "with --fine-tune")
+    return TrainSettings(
         corpus=args.corpus,
         data=args.data,
         models=args.models,
@@ -130,15 +138,18 @@ def run(args) -> int:
         pooling=args.pooling,
         strict=args.strict,
         label_map=args.label_map,
+        **tuning,
     )
-    tuning = {"fine_tune_epochs": args.fine_tune_epochs, "fine_tune_backbone_lr_ratio": args.backbone_lr_ratio,
-              "mixup_alpha": args.mixup, "fine_tune_augment": args.fine_tune_augment}
-    tuning = {key: value for key, value in tuning.items() if value is not None}
-    if tuning and not args.fine_tune:
-        raise CorpusError("--fine-tune-epochs, --backbone-lr-ratio, --fine-tune-augment and --mixup only apply "
-                          "with --fine-tune")
-    for key, value in tuning.items():
-        setattr(settings, key, value)
+
+
+def run(args) -> int:
+    import sys
+
+    from seraudit.core.errors import CorpusError
+    from seraudit.ensemble.evaluation.scoring import comparison_table
+    from seraudit.ensemble.training.experiment import run_experiment
+
+    settings = train_settings(args)
     if (args.test_corpus is None) != (args.test_data is None):
         raise CorpusError("cross-corpus testing needs both --test-corpus and --test-data (e.g. --test-corpus emodb --test-data ../shared/data/emodb-2s)")
     if args.test_corpus is not None:

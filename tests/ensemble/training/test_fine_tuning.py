@@ -4,7 +4,7 @@ batches from the recorded seed, and keeps the epoch that was best on the validat
 import numpy as np
 import pytest
 
-from seraudit.ensemble.training.fine_tune_batches import EpochBatches, TrainingPatches, fine_tune_augmentation_seed
+from seraudit.ensemble.training.fine_tune_batches import EpochBatches, TrainingPatches
 from seraudit.ensemble.training.fine_tuning import (
     FineTuneConfig, ValidationPatches, backbone_and_head_variables, fine_tune, logits_model, unfreeze_below_taps,
 )
@@ -145,23 +145,6 @@ def test_mixup_targets_blend_two_one_hot_rows_and_sum_to_one(rng):
         assert x.dtype == np.float32 and x.shape[1:] == (96, 64)
     blended = np.concatenate([y for _, y in EpochBatches(source, N_CLASSES, 5, 3, Augmentation(mixup_alpha=0.4)).epoch(0)])
     assert np.any((blended > 0) & (blended < 1))
-
-
-def test_fine_tuning_settings_enter_the_provenance_only_when_fine_tuning():
-    from seraudit.ensemble.training.trainer import TrainSettings
-
-    plain = TrainSettings(corpus="emodb", data="x", models=["yamnet"], command_line=[])
-    assert "fine_tuning" not in plain.to_dict()
-    assert TrainSettings(corpus="emodb", data="x", models=["yamnet"], command_line=[], mixup_alpha=0.3,
-                         fine_tune_backbone_lr_ratio=0.5).to_dict() == plain.to_dict()
-    tuned = TrainSettings(corpus="emodb", data="x", models=["yamnet"], command_line=[], fine_tune=True, mixup_alpha=0.3,
-                          fine_tune_backbone_lr_ratio=0.05, seed=4).to_dict()["fine_tuning"]
-    assert tuned["backbone_lr"] == pytest.approx(tuned["head_lr"] * 0.05) and tuned["mixup_alpha"] == 0.3
-    assert tuned["augmentation"]["mixup_alpha"] == 0.3
-    assert tuned["augmentation_seed"] == fine_tune_augmentation_seed(4) != fine_tune_augmentation_seed(5)
-    clean = TrainSettings(corpus="emodb", data="x", models=["yamnet"], command_line=[], fine_tune=True,
-                          fine_tune_augment="off").to_dict()["fine_tuning"]
-    assert clean["augment"] == "off" and "augmentation" not in clean and "augmentation_seed" not in clean
 
 
 def test_the_cross_validation_benchmark_reads_fine_tuning_variants():
