@@ -441,7 +441,9 @@ def resolve_weights(
 
     Examples
     --------
-    >>> resolve_weights("vggish", models_dir="../shared/models", allow_untrained=True, download=False).describe()
+    >>> import tempfile
+    >>> empty = tempfile.mkdtemp()  # a models folder and cache with no VGGish checkpoint, from any directory
+    >>> resolve_weights("vggish", models_dir=empty, cache_dir=empty, allow_untrained=True, download=False).describe()
     'VGGish — untrained (seeded random weights)'
     """
     if backbone not in BACKBONES:
