@@ -12,12 +12,13 @@ The rules:
 * ensemble vs each single model and vs the eGeMAPS baseline: pass when the 95 %
   bootstrap interval of the UAR difference lies above 0, fail when it lies below,
   warn when it holds 0;
-* each method of the reference model vs its random baseline, on deletion and on
-  insertion: pass when the gain interval over clips lies above 0, fail when below,
-  warn when it holds 0 or there are too few clips for one;
-* model randomisation, per method of the reference model: pass when the mean rank
-  correlation at the most randomised stage falls below `SANITY_MAX_SPEARMAN`, else
-  fail; warn when the check was not run;
+* every registered metric (`xai.metrics.registry`), per method of the reference model,
+  as the metric declares it (`metric_checks`): a metric with a control (deletion and
+  insertion: a random order of the same blocks) passes when the gain interval over
+  clips lies above 0, fails when below, warns when it holds 0 or there are too few
+  clips for one; a metric with a threshold (model randomisation: rank correlation at
+  the most randomised stage below `SANITY_MAX_SPEARMAN`) passes when its mean beats it,
+  else fails; a metric run on a few clips only warns when it was not run;
 * untrained backbones: always listed, warn when any model holds one;
 * files that could not be used: pass at 0, warn otherwise.
 """
@@ -30,10 +31,14 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from seraudit.core.naming import BACKBONE_DISPLAY, slug
+from seraudit.xai.audit.summary import metric_sections
+from seraudit.xai.metrics.base import Metric
+from seraudit.xai.metrics.registry import registered_metrics
+from seraudit.xai.metrics.sanity import ModelRandomisation
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 #: The randomisation check passes when the maps of the randomised model rank cells this differently at most.
-SANITY_MAX_SPEARMAN = 0.5
+SANITY_MAX_SPEARMAN = ModelRandomisation.threshold
 RUN_FAILURES_FILE = "failures.csv"  # the run folder's table of files training could not use (columns clip, error)
 COMPARED = ("yamnet", "vggish", "egemaps")
 
@@ -83,46 +88,51 @@ def comparison_checks(index: dict[str, Any], results: dict[str, Any]) -> list[di
     return out
 
 
-def faithfulness_checks(index: dict[str, Any]) -> list[dict[str, str]]:
-    reference = index.get("reference_model", "ensemble")
-    per_method = index.get("summary", {}).get(reference, {})
-    out = []
-    for method in index.get("methods", []):
-        m = per_method.get(method)
-        if not m:
-            continue
-        for kind in ("deletion", "insertion"):
-            share, ci = m.get(f"{kind}_beats_random"), m.get(f"{kind}_gain_ci")
-            if share is None:
-                continue
-            low, high = (ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (None, None))
-            interval = "too few clips for an interval" if low is None else f"gain 95 % CI [{low:+.3f}, {high:+.3f}]"
-            value = f"beats random on {100 * share:.0f} % of {int(m.get('n_clips', 0))} clips, {interval}"
-            out.append(check(f"{method} beats its random baseline on {kind} ({_title(reference, index, {})})",
-                             interval_status(low, high), value, f"model-{slug(reference)}.html#faithfulness-{slug(reference)}"))
-    return out
+def metric_status(metric: type[Metric], cell: dict[str, Any]) -> str | None:
+    """A metric's verdict on one summary cell, from what the metric declares; None when there is nothing to judge.
+
+    With a ``threshold``: pass when the mean beats it in the metric's direction, else fail
+    (warn without a value). Otherwise: the gain interval over the control (`interval_status`).
+    """
+    if metric.threshold is not None:
+        value = cell.get("value")
+        if value is None:
+            return WARN
+        beats = value > metric.threshold if metric.higher_is_better else value < metric.threshold
+        return PASS if beats else FAIL
+    if cell.get("beats_control") is None:
+        return None
+    ci = cell.get("gain_ci")
+    low, high = ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (None, None)
+    return interval_status(low, high)
 
 
-def sanity_checks(index: dict[str, Any]) -> list[dict[str, str]]:
+def metric_checks(index: dict[str, Any]) -> list[dict[str, str]]:
+    """One check per registered metric and method of the reference model, as each metric declares it.
+
+    A metric without a verdict (``checked`` False, or neither a threshold nor a control)
+    adds none; a metric run on a few clips only (``on_every_clip`` False) that has no
+    figure for the reference model says it was not run.
+    """
     reference = index.get("reference_model", "ensemble")
-    sanity = index.get("sanity") or {}
-    rows = {r.get("method"): r for r in sanity.get("rows", []) if r.get("model") == reference}
-    if not rows:
-        return [check("model-randomisation check", WARN, "not run on this audit (use --sanity N)", "index.html#sanity")]
+    title = _title(reference, index, {})
+    sections = metric_sections(index)
     out = []
-    for method in index.get("methods", []):
-        row = rows.get(method)
-        if row is None:
+    for metric in registered_metrics().values():
+        if not metric.checked or (metric.threshold is None and metric.control_name is None):
             continue
-        rho = row.get("spearman")
-        if rho is None:
-            status, value = WARN, "no rank correlation (constant maps)"
-        else:
-            status = PASS if rho < SANITY_MAX_SPEARMAN else FAIL
-            value = (f"rank correlation {rho:.2f} after randomising {row.get('stage_name', 'the model')} "
-                     f"({_clips(row.get('n_clips', 0))}; passes below {SANITY_MAX_SPEARMAN})")
-        out.append(check(f"{method} changes when {_title(reference, index, {})} is randomised", status, value,
-                         "index.html#sanity"))
+        cells = (sections.get(metric.id) or {}).get("summary", {}).get(reference) or {}
+        evidence = metric.evidence.format(id=metric.id, model=slug(reference))
+        if not cells:
+            if not metric.on_every_clip:
+                out.append(check(metric.not_run_title or f"{metric.name} check", WARN, metric.not_run_value, evidence))
+            continue
+        for method in index.get("methods", []):
+            cell = cells.get(method)
+            status = None if cell is None else metric_status(metric, cell)
+            if status is not None:
+                out.append(check(metric.check_title.format(method=method, model=title, name=metric.name), status,
+                                 metric.describe(cell), evidence))
     return out
 
 
@@ -140,10 +150,6 @@ def untrained_check(index: dict[str, Any], results: dict[str, Any]) -> dict[str,
         return check("every backbone pretrained", PASS, "no model holds an untrained backbone", "index.html#provenance")
     value = "; ".join(f"{b} untrained (random weights) in {', '.join(models)}" for b, models in untrained.items())
     return check("untrained backbones", WARN, value, "index.html#provenance")
-
-
-def _clips(n: int) -> str:
-    return f"{n} clip" if n == 1 else f"{n} clips"
 
 
 def failures_check(failures: Sequence[dict[str, str]]) -> dict[str, str]:
@@ -173,8 +179,7 @@ def audit_checks(index: dict[str, Any], results: dict[str, Any] | None = None,
     results = results or {}
     return [
         *comparison_checks(index, results),
-        *faithfulness_checks(index),
-        *sanity_checks(index),
+        *metric_checks(index),
         untrained_check(index, results),
         failures_check(all_failures(index, run_failures)),
     ]

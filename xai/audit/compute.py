@@ -1,22 +1,32 @@
-"""What an audit computes for one clip: every model's prediction, every model x method map, its faithfulness and agreement.
+"""What an audit computes for one clip: every model's prediction, every model x method map, and every registered metric.
 
 Plain data only (`ClipAudit`); `audit_folder.write_clip_audit` renders and saves it.
+The metrics are whatever `xai.metrics.registry` holds: this module names none of them.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from seraudit.core.constants import SAMPLE_RATE
 from seraudit.xai.audit.clip_identity import ClipSpec, clip_id_for
+from seraudit.xai.metrics.base import Metric, MetricContext, MetricResult
+
+Scores = dict[tuple[str, str], dict[str, MetricResult]]  # (model, method) -> metric id -> result
 
 
 @dataclass
 class ClipAudit:
-    """Everything computed for one clip (plain data; `write_clip_audit` renders and saves it)."""
+    """Everything computed for one clip (plain data; `write_clip_audit` renders and saves it).
+
+    ``scores`` hold every registered metric's result per model and method; ``faithfulness``
+    and ``curves`` are the clip record's long-standing flat view of the same results
+    (``deletion_auc``, ...), ``agreement`` the per-model agreement matrices drawn in the report.
+    """
 
     spec: ClipSpec
     clip_id: str
@@ -27,6 +37,59 @@ class ClipAudit:
     egemaps_deviation: list[dict[str, Any]]
     duration_s: float
     curves: dict[tuple[str, str], dict[str, list[float]]] = field(default_factory=dict)  # faithfulness curves
+    scores: Scores = field(default_factory=dict)
+
+
+def method_explainers(settings: Any) -> dict[str, Any]:
+    """The audit's explainers by method name, configured by ``settings.explainer_params``."""
+    from seraudit.xai.explainers.registry import make_explainer
+
+    return {m: make_explainer(m, **settings.explainer_params.get(m, {})) for m in settings.methods}
+
+
+def score(metric: Metric, context: MetricContext) -> MetricResult:
+    """One metric on one context; an optional metric's failure becomes a null value with the reason."""
+    if metric.required:
+        return metric(context)
+    try:
+        return metric(context)
+    except Exception as error:  # noqa: BLE001 -- an optional metric never loses the clip
+        return metric.result(None, error=f"{type(error).__name__}: {error}")
+
+
+def score_attributions(
+    models: Sequence[Any],
+    clip: Any,
+    attributions: Sequence[Any],
+    metrics: Sequence[Metric],
+    explainers: Mapping[str, Any],
+) -> Scores:
+    """Every metric on every attribution of one clip (one shared memo, so metrics reuse each other's passes)."""
+    shared: dict[Any, Any] = {}
+    scores: Scores = {}
+    for model in models:
+        own = {a.method: a for a in attributions if a.model == model.name}
+        for method, attribution in own.items():
+            context = MetricContext(model, clip, attribution, own, explainers, shared)
+            scores[(model.name, method)] = {m.id: score(m, context) for m in metrics}
+    return scores
+
+
+def flat_metrics(metrics: Sequence[Metric], results: Mapping[str, MetricResult], seconds: float) -> dict[str, Any]:
+    """The clip record's ``metrics`` dict: each metric's ``record_key`` and ``control_key``, then ``seconds``."""
+    present = [m for m in metrics if m.id in results]
+    fields: dict[str, Any] = {m.record_key: results[m.id].value for m in present if m.record_key}
+    fields.update({m.control_key: results[m.id].control for m in present if m.control_key})
+    fields["seconds"] = seconds
+    return fields
+
+
+def merged_curves(results: Mapping[str, MetricResult]) -> dict[str, list[float]] | None:
+    """Every curve the metrics of one attribution drew (``details["curves"]``), merged; None when none did."""
+    curves: dict[str, list[float]] = {}
+    for result in results.values():
+        curves.update(result.details.get("curves", {}))
+    return curves or None
 
 
 def audit_clip(
@@ -37,53 +100,28 @@ def audit_clip(
     *,
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
 ) -> ClipAudit:
-    """Predict, explain (every model x method) and score one clip with an `AuditSettings`; nothing is written."""
-    from seraudit.xai.metrics.agreement import method_agreement
+    """Predict, explain (every model x method) and score one clip with an `AuditSettings`; nothing is written.
+
+    Every registered metric that runs on every clip (``on_every_clip``) scores every map.
+    """
     from seraudit.xai.explainers.registry import explain_clip
-    from seraudit.xai.metrics.faithfulness import deletion_insertion
+    from seraudit.xai.metrics.agreement import agreement_record
+    from seraudit.xai.metrics.registry import build_metrics
 
     predictions = {m.name: m.predict_clip(features).as_dict() for m in models}
     attributions = explain_clip(
         list(models), features, list(settings.methods), target=settings.target, params=settings.explainer_params
     )
-    by_name = {m.name: m for m in models}
-    faithfulness, curves = {}, {}
-    for attribution in attributions:
-        result = deletion_insertion(
-            by_name[attribution.model],
-            features,
-            attribution,
-            steps=settings.faithfulness_steps,
-            n_random=settings.faithfulness_random,
-            seed=settings.seed,
-            block=settings.faithfulness_block,
-        )
-        faithfulness[(attribution.model, attribution.method)] = {
-            "deletion_auc": result.deletion_auc,
-            "insertion_auc": result.insertion_auc,
-            "random_deletion_auc": result.random_deletion_auc,
-            "random_insertion_auc": result.random_insertion_auc,
-            "seconds": attribution.seconds,
-        }
-        curves[(attribution.model, attribution.method)] = {
-            key: [float(v) for v in getattr(result, key)]
-            for key in ("fractions", "deletion", "insertion", "random_deletion", "random_insertion")
-        }
+    metrics = [m for m in build_metrics(settings) if m.on_every_clip]
+    scores = score_attributions(models, features, attributions, metrics, method_explainers(settings))
+    seconds = {(a.model, a.method): a.seconds for a in attributions}
+    faithfulness = {key: flat_metrics(metrics, results, seconds[key]) for key, results in scores.items()}
+    curves = {key: c for key, results in scores.items() if (c := merged_curves(results)) is not None}
     agreement = {}
     for model in models:
         own = {a.method: a for a in attributions if a.model == model.name}
         if len(own) >= 2:
-            try:
-                result = method_agreement(own)
-            except (ValueError, IndexError) as error:  # agreement is a side figure: never lose the clip over it
-                agreement[model.name] = {"methods": list(own), "error": f"{type(error).__name__}: {error}"}
-                continue
-            agreement[model.name] = {
-                "methods": list(result.spearman.index),
-                "matrix": _finite_matrix(result.spearman.to_numpy()),
-                "top_iou": _finite_matrix(result.top_iou.to_numpy()),
-                "top_fraction": result.top_fraction,
-            }
+            agreement[model.name] = agreement_record(own)
     egemaps_deviation = deviations(spec) if (settings.probe and deviations is not None) else []
     waveform = np.asarray(features.audio.waveform)
     return ClipAudit(
@@ -96,9 +134,43 @@ def audit_clip(
         egemaps_deviation=egemaps_deviation,
         duration_s=float(waveform.size / SAMPLE_RATE),
         curves=curves,
+        scores=scores,
     )
 
 
-def _finite_matrix(matrix: np.ndarray) -> list[list[float | None]]:
-    """JSON-ready matrix; undefined correlations (a constant map) become null."""
-    return [[float(v) if np.isfinite(v) else None for v in row] for row in np.asarray(matrix, dtype=np.float64)]
+def score_sampled_clips(
+    models: Sequence[Any],
+    records: Sequence[dict[str, Any]],
+    settings: Any,
+    load_features: Callable[[str], Any],
+) -> tuple[list[tuple[str, str, str, MetricResult]], dict[str, Any]]:
+    """The costly metrics (``on_every_clip`` False: model randomisation) on the first ``settings.sanity_clips`` records.
+
+    Each clip is explained again (same methods, the target its record names) to give the
+    metrics the originals they compare with. Returns every ``(clip id, model, method,
+    result)`` and each metric's long-standing index entry by its ``index_key``.
+    """
+    from seraudit.xai.explainers.perturbation import resolve_target
+    from seraudit.xai.metrics.registry import build_metrics
+
+    metrics = [m for m in build_metrics(settings) if not m.on_every_clip]
+    chosen = list(records[: settings.sanity_clips]) if metrics and settings.sanity_clips > 0 else []
+    if not chosen:
+        return [], {}
+    explainers = method_explainers(settings)
+    started = time.perf_counter()
+    scored = []
+    for record in chosen:
+        features = load_features(record["path"])
+        shared: dict[Any, Any] = {}
+        for model in models:
+            first = next(iter(record["methods"].get(model.name, {}).values()), None)
+            target = resolve_target(model, features, None if first is None else int(first["target"]))
+            originals = {name: explainer.explain(model, features, target) for name, explainer in explainers.items()}
+            for method, attribution in originals.items():
+                context = MetricContext(model, features, attribution, originals, explainers, shared)
+                scored += [(record["id"], model.name, method, score(m, context)) for m in metrics]
+    seconds = time.perf_counter() - started
+    entries = {m.index_key: m.index_entry([(clip, r) for clip, _, _, r in scored if r.metric == m.id], seconds)
+               for m in metrics if m.index_key}
+    return scored, entries

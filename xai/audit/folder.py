@@ -76,26 +76,9 @@ def patch_record(features: Any) -> dict[str, Any] | None:
     }
 
 
-def write_clip_audit(
-    audit: Any,
-    features: Any,
-    clip_dir: str | os.PathLike,
-    models: dict[str, Any],
-    *,
-    cache: str = "",
-) -> dict[str, Any]:
-    """Render and save one clip's audit (an `audit_compute.ClipAudit`) into ``clip_dir``, replaced atomically.
-
-    Returns its ``clip.json`` record. ``models`` maps each model name to the object
-    whose display name titles the figures (a `TrainedModel`, so an untrained branch
-    shows in every picture).
-    """
-    from seraudit.xai.render.audio import render_attribution_audio, write_wav
-    from seraudit.xai.render.image import image_name, plot_faithfulness_curves, plot_overlay, plot_time_profiles
-
-    clip_dir = Path(clip_dir)
-    waveform = np.asarray(features.audio.waveform, dtype=np.float32)
-    record: dict[str, Any] = {
+def clip_record(audit: Any, features: Any, cache: str = "") -> dict[str, Any]:
+    """The ``clip.json`` record of one clip before any artefact is written (``methods`` and figures still empty)."""
+    return {
         "format_version": AUDIT_FORMAT_VERSION,
         "id": audit.clip_id,
         "path": os.path.abspath(audit.spec.path),
@@ -114,43 +97,97 @@ def write_clip_audit(
         "cache_key": cache,
         "patches": patch_record(features),
     }
-    with atomic_directory(clip_dir) as tmp:
-        write_wav(tmp / ORIGINAL_AUDIO, waveform)
+
+
+def method_entry(audit: Any, attribution: Any, files: dict[str, Any]) -> dict[str, Any]:
+    """How ``clip.json`` lists one model x method: its target, artefacts (``files``), metrics, curves and params.
+
+    ``scores`` (every registered metric's value and control) is added when the audit computed them.
+    """
+    key = (attribution.model, attribution.method)
+    entry = {
+        "target": attribution.target,
+        "target_label": attribution.target_label,
+        **files,
+        "metrics": audit.faithfulness.get(key, {"seconds": attribution.seconds}),
+        "curves": audit.curves.get(key),
+        "params": json.loads(json.dumps(attribution.params, default=json_default)),
+    }
+    if key in getattr(audit, "scores", {}):
+        entry["scores"] = {metric_id: result.as_record() for metric_id, result in audit.scores[key].items()}
+    return entry
+
+
+def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: Any, shown: Any) -> dict[str, Any]:
+    """Write one map's file, sounds and overlay under ``tmp``; returns their paths relative to ``tmp``."""
+    from seraudit.xai.render.audio import render_attribution_audio
+    from seraudit.xai.render.image import image_name, plot_overlay
+
+    model, method = attribution.model, attribution.method
+    out = tmp / slug(model)
+    npz = attribution.save(out / f"{slug(method)}.npz")
+    waveform = np.asarray(features.audio.waveform, dtype=np.float32)
+    sound = render_attribution_audio(attribution, waveform, out, clip_name=audit.clip_id)
+    overlay = plot_overlay(attribution, features.log_mel, out / image_name(audit.clip_id, model, method, "overlay"),
+                           model=shown)
+    return {
+        "attribution": npz.relative_to(tmp).as_posix(),
+        "overlay": overlay.relative_to(tmp).as_posix(),
+        "excerpt": sound.excerpt.relative_to(tmp).as_posix() if sound.excerpt else None,
+        "excerpt_regions_s": [list(r) for r in sound.regions],
+        "listened": sound.listened.relative_to(tmp).as_posix(),
+        "ignored": sound.ignored.relative_to(tmp).as_posix(),
+    }
+
+
+def write_model_figures(tmp: Path, audit: Any, model: str, shown: Any) -> tuple[str, str | None]:
+    """One model's summary figures of the clip: time profiles of every method and, when computed, their curves.
+
+    Returns both paths relative to ``tmp`` (None for the curves when no metric drew any).
+    """
+    from seraudit.xai.render.image import image_name, plot_faithfulness_curves, plot_time_profiles
+
+    sub = tmp / slug(model)
+    own = [a for a in audit.attributions if a.model == model]
+    profile_png = sub / image_name(audit.clip_id, model, "all", "time_profile")
+    profile = plot_time_profiles(own, profile_png, model=shown).relative_to(tmp).as_posix()
+    own_curves = {a.method: audit.curves[(model, a.method)] for a in own if (model, a.method) in audit.curves}
+    if not own_curves:
+        return profile, None
+    curves_png = sub / image_name(audit.clip_id, model, "all", "faithfulness")
+    plot_faithfulness_curves(own_curves, curves_png, model=shown)
+    return profile, curves_png.relative_to(tmp).as_posix()
+
+
+def write_clip_audit(
+    audit: Any,
+    features: Any,
+    clip_dir: str | os.PathLike,
+    models: dict[str, Any],
+    *,
+    cache: str = "",
+) -> dict[str, Any]:
+    """Render and save one clip's audit (an `audit_compute.ClipAudit`) into ``clip_dir``, replaced atomically.
+
+    Returns its ``clip.json`` record. ``models`` maps each model name to the object
+    whose display name titles the figures (a `TrainedModel`, so an untrained branch
+    shows in every picture).
+    """
+    from seraudit.xai.render.audio import write_wav
+
+    record = clip_record(audit, features, cache)
+    with atomic_directory(Path(clip_dir)) as tmp:
+        write_wav(tmp / ORIGINAL_AUDIO, np.asarray(features.audio.waveform, dtype=np.float32))
         for attribution in audit.attributions:
-            model, method = attribution.model, attribution.method
-            out = tmp / slug(model)
-            npz = attribution.save(out / f"{slug(method)}.npz")
-            sound = render_attribution_audio(attribution, waveform, out, clip_name=audit.clip_id)
-            overlay = plot_overlay(
-                attribution,
-                features.log_mel,
-                out / image_name(audit.clip_id, model, method, "overlay"),
-                model=models.get(model, model),
-            )
-            record["methods"].setdefault(model, {})[method] = {
-                "target": attribution.target,
-                "target_label": attribution.target_label,
-                "attribution": npz.relative_to(tmp).as_posix(),
-                "overlay": overlay.relative_to(tmp).as_posix(),
-                "excerpt": sound.excerpt.relative_to(tmp).as_posix() if sound.excerpt else None,
-                "excerpt_regions_s": [list(r) for r in sound.regions],
-                "listened": sound.listened.relative_to(tmp).as_posix(),
-                "ignored": sound.ignored.relative_to(tmp).as_posix(),
-                "metrics": audit.faithfulness.get((model, method), {"seconds": attribution.seconds}),
-                "curves": audit.curves.get((model, method)),
-                "params": json.loads(json.dumps(attribution.params, default=json_default)),
-            }
+            files = write_method_artefacts(tmp, audit, attribution, features, models.get(attribution.model,
+                                                                                         attribution.model))
+            record["methods"].setdefault(attribution.model, {})[attribution.method] = method_entry(
+                audit, attribution, files)
         for model in dict.fromkeys(a.model for a in audit.attributions):  # one summary figure of each kind per model
-            sub = tmp / slug(model)
-            own = [a for a in audit.attributions if a.model == model]
-            shown = models.get(model, model)
-            profile_png = sub / image_name(audit.clip_id, model, "all", "time_profile")
-            record["time_profile"][model] = plot_time_profiles(own, profile_png, model=shown).relative_to(tmp).as_posix()
-            own_curves = {a.method: audit.curves[(model, a.method)] for a in own if (model, a.method) in audit.curves}
-            if own_curves:
-                curves_png = sub / image_name(audit.clip_id, model, "all", "faithfulness")
-                plot_faithfulness_curves(own_curves, curves_png, model=shown)
-                record["faithfulness_curves"][model] = curves_png.relative_to(tmp).as_posix()
+            profile, curves = write_model_figures(tmp, audit, model, models.get(model, model))
+            record["time_profile"][model] = profile
+            if curves is not None:
+                record["faithfulness_curves"][model] = curves
         write_json(tmp / CLIP_INDEX, record)
     return record
 

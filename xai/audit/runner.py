@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,9 +25,9 @@ from seraudit.ensemble.inference.shared_backbones import sharing_backbones
 from seraudit.preprocessing.audio import check_audio_path
 from seraudit.preprocessing.speech import NO_SPEECH_WARNING
 from seraudit.xai.audit.checks import audit_checks, read_run_failures
-from seraudit.xai.audit.compute import audit_clip
+from seraudit.xai.audit.compute import audit_clip, score_sampled_clips
 from seraudit.xai.audit.folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
-from seraudit.xai.audit.summary import metric_rows, summarise, summarise_sanity
+from seraudit.xai.audit.summary import metric_rows, record_scores, summarise, summarise_metrics
 from seraudit.xai.audit.clip_identity import ClipSpec, cache_key, cached_record, clip_id_for
 
 DEFAULT_METHODS = ("gradcam", "gradcam++", "lime", "occlusion")
@@ -36,9 +35,9 @@ PROBE = "probe"  # pseudo-method: eGeMAPS deviations from the speaker's neutral 
 REFERENCE_MODEL = "ensemble"  # the model the report compares every single model with
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditSettings:
-    """What an audit computes; every field enters the cache key."""
+    """What an audit computes; every field but the sanity ones enters the cache key. Never changed once built."""
 
     methods: tuple[str, ...] = DEFAULT_METHODS
     probe: bool = True
@@ -75,11 +74,129 @@ def parse_methods(text: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
     return tuple(dict.fromkeys(m for m in names if m != PROBE)), PROBE in names
 
 
+@dataclass
+class ClipSorting:
+    """Where each clip of a batch stands before computing: done (reused or failed), to compute, or a repeat.
+
+    ``outcomes``: spec index -> (record, None) or (None, failure); ``pending``: (spec index,
+    spec, cache key) still to compute; ``repeats``: spec index -> the pending index of the
+    same clip folder (computed once, listed twice).
+    """
+
+    outcomes: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]] = field(default_factory=dict)
+    pending: list[tuple[int, ClipSpec, str]] = field(default_factory=list)
+    repeats: dict[int, int] = field(default_factory=dict)
+    reused: int = 0
+
+
+def feature_loader(run: Run | None) -> Callable[[str], Any]:
+    """Clip features cut and pooled with the GDS threshold of ``run`` (the run the models come from), else the default."""
+    from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
+    from seraudit.preprocessing.pipeline import clip_features
+
+    threshold = run.gds_threshold if run is not None else DEFAULT_GDS_THRESHOLD
+    return functools.partial(clip_features, gds_threshold=threshold)
+
+
+def scores_complete(record: dict[str, Any], metrics: Sequence[Any]) -> bool:
+    """Whether a clip record holds every metric that runs on every clip (in ``scores`` or its older flat keys).
+
+    A record written before a metric was registered is computed again rather than reused without it.
+    """
+    for per_method in record.get("methods", {}).values():
+        for rec in per_method.values():
+            scores, flat = rec.get("scores") or {}, rec.get("metrics") or {}
+            if any(m.id not in scores and not (m.record_key and m.record_key in flat) for m in metrics):
+                return False
+    return True
+
+
+def reusable_record(spec: ClipSpec, folder: Path, key: str, require_speech: bool) -> dict[str, Any] | None:
+    """The clip's saved record when it is current (same cache key, every metric); raises for a refused clip."""
+    from seraudit.xai.metrics.registry import registered_metrics
+
+    check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
+    cached = cached_record(folder, key)
+    if cached is not None and require_speech and NO_SPEECH_WARNING in cached.get("warnings", []):
+        raise SerauditError(f"{spec.path}: no speech detected (rule: --require-speech); fix: leave the "
+                            "file out, or drop --require-speech to keep it with a warning")
+    every_clip = [m for m in registered_metrics().values() if m.on_every_clip]
+    return cached if cached is not None and scores_complete(cached, every_clip) else None
+
+
+def sort_clips(
+    models: Sequence[Any], specs: Sequence[ClipSpec], out_dir: Path, settings: AuditSettings, require_speech: bool, bar: Any
+) -> ClipSorting:
+    """Sort the batch into reused, failed, repeated and pending clips (a bad path fails here, never opened)."""
+    sorting = ClipSorting()
+    settings_key = settings.key()
+    first_of: dict[Path, int] = {}
+    for i, spec in enumerate(specs):
+        folder = clip_dir(out_dir, clip_id_for(spec.path))
+        try:
+            key = cache_key(spec, models, settings_key)
+            cached = reusable_record(spec, folder, key, require_speech)
+        except Exception as error:  # e.g. a file that vanished: recorded like any other bad clip
+            sorting.outcomes[i] = (None, failure_entry(spec.path, error))
+            bar.update(1)
+            continue
+        if cached is not None:
+            sorting.outcomes[i] = (cached, None)
+            sorting.reused += 1
+            bar.update(1)
+        elif folder in first_of:
+            sorting.repeats[i] = first_of[folder]
+        else:
+            first_of[folder] = i
+            sorting.pending.append((i, spec, key))
+    return sorting
+
+
+def compute_pending(
+    models: Sequence[Any],
+    pending: Sequence[tuple[int, ClipSpec, str]],
+    out_dir: Path,
+    settings: AuditSettings,
+    load_features: Callable[[str], Any],
+    deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None,
+    bar: Any,
+) -> dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]]:
+    """Compute and write every pending clip in this process; a failing clip is recorded and the batch goes on."""
+    outcomes = {}
+    # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
+    with sharing_backbones(models) as memo:
+        for i, spec, key in pending:
+            bar.set_postfix_str(Path(spec.path).name[:40])
+            try:
+                outcomes[i] = (audit_one(models, spec, key, out_dir, settings, load_features, deviations), None)
+            except Exception as error:  # one bad clip never stops the batch; the reason is recorded
+                outcomes[i] = (None, failure_entry(spec.path, error))
+            finally:
+                memo.clear()  # perturbations of one clip never recur in another
+            bar.update(1)
+    return outcomes
+
+
+def collect(
+    sorting: ClipSorting, computed: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]], bar: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, str]], int]:
+    """Records and failures in the batch's order (a repeated clip takes its first listing's outcome), and the reused count."""
+    outcomes = {**sorting.outcomes, **computed}
+    reused = sorting.reused
+    for i, first in sorting.repeats.items():
+        outcomes[i] = outcomes[first]
+        reused += outcomes[first][0] is not None
+        bar.update(1)
+    records = [outcomes[i][0] for i in sorted(outcomes) if outcomes[i][0] is not None]
+    failures = [outcomes[i][1] for i in sorted(outcomes) if outcomes[i][0] is None]
+    return records, failures, reused
+
+
 def run_audit(
     models: Sequence[Any],
     specs: Sequence[ClipSpec],
     out_dir: str | os.PathLike,
-    settings: AuditSettings = AuditSettings(),
+    settings: AuditSettings | None = None,
     *,
     load_features: Callable[[str], Any] | None = None,
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
@@ -93,92 +210,41 @@ def run_audit(
 ) -> dict[str, Any]:
     """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
 
-    ``failures`` are files that failed before the audit (e.g. in training); they are listed
-    in the index and in ``failures.csv`` with the audit's own. ``require_speech`` also
-    refuses a reused clip record that carries the "no speech detected" warning (pass
-    ``load_features`` with ``require_speech=True`` for the clips computed now).
+    ``settings`` (None: `AuditSettings()`) say what is computed. ``failures`` are files that
+    failed before the audit (e.g. in training); they are listed in the index and in
+    ``failures.csv`` with the audit's own. ``require_speech`` also refuses a reused clip
+    record that carries the "no speech detected" warning (pass ``load_features`` with
+    ``require_speech=True`` for the clips computed now).
 
     Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
     come from), else the default. Returns the index written to ``audit.json``:
     models (display names, untrained branches, labels), methods, clips, failures,
-    per-model/method metric means, the sanity check when ``settings.sanity_clips`` > 0, and the
-    pass/warn/fail ``checks`` of `xai.audit.checks`. ``engine`` (None: this process) computes the clips
-    not reused, e.g. on Ray (`xai.engines.ray_engine.RayEngine.audit_clips`); the index is written here either way.
+    per-model/method metric means, every registered metric's section (``metrics``), the
+    sanity check when ``settings.sanity_clips`` > 0, and the pass/warn/fail ``checks`` of
+    `xai.audit.checks`. ``engine`` (None: this process) computes the clips not reused, e.g.
+    on Ray (`xai.engines.ray_engine.RayEngine.audit_clips`); the index is written here either way.
     """
     from tqdm.auto import tqdm
 
-    if load_features is None:
-        from seraudit.preprocessing.gds import DEFAULT_GDS_THRESHOLD
-        from seraudit.preprocessing.pipeline import clip_features
-
-        threshold = run.gds_threshold if run is not None else DEFAULT_GDS_THRESHOLD
-        load_features = functools.partial(clip_features, gds_threshold=threshold)
+    settings = settings if settings is not None else AuditSettings()
+    load_features = load_features if load_features is not None else feature_loader(run)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings_key = settings.key()
-    records: list[dict[str, Any]] = []
-    failures = list(failures)
-    reused = 0
-    outcomes: dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]] = {}  # spec index -> (record, failure)
-    pending: list[tuple[int, ClipSpec, str]] = []  # (spec index, spec, cache key) of clips still to compute
-    repeats: dict[int, int] = {}  # spec index -> index of the pending spec of the same clip folder (computed once)
-    first_of: dict[Path, int] = {}
     bar = tqdm(total=len(specs), desc="audit", unit="clip", disable=not progress)
-    for i, spec in enumerate(specs):
-        folder = clip_dir(out_dir, clip_id_for(spec.path))
-        try:
-            check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
-            key = cache_key(spec, models, settings_key)
-            cached = cached_record(folder, key)
-            if cached is not None and require_speech and NO_SPEECH_WARNING in cached.get("warnings", []):
-                raise SerauditError(f"{spec.path}: no speech detected (rule: --require-speech); fix: leave the "
-                                    "file out, or drop --require-speech to keep it with a warning")
-        except Exception as error:  # e.g. a file that vanished: recorded like any other bad clip
-            outcomes[i] = (None, failure_entry(spec.path, error))
-            bar.update(1)
-            continue
-        if cached is not None:
-            outcomes[i] = (cached, None)
-            reused += 1
-            bar.update(1)
-        elif folder in first_of:
-            repeats[i] = first_of[folder]
-        else:
-            first_of[folder] = i
-            pending.append((i, spec, key))
+    sorting = sort_clips(models, specs, out_dir, settings, require_speech, bar)
     if engine is not None:  # e.g. `xai.engines.ray_engine.RayEngine`: the same clip computation on a pool of workers
-        for i, outcome in engine.audit_clips(run, models, settings, out_dir, pending, deviations):
-            outcomes[i] = outcome
+        computed = {}
+        for i, outcome in engine.audit_clips(run, models, settings, out_dir, sorting.pending, deviations):
+            computed[i] = outcome
             bar.update(1)
     else:
-        # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
-        with sharing_backbones(models) as memo:
-            for i, spec, key in pending:
-                bar.set_postfix_str(Path(spec.path).name[:40])
-                try:
-                    outcomes[i] = (audit_one(models, spec, key, out_dir, settings, load_features, deviations), None)
-                except Exception as error:  # one bad clip never stops the batch; the reason is recorded
-                    outcomes[i] = (None, failure_entry(spec.path, error))
-                finally:
-                    memo.clear()  # perturbations of one clip never recur in another
-                bar.update(1)
-    for i, first in repeats.items():
-        outcomes[i] = outcomes[first]
-        reused += outcomes[first][0] is not None
-        bar.update(1)
+        computed = compute_pending(models, sorting.pending, out_dir, settings, load_features, deviations, bar)
+    records, audit_failures, reused = collect(sorting, computed, bar)
     bar.close()
-    for i in sorted(outcomes):
-        record, failure = outcomes[i]
-        if record is not None:
-            records.append(record)
-        else:
-            failures.append(failure)
-    sanity = None
-    if settings.sanity_clips > 0 and records:
-        sanity = run_sanity(models, records[: settings.sanity_clips], settings, load_features)
+    sampled, entries = score_sampled_clips(models, records, settings, load_features)
     index = audit_index(
-        models, records, failures, settings,
-        sanity=sanity, probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,
+        models, records, [*failures, *audit_failures], settings, sampled=sampled, entries=entries,
+        probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,
     )
     index["checks"] = audit_checks(index, run.results if run is not None else None,
                                    read_run_failures(run.path if run is not None else None))
@@ -218,7 +284,8 @@ def audit_index(
     failures: Sequence[dict[str, str]],
     settings: AuditSettings,
     *,
-    sanity: dict[str, Any] | None = None,
+    sampled: Sequence[Any] = (),
+    entries: dict[str, Any] | None = None,
     probing: dict[str, Any] | None = None,
     run_dir: str | os.PathLike = "",
     title: str = "",
@@ -227,7 +294,14 @@ def audit_index(
     """The ``audit.json`` index of clip records already on disk (`audit_folder.write_audit_index` writes it).
 
     ``models`` need ``name``, ``display_name``, ``untrained_branches`` and ``labels``.
+    ``sampled`` are the results of the metrics run on a few clips only and ``entries`` their
+    long-standing index keys (`xai.audit.compute.score_sampled_clips`; ``"sanity"``, null when not run).
     """
+    from seraudit.xai.metrics.registry import registered_metrics
+
+    metrics = list(registered_metrics().values())
+    every_clip = [m for m in metrics if m.on_every_clip]
+    entries = entries or {}
     names = [m.name for m in models]
     return {
         "title": title or "SERAudit audit",
@@ -248,33 +322,7 @@ def audit_index(
         "failures": list(failures),
         "reused": reused,
         "summary": summarise(records),
-        "sanity": sanity,
+        **{m.index_key: entries.get(m.index_key) for m in metrics if m.index_key},
         "probing": probing,
+        "metrics": summarise_metrics([*record_scores(records, every_clip), *sampled], metrics),
     }
-
-
-def run_sanity(
-    models: Sequence[Any],
-    records: Sequence[dict[str, Any]],
-    settings: AuditSettings,
-    load_features: Callable[[str], Any],
-) -> dict[str, Any]:
-    """Model-randomisation check on a few audited clips: mean Spearman correlation per model and method."""
-    from seraudit.xai.explainers.registry import make_explainer
-    from seraudit.xai.metrics.sanity import model_randomisation
-
-    explainers = {m: make_explainer(m, **settings.explainer_params.get(m, {})) for m in settings.methods}
-    tables = []
-    started = time.perf_counter()
-    for record in records:
-        features = load_features(record["path"])
-        for model in models:
-            target = record["methods"].get(model.name, {})
-            first = next(iter(target.values()), None)
-            table = model_randomisation(
-                model, explainers, features, None if first is None else int(first["target"]),
-                n_blocks=settings.sanity_blocks, seed=settings.seed,
-            )
-            table["clip"] = record["id"]
-            tables.append(table)
-    return summarise_sanity(tables, [r["id"] for r in records], time.perf_counter() - started)

@@ -1,28 +1,35 @@
-"""What an audit concludes over its clips: mean metrics and the faithfulness verdict per model and method, sanity tables.
+"""What an audit concludes over its clips: every registered metric's mean per model and method, and how surely it beats its control.
 
-Reads clip records (the dicts `audit_folder.write_clip_audit` returns) and sanity
-tables; computes nothing from a model.
+Reads clip records (the dicts `audit_folder.write_clip_audit` returns) and metric
+results; computes nothing from a model. Two views of the same numbers: the generic
+``metrics`` section (one entry per registered metric, `metric_sections`) and the
+long-standing ``summary`` (flat keys such as ``deletion_auc``, `summarise`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
-from seraudit.xai.audit.folder import plain
+from seraudit.xai.metrics.base import Metric, MetricResult
+from seraudit.xai.metrics.registry import registered_metrics
+from seraudit.xai.metrics.sanity import summarise_randomisation as summarise_sanity  # noqa: F401 -- its old home
+
+Scored = tuple[str, str, str, MetricResult]  # (clip id, model, method, result)
 
 
 def summarise(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per model and method over the audited clips: the mean of each metric, the clip count and the faithfulness verdict.
 
-    Beside the mean AUCs, ``deletion_beats_random`` / ``insertion_beats_random`` are the
-    fractions of clips on which the map beat its own random baseline, and
-    ``deletion_gain_ci`` / ``insertion_gain_ci`` the 95 % bootstrap interval (over clips)
-    of the mean gain over random: an interval that holds 0 means this audit cannot tell
-    the map from a random ranking.
+    Beside the mean of every flat key (``deletion_auc``, ...), for each registered metric
+    with a ``record_key`` and a ``control_key``, ``<id>_beats_random`` is the fraction of
+    clips on which the map beat its control (for deletion and insertion: its own random
+    baseline) and ``<id>_gain_ci`` the 95 % bootstrap interval (over clips) of the mean gain
+    over the control: an interval that holds 0 means this audit cannot tell the map from a
+    random ranking.
     """
+    controlled = [m for m in registered_metrics().values() if m.record_key and m.control_key]
     values: dict[str, dict[str, dict[str, list[float]]]] = {}
     gains: dict[tuple[str, str], dict[str, list[float]]] = {}
     for record in records:
@@ -33,10 +40,11 @@ def summarise(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str
                 for key, value in metrics.items():
                     if isinstance(value, (int, float)) and np.isfinite(value):
                         slot.setdefault(key, []).append(float(value))
-                for kind, sign in (("deletion", -1.0), ("insertion", 1.0)):
-                    auc, random_auc = metrics.get(f"{kind}_auc"), metrics.get(f"random_{kind}_auc")
-                    if isinstance(auc, (int, float)) and isinstance(random_auc, (int, float)):
-                        gains.setdefault((model, method), {}).setdefault(kind, []).append(sign * (auc - random_auc))
+                for metric in controlled:
+                    value, control = metrics.get(metric.record_key), metrics.get(metric.control_key)
+                    if isinstance(value, (int, float)) and isinstance(control, (int, float)):
+                        sign = 1.0 if metric.higher_is_better else -1.0
+                        gains.setdefault((model, method), {}).setdefault(metric.id, []).append(sign * (value - control))
     out: dict[str, dict[str, dict[str, float]]] = {}
     for model, per_method in values.items():
         for method, metrics in per_method.items():
@@ -68,33 +76,90 @@ def metric_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in records:
         for model, per_method in record.get("methods", {}).items():
             for method, rec in per_method.items():
-                rows.append({"clip": record["id"], "path": record["path"], "model": model, "method": method,
-                             "target_label": rec.get("target_label"), **rec.get("metrics", {})})
+                row = {"clip": record["id"], "path": record["path"], "model": model, "method": method,
+                       "target_label": rec.get("target_label"), **rec.get("metrics", {})}
+                if "scores" in rec:
+                    row["scores"] = rec["scores"]
+                rows.append(row)
     return rows
 
 
-def summarise_sanity(tables: Sequence[pd.DataFrame], clips: Sequence[str], seconds: float) -> dict[str, Any]:
-    """The model-randomisation check over audited clips, as the index stores it.
+# --------------------------------------------------------------------------- the generic section
+def record_scores(records: Iterable[dict[str, Any]], metrics: Sequence[type[Metric]]) -> list[Scored]:
+    """Every clip x model x method result of ``metrics`` found in clip records.
 
-    ``tables`` are `xai.metrics.sanity.model_randomisation` tables, each with a ``clip``
-    column. ``rows``: per model and method, the mean Spearman correlation at the
-    last (most randomised) stage; ``stages``: the mean at every stage.
+    A record's ``scores`` come first; a record written before them gives what its flat
+    ``metrics`` keys hold (a metric's ``record_key`` and ``control_key``).
     """
-    if not tables:
-        return {"rows": [], "stages": [], "seconds": 0.0}
-    table = pd.concat(tables, ignore_index=True)
-    last_stage = table.groupby(["model", "method"])["stage"].transform("max") == table["stage"]
-    summary = (
-        table[last_stage].groupby(["model", "method"])
-        .agg(spearman=("spearman", "mean"), n_clips=("clip", "nunique"), stage_name=("stage_name", "first"))
-        .reset_index()
-    )
-    stages = (
-        table.groupby(["model", "method", "stage", "stage_name"])["spearman"].mean().reset_index().to_dict("records")
-    )
+    scored = []
+    for record in records:
+        for model, per_method in record.get("methods", {}).items():
+            for method, rec in per_method.items():
+                scores, flat = rec.get("scores") or {}, rec.get("metrics") or {}
+                for metric in metrics:
+                    if metric.id in scores:
+                        value, control = scores[metric.id].get("value"), scores[metric.id].get("control")
+                    elif metric.record_key and metric.record_key in flat:
+                        value, control = flat[metric.record_key], flat.get(metric.control_key) if metric.control_key else None
+                    else:
+                        continue
+                    scored.append((record["id"], model, method,
+                                   MetricResult(metric.id, value, control, metric.higher_is_better)))
+    return scored
+
+
+def _finite(values: Iterable[Any]) -> np.ndarray:
+    array = np.asarray([v for v in values if isinstance(v, (int, float))], dtype=np.float64)
+    return array[np.isfinite(array)]
+
+
+def summary_cell(metric: type[Metric], results: Sequence[MetricResult]) -> dict[str, Any]:
+    """One model x method of a metric over clips: mean value and control, clips scored, how surely it beats the control."""
+    values, controls = _finite(r.value for r in results), _finite(r.control for r in results)
+    gains = _finite(r.gain for r in results)
     return {
-        "rows": [{k: plain(v) for k, v in row.items()} for row in summary.to_dict("records")],
-        "stages": [{k: plain(v) for k, v in row.items()} for row in stages],
-        "clips": list(clips),
-        "seconds": seconds,
+        "value": float(values.mean()) if values.size else None,
+        "control": float(controls.mean()) if controls.size else None,
+        "n_clips": int(values.size),
+        "beats_control": float(np.mean(gains > 0)) if gains.size else None,
+        "gain_ci": gain_interval(gains) if gains.size else None,
+        **metric.summary_extras(list(results)),
     }
+
+
+def metric_summary(metric: type[Metric], scored: Iterable[Scored]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{model: {method: cell}}`` of one metric over every clip it scored."""
+    grouped: dict[str, dict[str, list[MetricResult]]] = {}
+    for _, model, method, result in scored:
+        if result.metric == metric.id:
+            grouped.setdefault(model, {}).setdefault(method, []).append(result)
+    return {model: {method: summary_cell(metric, results) for method, results in per_method.items()}
+            for model, per_method in grouped.items()}
+
+
+def metric_section(metric: type[Metric], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """One entry of ``audit.json["metrics"]``: what the metric is (name, direction, control, threshold) and its summary."""
+    return {
+        "name": metric.name,
+        "description": metric.description,
+        "higher_is_better": metric.higher_is_better,
+        "control_name": metric.control_name,
+        "threshold": metric.threshold,
+        "summary": dict(summary),
+    }
+
+
+def summarise_metrics(scored: Sequence[Scored], metrics: Sequence[type[Metric]] | None = None) -> dict[str, Any]:
+    """``audit.json["metrics"]``: one section per registered metric, in registration order."""
+    metrics = list(registered_metrics().values()) if metrics is None else list(metrics)
+    return {m.id: metric_section(m, metric_summary(m, scored)) for m in metrics}
+
+
+def metric_sections(index: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``metrics`` section of an audit index; for a folder written before it, the same rebuilt from the old keys.
+
+    What the checks and the report loop over, so an old audit folder reads like a new one.
+    """
+    if index.get("metrics") is not None:
+        return dict(index["metrics"])
+    return {m.id: metric_section(m, m.legacy_summary(index)) for m in registered_metrics().values()}

@@ -135,56 +135,51 @@ class Metric:
                             MappingProxyType(dict(details)))
 
     # ----------------------------------------------------------------- how the audit stores and reads it
-    def record_fields(self, result: MetricResult) -> dict[str, float | None]:
-        """The clip record's legacy ``metrics`` keys for this result (none unless ``record_key`` is set)."""
-        fields = {}
-        if self.record_key:
-            fields[self.record_key] = result.value
-        if self.control_key:
-            fields[self.control_key] = result.control
-        return fields
-
-    def legacy_summary(self, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    @classmethod
+    def legacy_summary(cls, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
         """This metric's summary cells rebuilt from an audit index written before the generic ``metrics`` section.
 
         The default reads the legacy per-model/method ``summary`` means of ``record_key``/``control_key``.
         """
-        if not self.record_key:
+        if not cls.record_key:
             return {}
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for model, per_method in (index.get("summary") or {}).items():
             for method, entry in per_method.items():
-                if self.record_key not in entry:
+                if cls.record_key not in entry and f"{cls.id}_beats_random" not in entry:
                     continue
                 out.setdefault(model, {})[method] = {
-                    "value": entry.get(self.record_key),
-                    "control": entry.get(self.control_key) if self.control_key else None,
+                    "value": entry.get(cls.record_key),
+                    "control": entry.get(cls.control_key) if cls.control_key else None,
                     "n_clips": int(entry.get("n_clips", 0)),
-                    "beats_control": entry.get(f"{self.id}_beats_random"),
-                    "gain_ci": entry.get(f"{self.id}_gain_ci"),
+                    "beats_control": entry.get(f"{cls.id}_beats_random"),
+                    "gain_ci": entry.get(f"{cls.id}_gain_ci"),
                 }
         return out
 
-    def summary_extras(self, results: list[MetricResult]) -> dict[str, Any]:
+    @classmethod
+    def summary_extras(cls, results: list[MetricResult]) -> dict[str, Any]:
         """Fields added to a summary cell from the clips' results (e.g. which stage a value refers to)."""
         return {}
 
-    def describe(self, cell: Mapping[str, Any]) -> str:
+    @classmethod
+    def describe(cls, cell: Mapping[str, Any]) -> str:
         """The check's figure for one summary cell."""
         value, n = cell.get("value"), int(cell.get("n_clips") or 0)
         clips = f"{n} clip" if n == 1 else f"{n} clips"
-        if self.threshold is not None:
+        if cls.threshold is not None:
             if value is None:
-                return f"no {self.name} on {clips}"
-            side = "above" if self.higher_is_better else "below"
-            return f"{self.name} {value:.2f} over {clips}; passes {side} {self.threshold}"
+                return f"no {cls.name} on {clips}"
+            side = "above" if cls.higher_is_better else "below"
+            return f"{cls.name} {value:.2f} over {clips}; passes {side} {cls.threshold}"
         share, ci = cell.get("beats_control"), cell.get("gain_ci")
         if share is None:
-            return f"no {self.control_name} to compare with on {clips}"
+            return f"no {cls.control_name} to compare with on {clips}"
         interval = "too few clips for an interval" if not ci else f"gain 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]"
-        return f"beats {self.control_name} on {100 * share:.0f} % of {clips}, {interval}"
+        return f"beats {cls.control_name} on {100 * share:.0f} % of {clips}, {interval}"
 
-    def index_entry(self, results: list[tuple[str, MetricResult]], seconds: float) -> Any:
+    @classmethod
+    def index_entry(cls, results: list[tuple[str, MetricResult]], seconds: float) -> Any:
         """For a metric run on a few clips after the loop: its legacy ``audit.json`` entry (see ``index_key``)."""
         return None
 

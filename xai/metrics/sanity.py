@@ -286,18 +286,21 @@ class ModelRandomisation(Metric):
         return self.result(float(last["spearman"].iloc[0]), rows=own.to_dict("records"),
                            stage_name=str(last["stage_name"].iloc[0]))
 
-    def summary_extras(self, results: list[MetricResult]) -> dict[str, Any]:
+    @classmethod
+    def summary_extras(cls, results: list[MetricResult]) -> dict[str, Any]:
         return {"stage_name": results[0].details["stage_name"]} if results else {}
 
-    def describe(self, cell: Mapping[str, Any]) -> str:
+    @classmethod
+    def describe(cls, cell: Mapping[str, Any]) -> str:
         rho, n = cell.get("value"), int(cell.get("n_clips") or 0)
         if rho is None:
             return "no rank correlation (constant maps)"
         clips = f"{n} clip" if n == 1 else f"{n} clips"
         return (f"rank correlation {rho:.2f} after randomising {cell.get('stage_name') or 'the model'} "
-                f"({clips}; passes below {self.threshold})")
+                f"({clips}; passes below {cls.threshold})")
 
-    def legacy_summary(self, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    @classmethod
+    def legacy_summary(cls, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for row in (index.get("sanity") or {}).get("rows", []):
             out.setdefault(row.get("model"), {})[row.get("method")] = {
@@ -306,7 +309,8 @@ class ModelRandomisation(Metric):
             }
         return out
 
-    def index_entry(self, results: list[tuple[str, MetricResult]], seconds: float) -> dict[str, Any]:
+    @classmethod
+    def index_entry(cls, results: list[tuple[str, MetricResult]], seconds: float) -> dict[str, Any]:
         """``audit.json["sanity"]``: every clip's per-stage rows, summarised."""
         tables = [pd.DataFrame(list(result.details["rows"])).assign(clip=clip) for clip, result in results]
         return summarise_randomisation(tables, list(dict.fromkeys(clip for clip, _ in results)), seconds)
