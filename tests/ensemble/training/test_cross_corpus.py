@@ -12,7 +12,7 @@ import soundfile as sf
 
 from seraudit.core.errors import CorpusError
 from seraudit.ensemble.training.cross_corpus import restrict, run_cross_corpus, shared_labels
-from seraudit.ensemble.training.experiment import TRAINING, read_clips
+from seraudit.ensemble.training.experiment import TRAINING
 from seraudit.ensemble.training.settings import TrainSettings
 
 
@@ -97,8 +97,3 @@ def test_the_training_clips_are_checked_before_any_weights_are_looked_up(corpora
     with pytest.raises(CorpusError, match="only 'happy' of the emotions|only 'angry' of the emotions"):
         run_cross_corpus(settings, "manifest", str(corpora["test"]))
     assert not (tmp_path / "cache").exists()
-
-
-def test_a_label_map_with_no_manifest_to_map_is_refused():
-    with pytest.raises(CorpusError, match="reads no manifest"):
-        read_clips([("ravdess", "x"), ("emodb", "y")], label_map="map.csv")

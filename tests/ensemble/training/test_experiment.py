@@ -1,8 +1,13 @@
-"""A run needs the weights of exactly the backbones its models use, and records which of them are untrained."""
+"""A run needs the weights of exactly the backbones its models use, records which of them are untrained, and checks
+its clips (read with the label map) before any of that."""
 
 from types import SimpleNamespace
 
-from seraudit.ensemble.training.experiment import model_info, resolve_sources
+import pandas as pd
+import pytest
+
+from seraudit.core.errors import CorpusError
+from seraudit.ensemble.training.experiment import model_info, read_clips, resolve_sources, trainable_clips
 from seraudit.ensemble.training.settings import TrainSettings
 
 
@@ -21,3 +26,20 @@ def test_model_info_marks_untrained_backbones_and_the_ensembles_fusion():
         "yamnet": {"fusion": None, "untrained": []},
         "egemaps": {"fusion": None, "untrained": []},
     }
+
+
+def test_a_label_map_with_no_manifest_to_map_is_refused():
+    with pytest.raises(CorpusError, match="reads no manifest"):
+        read_clips([("ravdess", "x"), ("emodb", "y")], label_map="map.csv")
+
+
+def test_a_slice_only_warns_about_thin_emotions_of_a_corpus_that_passed():
+    table = pd.DataFrame({"path": list("abcdefgh"), "label": ["sad", "angry"] * 4,
+                          "speaker": ["s1", "s1", "s2", "s2", "s3", "s3", "s4", "s4"]})
+    settings = TrainSettings(corpus="c", data="d", models=["egemaps"], max_clips=3)
+    with pytest.warns(UserWarning, match=r"d \(sliced to 3 clips\): emotion\(s\) spoken by fewer than 2 speakers"):
+        sliced = trainable_clips(table, settings, "d")
+    assert len(sliced) == 3
+    thin = table.assign(label=["sad", "angry"] + ["sad"] * 6)  # angry spoken by s1 only: the corpus itself fails
+    with pytest.raises(CorpusError, match=r"^d: emotion\(s\) spoken by fewer than 2 speakers \('angry': 1\)"):
+        trainable_clips(thin, settings, "d")
