@@ -93,3 +93,15 @@ def late(data, fit):
 def test_clips(data):
     """The clips of the split's test speakers."""
     return np.flatnonzero(np.isin(data.speakers, FOLD.test_speakers))
+
+
+@pytest.fixture(scope="module")
+def settings_for():
+    """`settings_for(models, fusion="late", **settings)`: the synthetic run's `TrainSettings` (3-epoch heads, quiet)."""
+    return synthetic_settings
+
+
+@pytest.fixture(scope="module")
+def sources():
+    """Backbone -> its resolved weights, as far as a synthetic run needs them (pretrained or not)."""
+    return SOURCES
