@@ -2,7 +2,8 @@
 
 A `ModelSpec` describes one model completely enough to build its graph
 (`ensemble.model.graph.build_model`), to train its heads on cached layer features
-(`ensemble.training.trainer`) and to move those heads into the graph by layer name.
+(`ensemble.training.trainer`) and to move those heads into the graph by layer name
+(`ensemble.training.assembly`).
 It is what a saved model's ``config.json`` holds (``name``, ``fusion``,
 ``head``), so a run folder rebuilds the same graph.
 
