@@ -22,6 +22,7 @@ What a metric declares on its class (read by the audit, never by name):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
@@ -99,7 +100,7 @@ def _plain(value: Any) -> float | None:
     return float(value) if _finite(value) else None
 
 
-class Metric:
+class Metric(ABC):
     """Base of every metric: subclasses set the class attributes and implement `__call__`."""
 
     id: ClassVar[str] = ""
@@ -126,8 +127,9 @@ class Metric:
         """The metric configured by an audit's settings (`AuditSettings`); the default takes no parameter."""
         return cls()
 
+    @abstractmethod
     def __call__(self, context: MetricContext) -> MetricResult:
-        raise NotImplementedError(f"{type(self).__name__} does not score attributions")
+        """Score ``context.attribution`` (of ``context.model`` on ``context.clip``, for ``context.target``)."""
 
     def result(self, value: Any, control: Any = None, **details: Any) -> MetricResult:
         """A `MetricResult` of this metric (its id and direction filled in)."""

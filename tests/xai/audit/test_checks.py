@@ -83,3 +83,40 @@ def test_the_runs_failures_csv_is_read_when_present(tmp_path):
     (tmp_path / "failures.csv").write_text('clip,error\n/data/a.wav,"no speech detected, 0.0 s voiced"\n', encoding="utf-8")
     assert read_run_failures(tmp_path) == [{"clip": "/data/a.wav", "error": "no speech detected, 0.0 s voiced",
                                              "stage": "training"}]
+
+
+def test_each_metric_derives_its_check_from_what_it_declares():
+    from seraudit.xai.audit.summary import metric_sections
+    from seraudit.xai.metrics.base import Metric
+    from seraudit.xai.metrics.registry import register_metric, unregister_metric
+
+    class Spread(Metric):
+        id, name, threshold, higher_is_better = "spread", "Spread", 0.3, False
+
+        def __call__(self, context):
+            return self.result(0.0)
+
+    class Sampled(Spread):
+        id, name, on_every_clip = "sampled", "Sampled", False
+
+    register_metric(Spread)
+    register_metric(Sampled)
+    try:
+        sections = metric_sections(INDEX)  # the legacy keys, then a generic section for each new metric
+        sections["spread"]["summary"] = {"ensemble": {"gradcam": {"value": 0.1, "n_clips": 3},
+                                                      "occlusion": {"value": 0.6, "n_clips": 3}}}
+        named = by_name(audit_checks({**INDEX, "metrics": sections}, RESULTS))
+    finally:
+        unregister_metric("spread")
+        unregister_metric("sampled")
+    suffix = "(Ensemble (late fusion; VGGish untrained))"
+    assert named[f"gradcam: Spread {suffix}"]["status"] == "pass"  # below the threshold, lower is better
+    occlusion = named[f"occlusion: Spread {suffix}"]
+    assert occlusion["status"] == "fail" and occlusion["value"] == "Spread 0.60 over 3 clips; passes below 0.3"
+    assert occlusion["evidence"] == "index.html#metric-spread"
+    assert named["Sampled check"] == {"name": "Sampled check", "status": "warn", "value": "not run on this audit",
+                                      "evidence": "index.html#metric-sampled"}
+    assert not any("agreement" in name.lower() for name in named)  # reported without a verdict
+    # the generic section gives the same verdicts as the legacy keys it replaces
+    assert by_name(audit_checks({**INDEX, "metrics": metric_sections(INDEX)}, RESULTS)) == by_name(
+        audit_checks(INDEX, RESULTS))

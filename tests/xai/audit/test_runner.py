@@ -155,3 +155,38 @@ def test_audit_json_holds_the_verdict_and_each_clip_its_patches_and_keep_mask(au
         assert patches["start_s"] == pytest.approx(features.patches.start_s.tolist())
         assert patches["end_s"] == pytest.approx(features.patches.end_s.tolist())
         assert patches["keep"] == features.selection.keep.tolist() and any(patches["keep"])
+
+
+def test_settings_have_no_shared_default_and_never_change_once_built():
+    import dataclasses
+    import inspect
+
+    assert inspect.signature(run_audit).parameters["settings"].default is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AuditSettings().seed = 1
+
+
+def test_model_randomisation_on_the_first_clips_keeps_its_numbers_and_joins_the_metrics(tone_model, tone_clip,
+                                                                                        speech_wav, tmp_path):
+    from seraudit.xai.explainers.registry import make_explainer
+    from seraudit.xai.metrics.sanity import model_randomisation
+
+    settings = AuditSettings(methods=("gradcam", "gradcam++"), probe=False, faithfulness_steps=2,
+                             faithfulness_random=1, sanity_clips=1, sanity_blocks=1)
+    index = run_audit([tone_model], [ClipSpec(str(speech_wav))], tmp_path / "audit", settings,
+                      load_features=lambda _path: tone_clip, progress=False)
+    record = json.loads((tmp_path / "audit" / index["clips"][0]["dir"] / "clip.json").read_text())
+    target = record["methods"]["ensemble"]["gradcam"]["target"]
+    table = model_randomisation(tone_model, {m: make_explainer(m) for m in settings.methods}, tone_clip, target,
+                                n_blocks=1, seed=0)
+    last = table[table.stage == table.stage.max()].set_index("method")["spearman"]
+    rows = {r["method"]: r for r in index["sanity"]["rows"]}
+    cells = index["metrics"]["model_randomisation"]["summary"]["ensemble"]
+    for method in settings.methods:
+        assert rows[method]["spearman"] == pytest.approx(last[method]) and rows[method]["n_clips"] == 1
+        assert cells[method]["value"] == pytest.approx(last[method]) and cells[method]["n_clips"] == 1
+    assert [s["spearman"] for s in index["sanity"]["stages"]] == pytest.approx(
+        table.groupby(["method", "stage"])["spearman"].mean().tolist())
+    checks = {c["name"] for c in index["checks"]}
+    assert "gradcam changes when Ensemble (feature fusion) is randomised" in checks
+    assert "model-randomisation check" not in checks

@@ -51,3 +51,40 @@ def test_sanity_summary_reports_the_most_randomised_stage_per_method():
     assert [s["spearman"] for s in sanity["stages"]] == [1.0, 0.5, pytest.approx(0.1)]
     assert sanity["clips"] == ["c1", "c2"] and sanity["seconds"] == 1.5
     assert summarise_sanity([], [], 0.0) == {"rows": [], "stages": [], "seconds": 0.0}
+
+
+def test_every_metric_is_summarised_from_its_scores_or_from_the_older_flat_keys():
+    from seraudit.xai.audit.summary import record_scores, summarise_metrics
+    from seraudit.xai.metrics.registry import registered_metrics
+
+    gains = [0.1, 0.2, -0.05, 0.15]
+    new = [{"id": f"c{i}", "methods": {"yamnet": {"gradcam": {"scores": {
+        "deletion": {"value": 0.4 - g, "control": 0.4}, "method_agreement": {"value": None, "control": None}}}}}}
+        for i, g in enumerate(gains[:2])]
+    old = [{"id": f"c{i + 2}", **_record("yamnet", "gradcam", 0.4 - g, 0.4)} for i, g in enumerate(gains[2:])]
+    metrics = list(registered_metrics().values())
+    sections = summarise_metrics(record_scores(new + old, metrics), metrics)
+    assert list(sections) == list(registered_metrics())
+    cell = sections["deletion"]["summary"]["yamnet"]["gradcam"]
+    assert cell["value"] == pytest.approx(0.4 - np.mean(gains)) and cell["control"] == pytest.approx(0.4)
+    assert cell["n_clips"] == 4 and cell["beats_control"] == 0.75
+    low, high = cell["gain_ci"]
+    assert low < np.mean(gains) < high
+    assert sections["deletion"]["higher_is_better"] is False and sections["deletion"]["control_name"] == "random"
+    assert sections["method_agreement"]["summary"]["yamnet"]["gradcam"]["n_clips"] == 0  # null on its one clip
+    assert sections["model_randomisation"]["summary"] == {}  # not in clip records: run on a few clips after the loop
+
+
+def test_an_index_written_before_the_metrics_section_reads_like_a_new_one():
+    from seraudit.xai.audit.summary import metric_sections
+
+    old = {"summary": {"yamnet": {"gradcam": {"deletion_auc": 0.2, "random_deletion_auc": 0.3, "n_clips": 5,
+                                              "deletion_beats_random": 0.8, "deletion_gain_ci": [0.01, 0.2]}}},
+           "sanity": {"rows": [{"model": "yamnet", "method": "gradcam", "spearman": 0.3, "n_clips": 1,
+                                "stage_name": "head"}]}}
+    sections = metric_sections(old)
+    assert sections["deletion"]["summary"]["yamnet"]["gradcam"] == {
+        "value": 0.2, "control": 0.3, "n_clips": 5, "beats_control": 0.8, "gain_ci": [0.01, 0.2]}
+    assert sections["insertion"]["summary"] == {}
+    assert sections["model_randomisation"]["summary"]["yamnet"]["gradcam"]["value"] == 0.3
+    assert metric_sections({"metrics": {"x": {"summary": {}}}}) == {"x": {"summary": {}}}

@@ -48,3 +48,20 @@ def test_maps_of_different_models_are_not_compared(maps, make_attribution):
     other = make_attribution(maps["gradcam"].clip_map, "lime", model="vggish")
     with pytest.raises(ValueError, match="same model and target"):
         rank_correlation({"gradcam": maps["gradcam"], "lime": other})
+
+
+def test_the_method_agreement_member_is_the_mean_correlation_with_the_other_methods(make_attribution, rng):
+    from types import SimpleNamespace
+
+    from seraudit.xai.metrics.agreement import MethodAgreement
+    from seraudit.xai.metrics.base import MetricContext
+
+    base = rng.normal(size=(120, 64))
+    maps = {name: make_attribution(base + noise * rng.normal(size=base.shape), name)
+            for name, noise in (("a", 0.1), ("b", 0.5), ("c", 3.0))}
+    model = SimpleNamespace(name="ensemble")
+    rho = rank_correlation(maps)
+    result = MethodAgreement()(MetricContext(model, None, maps["a"], maps))
+    assert result.value == pytest.approx((rho.loc["a", "b"] + rho.loc["a", "c"]) / 2) and result.higher_is_better
+    alone = MethodAgreement()(MetricContext(model, None, maps["a"], {"a": maps["a"]}))
+    assert alone.value is None  # one method has nothing to agree with

@@ -123,3 +123,24 @@ def test_nan_cells_do_not_poison_a_block(clip):
     clip_map[0, 16] = np.nan
     gone, _ = removal_masks(clip_map, steps=60, n_random=1, seed=0, block=(16, 16))
     assert gone[0, 1, 1:16, 16:32].all() and not gone[0, 1, :, :16].any()
+
+
+def test_deletion_and_insertion_members_score_one_shared_pass_with_its_numbers(clip, rng, make_attribution):
+    from seraudit.xai.metrics.base import MetricContext
+    from seraudit.xai.metrics.faithfulness import Deletion, Insertion
+
+    right = np.zeros((240, 64))
+    right[:, BANDS] = 1.0
+    attribution = make_attribution(right + 0.01 * rng.random(right.shape), "good", **TOY)
+    model = BandEnergyModel()
+    model.name = "toy"
+    context = MetricContext(model, clip, attribution, {"good": attribution})
+    deletion = Deletion(steps=10, n_random=2)(context)
+    insertion = Insertion(steps=10, n_random=2)(context)
+    assert model.calls == 1  # insertion reuses deletion's pass through the context's memo
+    direct = deletion_insertion(BandEnergyModel(), clip, attribution, steps=10, n_random=2)
+    assert (deletion.value, deletion.control) == (direct.deletion_auc, direct.random_deletion_auc)
+    assert (insertion.value, insertion.control) == (direct.insertion_auc, direct.random_insertion_auc)
+    assert not deletion.higher_is_better and insertion.higher_is_better
+    assert deletion.gain == pytest.approx(direct.deletion_gain) and insertion.gain == pytest.approx(direct.insertion_gain)
+    assert deletion.details["curves"]["deletion"] == pytest.approx(direct.deletion.tolist())

@@ -92,3 +92,20 @@ def test_a_registered_metric_is_computed_summarised_and_checked_in_audit_json(to
     checks = {c["name"]: c for c in saved["checks"]}
     toy = checks["gradcam: Total attribution mass (Ensemble (feature fusion))"]
     assert toy["status"] == "pass" and toy["evidence"] == "index.html#metric-total_mass"
+
+
+def test_a_clip_audited_before_a_metric_was_registered_is_computed_again(tone_model, tone_clip, speech_wav, tmp_path):
+    settings = AuditSettings(methods=("gradcam",), probe=False, faithfulness_steps=2, faithfulness_random=1)
+
+    def audit():
+        return run_audit([tone_model], [ClipSpec(str(speech_wav))], tmp_path / "audit", settings,
+                         load_features=lambda _path: tone_clip, progress=False)
+
+    assert audit()["metrics"].keys() == {"deletion", "insertion", "model_randomisation", "method_agreement"}
+    register_metric(TotalMass)
+    try:
+        index = audit()
+    finally:
+        unregister_metric(TotalMass.id)
+    assert index["reused"] == 0 and index["metrics"]["total_mass"]["summary"]["ensemble"]["gradcam"]["n_clips"] == 1
+    assert audit()["reused"] == 1  # a record holding more metrics than registered is still current

@@ -96,3 +96,18 @@ def test_saliency_decorrelates_as_weights_are_randomised_and_the_model_is_untouc
     after = model.keras_model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
     np.testing.assert_allclose(model.predict_clip(clip).probabilities, prediction_before)
+
+
+def test_the_model_randomisation_member_reads_the_last_stage_of_one_shared_cascade(model, clip, make_attribution):
+    from seraudit.xai.metrics.base import MetricContext
+    from seraudit.xai.metrics.sanity import ModelRandomisation
+
+    explainer = Saliency(make_attribution)
+    original = explainer.explain(model, clip, 2)
+    context = MetricContext(model, clip, original, {"saliency": original}, {"saliency": explainer})
+    result = ModelRandomisation(n_blocks=2, seed=0)(context)
+    table = model_randomisation(model, [explainer], clip, target=2, n_blocks=2, seed=0)
+    assert result.value == pytest.approx(table.spearman.iloc[-1]) and result.control is None
+    assert result.details["stage_name"] == "head + top 2 blocks" and not result.higher_is_better
+    assert [row["spearman"] for row in result.details["rows"]] == pytest.approx(table.spearman.tolist())
+    assert len(context.shared) == 1  # one cascade for every method of this clip and model
