@@ -207,7 +207,7 @@ def _source_path_and_format(source: Any) -> tuple[Path, str]:
             raise WeightsError(
                 f"VGGish checkpoint not found: {path}. Download "
                 "https://storage.googleapis.com/audioset/vggish_model.ckpt into FOLDER/vggish/vggish_model.ckpt "
-                "and pass --models-dir FOLDER (or set SERAUDIT_MODELS_DIR), or pass --allow-untrained vggish "
+                "and pass `models_dir=FOLDER` (or set SERAUDIT_MODELS_DIR), or pass `allow_untrained=['vggish']` "
                 'for seeded random weights marked "untrained"'
             )
         return path, "ckpt"

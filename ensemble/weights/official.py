@@ -199,7 +199,7 @@ def _models_dir(models_dir: str | os.PathLike | None) -> Path | None:
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
         raise WeightsError(
-            f"models folder {folder} does not exist; point --models-dir / {ENV_MODELS_DIR} at a folder "
+            f"models folder {folder} does not exist; point `models_dir` / {ENV_MODELS_DIR} at a folder "
             "laid out like ../shared/models (yamnet/yamnet.tflite, vggish/vggish_model.ckpt, ...)"
         )
     return folder
@@ -364,9 +364,9 @@ def _how_to_fix(backbone: str, cache: Path, tried: list[str]) -> str:
     lines += [
         f"Get them from {MANUAL_SOURCES[backbone]}.",
         "Put them in a folder laid out like ../shared/models (paths above are relative to it) and pass "
-        f"--models-dir FOLDER or set {ENV_MODELS_DIR}=FOLDER; or copy them into the cache {cache}/ "
+        f"`models_dir=FOLDER` or set {ENV_MODELS_DIR}=FOLDER; or copy them into the cache {cache}/ "
         f"(same layout; moved with {ENV_CACHE_DIR}).",
-        f"To run without them, pass --allow-untrained {backbone}: {name} then gets seeded random weights "
+        f'To run without them, pass `allow_untrained=["{backbone}"]`: {name} then gets seeded random weights '
         'and every output is marked "untrained".',
     ]
     return "\n".join(lines)
@@ -392,7 +392,7 @@ def _locate(
             return _from_models_dir(root, found, single)
         tried.append(f"models folder {root}: nothing there")
     else:
-        tried.append(f"no models folder given (--models-dir / {ENV_MODELS_DIR})")
+        tried.append(f"no models folder given (`models_dir` / {ENV_MODELS_DIR})")
     found = find(cache) if cache.is_dir() else None
     if found is not None:
         return _from_cache(cache, found, single)
@@ -492,7 +492,7 @@ def resolve_file(
         details = "; ".join(tried)
         raise WeightsError(
             f"{asset.relpath} not found ({details}); download {asset.url} ({asset.size_hint}) into "
-            f"<MODELS_DIR>/{asset.relpath} and pass --models-dir <MODELS_DIR> or set {ENV_MODELS_DIR}"
+            f"<MODELS_DIR>/{asset.relpath} and pass `models_dir=<MODELS_DIR>` or set {ENV_MODELS_DIR}"
         )
     return located
 

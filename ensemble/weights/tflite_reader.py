@@ -153,7 +153,7 @@ def read_tflite_layers(path: str | Path) -> list[TfliteLayer]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(
-            f"TFLite weights not found: {path}; point --models-dir (or SERAUDIT_MODELS_DIR) at a folder "
+            f"TFLite weights not found: {path}; point `models_dir` (or SERAUDIT_MODELS_DIR) at a folder "
             "holding yamnet/yamnet.tflite"
         )
     graph = _Graph(path)

@@ -193,7 +193,7 @@ def test_a_missing_checkpoint_says_where_to_get_it(vggish_model, tmp_path):
         load_vggish_weights(vggish_model, missing)
 
     message = str(caught.value)
-    for needed in (str(missing), "storage.googleapis.com/audioset/vggish_model.ckpt", "--models-dir", "--allow-untrained vggish"):
+    for needed in (str(missing), "storage.googleapis.com/audioset/vggish_model.ckpt", "`models_dir=FOLDER`", "`allow_untrained=['vggish']`"):
         assert needed in message
 
 

@@ -199,9 +199,9 @@ def test_missing_vggish_says_where_to_get_it_and_where_to_put_it(models_dir, ser
     for needed in (
         "https://storage.googleapis.com/audioset/vggish_model.ckpt",
         "vggish/vggish_model.ckpt",
-        "--models-dir",
+        "`models_dir=FOLDER`",
         "SERAUDIT_MODELS_DIR",
-        "--allow-untrained vggish",
+        '`allow_untrained=["vggish"]`',
         '"untrained"',
         str(models_dir),
         "HTTP 404",
