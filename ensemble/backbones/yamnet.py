@@ -23,18 +23,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
-from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
-from seraudit.core.errors import WeightsError
-from seraudit.ensemble.backbones.backbone import Asset, Backbone, OfficialWeights
-from seraudit.ensemble.backbones.tower import Tower
 from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
+from seraudit.ensemble.backbones.tower import Tower
+from seraudit.core.constants import EMBEDDING_SIZE, PATCH_BANDS, PATCH_FRAMES
+from seraudit.core.errors import WeightsError
 
 NUM_CLASSES = 521
-EMBEDDING_SIZE = 1024
 BATCHNORM_EPSILON = 1e-4
 
 # (kind, kernel, stride, filters) for layer1 ... layer14, as in the official yamnet.py.
@@ -194,7 +192,7 @@ def _kernel_shapes() -> dict[str, tuple[int, ...]]:
             shapes[f"layer{index}/depthwise_conv"] = (kernel, kernel, channels, 1)
             shapes[f"layer{index}/pointwise_conv"] = (1, 1, channels, filters)
         channels = filters
-    shapes[CLASSIFIER_NAME] = (EMBEDDING_SIZE, NUM_CLASSES)
+    shapes[CLASSIFIER_NAME] = (EMBEDDING_SIZE["yamnet"], NUM_CLASSES)
     return shapes
 
 
@@ -329,8 +327,10 @@ def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple
         path = Path(source.path)
         weights_format = weights_format or source.format
     if not path.exists():
+        from seraudit.ensemble.weights.official import MANUAL_SOURCES
+
         raise WeightsError(
-            f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCE}, "
+            f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCES['yamnet']}, "
             "and point `models_dir` (or SERAUDIT_MODELS_DIR) at the folder holding yamnet/"
         )
     weights_format = weights_format or detect_format(path)
@@ -393,3 +393,8 @@ def load_yamnet_weights(
         layers=tuple(assigned),
         classifier=keras_layer_name(CLASSIFIER_NAME, prefix) in assigned,
     )
+
+
+def tower_layers(model, tower: Tower) -> Iterable[Any]:
+    """The layers of `model` that `tower` added (to load weights into one tower of a fused model)."""
+    return [model.get_layer(name) for name in tower.layer_names]
