@@ -21,9 +21,9 @@ import numpy as np
 from seraudit.ensemble.heads.linear import BN_EPSILON  # the fitted head's epsilon: graph and head compute one function
 
 
-@dataclass
+@dataclass(frozen=True)
 class HeadConfig:
-    """Hyper-parameters of a dense head and of its training."""
+    """Hyper-parameters of a dense head and of its training (frozen: part of the frozen `TrainSettings`)."""
 
     hidden: int = 0  # 0: linear softmax head (see the module docstring for why)
     dropout: float = 0.0
