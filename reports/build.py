@@ -25,20 +25,25 @@ from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory
 from seraudit.core.naming import UNTRAINED_TAG, slug
 from seraudit.ensemble.run import Run
-from seraudit.reports.audit_sections import agreement_summary, class_maps, clip_waveform
-from seraudit.reports.model import ClipReport, Report, load_report, run_summary
+from seraudit.reports.audit_sections import class_maps, clip_waveform
+from seraudit.reports.loading import load_report
+from seraudit.reports.model import ClipReport, Report
 from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
+from seraudit.reports.run_reader import run_summary
+from seraudit.reports.sections import CLIP_SECTIONS, INDEX_SECTIONS, MODEL_SECTIONS, TEMPLATE_DIRS, Page, shown
 from seraudit.xai.audit.runner import REFERENCE_MODEL
 
 INDEX_PAGE = "index.html"
 ASSETS = "assets"
 _TEMPLATES = Path(__file__).with_name("templates")
+#: Evidence links of checks saved by audits before the metric family, and where that figure is now.
+LEGACY_EVIDENCE = {"index.html#sanity": "index.html#metric-model_randomisation"}
 
 
 def make_environment() -> jinja2.Environment:
     """The Jinja2 environment every page uses: autoescaping on for all templates, strict undefined."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        loader=jinja2.FileSystemLoader(list(TEMPLATE_DIRS)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -151,22 +156,18 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
             "anchor_model": lambda name: f"model-{slug(name)}",
             "title_of": functools.partial(_title_of, report),
             "display": report.shown_path,
-            "confusion_pngs": figures["confusion"],
-            "probing_pngs": figures["probing"],
-            "class_map_pngs": figures["class_maps"],
-            "agreement": agreement_summary(report.clips),
         }
         if self_contained:
             common.update(
                 link_index=lambda: "#index",
                 link_clip=lambda clip: f"#clip-{slug(clip.clip_id)}",
                 link_model=lambda name: f"#model-{slug(name)}",
-                link_evidence=lambda target: "#" + (target.split("#", 1)[1] if "#" in target else "index"),
+                link_evidence=lambda target: "#" + (_evidence(target).split("#", 1)[1] if "#" in target else "index"),
                 sid=lambda name, clip: f"{name}-clip-{slug(clip.clip_id)}",
             )
         else:
             common.update(link_index=lambda: INDEX_PAGE, link_clip=clip_page, link_model=model_page,
-                          link_evidence=lambda target: target, sid=lambda name, clip: name)
+                          link_evidence=_evidence, sid=lambda name, clip: name)
 
         def body(template: str, **extra: Any) -> str:
             return env.get_template(template).render(**common, **extra)
@@ -180,13 +181,11 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
                 inline_css=(_TEMPLATES / "style.css").read_text(encoding="utf-8") if self_contained else None,
             )
 
-        index_body = body("index.html")
-        clip_bodies = {c.clip_id: body("clip.html", clip=c, waveform_png=figures["waveform"].get(c.clip_id),
-                                       waveform_recomputed=c.clip_id in figures["waveform_recomputed"])
+        index_body = body("index.html", sections=shown(INDEX_SECTIONS, Page(report, figures)))
+        clip_bodies = {c.clip_id: body("clip.html", clip=c, sections=shown(CLIP_SECTIONS, Page(report, figures, c)))
                        for c in report.clips}
-        model_bodies = {
-            n: body("model.html", mr=mr, confusion_png=figures["confusion"].get(n)) for n, mr in report.model_reports.items()
-        }
+        model_bodies = {n: body("model.html", mr=mr, sections=shown(MODEL_SECTIONS, Page(report, figures, mr)))
+                        for n, mr in report.model_reports.items()}
         if self_contained:
             html = page(report.title, [index_body, *model_bodies.values(), *clip_bodies.values()], sort=True)
             (tmp / INDEX_PAGE).write_text(html, encoding="utf-8")
@@ -216,6 +215,11 @@ def write_report(
     report = load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir), title=title,
                          redact_paths=redact_paths)
     return build_report(report, out_dir, self_contained=self_contained)
+
+
+def _evidence(target: str) -> str:
+    """Where a check's evidence link points: the saved target, or where an older audit's figure moved."""
+    return LEGACY_EVIDENCE.get(target, target)
 
 
 def _title_of(report: Report, name: str, fallback: str = "") -> str:

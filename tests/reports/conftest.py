@@ -181,7 +181,7 @@ def write_run_folder(out_dir: Path, clips: list[tuple[Path, str]], corpus_root: 
 @pytest.fixture(scope="session")
 def summary_report(audit_dir):
     """A report of the audit fixture with a hand-written run summary (known UAR, interval and p)."""
-    from seraudit.reports.model import load_report
+    from seraudit.reports.loading import load_report
 
     return load_report(RUN_SUMMARY, audit_dir)
 
@@ -201,7 +201,8 @@ def run_dir(tmp_path_factory, report_clips, ravdess_dir) -> Path:
 def report(audit_dir, run_dir):
     """The report of the audit fixture and the run fixture, read as `seraudit report` reads them."""
     from seraudit.ensemble.run import Run
-    from seraudit.reports.model import load_report, run_summary
+    from seraudit.reports.loading import load_report
+    from seraudit.reports.run_reader import run_summary
 
     return load_report(run_summary(Run.open(run_dir)), audit_dir, run_dir=str(run_dir))
 

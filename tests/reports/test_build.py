@@ -125,7 +125,7 @@ def test_self_contained_report_has_no_relative_references(report, tmp_path):
 
 def test_building_a_report_never_loads_a_model(audit_dir, tmp_path):
     code = (
-        "import sys; from seraudit.reports.model import load_report; from seraudit.reports.build import build_report; "
+        "import sys; from seraudit.reports.loading import load_report; from seraudit.reports.build import build_report; "
         f"build_report(load_report(None, {str(audit_dir)!r}), {str(tmp_path / 'r')!r}); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
@@ -146,7 +146,7 @@ def test_an_audit_from_before_patch_records_still_shows_the_waveform_and_patches
     import json
     import shutil
 
-    from seraudit.reports.model import load_report
+    from seraudit.reports.loading import load_report
 
     old = tmp_path / "old-audit"
     shutil.copytree(audit_dir, old)

@@ -10,7 +10,8 @@ import pytest
 from seraudit.preprocessing.corpora import read_manifest
 from seraudit.reports.build import build_report
 from seraudit.ensemble.run import Run
-from seraudit.reports.model import load_report, run_summary
+from seraudit.reports.loading import load_report
+from seraudit.reports.run_reader import run_summary
 
 HOSTILE_DIR = "<img src=x onerror=alert(1)>"
 HOSTILE_FILE = "<script>alert('file')<script>&.flac"

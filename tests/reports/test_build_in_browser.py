@@ -54,7 +54,8 @@ Promise.all(links.map(href => {
 
 # The sections a reader (and a link from elsewhere) finds by id; each must be on its page and visible.
 INDEX_IDS = ("verdict", "failures", "corpus", "folds", "metrics", "confusion", "per-class-recall", "comparisons",
-             "gds-ablation", "probing", "class-maps", "agreement", "sanity", "model-card", "provenance")
+             "gds-ablation", "probing", "class-maps", "agreement", "explanation-metrics", "metric-deletion",
+             "metric-model_randomisation", "model-card", "provenance")
 CLIP_IDS = ("waveform", "predictions", "methods-ensemble", "methods-yamnet")
 #: Set this to a folder to keep the screenshots of a test run (for a person to look at).
 SCREENSHOT_ENV = "SERAUDIT_SCREENSHOTS"

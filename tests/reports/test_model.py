@@ -7,7 +7,9 @@ import pytest
 
 from seraudit.core.naming import display_name
 from seraudit.ensemble.run import Run, write_run
-from seraudit.reports.model import ModelInfo, load_audit, run_summary
+from seraudit.reports.audit_reader import load_audit
+from seraudit.reports.model import ModelInfo
+from seraudit.reports.run_reader import run_summary
 
 LABELS = ["neutral", "angry"]
 
@@ -25,8 +27,8 @@ def run(tmp_path):
         "models": {
             "ensemble": {"display_name": display_name("ensemble", "late", ["vggish"]), "untrained": ["vggish"],
                          "uar": {"mean": 41.5, "std": 3.2, "pooled": 40.0}, "macro_f1": {"mean": 39.0},
-                         "top2_accuracy": {"mean": 60.0}},
-            "yamnet": {"display_name": "YAMNet", "uar": {"mean": 38.0, "std": 4.1}},
+                         "top2_accuracy": {"mean": 60.0}, "confusion_matrix": [[1, 0], [1, 1]]},
+            "yamnet": {"display_name": "YAMNet", "uar": {"mean": 38.0, "std": 4.1}, "confusion_matrix": [[0, 1], [0, 0]]},
             "egemaps": {"display_name": "eGeMAPS + LR", "uar": {"mean": 30.0, "std": 2.0}},
         },
         "comparisons": [{"a": "ensemble", "b": "yamnet", "uar_difference": 3.5, "ci_low": -1.0, "ci_high": 8.0, "p_value": 0.21}],
@@ -42,7 +44,8 @@ def test_run_summary_shows_the_saved_metrics_and_confusion_matrices(run):
     assert (ensemble["uar_mean"], ensemble["uar_std"]) == (41.5, 3.2)
     assert ensemble["extra"] == {"macro-F1 (mean over folds)": 39.0, "top-2 accuracy (mean over folds)": 60.0,
                                  "UAR pooled over folds": 40.0}
-    assert ensemble["confusion"] == [[1, 0], [1, 1]]  # rows: true neutral, angry; columns: predicted
+    assert ensemble["confusion"] == [[1, 0], [1, 1]]  # rows: true neutral, angry; columns: predicted (as stored)
+    assert ensemble["confusion_labels"] == LABELS
     assert summary["models"]["yamnet"]["confusion"] == [[0, 1], [0, 0]]
     assert list(summary["baselines"]) == ["egemaps"] and "egemaps" not in summary["models"]
     assert summary["comparisons"] == [{"model": "ensemble", "other": "yamnet", "uar_difference": 3.5, "ci_low": -1.0,

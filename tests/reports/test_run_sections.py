@@ -6,7 +6,8 @@ import pytest
 
 from seraudit.ensemble.run import Run
 from seraudit.reports import run_sections
-from seraudit.reports.model import display_path, run_summary
+from seraudit.reports.model import display_path
+from seraudit.reports.run_reader import run_summary
 
 
 def test_sections_read_the_saved_run(run_dir, ravdess_dir):

@@ -1,0 +1,53 @@
+"""The audit's explanation metrics as the report shows them: one record per registered metric, read, never recomputed.
+
+``audit.json`` holds a record per metric of the family `xai.metrics.registry`
+(name, description, direction, control, and per model and method the mean value, the
+control's mean, the share of clips that beat the control and the gain's interval).
+The report loops over those records, so a metric registered in `xai` reaches every
+page with no edit here. Audit folders written before the family are read through the
+audit's own fallback (`xai.audit.summary.metric_sections`) and, per clip, through the
+legacy keys each metric declares (``record_key``/``control_key``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def metric_records(index: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Metric id -> its record (``name``, ``description``, ``higher_is_better``, ``control_name``, ``summary``)."""
+    from seraudit.xai.audit.summary import metric_sections
+
+    return {str(metric_id): dict(record) for metric_id, record in (metric_sections(index) or {}).items()}
+
+
+def clip_scores(method_record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Metric id -> ``{"value", "control"}`` of one method's map of one clip (a clip record's ``scores``).
+
+    A clip record from before the family keeps its figures under flat keys; each registered
+    metric names its own (``record_key``, ``control_key``), so the fallback needs no list here.
+    """
+    scores = method_record.get("scores")
+    if isinstance(scores, dict) and scores:
+        return {str(k): {"value": (v or {}).get("value"), "control": (v or {}).get("control")} for k, v in scores.items()}
+    from seraudit.xai.metrics.registry import registered_metrics
+
+    legacy = method_record.get("metrics") or {}
+    out = {}
+    for metric_id, metric in registered_metrics().items():
+        key, control_key = getattr(metric, "record_key", None), getattr(metric, "control_key", None)
+        if key and legacy.get(key) is not None:
+            out[metric_id] = {"value": legacy[key], "control": legacy.get(control_key) if control_key else None}
+    return out
+
+
+def model_metric_tables(metrics: dict[str, dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    """The metrics scored on `model`, each as ``{"id", "record", "rows": {method: cell}}``, in registration order."""
+    return [{"id": metric_id, "record": record, "rows": dict(record["summary"][model])}
+            for metric_id, record in metrics.items() if (record.get("summary") or {}).get(model)]
+
+
+def metric_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model and method of a metric's summary: ``{"model", "method", **cell}``."""
+    return [{"model": model, "method": method, **(cell or {})}
+            for model, per_method in (record.get("summary") or {}).items() for method, cell in per_method.items()]
