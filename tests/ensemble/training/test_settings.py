@@ -39,6 +39,13 @@ def test_no_setting_can_be_changed_after_construction(field):
     assert settings.to_dict() == before
 
 
+@pytest.mark.parametrize("part, field", [("head", "epochs"), ("gds", "threshold")])
+def test_nor_can_the_settings_parts(part, field):
+    settings = every_variant()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(getattr(settings, part), field, 1)
+
+
 def test_a_variant_is_a_new_settings_object_and_leaves_the_original_as_it_was():
     settings = plain()
     tuned = dataclasses.replace(settings, fine_tune=True, mixup_alpha=0.3)
