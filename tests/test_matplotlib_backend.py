@@ -18,7 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Runs in a fresh interpreter: sets a backend no SERAudit module would pick, imports every module
 # (the packages listed in pyproject.toml and everything found under them; `__main__` runs the CLI,
-# so it is skipped), then prints the modules it imported and the backend in force.
+# so it is skipped), writes two PNGs, and prints the modules it imported and the backend in force after
+# importing and after drawing.
 IMPORT_EVERYTHING = r"""
 import importlib, json, pkgutil, sys, tomllib
 import matplotlib
@@ -37,19 +38,32 @@ for package in packages:
             names.add(info.name)
 for name in sorted(names):
     importlib.import_module(name)
-print(json.dumps({"modules": sorted(names), "backend": matplotlib.get_backend()}))
+after_import = matplotlib.get_backend()
+
+# the PNG writers draw under this backend too, and leave it in force
+from seraudit.reports.plots import confusion_matrix_png
+from seraudit.xai.render.image import plot_faithfulness_curves
+
+out = sys.argv[2]
+confusion_matrix_png(["a", "b"], [[3, 1], [0, 4]], "model", f"{out}/cm.png")
+plot_faithfulness_curves({"m": {"fractions": [0, 1], "deletion": [1, 0], "insertion": [0, 1], "random_deletion": [1, 0],
+                               "random_insertion": [0, 1]}}, f"{out}/curves.png", model="yamnet")
+print(json.dumps({"modules": sorted(names), "after_import": after_import, "after_drawing": matplotlib.get_backend()}))
 """
 
 
-def test_importing_every_module_leaves_the_backend_alone():
+def test_importing_every_module_and_drawing_leave_the_backend_alone(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     done = subprocess.run(
-        [sys.executable, "-c", IMPORT_EVERYTHING, "svg"],
+        [sys.executable, "-c", IMPORT_EVERYTHING, "svg", str(tmp_path)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     imported = json.loads(done.stdout.splitlines()[-1])
     # the walk reached the figure modules and the command line, not just the top-level folders
     assert {"seraudit.xai.render.image", "seraudit.reports.plots", "seraudit.cli.commands.report"} <= set(imported["modules"])
-    assert imported["backend"] == "svg"
+    assert imported["after_import"] == "svg"
+    assert imported["after_drawing"] == "svg"
+    for png in ("cm.png", "curves.png"):  # written as PNG whatever the backend
+        assert (tmp_path / png).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
