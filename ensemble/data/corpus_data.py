@@ -110,7 +110,7 @@ class CorpusData:
         """Class ids ``[n_clips]`` of an auxiliary clip field (gender, intensity; -1 where unknown) and its classes."""
         if field not in self.table or self.table[field].isna().all():
             raise ValueError(f"this corpus's clip table has no {field!r} values, so it cannot be learned as an "
-                             f"auxiliary task; drop it from --multitask")
+                             f"auxiliary task; drop it from `aux_tasks`")
         values = self.table[field]
         classes = sorted(str(v) for v in values.dropna().unique())
         index = {c: i for i, c in enumerate(classes)}
@@ -228,8 +228,8 @@ def prepare_data(
         failures = unusable.failures
         if strict:
             listed = "; ".join(f"{f['clip']}: {f['error']}" for f in failures[:5])
-            raise CorpusError(f"--strict: {len(failures)} clip(s) of the corpus cannot be used ({listed}"
-                              f"{' ...' if len(failures) > 5 else ''}); fix or remove them, or drop --strict to "
+            raise CorpusError(f"`strict`: {len(failures)} clip(s) of the corpus cannot be used ({listed}"
+                              f"{' ...' if len(failures) > 5 else ''}); fix or remove them, or leave `strict` off to "
                               "train on the rest") from None
         bad = {f["clip"] for f in failures}
         table = table[~table["path"].astype(str).isin(bad)].reset_index(drop=True)

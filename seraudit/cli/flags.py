@@ -14,13 +14,18 @@ import ast
 import re
 from typing import Mapping
 
+#: Library arguments whose flag has another name (`TrainSettings` fields the train command sets).
+ALIASES = {"aux_tasks": "--multitask", "augment_copies": "--augment", "n_boot": "--bootstrap",
+           "fine_tune_backbone_lr_ratio": "--backbone-lr-ratio", "mixup_alpha": "--mixup",
+           "max_duration_s": "--max-duration", "per_emotion": "--per-emotion"}
+
 ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`]*))?`")
 CALL = re.compile(r"`seraudit\.([a-z][a-z0-9_]*)\(([^`]*)\)`")
 
 
 def parser_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Argument name -> its long flag, over the parser and every sub-command (``allow_untrained`` -> ``--allow-untrained``)."""
-    flags: dict[str, str] = {}
+    flags: dict[str, str] = dict(ALIASES)
     for action in parser._actions:
         longs = [o for o in action.option_strings if o.startswith("--")]
         if longs and action.dest not in flags:
