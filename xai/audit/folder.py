@@ -2,10 +2,12 @@
 
 Layout (what `seraudit.reports` reads back)::
 
-    AUDIT/audit.json                       index: models, methods, clips, failures, summary, sanity
+    AUDIT/audit.json                       index: models, methods, clips, failures, summary, sanity, checks, and
+                                           "metrics": one section per registered metric (`audit_summary.metric_section`)
     AUDIT/failures.csv                     the clips that could not be audited (clip, error, stage)
-    AUDIT/metrics.json                     one row per clip x model x method (faithfulness, seconds)
-    AUDIT/clips/<clip-id>/clip.json        predictions, artefact paths, metrics and patch times/GDS keep-mask of one clip
+    AUDIT/metrics.json                     one row per clip x model x method (faithfulness, seconds, "scores")
+    AUDIT/clips/<clip-id>/clip.json        predictions, artefact paths, metrics, every metric's "scores" and patch
+                                           times/GDS keep-mask of one clip
     AUDIT/clips/<clip-id>/original.wav     the clip as the models heard it (16 kHz)
     AUDIT/clips/<clip-id>/<model>/<method>.npz                  the attribution (`Attribution.save`)
     AUDIT/clips/<clip-id>/<model>/*__{excerpt,listened,ignored}.wav, *__overlay.png

@@ -1,13 +1,18 @@
 """Audit a batch of clips: every model x method explained, rendered as sound and pictures, scored, written atomically.
 
-The orchestration only: what to compute (`AuditSettings`), the loop over clips
-and the index at the end. One clip's computation is `audit_compute.audit_clip`,
-its folder and the index are written by `audit_folder`, clips are identified and
-reused through `clip_identity`, and the summary over clips is `audit_summary`.
+The orchestration only: what to compute (`AuditSettings`) and `run_audit`'s steps,
+one function each: sort the batch (`sort_clips`: reused, failed, repeated, pending),
+compute the pending clips (`compute_pending`, or an engine), collect the outcomes in
+order (`collect`), run the costly metrics on the first clips
+(`audit_compute.score_sampled_clips`) and assemble the index (`audit_index`). One
+clip's computation is `audit_compute.audit_clip`, its folder and the index are written
+by `audit_folder`, clips are identified and reused through `clip_identity`, and the
+summary over clips is `audit_summary`; the metrics are whatever `xai.metrics.registry`
+holds.
 
 A clip that fails is recorded in ``failures`` and the batch goes on. A clip whose
 folder already holds a record with the same cache key (file, models, methods,
-settings) is reused.
+settings) and a score of every registered metric is reused.
 """
 
 from __future__ import annotations
