@@ -14,7 +14,7 @@ reproduce, so a saved run computes exactly the scores it reports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,10 +24,25 @@ from seraudit.ensemble.model.spec import BACKBONES, HeadSpec, ModelSpec
 from seraudit.ensemble.model.trained import TrainedModel
 from seraudit.ensemble.training.settings import TrainSettings
 
-if TYPE_CHECKING:
-    from seraudit.ensemble.training.trainer import Trainer
-
 ASSEMBLY_TOLERANCE = 1e-3  # largest probability difference allowed between a saved graph and its trained heads
+
+
+class Trainer(Protocol):
+    """What assembly reads of a fitted `ensemble.training.trainer.Trainer` (named here, not imported: the trainer
+    assembles the graphs it fine-tunes, so importing it back would make a cycle)."""
+
+    settings: TrainSettings
+    sources: dict[str, Any]
+    specs: dict[str, ModelSpec]
+    heads_: dict
+    late_weights_: np.ndarray | None
+    history_: dict
+    full_models_: dict
+    clip_level: bool
+
+    def patch_log_probabilities(self, data: CorpusData, name: str, patch_idx: np.ndarray) -> np.ndarray: ...
+
+    def clip_probabilities(self, data: CorpusData, name: str, clips: np.ndarray) -> np.ndarray: ...
 
 
 def model_config(trainer: Trainer, name: str, data: CorpusData) -> dict:
