@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field, replace
 
 from seraudit.ensemble.model.head_layers import HeadConfig
-from seraudit.ensemble.model.spec import BACKBONES, NEURAL_MODELS, ModelSpec
+from seraudit.ensemble.model.spec import BACKBONES, MODELS, ModelSpec
 from seraudit.ensemble.training.fine_tuning import FineTuneConfig
 from seraudit.preprocessing.gds import GdsSettings
 
@@ -121,7 +121,7 @@ class TrainSettings:
     def specs(self) -> dict[str, ModelSpec]:
         """The spec of every neural model of the run, in the order of `models`."""
         return {name: ModelSpec.named(name, self.fusion, self.head, pooling=self.pooling)
-                for name in self.models if name in NEURAL_MODELS}
+                for name in self.models if name in MODELS}
 
 
 def _train_augmentation() -> dict:
