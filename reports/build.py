@@ -30,7 +30,8 @@ from seraudit.reports.loading import load_report
 from seraudit.reports.model import ClipReport, Report
 from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
 from seraudit.reports.run_reader import run_summary
-from seraudit.reports.sections import CLIP_SECTIONS, INDEX_SECTIONS, MODEL_SECTIONS, TEMPLATE_DIRS, Page, shown
+from seraudit.reports import sections
+from seraudit.reports.sections import Page, shown
 from seraudit.xai.audit.runner import REFERENCE_MODEL
 
 INDEX_PAGE = "index.html"
@@ -43,7 +44,7 @@ LEGACY_EVIDENCE = {"index.html#sanity": "index.html#metric-model_randomisation"}
 def make_environment() -> jinja2.Environment:
     """The Jinja2 environment every page uses: autoescaping on for all templates, strict undefined."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(list(TEMPLATE_DIRS)),
+        loader=jinja2.FileSystemLoader(list(sections.TEMPLATE_DIRS)),  # read now: a section may add its folder
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -181,10 +182,11 @@ def build_report(report: Report, out_dir: str | os.PathLike, *, self_contained: 
                 inline_css=(_TEMPLATES / "style.css").read_text(encoding="utf-8") if self_contained else None,
             )
 
-        index_body = body("index.html", sections=shown(INDEX_SECTIONS, Page(report, figures)))
-        clip_bodies = {c.clip_id: body("clip.html", clip=c, sections=shown(CLIP_SECTIONS, Page(report, figures, c)))
+        # the section lists are read at each build, so a section registered after import is shown
+        index_body = body("index.html", sections=shown(sections.INDEX_SECTIONS, Page(report, figures)))
+        clip_bodies = {c.clip_id: body("clip.html", clip=c, sections=shown(sections.CLIP_SECTIONS, Page(report, figures, c)))
                        for c in report.clips}
-        model_bodies = {n: body("model.html", mr=mr, sections=shown(MODEL_SECTIONS, Page(report, figures, mr)))
+        model_bodies = {n: body("model.html", mr=mr, sections=shown(sections.MODEL_SECTIONS, Page(report, figures, mr)))
                         for n, mr in report.model_reports.items()}
         if self_contained:
             html = page(report.title, [index_body, *model_bodies.values(), *clip_bodies.values()], sort=True)
