@@ -109,11 +109,10 @@ def audit_clip(
     from seraudit.xai.metrics.registry import build_metrics
 
     predictions = {m.name: m.predict_clip(features).as_dict() for m in models}
-    attributions = explain_clip(
-        list(models), features, list(settings.methods), target=settings.target, params=settings.explainer_params
-    )
+    explainers = method_explainers(settings)
+    attributions = explain_clip(list(models), features, list(explainers.values()), target=settings.target)
     metrics = [m for m in build_metrics(settings) if m.on_every_clip]
-    scores = score_attributions(models, features, attributions, metrics, method_explainers(settings))
+    scores = score_attributions(models, features, attributions, metrics, explainers)
     seconds = {(a.model, a.method): a.seconds for a in attributions}
     faithfulness = {key: flat_metrics(metrics, results, seconds[key]) for key, results in scores.items()}
     curves = {key: c for key, results in scores.items() if (c := merged_curves(results)) is not None}
