@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seraudit.core.naming import UNTRAINED_TAG, display_name
+from seraudit.core.naming import UNTRAINED_TAG
+from seraudit.ensemble.evaluation.comparison import interval_verdict
+from seraudit.ensemble.model.naming import display_name
 from seraudit.xai.audit.runner import REFERENCE_MODEL
 
 
@@ -193,13 +195,7 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """In plain words: better or worse only when the 95 % interval excludes 0."""
-        if self.ci_low is None or self.ci_high is None:
-            return "no interval"
-        if self.ci_low > 0:
-            return "better (interval excludes 0)"
-        if self.ci_high < 0:
-            return "worse (interval excludes 0)"
-        return "no clear difference (interval includes 0)"
+        return interval_verdict(self.ci_low, self.ci_high, explain=True)
 
 
 @dataclass

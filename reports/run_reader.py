@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seraudit.core.naming import BACKBONE_DISPLAY
+from seraudit.ensemble.model.naming import model_display
 from seraudit.ensemble.run import EGEMAPS_MODEL, Run, corpus_display
 from seraudit.reports import run_sections
 from seraudit.reports.model import display_path
@@ -95,8 +95,8 @@ def layers_read(config: dict[str, Any] | None) -> dict[str, str]:
     def describe(branch: str, layers: list[str]) -> str:
         if branch in weights:  # a learned softmax-weighted sum: show each layer's weight
             mix = ", ".join(f"{t} {weights[branch][t]:.2f}" for t in layers)
-            return f"{BACKBONE_DISPLAY.get(branch, branch)} weighted sum ({mix})"
-        return f"{BACKBONE_DISPLAY.get(branch, branch)} {' + '.join(layers)}"
+            return f"{model_display(branch)} weighted sum ({mix})"
+        return f"{model_display(branch)} {' + '.join(layers)}"
 
     text = "; ".join(describe(b, t) for b, t in taps.items())
     return {"layers read (chosen on validation speakers)": text, "clip pooling": POOLING_TEXT[config.get("pooling", "mean")]}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from seraudit.core.naming import BACKBONE_DISPLAY
+from seraudit.ensemble.model.naming import model_display
 from seraudit.ensemble.model.spec import MODELS as MODEL_BRANCHES
 
 #: Metrics of the metrics table, in order: results.json key -> shown name.
@@ -107,7 +107,7 @@ def provenance_section(provenance: dict[str, Any], path_display: Callable[[str],
     weights = []
     for backbone, w in (provenance.get("weights") or {}).items():
         weights.append({
-            "backbone": BACKBONE_DISPLAY.get(backbone, backbone),
+            "backbone": model_display(backbone),
             "pretrained": bool(w.get("pretrained")),
             "description": w.get("description", ""),
             "origin": w.get("origin", ""),
@@ -154,7 +154,7 @@ def model_card(results: dict[str, Any], provenance: dict[str, Any]) -> dict[str,
         if name == "egemaps":
             parts.append("no pretrained part: 88 eGeMAPS functionals (openSMILE) and a logistic regression trained here")
         for b in (b for b in MODEL_BRANCHES.get(name, ()) if b in weights):
-            shown = BACKBONE_DISPLAY.get(b, b)
+            shown = model_display(b)
             if b in untrained or not weights[b].get("pretrained", False):
                 parts.append(f"{shown}: NOT pretrained (seeded random weights); its figures measure an untrained network")
             else:

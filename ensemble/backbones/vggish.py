@@ -15,13 +15,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
-from seraudit.ensemble.backbones.tower import Tower
-from seraudit.core.constants import EMBEDDING_SIZE, LOG_OFFSET, PATCH_BANDS, PATCH_FRAMES
+from seraudit.core.constants import LOG_OFFSET, PATCH_BANDS, PATCH_FRAMES
 from seraudit.core.errors import WeightsError
+from seraudit.ensemble.backbones.backbone import Asset, Backbone, OfficialWeights
+from seraudit.ensemble.backbones.tower import Tower
+from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
+
+EMBEDDING_SIZE = 128
 
 # Name scope of every variable in Google's checkpoint and SavedModel.
 CHECKPOINT_SCOPE = "vggish"
@@ -41,11 +43,10 @@ POOL_AFTER = {"conv1": "pool1", "conv2": "pool2", "conv3_2": "pool3", "conv4_2":
 DENSE_LAYERS = (
     ("fc1_1", "fc1/fc1_1", 4096, "relu"),
     ("fc1_2", "fc1/fc1_2", 4096, "relu"),
-    ("fc2", "fc2", EMBEDDING_SIZE["vggish"], None),
+    ("fc2", "fc2", EMBEDDING_SIZE, None),
 )
 TAPPED_DENSE = {"fc1_2": "fc1", "fc2": "fc2"}  # dense layers a head may read, by tap name
 TAP_NAMES = ("conv1", "conv2", "conv3", "conv4", "fc1", "fc2")
-LAST_CONV = "conv4_2"
 EMBEDDING = "fc2"
 
 # Google's post-processing (vggish_params.py): PCA, then 8-bit quantisation of [-2, 2].
@@ -63,32 +64,6 @@ def weighted_layers() -> list[tuple[str, str]]:
     return [(suffix, scope) for suffix, scope, *_ in (*CONV_LAYERS, *DENSE_LAYERS)]
 
 
-@keras.saving.register_keras_serializable(package="seraudit")
-class LogOffsetShift(keras.layers.Layer):
-    """Turns log(mel + from_offset) into log(mel + to_offset) without knowing mel.
-
-    log(exp(x) + (b - a)) computed as logaddexp(x, log(b - a)), which is exact and
-    never overflows, so the VGGish tower can share the YAMNet-offset input.
-    """
-
-    def __init__(self, from_offset: float, to_offset: float, **kwargs):
-        super().__init__(**kwargs)
-        if not to_offset > from_offset:
-            raise ValueError(f"to_offset ({to_offset}) must exceed from_offset ({from_offset})")
-        self.from_offset = float(from_offset)
-        self.to_offset = float(to_offset)
-        self._log_gap = math.log(self.to_offset - self.from_offset)
-
-    def call(self, x):
-        return keras.ops.logaddexp(x, keras.ops.cast(self._log_gap, x.dtype))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "from_offset": self.from_offset, "to_offset": self.to_offset}
-
-
 def vggish_tower(x, prefix: str = "vggish", up_to: str | None = None) -> Tower:
     """Add VGGish's layers to the Keras tensor `x` (`[B, 96, 64]` log-mel patches, offset 0.001).
 
@@ -99,6 +74,10 @@ def vggish_tower(x, prefix: str = "vggish", up_to: str | None = None) -> Tower:
     `[B, 12, 8, 512]`, or the deepest one a truncated tower has) for Grad-CAM and
     its 128-d embedding (`<prefix>_fc2`).
     """
+    import keras
+
+    from seraudit.ensemble.backbones.log_offset import LogOffsetShift
+
     names: list[str] = []
 
     def add(layer, tensor):
@@ -146,12 +125,14 @@ def vggish_tower(x, prefix: str = "vggish", up_to: str | None = None) -> Tower:
     )
 
 
-def build_vggish(prefix: str = "vggish") -> keras.Model:
-    """Stand-alone VGGish: input "log_mel" `[None, 96, 64]` (offset 0.001) -> 128-d embedding.
+def build_vggish(prefix: str = "vggish"):
+    """Stand-alone VGGish: input "log_mel" `[None, 96, 64]` (offset 0.001) -> 128-d embedding (a `keras.Model`).
 
     Weights are Keras's random defaults until `load_vggish_weights` or
     `init_untrained_vggish` fills them.
     """
+    import keras
+
     inputs = keras.Input(shape=(PATCH_FRAMES, PATCH_BANDS), name="log_mel")
     tower = vggish_tower(inputs, prefix=prefix)
     return keras.Model(inputs, tower.embedding, name=prefix)
@@ -310,10 +291,48 @@ def vggish_postprocess(embeddings, pca_means, pca_eigen_vectors) -> np.ndarray:
         e.g. from `ensemble.weights.official.vggish_pca_params()`.
     """
     embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
-    size = EMBEDDING_SIZE["vggish"]
+    size = EMBEDDING_SIZE
     if embeddings.shape[1:] != (size,):
         raise ValueError(f"expected VGGish embeddings of shape [N, {size}], got {embeddings.shape}")
     projected = (embeddings - np.asarray(pca_means).reshape(1, -1)) @ np.asarray(pca_eigen_vectors).T
     clipped = np.clip(projected, QUANTIZE_MIN_VAL, QUANTIZE_MAX_VAL)
     scaled = (clipped - QUANTIZE_MIN_VAL) * (255.0 / (QUANTIZE_MAX_VAL - QUANTIZE_MIN_VAL))
     return scaled.astype(np.uint8)
+
+
+def _load_weights(model, source, seed: int, prefix: str) -> None:
+    """The registry's weight loader: Google's weights when found, else seeded random weights (marked "untrained")."""
+    if source is not None and source.pretrained:
+        load_vggish_weights(model, source, prefix=prefix)
+    else:
+        init_untrained_vggish(model, seed, prefix=prefix)
+
+
+#: VGGish for the registry (`ensemble.backbones.registry`). Google publishes the TF1 checkpoint (no SHA-256) and
+#: the PCA parameters of its post-processing (hash known).
+BACKBONE = Backbone(
+    name="vggish",
+    display="VGGish",
+    embedding_size=EMBEDDING_SIZE,
+    tower=lambda x, prefix, up_to=None: vggish_tower(x, prefix=prefix, up_to=up_to),
+    weights=_load_weights,
+    tap_widths={"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "fc1": 4096, "fc2": EMBEDDING_SIZE},
+    fine_tune_layers=3,
+    candidate_taps=(("conv3",), ("conv4",), ("fc2",)),  # fc1 (4096-d) costs ten times more to fit for no gain measured
+    official=OfficialWeights(
+        downloads=(
+            Asset("vggish_ckpt", "vggish/vggish_model.ckpt", "https://storage.googleapis.com/audioset/vggish_model.ckpt",
+                  None, "ckpt", "288 MB"),
+        ),
+        manual_source=(
+            "https://storage.googleapis.com/audioset/vggish_model.ckpt (288 MB) -> vggish/vggish_model.ckpt, "
+            "or the SavedModel of TF Hub google/vggish/1 (https://tfhub.dev/google/vggish/1, now on Kaggle Models) "
+            "extracted into vggish/"
+        ),
+        files=(
+            Asset("vggish_pca", "vggish/vggish_pca_params.npz",
+                  "https://storage.googleapis.com/audioset/vggish_pca_params.npz",
+                  "4d878af3e306defbfb37095365aa7e5a6cecb86bad13e859e626151c4e6a8b9d", "npz", "73 kB"),
+        ),
+    ),
+)

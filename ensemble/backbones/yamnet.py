@@ -23,16 +23,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
-from seraudit.ensemble.backbones.tower import Tower
-from seraudit.core.constants import EMBEDDING_SIZE, PATCH_BANDS, PATCH_FRAMES
+from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
 from seraudit.core.errors import WeightsError
+from seraudit.ensemble.backbones.backbone import Asset, Backbone, OfficialWeights
+from seraudit.ensemble.backbones.tower import Tower
+from seraudit.ensemble.weights.savedmodel_reader import read_savedmodel_variables
 
 NUM_CLASSES = 521
+EMBEDDING_SIZE = 1024
 BATCHNORM_EPSILON = 1e-4
 
 # (kind, kernel, stride, filters) for layer1 ... layer14, as in the official yamnet.py.
@@ -67,6 +69,14 @@ CLASSIFIER_NAME = "dense"
 TAP_NAMES: tuple[str, ...] = tuple(f"layer{i}" for i in range(1, len(LAYER_DEFS) + 1))  # one tap per block
 
 WEIGHT_FORMATS = ("tflite", "h5", "savedmodel")
+
+# Where people get the weights by hand (TF Hub addresses now redirect to Kaggle Models).
+MANUAL_SOURCE = (
+    "https://tfhub.dev/google/lite-model/yamnet/tflite/1?lite-format=tflite -> yamnet/yamnet.tflite, "
+    "or https://storage.googleapis.com/audioset/yamnet.h5 -> yamnet/yamnet.h5, "
+    "or the SavedModel of https://www.kaggle.com/models/google/yamnet (TF Hub google/yamnet/1) "
+    "extracted into yamnet/"
+)
 
 
 def keras_layer_name(official: str, prefix: str = "yamnet") -> str:
@@ -192,7 +202,7 @@ def _kernel_shapes() -> dict[str, tuple[int, ...]]:
             shapes[f"layer{index}/depthwise_conv"] = (kernel, kernel, channels, 1)
             shapes[f"layer{index}/pointwise_conv"] = (1, 1, channels, filters)
         channels = filters
-    shapes[CLASSIFIER_NAME] = (EMBEDDING_SIZE["yamnet"], NUM_CLASSES)
+    shapes[CLASSIFIER_NAME] = (EMBEDDING_SIZE, NUM_CLASSES)
     return shapes
 
 
@@ -327,10 +337,8 @@ def read_yamnet_weights(source: Any, weights_format: str | None = None) -> tuple
         path = Path(source.path)
         weights_format = weights_format or source.format
     if not path.exists():
-        from seraudit.ensemble.weights.official import MANUAL_SOURCES
-
         raise WeightsError(
-            f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCES['yamnet']}, "
+            f"YAMNet weights not found: {path}; get them from {MANUAL_SOURCE}, "
             "and point `models_dir` (or SERAUDIT_MODELS_DIR) at the folder holding yamnet/"
         )
     weights_format = weights_format or detect_format(path)
@@ -395,6 +403,42 @@ def load_yamnet_weights(
     )
 
 
-def tower_layers(model, tower: Tower) -> Iterable[Any]:
-    """The layers of `model` that `tower` added (to load weights into one tower of a fused model)."""
-    return [model.get_layer(name) for name in tower.layer_names]
+def _load_weights(model, source, seed: int, prefix: str) -> None:
+    """The registry's weight loader: YAMNet always runs with its published weights on this tool's path."""
+    if source is None or not source.pretrained:
+        raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
+    load_yamnet_weights(model, source, prefix=prefix)
+
+
+#: YAMNet for the registry (`ensemble.backbones.registry`). Its published files: the TF Hub lite model first (the
+#: port reads .tflite weights), then Google's .h5; the AudioSet class map. Google publishes no SHA-256 for either
+#: weights file; the int8 lite model of ../shared/models is a known genuine copy.
+BACKBONE = Backbone(
+    name="yamnet",
+    display="YAMNet",
+    embedding_size=EMBEDDING_SIZE,
+    tower=lambda x, prefix, up_to=None: yamnet_tower(x, prefix=prefix, up_to=up_to),
+    weights=_load_weights,
+    tap_widths=dict(zip(TAP_NAMES, (filters for *_rest, filters in LAYER_DEFS))),
+    fine_tune_layers=4,
+    # mid-level blocks hold far more emotion than the embedding (layer14); a fixed set of three is tried too
+    candidate_taps=tuple((f"layer{i}",) for i in (5, 6, 7, 8, 9, 10, 14)) + (("layer6", "layer7", "layer8"),),
+    weighted_taps=(tuple(f"layer{i}" for i in range(7, 13)),),  # the six 512-wide blocks
+    official=OfficialWeights(
+        downloads=(
+            Asset("yamnet_tflite", "yamnet/yamnet.tflite",
+                  "https://tfhub.dev/google/lite-model/yamnet/tflite/1?lite-format=tflite", None, "tflite", "16 MB"),
+            Asset("yamnet_h5", "yamnet/yamnet.h5", "https://storage.googleapis.com/audioset/yamnet.h5", None, "h5",
+                  "15 MB"),
+        ),
+        manual_source=MANUAL_SOURCE,
+        files=(
+            Asset("yamnet_class_map", "yamnet/yamnet_class_map.csv",
+                  "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
+                  "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2", "csv", "14 kB"),
+        ),
+        known_local_sha256={
+            "yamnet/yamnet.tflite": frozenset({"2d5e1e0577beb1fd3b6ba4cf89a7b8813340added8dae72f64fe8cd18731dd4a"}),
+        },
+    ),
+)

@@ -5,13 +5,42 @@ there are fewer than 25 of them, else the chi-square test with continuity
 correction. Bootstrap: speakers are resampled with replacement (a cluster
 bootstrap: clips of one speaker are not independent), seeded; the 95 % CI is
 the percentile interval of UAR(a) - UAR(b) in percentage points.
+
+Also defined here, once: which models the ensemble is compared with
+(`compared_with_ensemble`), and what an interval says (`interval_verdict`), which
+the text table, the report and the audit's checks all phrase from.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from seraudit.ensemble.backbones.registry import BACKBONES
+from seraudit.ensemble.model.spec import BASELINE_MODEL, ENSEMBLE
+
 EXACT_BELOW = 25
+
+BETTER, WORSE, UNCLEAR, NO_INTERVAL = "better", "worse", "no clear difference", "no interval"
+_WHY = {BETTER: "interval excludes 0", WORSE: "interval excludes 0", UNCLEAR: "interval includes 0"}
+
+
+def compared_with_ensemble() -> tuple[str, ...]:
+    """The models the ensemble is compared with, in order: every registered backbone alone, then the eGeMAPS baseline."""
+    return (*BACKBONES, BASELINE_MODEL)
+
+
+def interval_verdict(low: float | None, high: float | None, explain: bool = False) -> str:
+    """What an interval of a difference (a - b) says: better above 0, worse below 0, no clear difference across 0.
+
+    "no interval" when a bound is missing. `explain` adds why, e.g. ``"better (interval excludes 0)"``.
+
+    >>> interval_verdict(0.4, 3.1), interval_verdict(-2.0, 1.0, explain=True)
+    ('better', 'no clear difference (interval includes 0)')
+    """
+    if low is None or high is None:
+        return NO_INTERVAL
+    verdict = BETTER if low > 0 else WORSE if high < 0 else UNCLEAR
+    return f"{verdict} ({_WHY[verdict]})" if explain else verdict
 
 
 def mcnemar(correct_a, correct_b) -> dict:

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from seraudit.ensemble.evaluation.comparison import compare_models
+from seraudit.ensemble.evaluation.comparison import compare_models, compared_with_ensemble, interval_verdict
 from seraudit.ensemble.evaluation.metrics import classification_metrics, summarize
-from seraudit.core.naming import display_name
+from seraudit.ensemble.model.naming import display_name
+from seraudit.ensemble.model.spec import ENSEMBLE
 
 if TYPE_CHECKING:
     from seraudit.ensemble.run import Run
 
-COMPARED_WITH_ENSEMBLE = ("yamnet", "vggish", "egemaps")
 # What a run's results.json records about the run itself (not recomputed from its predictions).
 RUN_FACTS = ("corpus", "corpus_display", "gds", "gds_kept_fraction", "fine_tune", "n_clips", "n_speakers", "seconds",
              "cross_corpus", "test_corpus", "test_corpus_display", "shared_labels", "n_train_clips", "metrics_over",
@@ -75,10 +75,10 @@ def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_inf
         if aux:
             entry["aux"] = aux
         out["models"][name] = entry
-    if "ensemble" in out["models"]:
+    if ENSEMBLE in out["models"]:
         index = {lab: i for i, lab in enumerate(labels)}
-        ens = predictions[predictions["model"] == "ensemble"].set_index("path")
-        for other in [m for m in COMPARED_WITH_ENSEMBLE if m in out["models"]]:
+        ens = predictions[predictions["model"] == ENSEMBLE].set_index("path")
+        for other in [m for m in compared_with_ensemble() if m in out["models"]]:
             oth = predictions[predictions["model"] == other].set_index("path").loc[ens.index]
             y = ens["label"].map(index).to_numpy()
             result = compare_models(
@@ -87,9 +87,9 @@ def evaluate_predictions(predictions: pd.DataFrame, labels: list[str], model_inf
             )
             boot = result["bootstrap"]
             out["comparisons"].append({
-                "a": "ensemble",
+                "a": ENSEMBLE,
                 "b": other,
-                "a_display": out["models"]["ensemble"]["display_name"],
+                "a_display": out["models"][ENSEMBLE]["display_name"],
                 "b_display": out["models"][other]["display_name"],
                 "uar_difference": boot["difference"],
                 "ci_low": boot["ci_low"],
@@ -137,7 +137,7 @@ def comparison_table(results: dict, title: str = "") -> str:
         lines.append("")
         lines.append("ensemble vs single model, same clips (UAR difference in points; 95 % bootstrap CI over speakers; McNemar p)")
         for c in results["comparisons"]:
-            verdict = "better" if c["ci_low"] > 0 else "worse" if c["ci_high"] < 0 else "no clear difference"
+            verdict = interval_verdict(c["ci_low"], c["ci_high"])
             lines.append(
                 f"  {c['a_display']} vs {c['b_display']}: {c['uar_difference']:+.1f} "
                 f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}], p = {c['p_value']:.3g} ({c['mcnemar']['method']}) -> {verdict}"

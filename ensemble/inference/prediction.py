@@ -14,7 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from seraudit.core.errors import AudioError, RunError
-from seraudit.core.naming import display_name
+from seraudit.ensemble.model.naming import display_name
 from seraudit.ensemble.run import EGEMAPS_MODEL, Run
 
 

@@ -7,11 +7,12 @@ A `ModelSpec` describes one model completely enough to build its graph
 It is what a saved model's ``config.json`` holds (``name``, ``fusion``,
 ``head``), so a run folder rebuilds the same graph.
 
-Backbones and fusions are registered here, once each:
+Backbones are registered in `ensemble.backbones.registry` (each module declares its
+`Backbone`; `BACKBONES` is re-exported here). Every backbone is also a
+single-backbone model of the same name, and a branch of the ensemble; `MODELS`
+reads the registry at each use, so a backbone registered later is a model too.
+Fusions are registered here:
 
-* `BACKBONES`: backbone name -> its tower builder, weights loader, embedding
-  size and the layers fine-tuning unfreezes. Every backbone is also a
-  single-backbone model of the same name, and a branch of the ensemble.
 * `FUSIONS`: fusion name -> the heads it puts on the ensemble's branches.
   Several heads are joined by a weighted sum of their class log-probabilities
   (weights fitted on validation speakers: late fusion); one head on several
@@ -26,107 +27,25 @@ before taps existed has none, and its heads read the published embedding.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Callable, ClassVar
 
-from seraudit.core.constants import EMBEDDING_SIZE
+from seraudit.ensemble.backbones.backbone import Backbone
+from seraudit.ensemble.backbones.registry import BACKBONES
 from seraudit.ensemble.model.head_layers import HeadConfig
 
+__all__ = ["BACKBONES", "Backbone", "ENSEMBLE", "BASELINE_MODEL", "FUSIONS", "MODELS", "NEURAL_MODELS", "ModelSpec",
+           "HeadSpec", "Fusion", "POOLINGS", "INPUT_NAME", "LOGITS_NAME", "OUTPUT_NAME"]
+
 ENSEMBLE = "ensemble"
+BASELINE_MODEL = "egemaps"  # the eGeMAPS + logistic-regression reference: a model of every run, without a graph
 INPUT_NAME = "log_mel"  # the graph's input layer: log-mel patches [B, 96, 64]
 #: How a clip's patches become its prediction: "mean" (mean of patch log-probabilities, after the graph), "stats"
 #: (statistics pooling of the tapped features, in the graph), "attentive" (attentive statistics pooling, in the graph).
 POOLINGS = ("mean", "stats", "attentive")
 LOGITS_NAME = "logits"  # the model's pre-softmax class scores [B, C]
 OUTPUT_NAME = "probabilities"  # softmax of LOGITS_NAME
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """One pretrained audio network: how its tower is added to a graph and how its weights are filled in."""
-
-    name: str
-    embedding_size: int
-    fine_tune_layers: int  # weight-carrying layers at the top of the tower that fine-tuning unfreezes
-    tower: Callable[..., Any]  # (log-mel tensor, layer prefix, up_to=tap) -> backbones.tower.Tower
-    weights: Callable[[Any, Any, int, str], None]  # (keras model, weights source or None, seed, layer prefix)
-    tap_widths: dict[str, int] = field(default_factory=dict)  # readable layers, shallow to deep -> feature width
-    candidate_taps: tuple[tuple[str, ...], ...] = ()  # the tap sets a head's layer search tries
-    weighted_taps: tuple[tuple[str, ...], ...] = ()  # layer sets of one width it also tries as a learned weighted sum
-
-    @property
-    def tap_names(self) -> tuple[str, ...]:
-        return tuple(self.tap_widths)
-
-    @property
-    def embedding_tap(self) -> str:
-        """The tap whose pooled output is the backbone's published embedding (its last layer)."""
-        return self.tap_names[-1]
-
-    def add_tower(self, x, up_to: str | None = None):
-        """Add the backbone's layers (named ``<backbone>_*``) to tensor `x`, up to tap `up_to`; returns its `Tower`."""
-        return self.tower(x, self.name, up_to=up_to)
-
-    def check_taps(self, taps) -> tuple[str, ...]:
-        """`taps` ordered shallow to deep; an unknown name is refused, naming the backbone's taps."""
-        unknown = [t for t in taps if t not in self.tap_widths]
-        if unknown or not taps:
-            raise ValueError(f"{self.name} has no layer(s) {unknown or list(taps)}; its taps are {', '.join(self.tap_names)}")
-        return tuple(sorted(set(taps), key=self.tap_names.index))
-
-    def load_weights(self, model, source, seed: int) -> None:
-        """Fill the model's ``<backbone>_*`` layers from `source`, or with seeded random weights when untrained."""
-        self.weights(model, source, seed, self.name)
-
-
-def _yamnet_tower(x, prefix: str, up_to: str | None = None):
-    from seraudit.ensemble.backbones.yamnet import yamnet_tower
-
-    return yamnet_tower(x, prefix=prefix, up_to=up_to)
-
-
-def _yamnet_weights(model, source, seed: int, prefix: str) -> None:
-    from seraudit.ensemble.backbones.yamnet import load_yamnet_weights
-
-    if source is None or not source.pretrained:
-        raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
-    load_yamnet_weights(model, source, prefix=prefix)
-
-
-def _vggish_tower(x, prefix: str, up_to: str | None = None):
-    from seraudit.ensemble.backbones.vggish import vggish_tower
-
-    return vggish_tower(x, prefix=prefix, up_to=up_to)
-
-
-def _vggish_weights(model, source, seed: int, prefix: str) -> None:
-    from seraudit.ensemble.backbones.vggish import init_untrained_vggish, load_vggish_weights
-
-    if source is not None and source.pretrained:
-        load_vggish_weights(model, source, prefix=prefix)
-    else:
-        init_untrained_vggish(model, seed, prefix=prefix)
-
-
-# Feature widths of each backbone's taps (the channel count a head reads after pooling over time and frequency).
-_YAMNET_TAPS = {f"layer{i}": w for i, w in enumerate((32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024), 1)}
-_VGGISH_TAPS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "fc1": 4096, "fc2": EMBEDDING_SIZE["vggish"]}
-
-BACKBONES: dict[str, Backbone] = {
-    b.name: b
-    for b in (
-        Backbone(
-            "yamnet", EMBEDDING_SIZE["yamnet"], 4, _yamnet_tower, _yamnet_weights, _YAMNET_TAPS,
-            # mid-level blocks hold far more emotion than the embedding (layer14); a fixed set of three is tried too
-            tuple((f"layer{i}",) for i in (5, 6, 7, 8, 9, 10, 14)) + (("layer6", "layer7", "layer8"),),
-            (tuple(f"layer{i}" for i in range(7, 13)),),  # the six 512-wide blocks
-        ),
-        Backbone(
-            "vggish", EMBEDDING_SIZE["vggish"], 3, _vggish_tower, _vggish_weights, _VGGISH_TAPS,
-            (("conv3",), ("conv4",), ("fc2",)),  # fc1 (4096-d) costs ten times more to fit for no gain measured
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -161,20 +80,45 @@ class Fusion:
     """How the ensemble joins its branches: the heads it puts on them."""
 
     name: str
+    display: str  # how a model's display name says it ("late fusion")
     heads: Callable[[tuple[str, ...]], tuple[HeadSpec, ...]]
 
 
 FUSIONS: dict[str, Fusion] = {
     f.name: f
     for f in (
-        Fusion("late", lambda branches: tuple(HeadSpec(b, (b,)) for b in branches)),
-        Fusion("feature", lambda branches: (HeadSpec("fused", tuple(branches)),)),
+        Fusion("late", "late fusion", lambda branches: tuple(HeadSpec(b, (b,)) for b in branches)),
+        Fusion("feature", "feature fusion", lambda branches: (HeadSpec("fused", tuple(branches)),)),
     )
 }
 
-#: Model name -> its branches: the ensemble of every backbone, and each backbone alone.
-MODELS: dict[str, tuple[str, ...]] = {ENSEMBLE: tuple(BACKBONES), **{b: (b,) for b in BACKBONES}}
-NEURAL_MODELS = tuple(MODELS)
+
+class ModelBranches(Mapping):
+    """Model name -> its branches: the ensemble of every registered backbone, then each backbone alone.
+
+    Read from the registry at each use, so a backbone registered after this module
+    was imported is a model (and a branch of the ensemble) at once.
+    """
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        if name == ENSEMBLE:
+            return tuple(BACKBONES)
+        if name in BACKBONES:
+            return (name,)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((ENSEMBLE, *BACKBONES))
+
+    def __len__(self) -> int:
+        return 1 + len(BACKBONES)
+
+    def __repr__(self) -> str:
+        return f"ModelBranches({dict(self)!r})"
+
+
+MODELS = ModelBranches()
+NEURAL_MODELS = tuple(MODELS)  # the neural models of the built-in backbones (test `name in MODELS` for later ones)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import numpy as np
 
 from seraudit.core.errors import RunError
 from seraudit.core.io import read_json
-from seraudit.core.naming import display_name
+from seraudit.ensemble.model.naming import display_name
 from seraudit.ensemble.model.clip_pooling import clip_keep, kept_mask, pool_by_clip, pool_log_probabilities
 
 MODEL_FILES = ("config.json", "labels.json", "provenance.json", "model.weights.h5")

@@ -13,7 +13,7 @@ from typing import Sequence
 from seraudit.core.errors import CorpusError, WeightsError
 from seraudit.core.paths import ENV_SHARED_DIR, shared_dir
 from seraudit.ensemble.weights.port_check import EMBEDDING_COSINE_BAR, FRONTEND_TOP1_BAR, TOP1_BAR, verify_yamnet
-from seraudit.ensemble.weights.official import MANUAL_SOURCES, resolve_file, resolve_weights
+from seraudit.ensemble.weights.official import manual_source, resolve_file, resolve_weights
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 DEFAULT_MAX_CLIPS = 20
@@ -52,7 +52,7 @@ def vggish_status(models_dir: str | None) -> dict:
     try:
         source = resolve_weights("vggish", models_dir=models_dir, download=False)
     except WeightsError:
-        return {"status": f"missing: get {MANUAL_SOURCES['vggish']}", "weights": None, "sha256": None}
+        return {"status": f"missing: get {manual_source('vggish')}", "weights": None, "sha256": None}
     return {
         "status": "pretrained weights present",
         "weights": str(source.path),

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from seraudit.core.errors import WeightsError
 from seraudit.core.paths import cache_subdir
-from seraudit.ensemble.weights.official import DISPLAY_NAME, WeightsSource, sha256_file, sha256_tree
+from seraudit.ensemble.backbones.registry import backbone_display
+from seraudit.ensemble.weights.official import WeightsSource, sha256_file, sha256_tree
 
 ENV_TFHUB_CACHE_DIR = "TFHUB_CACHE_DIR"
 UNVERIFIED_HUB = "unverified (TF Hub handle)"
@@ -62,7 +63,7 @@ def resolve_hub_weights(backbone: str, handle: str) -> WeightsSource:
         raise WeightsError(
             f"--weights {handle} needs tensorflow-hub and tf-keras: pip install -r requirements.txt ({error})"
         ) from error
-    name = DISPLAY_NAME.get(backbone, backbone)
+    name = backbone_display(backbone)
     try:
         folder = Path(hub.resolve(handle))
     except Exception as error:  # tensorflow_hub raises URLError, IOError, ValueError, tf errors ...

@@ -1,4 +1,8 @@
-"""Find the official VGGish/YAMNet weight files (models folder, cache, download) and say where they came from.
+"""Find a backbone's published weight files (models folder, cache, download) and say where they came from.
+
+What each backbone publishes (files, addresses, checksums, where to get them by
+hand) is declared once, in its module's `Backbone.official`
+(`ensemble.backbones.registry`); this module only looks those files up.
 
 Look-up order for every file: a models folder (``models_dir`` argument, else the
 ``SERAUDIT_MODELS_DIR`` environment variable) laid out like ``../shared/models``;
@@ -28,17 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from seraudit.core.constants import BACKBONES, EMBEDDING_SIZE
 from seraudit.core.download import ChecksumError, download_file
 from seraudit.core.errors import DownloadError, WeightsError
 from seraudit.core.io import write_json
 from seraudit.core.paths import ENV_CACHE_DIR, ENV_MODELS_DIR, cache_subdir, default_models_dir
+from seraudit.ensemble.backbones.backbone import Asset
+from seraudit.ensemble.backbones.registry import BACKBONES, backbone_display
 
 ENV_DOWNLOAD_BASE = "SERAUDIT_DOWNLOAD_BASE"
-
-FORMATS = ("tflite", "h5", "savedmodel", "ckpt", "untrained")
-ORIGINS = ("models_dir", "cache", "download", "hub", "untrained")
-DISPLAY_NAME = {"yamnet": "YAMNet", "vggish": "VGGish"}
 
 VERIFIED = "verified"
 UNVERIFIED_FIRST_DOWNLOAD = "unverified (first download)"
@@ -49,89 +50,20 @@ MANIFEST_NAME = "manifest.json"
 DOWNLOAD_TIMEOUT_SECONDS = 60
 
 
-@dataclass(frozen=True)
-class Asset:
-    """One file Google publishes: where it sits in a models folder and where to download it.
-
-    `sha256` is the hash of the file served at `url` when a public source states
-    it; None means "record it at first download".
-    """
-
-    key: str
-    relpath: str
-    url: str
-    sha256: str | None
-    format: str
-    size_hint: str = ""
-
-    @property
-    def filename(self) -> str:
-        return Path(self.relpath).name
+def official_assets() -> dict[str, Asset]:
+    """Every published file of every registered backbone, by key (``"yamnet_tflite"``, ``"vggish_pca"``, ...)."""
+    return {a.key: a for b in BACKBONES.values() if b.official is not None for a in b.official.assets}
 
 
-ASSETS: dict[str, Asset] = {
-    asset.key: asset
-    for asset in (
-        Asset(
-            "yamnet_tflite",
-            "yamnet/yamnet.tflite",
-            "https://tfhub.dev/google/lite-model/yamnet/tflite/1?lite-format=tflite",
-            None,
-            "tflite",
-            "16 MB",
-        ),
-        Asset("yamnet_h5", "yamnet/yamnet.h5", "https://storage.googleapis.com/audioset/yamnet.h5", None, "h5", "15 MB"),
-        Asset(
-            "yamnet_class_map",
-            "yamnet/yamnet_class_map.csv",
-            "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
-            "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",
-            "csv",
-            "14 kB",
-        ),
-        Asset(
-            "vggish_ckpt",
-            "vggish/vggish_model.ckpt",
-            "https://storage.googleapis.com/audioset/vggish_model.ckpt",
-            None,
-            "ckpt",
-            "288 MB",
-        ),
-        Asset(
-            "vggish_pca",
-            "vggish/vggish_pca_params.npz",
-            "https://storage.googleapis.com/audioset/vggish_pca_params.npz",
-            "4d878af3e306defbfb37095365aa7e5a6cecb86bad13e859e626151c4e6a8b9d",
-            "npz",
-            "73 kB",
-        ),
-    )
-}
+def manual_source(backbone: str) -> str:
+    """Where people get `backbone`'s weights by hand, and which file goes where."""
+    official = BACKBONES[backbone].official
+    return official.manual_source if official is not None else f"nowhere: {backbone_display(backbone)} publishes no weights"
 
-# Network weights each backbone can download, in order of preference. The TF Hub
-# lite model comes first because the YAMNet port reads .tflite weights.
-DOWNLOADABLE_WEIGHTS = {"yamnet": ("yamnet_tflite", "yamnet_h5"), "vggish": ("vggish_ckpt",)}
 
-# Hashes of copies known to be genuine that are not what the download address
-# serves today (the int8 YAMNet of ../shared/models). They verify local files only.
-KNOWN_LOCAL_SHA256 = {
-    "yamnet/yamnet.tflite": frozenset({"2d5e1e0577beb1fd3b6ba4cf89a7b8813340added8dae72f64fe8cd18731dd4a"}),
-}
-
-# Where people get the weights by hand (TF Hub addresses now redirect to Kaggle Models).
-MANUAL_SOURCES = {
-    "yamnet": (
-        "https://tfhub.dev/google/lite-model/yamnet/tflite/1?lite-format=tflite -> yamnet/yamnet.tflite, "
-        "or https://storage.googleapis.com/audioset/yamnet.h5 -> yamnet/yamnet.h5, "
-        "or the SavedModel of https://www.kaggle.com/models/google/yamnet (TF Hub google/yamnet/1) "
-        "extracted into yamnet/"
-    ),
-    "vggish": (
-        "https://storage.googleapis.com/audioset/vggish_model.ckpt (288 MB) -> vggish/vggish_model.ckpt, "
-        "or the SavedModel of TF Hub google/vggish/1 (https://tfhub.dev/google/vggish/1, now on Kaggle Models) "
-        "extracted into vggish/"
-    ),
-}
+def _known_local_sha256(relpath: str) -> frozenset[str]:
+    return frozenset().union(*(b.official.known_local_sha256.get(relpath, ()) for b in BACKBONES.values()
+                               if b.official is not None))
 
 
 class ChecksumMismatchError(WeightsError):
@@ -154,7 +86,7 @@ class WeightsSource:
 
     def describe(self) -> str:
         """One line for reports, e.g. "YAMNet — pretrained (yamnet.tflite, sha256 2d5e1e05…)"."""
-        name = DISPLAY_NAME.get(self.backbone, self.backbone)
+        name = backbone_display(self.backbone)
         if not self.pretrained:
             return f"{name} — untrained (seeded random weights)"
         parts = [self.path.name if self.path is not None else self.format]
@@ -267,26 +199,26 @@ def _saved_model_dir(folder: Path) -> Path | None:
 
 
 def _find_weights(root: Path, backbone: str) -> tuple[Path, str, list[Path]] | None:
-    """(path, format, files to hash) of the backbone's weights inside a models-folder-like `root`."""
-    folder = root / backbone
-    if backbone == "yamnet":
-        for name, fmt in (("yamnet.tflite", "tflite"), ("yamnet.h5", "h5")):
-            if (folder / name).is_file():
-                return folder / name, fmt, [folder / name]
-    else:
-        prefix = folder / "vggish_model.ckpt"
-        if prefix.is_file():
-            return prefix, "ckpt", [prefix]
-        index = prefix.with_name(prefix.name + ".index")
-        if index.is_file():
-            shards = sorted(folder.glob(prefix.name + ".data-*"))
+    """(path, format, files to hash) of the backbone's weights inside a models-folder-like `root`.
+
+    Its downloadable files in order of preference (a checkpoint also as its ``.index`` +
+    ``.data-*`` pair), then a SavedModel in its folder.
+    """
+    official = BACKBONES[backbone].official
+    for asset in official.downloads if official is not None else ():
+        path = root / asset.relpath
+        if path.is_file():
+            return path, asset.format, [path]
+        index = path.with_name(path.name + ".index")
+        if asset.format == "ckpt" and index.is_file():
+            shards = sorted(path.parent.glob(path.name + ".data-*"))
             if not shards:
                 raise WeightsError(
-                    f"checkpoint {index} has no data file beside it ({prefix.name}.data-00000-of-00001); "
+                    f"checkpoint {index} has no data file beside it ({path.name}.data-00000-of-00001); "
                     "copy the complete checkpoint (.index and .data-*) into the same folder"
                 )
-            return prefix, "ckpt", [index, *shards]
-    saved = _saved_model_dir(folder)
+            return path, "ckpt", [index, *shards]
+    saved = _saved_model_dir(root / backbone)
     if saved is not None:
         return saved, "savedmodel", sorted(p for p in saved.rglob("*") if p.is_file())
     return None
@@ -298,7 +230,7 @@ def _find_asset_file(root: Path, asset: Asset) -> tuple[Path, str, list[Path]] |
 
 
 def _integrity_local(relpath: str, sha256: str, asset: Asset | None) -> str:
-    known = set(KNOWN_LOCAL_SHA256.get(relpath, ()))
+    known = set(_known_local_sha256(relpath))
     if asset is not None and asset.sha256:
         known.add(asset.sha256)
     return VERIFIED if sha256 in known else UNVERIFIED_LOCAL
@@ -358,11 +290,11 @@ def download(asset: Asset, cache: Path, url: str) -> LocatedFile:
 
 
 def _how_to_fix(backbone: str, cache: Path, tried: list[str]) -> str:
-    name = DISPLAY_NAME[backbone]
+    name = backbone_display(backbone)
     lines = [f"{name} pretrained weights not found:"]
     lines += [f"  - {line}" for line in tried]
     lines += [
-        f"Get them from {MANUAL_SOURCES[backbone]}.",
+        f"Get them from {manual_source(backbone)}.",
         "Put them in a folder laid out like ../shared/models (paths above are relative to it) and pass "
         f"`models_dir=FOLDER` or set {ENV_MODELS_DIR}=FOLDER; or copy them into the cache {cache}/ "
         f"(same layout; moved with {ENV_CACHE_DIR}).",
@@ -385,7 +317,8 @@ def _locate(
     """Shared look-up: models folder, cache, then each downloadable asset in turn."""
     root = _models_dir(models_dir)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    single = ASSETS[asset_keys[0]] if len(asset_keys) == 1 else None
+    assets = official_assets()
+    single = assets[asset_keys[0]] if len(asset_keys) == 1 else None
     if root is not None:
         found = find(root)
         if found is not None:
@@ -401,7 +334,7 @@ def _locate(
         tried.append("download: not attempted (downloads disabled)")
         return None
     for key in asset_keys:
-        asset = ASSETS[key]
+        asset = assets[key]
         url = _download_url(asset, download_base)
         try:
             return download(asset, cache, url)
@@ -425,7 +358,7 @@ def resolve_weights(
 
     Parameters
     ----------
-    backbone : {"yamnet", "vggish"}
+    backbone : a registered backbone (`ensemble.backbones.registry`): "yamnet", "vggish", ...
     models_dir : folder laid out like ``../shared/models``; default ``$SERAUDIT_MODELS_DIR``.
     allow_untrained : return an "untrained" source instead of failing when no weights exist.
     download : allow a download into the cache when nothing is found locally.
@@ -447,17 +380,20 @@ def resolve_weights(
     'VGGish — untrained (seeded random weights)'
     """
     if backbone not in BACKBONES:
-        raise WeightsError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+        raise WeightsError(f"unknown backbone {backbone!r}; the known backbones are {', '.join(BACKBONES)}")
+    official = BACKBONES[backbone].official
     tried: list[str] = []
     located = _locate(
         lambda root: _find_weights(root, backbone),
-        DOWNLOADABLE_WEIGHTS[backbone],
+        tuple(a.key for a in official.downloads) if official is not None else (),
         models_dir=models_dir,
         cache_dir=cache_dir,
         download_allowed=download,
         download_base=download_base,
         tried=tried,
     )
+    if official is None:
+        tried.append(f"{backbone_display(backbone)} publishes no weights (seeded random weights only)")
     if located is not None:
         return WeightsSource(
             backbone, located.path, located.format, located.sha256, True, located.origin, located.integrity, located.url
@@ -476,8 +412,11 @@ def resolve_file(
     cache_dir: str | os.PathLike | None = None,
     download_base: str | None = None,
 ) -> LocatedFile:
-    """Find one auxiliary file of `ASSETS` (class map, PCA parameters) the same way as the weights."""
-    asset = ASSETS[key]
+    """Find one published file of a backbone (`official_assets`: class map, PCA parameters) the way the weights are found."""
+    assets = official_assets()
+    if key not in assets:
+        raise WeightsError(f"no backbone publishes a file {key!r}; the published files are {', '.join(assets)}")
+    asset = assets[key]
     tried: list[str] = []
     located = _locate(
         lambda root: _find_asset_file(root, asset),
@@ -505,7 +444,7 @@ def class_map(models_dir: str | os.PathLike | None = None, **kwargs: Any) -> lis
     if len(rows) != NUM_AUDIOSET_CLASSES or any("display_name" not in row for row in rows):
         raise WeightsError(
             f"{located.path} should list {NUM_AUDIOSET_CLASSES} classes with a display_name column, "
-            f"found {len(rows)} rows; replace it with {ASSETS['yamnet_class_map'].url}"
+            f"found {len(rows)} rows; replace it with {official_assets()['yamnet_class_map'].url}"
         )
     return [row["display_name"] for row in rows]
 
@@ -513,18 +452,19 @@ def class_map(models_dir: str | os.PathLike | None = None, **kwargs: Any) -> lis
 def vggish_pca_params(models_dir: str | os.PathLike | None = None, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     """VGGish's PCA post-processing parameters: means [128] and eigenvectors [128, 128]."""
     located = resolve_file("vggish_pca", models_dir, **kwargs)
-    size = EMBEDDING_SIZE["vggish"]
+    size = BACKBONES["vggish"].embedding_size
+    url = official_assets()["vggish_pca"].url
     try:
         with np.load(located.path) as params:
             means = np.asarray(params["pca_means"]).reshape(-1)
             eigen = np.asarray(params["pca_eigen_vectors"])
     except (KeyError, ValueError, OSError) as error:
         raise WeightsError(
-            f"{located.path} is not VGGish's PCA file ({error}); replace it with {ASSETS['vggish_pca'].url}"
+            f"{located.path} is not VGGish's PCA file ({error}); replace it with {url}"
         ) from error
     if means.shape != (size,) or eigen.shape != (size, size):
         raise WeightsError(
             f"{located.path} holds PCA parameters of shapes {means.shape} and {eigen.shape}, expected "
-            f"({size},) and ({size}, {size}); replace it with {ASSETS['vggish_pca'].url}"
+            f"({size},) and ({size}, {size}); replace it with {url}"
         )
     return means, eigen

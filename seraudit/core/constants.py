@@ -17,10 +17,6 @@ LOG_OFFSET = {"vggish": 0.01, "yamnet": 0.001}
 PATCH_FRAMES = 96  # 0.96 s of 10 ms frames: one network input
 PATCH_BANDS = NUM_MEL_BANDS
 PATCH_HOP_FRAMES = 48  # default segment hop: 50 % overlap
-PATCH_SECONDS = PATCH_FRAMES * STFT_HOP_SECONDS
 
 # Minimum audio that yields exactly one patch with end-padded framing (ceil(n / hop) frames).
 MIN_PATCH_SAMPLES = PATCH_FRAMES * STFT_HOP_SAMPLES
-
-BACKBONES = ("yamnet", "vggish")
-EMBEDDING_SIZE = {"yamnet": 1024, "vggish": 128}

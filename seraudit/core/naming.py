@@ -1,15 +1,18 @@
-"""How things are named for people and for file systems: model display names and the one slug rule.
+"""How things are named for people and for file systems: the one slug rule and the shape of a display name.
 
-A model's display name always carries its "untrained" tag when a backbone kept
-random weights, so no metric, plot or page can show an untrained model as pretrained.
+Which backbone or model is called what is the registry's business
+(`ensemble.model.naming`); this layer knows no model. It holds the rules every
+name follows: a file-name-safe `slug`, and a display name as a base with its
+notes in brackets, where the "untrained" tag always appears when a backbone
+kept random weights, so no metric, plot or page can show an untrained model as
+pretrained.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Iterable, Sequence
 
-BACKBONE_DISPLAY = {"yamnet": "YAMNet", "vggish": "VGGish", "ensemble": "Ensemble", "egemaps": "eGeMAPS + LR"}
-FUSION_DISPLAY = {"late": "late fusion", "feature": "feature fusion"}
 UNTRAINED_TAG = "untrained"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -26,16 +29,18 @@ def slug(text: object, fallback: str = "item", max_length: int | None = None) ->
     return out.strip("._-") or fallback
 
 
-def display_name(name: str, fusion: str | None = None, untrained: list[str] | tuple[str, ...] = ()) -> str:
-    """Human-readable model name, e.g. ``"Ensemble (late fusion; VGGish untrained)"`` or ``"VGGish (untrained)"``."""
-    base = BACKBONE_DISPLAY.get(name, name)
-    notes = []
-    if fusion:
-        notes.append(FUSION_DISPLAY.get(fusion, fusion))
-    untrained = list(untrained)
-    if untrained:
-        if name in untrained and len(untrained) == 1:
-            notes.append(UNTRAINED_TAG)
-        else:
-            notes.append(", ".join(BACKBONE_DISPLAY.get(b, b) for b in untrained) + f" {UNTRAINED_TAG}")
+def with_notes(base: str, notes: Iterable[str]) -> str:
+    """`base` with its notes in brackets, e.g. ``"Ensemble (late fusion; Net B untrained)"``; no brackets without notes.
+
+    >>> with_notes("Net B", [untrained_note(["Net B"], alone=True)])
+    'Net B (untrained)'
+    """
+    notes = [n for n in notes if n]
     return f"{base} ({'; '.join(notes)})" if notes else base
+
+
+def untrained_note(untrained: Sequence[str], alone: bool = False) -> str:
+    """The note naming the parts with random weights: just "untrained" when the model is that one part (`alone`)."""
+    if not untrained:
+        return ""
+    return UNTRAINED_TAG if alone else ", ".join(untrained) + f" {UNTRAINED_TAG}"

@@ -1,10 +1,10 @@
-"""One file-name rule and one display name, so a file or a page never hides what a model is."""
+"""One file-name rule and one shape of display name (notes in brackets, the "untrained" tag), knowing no model."""
 
 from __future__ import annotations
 
 import pytest
 
-from seraudit.core.naming import display_name, slug
+from seraudit.core.naming import UNTRAINED_TAG, untrained_note, with_notes, slug
 
 
 @pytest.mark.parametrize("text", ["gradcam++", "03-01-05-01-02-01-12", "lime-time", "clip.v2_final"])
@@ -33,17 +33,20 @@ def test_max_length_cuts_before_trimming():
     assert len(slug("x" * 500, max_length=80)) == 80
 
 
-@pytest.mark.parametrize(
-    "name, fusion, untrained, expected",
-    [
-        ("ensemble", "late", ["vggish"], "Ensemble (late fusion; VGGish untrained)"),
-        ("ensemble", "feature", ["yamnet", "vggish"], "Ensemble (feature fusion; YAMNet, VGGish untrained)"),
-        ("ensemble", "late", [], "Ensemble (late fusion)"),
-        ("vggish", None, ["vggish"], "VGGish (untrained)"),
-        ("yamnet", None, [], "YAMNet"),
-        ("egemaps", None, (), "eGeMAPS + LR"),
-        ("my_model", None, [], "my_model"),
-    ],
-)
-def test_display_names_carry_fusion_and_the_untrained_tag(name, fusion, untrained, expected):
-    assert display_name(name, fusion, untrained) == expected
+def test_notes_go_in_brackets_and_a_name_without_notes_has_none():
+    assert with_notes("Ensemble", ["late fusion", "Net B untrained"]) == "Ensemble (late fusion; Net B untrained)"
+    assert with_notes("Net A", []) == with_notes("Net A", ["", ""]) == "Net A"
+
+
+def test_the_untrained_note_names_the_parts_unless_the_model_is_that_part():
+    assert untrained_note(["Net A", "Net B"]) == f"Net A, Net B {UNTRAINED_TAG}"
+    assert untrained_note(["Net B"], alone=True) == UNTRAINED_TAG
+    assert untrained_note([]) == ""
+
+
+def test_core_naming_knows_no_backbone():
+    """Backbone names live in the registry (`ensemble.backbones.registry`), never in the lowest layer."""
+    import seraudit.core.naming as naming
+
+    source = open(naming.__file__, encoding="utf-8").read().lower()
+    assert "yamnet" not in source and "vggish" not in source

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from seraudit.core.naming import display_name
+from seraudit.ensemble.model.naming import display_name
 from seraudit.ensemble.run import Run, write_run
 from seraudit.reports.audit_reader import load_audit
 from seraudit.reports.model import ModelInfo

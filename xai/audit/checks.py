@@ -30,7 +30,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from seraudit.core.naming import BACKBONE_DISPLAY, slug
+from seraudit.core.naming import slug
+from seraudit.ensemble.evaluation.comparison import BETTER, WORSE, compared_with_ensemble, interval_verdict
+from seraudit.ensemble.model.naming import model_display
 from seraudit.xai.audit.summary import metric_sections
 from seraudit.xai.metrics.base import Metric
 from seraudit.xai.metrics.registry import registered_metrics
@@ -40,7 +42,6 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 #: The randomisation check passes when the maps of the randomised model rank cells this differently at most.
 SANITY_MAX_SPEARMAN = ModelRandomisation.threshold
 RUN_FAILURES_FILE = "failures.csv"  # the run folder's table of files training could not use (columns clip, error)
-COMPARED = ("yamnet", "vggish", "egemaps")
 
 
 def check(name: str, status: str, value: str, evidence: str) -> dict[str, str]:
@@ -49,9 +50,7 @@ def check(name: str, status: str, value: str, evidence: str) -> dict[str, str]:
 
 def interval_status(low: float | None, high: float | None) -> str:
     """pass above 0, fail below 0, warn when the interval holds 0 or is missing."""
-    if low is None or high is None:
-        return WARN
-    return PASS if low > 0 else FAIL if high < 0 else WARN
+    return {BETTER: PASS, WORSE: FAIL}.get(interval_verdict(low, high), WARN)
 
 
 def read_run_failures(run_dir: str | os.PathLike | None) -> list[dict[str, str]]:
@@ -76,7 +75,7 @@ def _title(name: str, index: dict[str, Any], results: dict[str, Any]) -> str:
 def comparison_checks(index: dict[str, Any], results: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     for c in results.get("comparisons", []):
-        if c.get("a") != "ensemble" or c.get("b") not in COMPARED:
+        if c.get("a") != "ensemble" or c.get("b") not in compared_with_ensemble():
             continue
         low, high, diff, p = c.get("ci_low"), c.get("ci_high"), c.get("uar_difference"), c.get("p_value")
         if diff is None:
@@ -143,9 +142,9 @@ def untrained_check(index: dict[str, Any], results: dict[str, Any]) -> dict[str,
         for name, rec in source.items():
             branches = rec.get("untrained_branches", rec.get("untrained", [])) or []
             for branch in branches:
-                untrained.setdefault(BACKBONE_DISPLAY.get(branch, branch), [])
-                if name not in untrained[BACKBONE_DISPLAY.get(branch, branch)]:
-                    untrained[BACKBONE_DISPLAY.get(branch, branch)].append(name)
+                untrained.setdefault(model_display(branch), [])
+                if name not in untrained[model_display(branch)]:
+                    untrained[model_display(branch)].append(name)
     if not untrained:
         return check("every backbone pretrained", PASS, "no model holds an untrained backbone", "index.html#provenance")
     value = "; ".join(f"{b} untrained (random weights) in {', '.join(models)}" for b, models in untrained.items())

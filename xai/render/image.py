@@ -22,7 +22,7 @@ from matplotlib.figure import Figure, FigureBase
 
 from seraudit.core.constants import NUM_MEL_BANDS
 from seraudit.core.io import atomic_path
-from seraudit.core.naming import BACKBONE_DISPLAY
+from seraudit.ensemble.model.naming import model_display
 
 #: Figure resolution of every PNG written here.
 DPI = 110
@@ -35,7 +35,7 @@ def model_title(model: Any) -> str:
     ``"Ensemble (late fusion; VGGish untrained)"``) or a plain name string.
     """
     if isinstance(model, str):
-        return BACKBONE_DISPLAY.get(model, model)
+        return model_display(model)
     return str(getattr(model, "display_name", getattr(model, "name", model)))
 
 

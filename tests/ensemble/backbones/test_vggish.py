@@ -8,8 +8,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
+from seraudit.ensemble.backbones.log_offset import LogOffsetShift  # noqa: E402
 from seraudit.ensemble.backbones.vggish import (  # noqa: E402
-    LogOffsetShift,
     build_vggish,
     init_untrained_vggish,
     load_vggish_weights,

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seraudit.ensemble.backbones.registry import BACKBONES
 from seraudit.ensemble.weights.official import (
-    ASSETS,
     UNVERIFIED_FIRST_DOWNLOAD,
     VERIFIED,
     ChecksumMismatchError,
@@ -133,13 +133,16 @@ def test_a_corrupted_download_names_both_hashes_and_leaves_nothing_in_the_cache(
 
     message = str(caught.value)
     assert f"{server.url}/vggish_pca_params.npz" in message
-    assert ASSETS["vggish_pca"].sha256 in message and wrong in message
+    assert BACKBONES["vggish"].official.files[0].sha256 in message and wrong in message
     assert _files_under(isolated_env) == []
 
 
 def test_a_corrupted_download_is_never_replaced_by_untrained_weights(server, isolated_env, monkeypatch):
-    # Pretend Google published a hash for the checkpoint; the server's bytes do not match it.
-    monkeypatch.setitem(ASSETS, "vggish_ckpt", dataclasses.replace(ASSETS["vggish_ckpt"], sha256="0" * 64))
+    # Pretend Google published a hash for the checkpoint (in VGGish's registry entry); the server's bytes do not match it.
+    vggish = BACKBONES["vggish"]
+    published = dataclasses.replace(vggish.official.downloads[0], sha256="0" * 64)
+    monkeypatch.setitem(BACKBONES, "vggish",
+                        dataclasses.replace(vggish, official=dataclasses.replace(vggish.official, downloads=(published,))))
     server.serve("vggish_model.ckpt", b"tampered")
 
     with pytest.raises(ChecksumMismatchError):
