@@ -142,7 +142,7 @@ def parse_layers(text: str) -> dict[str, tuple[str, ...]] | None:
     for part in text.split(","):
         branch, _, taps = part.partition(":")
         if branch not in BACKBONES or not taps:
-            raise ValueError(f"--layers {text!r}: write BACKBONE:LAYER[+LAYER], e.g. yamnet:layer8,vggish:fc1 "
+            raise ValueError(f"layers {text!r}: write BACKBONE:LAYER[+LAYER], e.g. yamnet:layer8,vggish:fc1 "
                              f"(backbones: {', '.join(BACKBONES)}), or 'search' or 'last'")
         layers[branch] = BACKBONES[branch].check_taps(tuple(taps.split("+")))
     return layers
