@@ -109,3 +109,17 @@ def test_a_clip_audited_before_a_metric_was_registered_is_computed_again(tone_mo
         unregister_metric(TotalMass.id)
     assert index["reused"] == 0 and index["metrics"]["total_mass"]["summary"]["ensemble"]["gradcam"]["n_clips"] == 1
     assert audit()["reused"] == 1  # a record holding more metrics than registered is still current
+
+
+def test_a_registered_metric_reaches_the_report(toy_audit, tmp_path):
+    import pandas as pd
+
+    from seraudit.ensemble.run import write_run
+    from seraudit.reports.build import write_report
+
+    out, _ = toy_audit
+    run_dir = write_run(tmp_path / "run", {"gds": {"enabled": False}}, {}, pd.DataFrame({"path": []}), {}, {},
+                        ["no_tone", "tone"], None)
+    html = write_report(run_dir, out, tmp_path / "report").read_text(encoding="utf-8")
+    assert '<section id="metric-total_mass">' in html and "<h3>Total attribution mass</h3>" in html
+    assert "Sum of the map over every cell." in html
