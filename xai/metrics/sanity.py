@@ -267,7 +267,6 @@ class ModelRandomisation(Metric):
     threshold: ClassVar[float | None] = 0.5
     on_every_clip: ClassVar[bool] = False
     check_title: ClassVar[str] = "{method} changes when {model} is randomised"
-    evidence: ClassVar[str] = "index.html#sanity"
     not_run_title: ClassVar[str | None] = "model-randomisation check"
     not_run_value: ClassVar[str] = "not run on this audit (use --sanity N)"
     index_key: ClassVar[str | None] = "sanity"
