@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from seraudit.ensemble.evaluation.comparison import bootstrap_uar_difference, compare_models, mcnemar
+from seraudit.ensemble.evaluation.comparison import (
+    bootstrap_uar_difference,
+    compare_models,
+    compared_with_ensemble,
+    interval_verdict,
+    mcnemar,
+)
 
 
 @pytest.fixture()
@@ -72,3 +78,22 @@ def test_resampling_speakers_widens_the_interval_when_speakers_differ(uneven_spe
     by_clip = bootstrap_uar_difference(y, a, b, None, n_boot=300, seed=0)
     assert by_clip["resampled"] == "clips"
     assert by_speaker["ci_high"] - by_speaker["ci_low"] > 1.5 * (by_clip["ci_high"] - by_clip["ci_low"])
+
+
+@pytest.mark.parametrize("low, high, verdict", [
+    (0.4, 3.1, "better"), (-3.0, -0.2, "worse"), (-2.0, 1.0, "no clear difference"),
+    (0.0, 2.0, "no clear difference"), (-2.0, 0.0, "no clear difference"),  # an interval touching 0 holds it
+    (None, 1.0, "no interval"), (1.0, None, "no interval"),
+])  # fmt: skip
+def test_an_interval_says_better_or_worse_only_when_it_excludes_zero(low, high, verdict):
+    assert interval_verdict(low, high) == verdict
+    reason = {"better": " (interval excludes 0)", "worse": " (interval excludes 0)",
+              "no clear difference": " (interval includes 0)", "no interval": ""}[verdict]
+    assert interval_verdict(low, high, explain=True) == verdict + reason
+
+
+def test_the_ensemble_is_compared_with_every_registered_backbone_then_the_baseline():
+    from seraudit.ensemble.backbones.registry import BACKBONES
+
+    assert compared_with_ensemble() == (*BACKBONES, "egemaps") == ("yamnet", "vggish", "egemaps")
+
