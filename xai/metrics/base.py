@@ -18,6 +18,10 @@ What a metric declares on its class (read by the audit, never by name):
 * ``required``: False when a failure of the metric must not lose the clip (the value is then null);
 * ``record_key`` / ``control_key``: where the clip record's legacy ``metrics`` dict keeps the value and control
   (kept so older readers find ``deletion_auc`` where they always did).
+
+Declarations and the reading side (`describe`, `legacy_summary`, `summary_extras`,
+`index_entry`) live on the class: the summary, the checks and the report read an audit
+folder with the registered classes, never an instance configured by the audit's settings.
 """
 
 from __future__ import annotations
