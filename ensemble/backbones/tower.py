@@ -22,7 +22,7 @@ class Tower:
     last_conv : KerasTensor
         Output of the tower's last convolution (after its activation), for Grad-CAM.
     embedding : KerasTensor
-        The tower's embedding (`[B, EMBEDDING_SIZE[backbone]]`).
+        The tower's embedding (`[B, Backbone.embedding_size]`).
     last_conv_layer : str
         Name of the layer whose output is `last_conv`.
     embedding_layer : str

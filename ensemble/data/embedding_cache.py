@@ -10,7 +10,7 @@ by a hash of what determines it:
   the stored correlations by the rule `preprocessing.gds.select_segments`
   applies (`preprocessing.gds.keep_mask`), so a GDS ablation reads the same file;
 * layer taps ``<backbone>-taps-<hash>.npz``: for every readable layer of the
-  backbone (`ensemble.model.spec.Backbone.tap_widths`), its output averaged over time
+  backbone (`ensemble.backbones.backbone.Backbone.tap_widths`), its output averaged over time
   and frequency, ``[P, D_tap]`` for every patch, from one forward pass; the last
   tap is the published embedding. Keyed by the corpus files, the front-end
   constants, the backbone and its weights (SHA-256, or the seed of untrained
