@@ -141,6 +141,9 @@ def test_the_command_line_writes_those_arguments_as_its_flags(tmp_path):
     assert "in --methods" in written[4] and "in --models" in written[5]
     assert with_flags("see `model.weights.h5` and `allow_untrained=[\"vggish\", \"yamnet\"]`", flags) == \
         "see `model.weights.h5` and --allow-untrained vggish,yamnet"
+    # names the library gives otherwise than the flag (a `RayOptions` field, a `TrainSettings` field)
+    assert with_flags("the cluster at `address=h:6379`; leave `address` out; drop it from `aux_tasks`", flags) == \
+        "the cluster at --ray-address h:6379; leave --ray-address out; drop it from --multitask"
 
 
 def test_the_command_line_prints_the_flag(tmp_path):

@@ -17,7 +17,7 @@ from typing import Mapping
 #: Library arguments whose flag has another name (`TrainSettings` fields the train command sets).
 ALIASES = {"aux_tasks": "--multitask", "augment_copies": "--augment", "n_boot": "--bootstrap",
            "fine_tune_backbone_lr_ratio": "--backbone-lr-ratio", "mixup_alpha": "--mixup",
-           "max_duration_s": "--max-duration", "per_emotion": "--per-emotion"}
+           "max_duration_s": "--max-duration", "per_emotion": "--per-emotion", "address": "--ray-address"}
 
 ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`]*))?`")
 CALL = re.compile(r"`seraudit\.([a-z][a-z0-9_]*)\(([^`]*)\)`")

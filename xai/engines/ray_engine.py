@@ -193,7 +193,7 @@ class RayEngine:
 
     def __init__(self, options: RayOptions, progress: bool = True, clip_options: dict | None = None):
         if options.workers < 1 or options.cpus_per_worker < 1 or options.batch < 1:
-            raise SerauditError("--workers, --cpus-per-worker and the batch size must be 1 or more")
+            raise SerauditError("`workers`, `cpus_per_worker` and the batch size must be 1 or more")
         self.options = options
         self.progress = progress
         # how workers load clips (require_speech, max_duration_s), as the command's flags ask
@@ -392,7 +392,7 @@ class RayEngine:
         try:
             import ray
         except ImportError as error:
-            raise SerauditError('--engine ray needs Ray: pip install "seraudit[ray]" (or the pinned ray of '
+            raise SerauditError('the Ray engine needs Ray: pip install "seraudit[ray]" (or the pinned ray of '
                                 "requirements.txt)") from error
 
         if ray.is_initialized():
@@ -406,8 +406,8 @@ class RayEngine:
             else:
                 ray.init(address=opts.address, **common)
         except ConnectionError as error:
-            raise SerauditError(f"cannot join the Ray cluster at --ray-address {opts.address} ({error}); start it with "
-                                "`ray start --head` on the head node, or leave --ray-address out for a local instance") from error
+            raise SerauditError(f"cannot join the Ray cluster at `address={opts.address}` ({error}); start it with "
+                                "`ray start --head` on the head node, or leave `address` out for a local instance") from error
         return ray, True
 
     def _gpus_per_worker(self, ray: Any) -> float:
