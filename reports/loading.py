@@ -46,7 +46,6 @@ def load_report(
         clips=clips,
         model_reports=model_reports(models, index, run_summary),
         failures=all_failures(index, run_summary.get("run_failures", [])),
-        sanity=index.get("sanity"),
         corpus_note=run_summary.get("corpus_note", ""),
         metrics=metric_records(index),
         baselines=baselines,
@@ -88,7 +87,7 @@ def model_reports(models: dict[str, ModelInfo], index: dict[str, Any], run_summa
             confusion=[list(map(int, row)) for row in rec.get("confusion", [])],
             comparisons=comparisons_of(name, run_summary.get("comparisons", [])),
             probing=probing_rows(probing, name),
-            faithfulness=summary.get(name, {}),
+            method_means=summary.get(name, {}),
             extra_metrics=rec.get("extra", {}),
         )
     return out

@@ -71,7 +71,7 @@ class ModelInfo:
     def title(self) -> str:
         """The name shown in headings, tables and plot titles: the tool's display name, "untrained" tag included.
 
-        The saved display name is the tool's own (`core.naming.display_name`); one that
+        The saved display name is the tool's own (`ensemble.model.naming.display_name`); one that
         is missing or hides an untrained branch is rebuilt by the same rule.
         """
         if self.display_name and (not self.untrained or UNTRAINED_TAG in self.display_name):
@@ -209,7 +209,7 @@ class ModelReport:
     confusion: list[list[int]]
     comparisons: list[Comparison]
     probing: list[dict[str, Any]]
-    faithfulness: dict[str, dict[str, float]]  # method -> the audit's legacy mean figures (seconds per clip, ...)
+    method_means: dict[str, dict[str, float]]  # method -> the audit's mean figures over clips (seconds per clip, ...)
     extra_metrics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -225,7 +225,6 @@ class Report:
     clips: list[ClipReport]
     model_reports: dict[str, ModelReport]
     failures: list[dict[str, str]]
-    sanity: dict[str, Any] | None
     corpus_note: str = ""
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric id -> its record in audit.json
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -80,7 +80,7 @@ def _explanation_metrics(page: Page) -> list[dict[str, Any]]:
 def _model_metrics(page: Page) -> dict[str, Any] | None:
     """The audit's metrics of this page's model (one table each) and each method's time; None when it has none."""
     tables = model_metric_tables(page.report.metrics, page.subject.info.name)
-    seconds = {method: m["seconds"] for method, m in page.subject.faithfulness.items() if m.get("seconds") is not None}
+    seconds = {method: m["seconds"] for method, m in page.subject.method_means.items() if m.get("seconds") is not None}
     return {"tables": tables, "seconds": seconds} if tables else None
 
 
