@@ -222,8 +222,8 @@ def _finish(
     warnings = (NO_SPEECH_WARNING,) if speechless else ()
     if warnings and require_speech:
         raise _fail(source, f"no speech detected ({100 * fraction:.1f} % voiced frames)",
-                    "--require-speech: a clip must hold voiced, speech-like sound (see seraudit.preprocessing.speech)",
-                    "leave the file out, or drop --require-speech to keep it with a warning")
+                    "`require_speech`: a clip must hold voiced, speech-like sound (see seraudit.preprocessing.speech)",
+                    "leave the file out, or leave `require_speech` off to keep it with a warning")
     padded = 0
     if waveform.size < MIN_PATCH_SAMPLES:
         needed_s = MIN_PATCH_SAMPLES / SAMPLE_RATE

@@ -403,7 +403,7 @@ def read_manifest(manifest: str | os.PathLike, *, label_map: str | os.PathLike |
         raise CorpusError(
             f"{path}: unknown label(s) {', '.join(repr(v) for v in values[:MAX_LISTED])} in "
             f"{int(unknown.sum())} row(s) ({rows_where(unknown)}); labels must be one of {', '.join(EMOTIONS)}, "
-            "or map them with --label-map FILE (CSV with columns from,to)"
+            "or map them with `label_map=FILE` (CSV with columns from,to)"
         )
     base = path.parent
     paths = pd.Series([os.path.abspath(base / p) for p in frame["path"]], index=frame.index)

@@ -112,6 +112,7 @@ def library_errors(tmp_path) -> list[str]:
         lambda: run.egemaps_model(),
         lambda: sa.audit(run, [], methods="gradcam,nonsense"),
         lambda: sa.train("ravdess", tmp_path, tmp_path / "out", models=["bert"]),
+        lambda: run.clip((np.random.default_rng(0).normal(0, 0.1, 16_000), 16_000), require_speech=True),  # noise
     ):
         with pytest.raises(SerauditError) as caught:
             call()
@@ -126,6 +127,7 @@ def test_library_errors_name_arguments_and_files_not_flags(tmp_path):
     assert f'`seraudit.train(..., out="{tmp_path / "no-run"}")`' in messages[1]
     assert "pass `models` with some of those" in messages[2]
     assert "in `methods`" in messages[4] and "in `models`" in messages[5]
+    assert "leave `require_speech` off" in messages[6]
 
 
 def test_the_command_line_writes_those_arguments_as_its_flags(tmp_path):
@@ -139,6 +141,7 @@ def test_the_command_line_writes_those_arguments_as_its_flags(tmp_path):
     assert "pass --models with some of those" in written[2] and "`seraudit train ... --models ... --out" in written[2]
     assert "train with --models ...,egemaps" in written[3]
     assert "in --methods" in written[4] and "in --models" in written[5]
+    assert "leave --require-speech off" in written[6]
     assert with_flags("see `model.weights.h5` and `allow_untrained=[\"vggish\", \"yamnet\"]`", flags) == \
         "see `model.weights.h5` and --allow-untrained vggish,yamnet"
     # names the library gives otherwise than the flag (a `RayOptions` field, a `TrainSettings` field)

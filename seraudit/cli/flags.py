@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import re
 from typing import Mapping
 
@@ -73,3 +74,16 @@ def with_flags(message: str, flags: Mapping[str, str]) -> str:
         return flags[name] if value is None else f"{flags[name]} {shell_value(value)}"
 
     return ARGUMENT.sub(argument, message)
+
+
+@functools.cache
+def command_line_flags() -> dict[str, str]:
+    """`parser_flags` of the whole `seraudit` command line (built once)."""
+    from seraudit.cli import build_parser
+
+    return parser_flags(build_parser())
+
+
+def cli_words(message: str) -> str:
+    """`message` (a library error, e.g. a clip's recorded failure) as the command line says it: with its flags."""
+    return with_flags(message, command_line_flags())

@@ -63,7 +63,7 @@ def test_unknown_labels_are_listed_and_a_label_map_maps_them(clips):
     with pytest.raises(CorpusError) as error:
         read_corpus("manifest", path)
     message = str(error.value)
-    assert "unknown label(s) '<script>x</script>', 'ANG' in 2 row(s)" in message and "--label-map FILE" in message
+    assert "unknown label(s) '<script>x</script>', 'ANG' in 2 row(s)" in message and "`label_map=FILE`" in message
     mapping = _write(clips, "from,to\nang,angry\n<script>x</script>,neutral\n", name="map.csv")
     table = read_corpus("manifest", path, label_map=mapping)
     assert table["label"].tolist() == ["angry", "neutral", "sad"]

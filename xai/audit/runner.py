@@ -123,8 +123,8 @@ def reusable_record(spec: ClipSpec, folder: Path, key: str, require_speech: bool
     check_audio_path(spec.path)  # a pipe, folder or bad link gets its own message and is never opened
     cached = cached_record(folder, key)
     if cached is not None and require_speech and NO_SPEECH_WARNING in cached.get("warnings", []):
-        raise SerauditError(f"{spec.path}: no speech detected (rule: --require-speech); fix: leave the "
-                            "file out, or drop --require-speech to keep it with a warning")
+        raise SerauditError(f"{spec.path}: no speech detected (rule: `require_speech`); fix: leave the "
+                            "file out, or leave `require_speech` off to keep it with a warning")
     every_clip = [m for m in registered_metrics().values() if m.on_every_clip]
     return cached if cached is not None and scores_complete(cached, every_clip) else None
 

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from seraudit.cli.flags import cli_words
 from seraudit.cli.options import add_engine, add_methods, add_quiet, add_weights_options, make_engine
 from seraudit.xai.audit import plan as audit_plan
 
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     print("verdict: " + ", ".join(f"{n} {status}" for status, n in counts.items())
           + " (audit.json \"checks\"; the report's index lists them)", file=sys.stderr)
     for failure in job.audit.failures:
-        print(f"  {failure.get('stage') or 'audit'} failed for {failure['clip']}: {failure['error']}", file=sys.stderr)
+        print(f"  {failure.get('stage') or 'audit'} failed for {failure['clip']}: {cli_words(failure['error'])}",
+              file=sys.stderr)
     print(f"where the time went (also in {args.out / TIMINGS_FILE}):\n{job.timings.table()}", file=sys.stderr)
     print(f"report index: {job.page.resolve()}")
     return EXIT_SOME_FAILED if job.audit.failures else EXIT_OK

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from seraudit.cli.flags import cli_words
 from seraudit.cli.options import add_engine, add_max_duration, add_methods, add_quiet, add_require_speech, make_engine
 from seraudit.core.errors import batch_status
 from seraudit.ensemble.model.spec import NEURAL_MODELS
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"audited {len(index['clips'])} clip(s) into {args.out} ({index['reused']} reused, "
               f"{len(index['failures'])} failed)")
         for failure in index["failures"]:
-            print(f"  failed: {failure['clip']}: {failure['error']}", file=sys.stderr)
+            print(f"  failed: {failure['clip']}: {cli_words(failure['error'])}", file=sys.stderr)
     for clip in index["clips"]:
         for warning in clip.get("warnings", []):
             print(f"  warning: {clip['path']}: {warning}", file=sys.stderr)

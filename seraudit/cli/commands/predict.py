@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from seraudit.cli.flags import cli_words
 from seraudit.cli.options import add_engine, add_max_duration, add_quiet, add_require_speech, make_engine
 
 
@@ -61,7 +62,7 @@ def run(args) -> int:
         predictions_table(records).to_csv(sys.stdout, index=False, float_format="%.4f")
     failed = failed_records(records)
     for record in failed:
-        print(f"seraudit predict: failed: {record['path']}: {record['error']}", file=sys.stderr)
+        print(f"seraudit predict: failed: {record['path']}: {cli_words(record['error'])}", file=sys.stderr)
     warned = {r["path"]: r["warning"] for r in records if r.get("warning") and not r.get("error")}
     for path, warning in warned.items():
         print(f"seraudit predict: warning: {path}: {warning}", file=sys.stderr)
