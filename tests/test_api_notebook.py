@@ -84,8 +84,8 @@ def test_an_audit_shows_its_checks(tmp_path):
     from seraudit.api.auditing import Audit
 
     audit = Audit(tmp_path, {"clips": [{}], "failures": [], "checks": [
-        {"name": "faithfulness", "status": "pass", "detail": "deletion < random"},
-        {"name": "untrained backbone", "status": "warn", "detail": "VGGish <untrained>"}]})
+        {"name": "faithfulness", "status": "pass", "value": "deletion < random"},
+        {"name": "untrained backbone", "status": "warn", "value": "VGGish <untrained>"}]})
     page = audit._repr_html_()
     assert audit.verdict() == {"pass": 1, "warn": 1, "fail": 0}
     assert "1 pass, 1 warn, 0 fail" in page and "VGGish &lt;untrained&gt;" in page

@@ -68,10 +68,10 @@ class Audit:
     def _repr_html_(self) -> str:
         from seraudit.core.notebook import html_table
 
-        rows = [(c.get("name", ""), c.get("status", ""), c.get("detail", "")) for c in self.checks]
+        rows = [(c.get("name", ""), c.get("status", ""), c.get("value", "")) for c in self.checks]
         counts = ", ".join(f"{n} {s}" for s, n in self.verdict().items())
         caption = f"Audit {self.path} — {len(self.clips)} clip(s), {len(self.failures)} failed; {counts}"
-        return html_table(("check", "status", "detail"), rows, caption=caption)
+        return html_table(("check", "status", "value"), rows, caption=caption)
 
 
 def audit(run: Run | str | os.PathLike, clips: Sequence[str | os.PathLike] | None = None, *,
