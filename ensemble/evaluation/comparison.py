@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from seraudit.ensemble.backbones.registry import BACKBONES
-from seraudit.ensemble.model.spec import BASELINE_MODEL, ENSEMBLE
+from seraudit.ensemble.model.spec import BASELINE_MODEL
 
 EXACT_BELOW = 25
 

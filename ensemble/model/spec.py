@@ -31,12 +31,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
-from seraudit.ensemble.backbones.backbone import Backbone
-from seraudit.ensemble.backbones.registry import BACKBONES
+from seraudit.ensemble.backbones.registry import BACKBONES  # re-exported: the registry itself, read with the spec
 from seraudit.ensemble.model.head_layers import HeadConfig
-
-__all__ = ["BACKBONES", "Backbone", "ENSEMBLE", "BASELINE_MODEL", "FUSIONS", "MODELS", "NEURAL_MODELS", "ModelSpec",
-           "HeadSpec", "Fusion", "POOLINGS", "INPUT_NAME", "LOGITS_NAME", "OUTPUT_NAME"]
 
 ENSEMBLE = "ensemble"
 BASELINE_MODEL = "egemaps"  # the eGeMAPS + logistic-regression reference: a model of every run, without a graph
