@@ -147,11 +147,16 @@ class ModelSpec:
 
     @classmethod
     def named(cls, name: str, fusion: str | None = "late", head: HeadConfig | None = None,
-              taps: dict[str, tuple[str, ...]] | None = None, pooling: str = "mean") -> "ModelSpec":
-        """The spec of model `name` (`fusion` applies to the ensemble only; `taps`: branch -> layers its heads read)."""
+              taps: dict[str, tuple[str, ...]] | None = None, pooling: str = "mean",
+              branches: tuple[str, ...] | None = None) -> "ModelSpec":
+        """The spec of model `name` (`fusion` applies to the ensemble only; `taps`: branch -> layers its heads read).
+
+        `branches` fixes the ensemble's branches (a saved ensemble keeps those it was trained with when
+        backbones are registered later); by default the ensemble has every registered backbone.
+        """
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; choose {', '.join(MODELS)}")
-        branches = MODELS[name]
+        branches = tuple(branches) if branches and name == ENSEMBLE else MODELS[name]
         chosen = tuple((b, BACKBONES[b].check_taps(taps[b])) for b in branches if taps and b in taps)
         return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig(),
                    chosen, pooling)
@@ -161,10 +166,13 @@ class ModelSpec:
         """The spec a saved model's ``config.json`` describes (keys ``name``, ``fusion``, ``head``, ``taps``).
 
         Models saved before heads read mid-level layers have no ``taps``: their heads read the embedding.
+        A saved ensemble's branches are those its ``branch_untrained`` lists (every saved model records
+        them, in graph order), so a backbone registered after it was trained does not change its graph.
         """
         taps = {b: tuple(t) for b, t in (config.get("taps") or {}).items()}
+        saved_branches = tuple(config.get("branch_untrained") or ()) or None
         return cls.named(config["name"], config.get("fusion"), HeadConfig(**config.get("head", {})), taps or None,
-                         config.get("pooling", "mean"))
+                         config.get("pooling", "mean"), saved_branches)
 
     def to_config(self) -> dict:
         """The spec's part of ``config.json``."""

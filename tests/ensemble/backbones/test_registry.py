@@ -161,6 +161,13 @@ def test_a_toy_backbone_registered_with_one_line_trains_and_explains(toy, tmp_pa
         assert np.ptp(attribution.clip_map) > 0  # the map says something about where the model looked
 
 
+def test_an_ensemble_saved_before_a_backbone_was_registered_keeps_its_branches(toy):
+    saved = {"name": "ensemble", "fusion": "late", "head": {}, "branch_untrained": {"yamnet": False, "vggish": True}}
+    assert MODELS["ensemble"] == ("yamnet", "vggish", "toy")  # a new ensemble has every registered backbone
+    assert ModelSpec.from_config(saved).branches == ("yamnet", "vggish")  # a saved one keeps the graph it was trained with
+    assert ModelSpec.from_config({**saved, "name": "vggish", "fusion": None}).branches == ("vggish",)
+
+
 def test_registration_is_undone_and_an_unregistered_name_names_the_known_backbones(toy):
     with pytest.raises(ValueError, match="already registered"):
         register_backbone(toy.BACKBONE)
