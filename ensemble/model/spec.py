@@ -156,7 +156,13 @@ class ModelSpec:
         """
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; choose {', '.join(MODELS)}")
-        branches = tuple(branches) if branches and name == ENSEMBLE else MODELS[name]
+        if branches and name == ENSEMBLE:  # in registry order: config.json stores them as a sorted mapping
+            unknown = sorted(set(branches) - set(MODELS[name]))
+            if unknown:
+                raise ValueError(f"saved ensemble reads unregistered backbones {', '.join(unknown)}")
+            branches = tuple(b for b in MODELS[name] if b in set(branches))
+        else:
+            branches = MODELS[name]
         chosen = tuple((b, BACKBONES[b].check_taps(taps[b])) for b in branches if taps and b in taps)
         return cls(name, branches, fusion if len(branches) > 1 else None, head if head is not None else HeadConfig(),
                    chosen, pooling)

@@ -94,3 +94,10 @@ def test_the_registered_layer_widths_are_the_towers_own():
         assert {t: int(out.shape[-1]) for t, out in tower.tap_outputs.items()} == backbone.tap_widths
         short = backbone.add_tower(keras.Input((96, 64)), up_to=backbone.candidate_taps[0][-1])
         assert list(short.taps)[-1] == backbone.candidate_taps[0][-1] and short.embedding is None
+
+
+def test_a_saved_ensemble_keeps_the_registry_order_of_its_branches():
+    """config.json stores branch_untrained as a sorted mapping; the graph's branch order must not follow it."""
+    config = ModelSpec.named("ensemble").to_config()
+    config["branch_untrained"] = {"vggish": True, "yamnet": False}
+    assert ModelSpec.from_config(config).branches == ("yamnet", "vggish")
