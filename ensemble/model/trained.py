@@ -80,7 +80,7 @@ class TrainedModel:
     embedding_layers: dict[str, str]  # branch -> embedding layer name
     branch_untrained: dict[str, bool]  # branch -> True when that backbone has untrained weights
     fusion: str | None  # "late", "feature" or None for single models
-    provenance: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict, repr=False)  # long: kept out of the repr
     pooling: str = "mean"  # "mean": patch outputs pooled after the graph; "stats"/"attentive": pooled in the graph
     attention_layers: dict[str, str] = field(default_factory=dict)  # head -> its attention layer (attentive pooling)
     embedding_memo: Any = field(default=None, init=False, repr=False)  # set by `sharing_backbones`
