@@ -202,14 +202,32 @@ def weight_grid(n_branches: int, step: float = 0.05) -> list[np.ndarray]:
     return [np.append(g, 1.0 - g.sum()) for g in grid]
 
 
+# How far fitted branch weights are pulled toward equal weights: final = (1 - s) * fitted + s * equal. Fixed a
+# priori (not chosen on any corpus), so no branch weight leaves [s / n, 1 - s + s / n] (two branches: 0.25-0.75)
+# however few speakers the fit saw or however lucky one branch was on them.
+FUSION_SHRINKAGE = 0.5
+FUSION_CRITERION = "pooled out-of-fold validation clip log-loss (ties by UAR), shrunk toward equal weights"
+
+
+def shrink_toward_equal(weights, shrinkage: float = FUSION_SHRINKAGE) -> np.ndarray:
+    """The convex combination ``(1 - shrinkage) * weights + shrinkage * equal`` (still on the simplex)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return (1.0 - shrinkage) * weights + shrinkage / len(weights)
+
+
 def fit_late_fusion_weights(
-    branch_logp: list[np.ndarray], y: np.ndarray, clip_index: np.ndarray, step: float = 0.05
+    branch_logp: list[np.ndarray], y: np.ndarray, clip_index: np.ndarray, step: float = 0.05,
+    shrinkage: float = FUSION_SHRINKAGE,
 ) -> tuple[np.ndarray, dict]:
-    """Fit the branch weights on validation data: grid over the simplex, best clip-level UAR, ties by log-loss.
+    """Fit the branch weights on out-of-fold validation predictions, then shrink them toward equal weights.
 
     `branch_logp` holds each branch's log-probabilities ``[N, C]`` of the
-    patches that count (GDS-kept); `y` the clip labels per patch and
-    `clip_index` the clip id per patch.
+    patches that count (GDS-kept), pooled over every validation group of speakers
+    (`ensemble.training.trainer.Trainer` scores each group with heads that never saw it);
+    `y` the clip labels per patch and `clip_index` the clip id per patch. The grid
+    over the simplex is scored by the clips' mean log-loss (a proper, smooth score:
+    one lucky speaker's UAR cannot swing it), ties by UAR; the best point is then pulled
+    toward equal weights by `shrinkage` (`FUSION_SHRINKAGE`, fixed a priori).
     """
     from sklearn.metrics import balanced_accuracy_score
 
@@ -224,10 +242,12 @@ def fit_late_fusion_weights(
             uar = balanced_accuracy_score(y_clip, clip_probs.argmax(axis=1))
         nll = -np.mean(np.log(np.clip(clip_probs[np.arange(len(y_clip)), y_clip], LOG_EPS, 1)))
         grid.append({"weights": weights.tolist(), "uar": float(uar), "log_loss": float(nll)})
-        key = (uar, -nll)
+        key = (-round(float(nll), 9), uar)
         if best_key is None or key > best_key:
             best, best_key = weights, key
-    return best, {"criterion": "validation clip UAR, ties by log-loss", "grid": grid}
+    shrunk = shrink_toward_equal(best, shrinkage)
+    return shrunk, {"criterion": FUSION_CRITERION, "fitted": best.tolist(), "shrinkage": float(shrinkage),
+                    "weights": shrunk.tolist(), "n_clips": int(len(clip_ids)), "grid": grid}
 
 
 def set_trainable_top(model, tower, n_layers: int) -> list[str]:

@@ -31,7 +31,7 @@ from seraudit.ensemble.data.corpus_data import CorpusData
 from seraudit.ensemble.data.folds import Fold
 from seraudit.ensemble.heads.layer_mix import AuxTask
 from seraudit.ensemble.heads.search import HeadChoice, LayerSet, fit_layer_set, select_head
-from seraudit.ensemble.model.clip_pooling import LOG_EPS
+from seraudit.ensemble.model.clip_pooling import LOG_EPS, pool_by_clip
 from seraudit.ensemble.model.graph import combine_late, log_softmax
 from seraudit.ensemble.model.spec import BACKBONES, POOLINGS, HeadSpec, ModelSpec
 from seraudit.ensemble.model.trained import TrainedModel
@@ -100,7 +100,7 @@ class Trainer:
         val_heads = {key: choice.head for key, choice in choices.items()}
         if self.attentive_pooling:  # the chosen layers and C, with attention over each clip's patches
             val_heads = {h.key: self._fit_attentive(data, h, tr_c, choices[h.key].C) for h in self._heads()}
-        self._fit_late_fusion(data, val_clips, val_heads)
+        self._fit_late_fusion(data, fold, choices, val_heads)
         self._refit_heads(data, choices, fit_c)
         if "egemaps" in settings.models:
             self.egemaps_model_ = make_baseline(settings.seed).fit(data.egemaps[fit_c], data.y[fit_c])
@@ -132,24 +132,98 @@ class Trainer:
                 choices[head.key] = self._search(data, head.branches, [None], tr_c, va_c)
         return choices
 
-    def _fit_late_fusion(self, data: CorpusData, val_clips: np.ndarray, val_heads: dict) -> None:
-        """The late-fused models' branch weights, fitted on the validation speakers' predictions (`late_weights_`)."""
+    def _fit_late_fusion(self, data: CorpusData, fold: Fold, choices: dict[str, HeadChoice], val_heads: dict) -> None:
+        """Late-fusion weights and each model's temperature, fitted on out-of-fold validation predictions pooled over
+        every non-test speaker of the split (`late_weights_`, `late_fit_`, `temperatures_`).
+
+        The split's validation speakers are one group (scored by `val_heads`, fitted on the training speakers); the
+        training speakers are cut into groups of as many, each scored by heads of the chosen layers and C fitted on
+        the other speakers. The weights are fitted on all groups together and shrunk toward equal weights
+        (`ensemble.model.graph.fit_late_fusion_weights`), so no weight comes from one speaker.
+        """
+        from seraudit.ensemble.evaluation.calibration import fit_temperature
         from seraudit.ensemble.model.graph import fit_late_fusion_weights
 
-        va_c, va = np.flatnonzero(val_clips), data.patch_mask(val_clips)
-        for spec in (s for s in self.specs.values() if s.weighs_heads):
-            val_idx = np.flatnonzero(va)
-            if len(val_idx) and self.clip_level:  # one row per validation clip: its pooled statistics
-                branch = [self._clip_logp(data, h, va_c, val_heads) for h in spec.heads]
-                self.late_weights_, self.late_fit_ = fit_late_fusion_weights(branch, data.y[va_c], np.arange(len(va_c)))
-            elif len(val_idx):
-                branch = [self._head_logp(data, h, val_idx, val_heads) for h in spec.heads]
-                self.late_weights_, self.late_fit_ = fit_late_fusion_weights(
-                    branch, data.y[data.patches.clip_index[val_idx]], data.patches.clip_index[val_idx]
-                )
-            else:
-                self.late_weights_ = np.full(len(spec.heads), 1.0 / len(spec.heads))
-                self.late_fit_ = {"criterion": "equal weights (no validation speakers)"}
+        late = [s for s in self.specs.values() if s.weighs_heads]
+        heads = self._heads()
+        self.temperatures_ = {name: 1.0 for name in self.settings.models}
+        if not fold.val_speakers:
+            if late:
+                self.late_weights_ = np.full(len(late[0].heads), 1.0 / len(late[0].heads))
+                self.late_fit_ = {"criterion": "equal weights (no validation speakers)", "weights": self.late_weights_.tolist()}
+            self._record_calibration(0, 0)
+            return
+        groups = validation_groups(fold, self.settings.seed)
+        logp = {h.key: [] for h in heads}
+        egemaps_p, owner, clip_ids = [], [], []
+        for g, speakers in enumerate(groups):
+            group = np.isin(data.speakers.astype(str), speakers)
+            g_c, rest_c = np.flatnonzero(group), np.flatnonzero(~group & np.isin(data.speakers.astype(str),
+                                                                                 fold.train_speakers + fold.val_speakers))
+            fitted = val_heads if g == 0 else self._inner_heads(data, choices, rest_c)
+            for h in heads:
+                values, clip_of = self._oof_logp(data, h, g_c, fitted[h.key])
+                logp[h.key].append(values)
+            owner.append(g_c[clip_of])
+            clip_ids.append(g_c)
+            if "egemaps" in self.settings.models:
+                from seraudit.ensemble.heads.egemaps_baseline import make_baseline
+
+                model = make_baseline(self.settings.seed).fit(data.egemaps[rest_c], data.y[rest_c])
+                proba = np.full((len(g_c), data.n_classes), LOG_EPS)
+                proba[:, model.classes_.astype(int)] = model.predict_proba(data.egemaps[g_c])
+                egemaps_p.append(proba / proba.sum(axis=1, keepdims=True))
+        owner, clip_ids = np.concatenate(owner), np.concatenate(clip_ids)
+        logp = {k: np.concatenate(v) for k, v in logp.items()}
+        for spec in late:
+            self.late_weights_, self.late_fit_ = fit_late_fusion_weights([logp[h.key] for h in spec.heads],
+                                                                         data.y[owner], owner)
+            self.late_fit_["groups"] = [list(g) for g in groups]
+            self.late_fit_["n_speakers"] = int(sum(len(g) for g in groups))
+        order = np.argsort(clip_ids)
+        remap = np.searchsorted(clip_ids[order], owner)
+        y_clips = data.y[clip_ids[order]]
+        for name, spec in self.specs.items():
+            if name not in self.settings.models:
+                continue
+            patch = combine_late([logp[h.key] for h in spec.heads], self.late_weights_) if spec.weighs_heads \
+                else logp[spec.heads[0].key]
+            clip_p = pool_by_clip(np.exp(patch), remap, len(clip_ids))
+            self.temperatures_[name] = fit_temperature(clip_p, y_clips)
+        if egemaps_p:
+            self.temperatures_["egemaps"] = fit_temperature(np.concatenate(egemaps_p), data.y[clip_ids])
+        self._record_calibration(len(clip_ids), sum(len(g) for g in groups))
+
+    def _record_calibration(self, n_clips: int, n_speakers: int) -> None:
+        """What the fit leaves in `history_` (the run's ``cv_histories`` and each saved model's provenance)."""
+        if self.late_fit_ is not None:
+            self.history_["late_fusion"] = {k: v for k, v in self.late_fit_.items() if k != "grid"}
+        self.history_["calibration"] = {"temperature": dict(self.temperatures_), "applied": TEMPERATURE_SCALING,
+                                        "fitted_on": "pooled out-of-fold validation predictions",
+                                        "n_clips": int(n_clips), "n_speakers": int(n_speakers)}
+
+    def _inner_heads(self, data: CorpusData, choices: dict[str, HeadChoice], clips: np.ndarray) -> dict:
+        """Every head with its chosen layers and C, fitted on `clips` only (to score a validation group it never saw)."""
+        out = {}
+        for head in self._heads():
+            choice = choices[head.key]
+            if self.attentive_pooling:
+                out[head.key] = self._fit_attentive(data, head, clips, choice.C)
+                continue
+            x, y, _ = self._training_set(data, head.branches, self.taps_, clips)
+            out[head.key] = fit_layer_set(choice.layers, x, y, data.n_classes, choice.C, self.settings.seed).head
+        return out
+
+    def _oof_logp(self, data: CorpusData, head: HeadSpec, clips: np.ndarray, fitted) -> tuple[np.ndarray, np.ndarray]:
+        """Log-probabilities of `fitted` (head `head`) on `clips`: one row per clip (in-graph pooling) or per counted
+        patch, and each row's position in `clips`."""
+        if self.clip_level:
+            return self._clip_logp(data, head, clips, {head.key: fitted}), np.arange(len(clips))
+        from seraudit.ensemble.model.clip_pooling import kept_by_clip
+
+        idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
+        idx = idx[kept_by_clip(data.keep[idx], np.searchsorted(clips, data.patches.clip_index[idx]), len(clips))]
+        return self._head_logp(data, head, idx, {head.key: fitted}), np.searchsorted(clips, data.patches.clip_index[idx])
 
     def _refit_heads(self, data: CorpusData, choices: dict[str, HeadChoice], fit_c: np.ndarray) -> None:
         """The chosen heads, refitted on every speaker of the split (`heads_`, `aux_heads_`, `history_`)."""
@@ -288,7 +362,18 @@ class Trainer:
         return combine_late(head_logp, self.late_weights_) if spec.weighs_heads else head_logp[0]
 
     def clip_probabilities(self, data: CorpusData, name: str, clips: np.ndarray) -> np.ndarray:
-        """Clip probabilities ``[len(clips), C]`` of model `name` (``"egemaps"`` included) for sorted clip indices."""
+        """Clip probabilities ``[len(clips), C]`` of model `name` (``"egemaps"`` included) for sorted clip indices,
+        temperature-scaled when `TEMPERATURE_SCALING` is on (never for a fine-tuned graph)."""
+        proba = self.raw_clip_probabilities(data, name, clips)
+        temperature = getattr(self, "temperatures_", {}).get(name, 1.0)
+        if not TEMPERATURE_SCALING or name in self.full_models_ or temperature == 1.0:
+            return proba
+        from seraudit.ensemble.evaluation.calibration import scale_probabilities
+
+        return scale_probabilities(proba, temperature)
+
+    def raw_clip_probabilities(self, data: CorpusData, name: str, clips: np.ndarray) -> np.ndarray:
+        """Clip probabilities of model `name` for sorted clip indices, as the model computes them (no temperature)."""
         clips = np.asarray(clips)
         if name == "egemaps":
             proba = np.zeros((len(clips), data.n_classes))
@@ -371,3 +456,17 @@ def aux_tasks(data: CorpusData, names, clips: np.ndarray) -> list[AuxTask]:
         tasks.append(AuxTask(name, y[np.asarray(clips)], classes))
     return tasks
 
+
+
+# Temperature scaling of every model's clip probabilities (fitted per split on pooled out-of-fold validation
+# predictions). Applied to what the models predict only where it lowered out-of-fold ECE on both shared corpora.
+TEMPERATURE_SCALING = False
+
+
+def validation_groups(fold: Fold, seed: int = 0) -> list[list[str]]:
+    """Groups of speakers covering every non-test speaker of `fold`: its validation speakers first, then its training
+    speakers (seeded order) cut into groups of as many; each group is scored by heads fitted on all the others."""
+    size = max(1, len(fold.val_speakers))
+    train = list(np.random.default_rng(seed).permutation(sorted(map(str, fold.train_speakers))))
+    n_groups = max(1, int(np.ceil(len(train) / size))) if train else 0
+    return [sorted(map(str, fold.val_speakers))] + [sorted(map(str, g)) for g in np.array_split(train, n_groups) if len(g)]

@@ -17,7 +17,8 @@ def test_fit_learns_one_head_per_branch_and_late_weights_that_sum_to_one(late):
     assert set(late.heads_) == {"yamnet", "vggish"}  # the single models share the ensemble's heads
     assert late.late_weights_.shape == (2,) and late.late_weights_.sum() == pytest.approx(1.0)
     assert len(late.late_fit_["grid"]) == 21
-    assert set(late.history_) == {"yamnet", "vggish"} and late.history_["yamnet"]["refit_clips"] == 24
+    assert set(late.history_) == {"yamnet", "vggish", "late_fusion", "calibration"}
+    assert late.history_["yamnet"]["refit_clips"] == 24
     assert late.egemaps_model_.classes_.tolist() == [0, 1, 2] and late.full_models_ == {}
 
 
