@@ -1,10 +1,11 @@
-"""`seraudit evaluate`: the cross-validation metrics of a trained run (UAR headline, per model; ensemble comparisons)."""
+"""`seraudit evaluate`: the cross-validation metrics of a trained run (UAR headline, per model; calibration error;
+late-fusion weights per fold and final; every pair of models compared)."""
 
 from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="metrics of a trained run (UAR, accuracy, macro-F1, comparisons)")
+    p = subparsers.add_parser("evaluate", help="metrics of a trained run (UAR, accuracy, macro-F1, ECE, fusion weights, comparisons)")
     p.add_argument("run_dir", metavar="RUN", help="run directory written by `seraudit train`")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--bootstrap", type=int, default=None, help="recompute comparisons with this many bootstrap resamples")

@@ -94,7 +94,7 @@ def test_a_hand_counted_table_gives_the_hand_counted_metrics():
     assert m["confusion_matrix"] == [[2, 1], [1, 2]]
 
 
-def test_every_model_is_scored_and_the_ensemble_is_compared_with_each_single_model(predictions):
+def test_every_model_is_scored_and_every_pair_of_models_is_compared(predictions):
     results = evaluate_predictions(predictions, LABELS, MODEL_INFO, n_boot=200, seed=0)
     assert list(results["models"]) == ["ensemble", "yamnet", "vggish"]
     assert results["labels"] == LABELS
@@ -103,8 +103,10 @@ def test_every_model_is_scored_and_the_ensemble_is_compared_with_each_single_mod
     assert results["models"]["yamnet"]["display_name"] == "YAMNet"
     assert results["models"]["vggish"]["untrained"] == ["vggish"]
 
-    rows = {c["b"]: c for c in results["comparisons"]}
-    assert list(rows) == ["yamnet", "vggish"]  # no eGeMAPS predictions, so no eGeMAPS row
+    pairs = [(c["a"], c["b"]) for c in results["comparisons"]]
+    # every pair once, the ensemble's first; no eGeMAPS predictions, so no eGeMAPS row
+    assert pairs == [("ensemble", "yamnet"), ("ensemble", "vggish"), ("yamnet", "vggish")]
+    rows = {c["b"]: c for c in results["comparisons"] if c["a"] == "ensemble"}
     for other, row in rows.items():
         assert row["a"] == "ensemble" and row["n_clips"] == 96
         expected = results["models"]["ensemble"]["uar"]["pooled"] - results["models"][other]["uar"]["pooled"]
@@ -120,9 +122,12 @@ def test_every_model_is_scored_and_the_ensemble_is_compared_with_each_single_mod
     assert rows["yamnet"]["mcnemar"]["only_b"] == int((~ens_right & yam_right).sum())
 
 
-def test_without_an_ensemble_there_is_nothing_to_compare(predictions):
+def test_without_an_ensemble_the_single_models_are_still_compared(predictions):
     results = evaluate_predictions(predictions[predictions.model != "ensemble"], LABELS, MODEL_INFO, n_boot=50)
-    assert list(results["models"]) == ["yamnet", "vggish"] and results["comparisons"] == []
+    assert list(results["models"]) == ["yamnet", "vggish"]
+    assert [(c["a"], c["b"]) for c in results["comparisons"]] == [("yamnet", "vggish")]
+    one = evaluate_predictions(predictions[predictions.model == "yamnet"], LABELS, MODEL_INFO, n_boot=50)
+    assert one["comparisons"] == []
 
 
 def test_comparison_table_reads_as_a_verdict(predictions):
@@ -133,9 +138,11 @@ def test_comparison_table_reads_as_a_verdict(predictions):
     ensemble_uar = results["models"]["ensemble"]["uar"]
     row = next(line for line in lines if line.startswith("Ensemble (late fusion; VGGish untrained)"))
     assert f"{ensemble_uar['mean']:5.1f} ± {ensemble_uar['std']:4.1f}" in row
-    assert row.rstrip().endswith(f"{ensemble_uar['pooled']:.1f}")
-    verdict = next(line for line in lines if "vs VGGish (untrained)" in line)
+    ece = results["models"]["ensemble"]["calibration"]["ece"]
+    assert row.split()[-2:] == [f"{ensemble_uar['pooled']:.1f}", f"{ece:.3f}"]
+    verdict = next(line for line in lines if "Ensemble (late fusion; VGGish untrained) vs VGGish (untrained)" in line)
     assert verdict.endswith("-> better")
+    assert any(line.startswith("  YAMNet vs VGGish (untrained): ") for line in lines)  # not only ensemble pairs
 
 
 def test_a_saved_run_is_rescored_from_its_predictions_keeping_its_recorded_facts_and_folds(tmp_path, predictions):

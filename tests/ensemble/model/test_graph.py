@@ -6,6 +6,7 @@ import pytest
 from seraudit.ensemble.model.graph import (
     build_model,
     combine_late,
+    FUSION_SHRINKAGE,
     fit_late_fusion_weights,
     log_softmax,
     set_late_fusion_weights,
@@ -57,11 +58,24 @@ def test_the_weight_grid_covers_the_simplex():
     assert len(three) == 15 and all(abs(w.sum() - 1.0) < 1e-9 and (w >= -1e-12).all() for w in three)
 
 
-def test_fitted_weights_favour_the_branch_that_knows_the_emotion(rng):
+def test_fitted_weights_favour_the_branch_that_knows_the_emotion_but_are_shrunk_toward_equal(rng):
     clips = np.repeat(np.arange(12), 3)
     y = np.repeat(rng.integers(0, 3, 12), 3)
     informed = log_softmax(3.0 * np.eye(3)[y] + rng.normal(0, 0.5, (36, 3)))
     noise = log_softmax(rng.normal(0, 2.0, (36, 3)))
     weights, fit = fit_late_fusion_weights([noise, informed], y, clips)
     assert weights.sum() == pytest.approx(1.0) and weights[1] > weights[0]
-    assert len(fit["grid"]) == 21 and "UAR" in fit["criterion"]
+    assert len(fit["grid"]) == 21 and "log-loss" in fit["criterion"] and fit["n_clips"] == 12
+    # the best grid point gives the noise nothing; halfway to equal weights it keeps a quarter, never more than half
+    assert fit["fitted"] == [0.0, 1.0] and fit["shrinkage"] == FUSION_SHRINKAGE == 0.5
+    assert weights.tolist() == pytest.approx([0.25, 0.75])
+
+
+def test_a_lucky_branch_cannot_take_all_the_weight(rng):
+    """Two branches that know nothing: whatever the grid picks, both weights stay within [0.25, 0.75]."""
+    clips = np.repeat(np.arange(10), 2)
+    y = np.repeat(rng.integers(0, 3, 10), 2)
+    for seed in range(5):
+        noise = np.random.default_rng(seed)
+        weights, _ = fit_late_fusion_weights([log_softmax(noise.normal(0, 3.0, (20, 3))) for _ in range(2)], y, clips)
+        assert 0.25 - 1e-9 <= weights.min() and weights.max() <= 0.75 + 1e-9

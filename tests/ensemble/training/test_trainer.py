@@ -22,6 +22,22 @@ def test_fit_learns_one_head_per_branch_and_late_weights_that_sum_to_one(late):
     assert late.egemaps_model_.classes_.tolist() == [0, 1, 2] and late.full_models_ == {}
 
 
+def test_late_weights_and_temperatures_come_from_every_non_test_speaker_not_one(late):
+    from seraudit.ensemble.data.folds import Fold
+    from seraudit.ensemble.training.trainer import validation_groups
+
+    fit = late.late_fit_
+    assert sorted(s for g in fit["groups"] for s in g) == ["s0", "s1", "s2", "s3"]  # train and validation, no test speaker
+    assert fit["groups"][0] == ["s2", "s3"] and fit["n_speakers"] == 4 and fit["n_clips"] == 24
+    assert late.late_weights_.tolist() == pytest.approx(0.5 * np.asarray(fit["fitted"]) + 0.25)  # shrunk halfway
+    assert set(late.temperatures_) == {"ensemble", "yamnet", "vggish", "egemaps"}
+    assert all(0.05 <= t <= 20 for t in late.temperatures_.values())
+    assert late.history_["calibration"]["n_speakers"] == 4
+    groups = validation_groups(Fold(0, [f"t{i}" for i in range(9)], ["v0", "v1"], ["x"]))
+    assert groups[0] == ["v0", "v1"] and all(len(g) in (1, 2) for g in groups) and len(groups) == 6
+    assert sorted(s for g in groups for s in g) == sorted([f"t{i}" for i in range(9)] + ["v0", "v1"])
+
+
 def test_the_layer_search_picks_the_layer_that_carries_the_emotion_on_validation_speakers(late):
     assert late.taps_ == {"yamnet": ("layer6",), "vggish": ("fc2",)}
     search = late.history_["yamnet"]["search"]
