@@ -79,7 +79,7 @@ def with_flags(message: str, flags: Mapping[str, str]) -> str:
 @functools.cache
 def command_line_flags() -> dict[str, str]:
     """`parser_flags` of the whole `seraudit` command line (built once)."""
-    from seraudit.cli import build_parser
+    from seraudit.cli.parser import build_parser
 
     return parser_flags(build_parser())
 
