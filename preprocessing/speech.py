@@ -55,6 +55,12 @@ def speech_fraction(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> flo
 
 def voiced_frames(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
     """(voiced frames, all frames) of `waveform` by the module's rule."""
+    mask = voiced_mask(waveform, sample_rate)
+    return int(mask.sum()), int(mask.size)
+
+
+def voiced_mask(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Whether each frame of `waveform` (`FRAME_S` long, every `HOP_S`; frame ``j`` starts at ``j * HOP_S``) is voiced."""
     x = np.ascontiguousarray(waveform, dtype=np.float32)
     frame, hop = int(round(FRAME_S * sample_rate)), int(round(HOP_S * sample_rate))
     frames = _frames(x, frame, hop)
@@ -69,7 +75,7 @@ def voiced_frames(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple
     lag_hi = min(int(sample_rate / PITCH_RANGE_HZ[0]), frame - 1)
     n_fft = 1 << int(np.ceil(np.log2(2 * frame)))
     window = np.hanning(frame)
-    voiced = 0
+    voiced = np.zeros(n, bool)
     loud_idx = np.flatnonzero(loud)
     for start in range(0, len(loud_idx), _CHUNK_FRAMES):
         chunk = frames[loud_idx[start:start + _CHUNK_FRAMES]].astype(np.float64)
@@ -79,8 +85,8 @@ def voiced_frames(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple
         # Normalise by the window's own autocorrelation so a periodic frame peaks near 1 at any lag.
         win_acf = np.correlate(window, window, "full")[frame - 1 : frame + lag_hi]
         norm = acf / np.maximum(acf[:, :1], 1e-20) / (win_acf / win_acf[0])
-        voiced += int(np.count_nonzero(_periodic(norm, lag_lo)))
-    return voiced, n
+        voiced[loud_idx[start:start + _CHUNK_FRAMES]] = _periodic(norm, lag_lo)
+    return voiced
 
 
 def _periodic(norm: np.ndarray, lag_lo: int) -> np.ndarray:

@@ -231,7 +231,14 @@ class Explainer(ABC):
         started: float,
         branch_maps: dict[str, np.ndarray] | None = None,
     ) -> Attribution:
-        """The result every method returns: its maps, the clip's patch times, its settings and runtime."""
+        """The result every method returns: its maps, the clip's patch times, its settings and runtime.
+
+        Every map passes `xai.explainers.heard.restrict_to_heard` here, the one place the rule lives:
+        zero on frames no GDS-kept patch covers (the model never heard them).
+        """
+        from seraudit.xai.explainers.heard import restrict_to_heard
+
+        clip_map, patch_maps, branch_maps, heard = restrict_to_heard(clip, clip_map, patch_maps, branch_maps)
         return Attribution(
             method=self.method,
             model=model.name,
@@ -241,9 +248,9 @@ class Explainer(ABC):
             patch_maps=patch_maps,
             patch_start_s=clip.patches.start_s,
             patch_end_s=clip.patches.end_s,
-            params={**self.params(), **details},
+            params={**self.params(), **details, "heard": heard},
             seconds=time.perf_counter() - started,
-            branch_maps=branch_maps or {},
+            branch_maps=branch_maps,
             clip_path=clip_path_of(clip),
         )
 

@@ -14,7 +14,8 @@ Both score the pre-softmax ``"logits"`` (the softmax would flatten gradients of
 confident patches). The raw class-activation maps (after the ReLU) go through the
 same post-processing: bilinear upsampling to the 96 x 64 patch grid (half-pixel
 centres), merging of overlapping patches onto the clip grid, and division by the
-clip's maximum — one scale per clip, so quiet patches stay quiet.
+clip's maximum. Only the GDS-kept patches (the ones the clip's prediction pools) are
+explained and merged; frames they do not cover stay 0 (`xai.explainers.heard`). One scale per clip, so quiet patches stay quiet.
 
 Fusion rule (ensemble)
 ----------------------
@@ -44,6 +45,7 @@ import numpy as np
 
 from seraudit.core.constants import PATCH_BANDS, PATCH_FRAMES
 from seraudit.xai.attribution import Attribution, Explainer
+from seraudit.xai.explainers.heard import kept_patches
 from seraudit.xai.explainers.perturbation import merge_to_clip, resolve_target
 
 IMPLEMENTATIONS = ("fast", "tf-keras-vis")
@@ -208,13 +210,16 @@ class GradCAM(Explainer):
         _, contrib = self._raw_fast(model, patches, target, batch_size)
         return cams, contrib
 
-    def _raw_pooled_clip(self, raw_fn, model, clip, patches: np.ndarray, target: int) -> tuple[dict, dict]:
-        """Raw maps of a model that pools in its graph: the clip's kept patches go through in one call (the clip
-        logit depends on all of them); the patches it does not pool get empty maps."""
-        from seraudit.ensemble.model.clip_pooling import clip_keep, kept_mask
+    def _raw_kept(self, raw_fn, model, clip, patches: np.ndarray, target: int) -> tuple[dict, dict]:
+        """Raw maps of the clip's GDS-kept patches (the only ones its prediction pools); the others get empty maps.
 
-        kept = kept_mask(clip_keep(clip), len(patches))[0]
-        raw_kept, contrib = raw_fn(model, patches[kept], target, int(kept.sum()))
+        A model that pools in its graph takes the kept patches in one call (the clip logit depends on all
+        of them); a patch-wise model takes them `batch_size` at a time. The branch contributions (the
+        ensemble's fusion weights) sum over the kept patches too.
+        """
+        kept = kept_patches(clip)
+        batch = int(kept.sum()) if getattr(model, "pools_in_graph", False) else None
+        raw_kept, contrib = raw_fn(model, patches[kept], target, batch)
         raw = {}
         for b, cams in raw_kept.items():
             raw[b] = np.zeros((len(patches), *cams.shape[1:]), cams.dtype)
@@ -228,15 +233,13 @@ class GradCAM(Explainer):
         target = resolve_target(model, clip, target)
         patches = np.asarray(clip.patches.data, dtype=np.float32)
         raw_fn = self._raw_fast if self.implementation == "fast" else self._raw_library
-        if getattr(model, "pools_in_graph", False):
-            raw, contrib = self._raw_pooled_clip(raw_fn, model, clip, patches, target)
-        else:
-            raw, contrib = raw_fn(model, patches, target)
+        raw, contrib = self._raw_kept(raw_fn, model, clip, patches, target)
+        kept = kept_patches(clip)
 
         branch_clip, branch_patch, peaks = {}, {}, {}
         for b, cams in raw.items():
             up = _upsample(cams)
-            clip_map, peaks[b] = _normalised(merge_to_clip(up, clip))
+            clip_map, peaks[b] = _normalised(merge_to_clip(up, clip, only=kept))
             branch_clip[b] = clip_map
             branch_patch[b] = up / peaks[b] if peaks[b] > 0 else up
         if len(raw) == 1:

@@ -49,10 +49,24 @@ def clip_to_patches(clip_grid: np.ndarray, clip: Any, outside: float = 0.0) -> n
     return np.where(inside[..., None], cut, np.asarray(outside, dtype=cut.dtype))
 
 
-def merge_to_clip(patch_maps: np.ndarray, clip: Any) -> np.ndarray:
-    """Merge per-patch maps ``[N, 96, 64]`` onto the clip grid ``[n_frames, 64]`` like the preprocessing does."""
+def merge_to_clip(patch_maps: np.ndarray, clip: Any, only: np.ndarray | None = None) -> np.ndarray:
+    """Merge per-patch maps ``[N, 96, 64]`` onto the clip grid ``[n_frames, 64]`` like the preprocessing does.
+
+    With ``only`` (``[N]`` bool), each frame is the mean over the patches of ``only`` that cover it, and a
+    frame none of them covers is 0 (Grad-CAM merges the GDS-kept patches only: the others never reach the clip).
+    """
     from seraudit.preprocessing.segments import merge_patch_maps
 
+    if only is not None:
+        only = np.asarray(only, bool)
+        idx, inside = _frame_index(clip)
+        n_frames = clip.log_mel.shape[0]
+        rows = (inside & only[:, None]).ravel()
+        values = np.asarray(patch_maps, dtype=np.float64).reshape(-1, np.shape(patch_maps)[-1])
+        sums = np.zeros((n_frames, values.shape[1]))
+        np.add.at(sums, idx.ravel()[rows], values[rows])
+        counts = np.bincount(idx.ravel()[rows], minlength=n_frames)[:, None]
+        return (sums / np.maximum(counts, 1)).astype(np.float32)
     return np.asarray(
         merge_patch_maps(np.asarray(patch_maps, dtype=np.float32), clip.patches.hop_frames, clip.log_mel.shape[0]),
         dtype=np.float32,

@@ -54,10 +54,12 @@ def test_ensemble_map_is_the_contribution_weighted_sum_of_branch_maps(maps, tone
 
     attribution = maps[("gradcam", "fast")]
     assert set(attribution.branch_maps) == {"alpha", "beta"}
-    # Contributions recomputed independently: gradient x activation totals of each branch's last convolution.
+    # Contributions recomputed independently: gradient x activation totals of each branch's last convolution
+    # over the kept patches.
     keras_model = tone_model.keras_model
     sub = keras.Model(keras_model.inputs, [keras_model.get_layer(n).output for n in ("alpha_conv", "beta_conv", "logits")])
-    x = tf.constant(tone_clip.patches.data)
+    kept = tone_clip.selection.keep  # the clip's prediction pools the GDS-kept patches, so they alone contribute
+    x = tf.constant(tone_clip.patches.data[kept])
     with tf.GradientTape() as tape:
         tape.watch(x)
         alpha, beta, logits = sub(x)
