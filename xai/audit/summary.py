@@ -17,6 +17,8 @@ from seraudit.xai.metrics.registry import registered_metrics
 from seraudit.xai.metrics.sanity import summarise_randomisation as summarise_sanity  # noqa: F401 -- its old home
 
 Scored = tuple[str, str, str, MetricResult]  # (clip id, model, method, result)
+#: A map passes a null-calibrated check only when its mean gain beats this quantile of random maps' mean gains.
+NULL_QUANTILE = 0.95
 
 
 def summarise(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -97,14 +99,19 @@ def record_scores(records: Iterable[dict[str, Any]], metrics: Sequence[type[Metr
             for method, rec in per_method.items():
                 scores, flat = rec.get("scores") or {}, rec.get("metrics") or {}
                 for metric in metrics:
+                    threshold, nulls = None, None
                     if metric.id in scores:
-                        value, control = scores[metric.id].get("value"), scores[metric.id].get("control")
+                        saved = scores[metric.id] or {}
+                        value, control = saved.get("value"), saved.get("control")
+                        threshold, nulls = saved.get("threshold"), saved.get("null_gains")
                     elif metric.record_key and metric.record_key in flat:
                         value, control = flat[metric.record_key], flat.get(metric.control_key) if metric.control_key else None
                     else:
                         continue
+                    nulls = None if nulls is None else tuple(float(g) for g in nulls if isinstance(g, (int, float)))
                     scored.append((record["id"], model, method,
-                                   MetricResult(metric.id, value, control, metric.higher_is_better)))
+                                   MetricResult(metric.id, value, control, metric.higher_is_better,
+                                                threshold=threshold, null_gains=nulls)))
     return scored
 
 
@@ -113,18 +120,63 @@ def _finite(values: Iterable[Any]) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
+def null_quantile(null_gains: Sequence[Sequence[float]], quantile: float = NULL_QUANTILE,
+                  draws: int = 2000, seed: int = 0) -> float | None:
+    """The gain over the control that random maps beat with probability ``1 - quantile``, as a mean over the clips.
+
+    ``null_gains[i]`` are gains random maps score on clip ``i`` (e.g. one random order against the
+    others); each draw takes one per clip and averages over clips, as the map's own mean gain is
+    averaged, so the quantile is calibrated on the same clips and the same number of them.
+    """
+    per_clip = [np.asarray(g, dtype=np.float64) for g in null_gains]
+    per_clip = [g[np.isfinite(g)] for g in per_clip]
+    per_clip = [g for g in per_clip if g.size]
+    if not per_clip:
+        return None
+    rng = np.random.default_rng(seed)
+    means = np.mean([g[rng.integers(0, g.size, draws)] for g in per_clip], axis=0)
+    return float(np.quantile(means, quantile))
+
+
 def summary_cell(metric: type[Metric], results: Sequence[MetricResult]) -> dict[str, Any]:
-    """One model x method of a metric over clips: mean value and control, clips scored, how surely it beats the control."""
+    """One model x method of a metric over clips: mean value and control, clips scored, how surely it beats the control.
+
+    A calibrated metric also gets its ``threshold`` here, beside the value it judges:
+
+    * results with a per-clip ``threshold`` (model randomisation): the mean threshold, and
+      ``margin_ci``, the bootstrap interval of the mean margin by which the clips' values beat
+      their own thresholds;
+    * results with ``null_gains`` (deletion, insertion): the mean control moved by the
+      `NULL_QUANTILE` quantile of what random maps gain over it on the same clips
+      (``null_gain_q95``), i.e. the value a random map beats on 5 % of audits of these clips;
+    * otherwise the metric's fixed ``threshold`` when it declares one.
+    """
     values, controls = _finite(r.value for r in results), _finite(r.control for r in results)
     gains = _finite(r.gain for r in results)
-    return {
+    cell: dict[str, Any] = {
         "value": float(values.mean()) if values.size else None,
         "control": float(controls.mean()) if controls.size else None,
         "n_clips": int(values.size),
         "beats_control": float(np.mean(gains > 0)) if gains.size else None,
         "gain_ci": gain_interval(gains) if gains.size else None,
-        **metric.summary_extras(list(results)),
     }
+    thresholds = _finite(r.threshold for r in results)
+    nulls = [r.null_gains for r in results if r.null_gains]
+    if thresholds.size:
+        margins = _finite(r.margin for r in results)
+        cell["threshold"] = float(thresholds.mean())
+        cell["margin_ci"] = gain_interval(margins) if margins.size else None
+        cell["beats_threshold"] = float(np.mean(margins > 0)) if margins.size else None
+    elif nulls and cell["control"] is not None:
+        q = null_quantile(nulls)
+        if q is not None:
+            sign = 1.0 if metric.higher_is_better else -1.0
+            cell["null_gain_q95"] = q
+            cell["threshold"] = cell["control"] + sign * q
+    elif metric.threshold is not None:
+        cell["threshold"] = float(metric.threshold)
+    cell.update(metric.summary_extras(list(results)))
+    return cell
 
 
 def metric_summary(metric: type[Metric], scored: Iterable[Scored]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -145,6 +197,7 @@ def metric_section(metric: type[Metric], summary: Mapping[str, Any]) -> dict[str
         "higher_is_better": metric.higher_is_better,
         "control_name": metric.control_name,
         "threshold": metric.threshold,
+        "threshold_rule": getattr(metric, "threshold_rule", None),
         "summary": dict(summary),
     }
 

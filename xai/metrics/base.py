@@ -11,8 +11,13 @@ What a metric declares on its class (read by the audit, never by name):
 * ``id``, ``name``, ``description``: how records and the report name it;
 * ``higher_is_better``: the direction of ``value`` (and of the gain over ``control``);
 * ``control_name``: what ``control`` is (a random ranking, ...), None without one;
-* ``threshold``: the value a map must beat for the check to pass (None: the check asks whether the map beats its
-  control over clips; without a control either, no check is derived);
+* ``threshold``: a fixed value a map must beat for the check to pass (None: the check asks whether the map beats its
+  control over clips; without a control either, no check is derived). A metric calibrated on the audited clips
+  leaves it None and puts the calibration in each result instead (``MetricResult.threshold``: the value this clip's
+  map must beat, e.g. model randomisation's midpoint between 1 and the similarity of two random-weight models'
+  maps; ``MetricResult.null_gains``: the gains over the control that random maps score on this clip, e.g. leave-one-
+  out random orders for deletion), and the summary turns them into the cell's threshold (`xai.audit.summary.summary_cell`);
+* ``threshold_rule``: one sentence saying how the threshold is set (the report prints it beside the figures);
 * ``checked``: False for a metric reported without a verdict;
 * ``on_every_clip``: False for a costly metric run only on the first ``sanity_clips`` audited clips;
 * ``required``: False when a failure of the metric must not lose the clip (the value is then null);
@@ -82,6 +87,8 @@ class MetricResult:
     higher_is_better: bool = True
     n: int = 1
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    threshold: float | None = None  # the value this clip's map must beat, calibrated on the clip (None: none)
+    null_gains: tuple[float, ...] | None = None  # gains over the control that random maps score on this clip
 
     @property
     def gain(self) -> float | None:
@@ -91,9 +98,22 @@ class MetricResult:
         sign = 1.0 if self.higher_is_better else -1.0
         return sign * (float(self.value) - float(self.control))
 
-    def as_record(self) -> dict[str, float | None]:
-        """How a clip record stores it: value and control, NaN as null."""
-        return {"value": _plain(self.value), "control": _plain(self.control)}
+    @property
+    def margin(self) -> float | None:
+        """How far the value beats this clip's calibrated threshold in the metric's direction; None without both."""
+        if not _finite(self.value) or not _finite(self.threshold):
+            return None
+        sign = 1.0 if self.higher_is_better else -1.0
+        return sign * (float(self.value) - float(self.threshold))
+
+    def as_record(self) -> dict[str, Any]:
+        """How a clip record stores it: value and control, NaN as null (and the calibration, when the metric has one)."""
+        record: dict[str, Any] = {"value": _plain(self.value), "control": _plain(self.control)}
+        if self.threshold is not None:
+            record["threshold"] = _plain(self.threshold)
+        if self.null_gains is not None:
+            record["null_gains"] = [_plain(g) for g in self.null_gains]
+        return record
 
 
 def _finite(value: Any) -> bool:
@@ -113,6 +133,7 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool] = True
     control_name: ClassVar[str | None] = None
     threshold: ClassVar[float | None] = None
+    threshold_rule: ClassVar[str | None] = None
     checked: ClassVar[bool] = True
     on_every_clip: ClassVar[bool] = True
     required: ClassVar[bool] = True
@@ -135,10 +156,12 @@ class Metric(ABC):
     def __call__(self, context: MetricContext) -> MetricResult:
         """Score ``context.attribution`` (of ``context.model`` on ``context.clip``, for ``context.target``)."""
 
-    def result(self, value: Any, control: Any = None, **details: Any) -> MetricResult:
-        """A `MetricResult` of this metric (its id and direction filled in)."""
+    def result(self, value: Any, control: Any = None, *, threshold: Any = None,
+               null_gains: Any = None, **details: Any) -> MetricResult:
+        """A `MetricResult` of this metric (its id and direction filled in; ``threshold`` and ``null_gains`` calibrate it)."""
+        nulls = None if null_gains is None else tuple(float(g) for g in null_gains if _finite(g))
         return MetricResult(self.id, _plain(value), _plain(control), self.higher_is_better, 1,
-                            MappingProxyType(dict(details)))
+                            MappingProxyType(dict(details)), _plain(threshold), nulls)
 
     # ----------------------------------------------------------------- how the audit stores and reads it
     @classmethod
@@ -170,14 +193,24 @@ class Metric(ABC):
 
     @classmethod
     def describe(cls, cell: Mapping[str, Any]) -> str:
-        """The check's figure for one summary cell."""
+        """The check's figure for one summary cell: value, control and threshold side by side, then the interval."""
         value, n = cell.get("value"), int(cell.get("n_clips") or 0)
         clips = f"{n} clip" if n == 1 else f"{n} clips"
-        if cls.threshold is not None:
+        threshold = cell.get("threshold", cls.threshold)
+        if threshold is not None:
             if value is None:
                 return f"no {cls.name} on {clips}"
             side = "above" if cls.higher_is_better else "below"
-            return f"{cls.name} {value:.2f} over {clips}; passes {side} {cls.threshold}"
+            control = cell.get("control")
+            beside = "" if control is None or not cls.control_name else f", {cls.control_name} {control:.3g}"
+            text = f"{cls.name} {value:.3g} over {clips}{beside}; passes {side} {threshold:.3g}"
+            ci = cell.get("margin_ci") or cell.get("gain_ci")
+            if ci:
+                text += f", margin 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if cell.get("margin_ci") else (
+                    f", gain over {cls.control_name} 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+            elif "margin_ci" in cell or "gain_ci" in cell:
+                text += ", too few clips for an interval"
+            return text
         share, ci = cell.get("beats_control"), cell.get("gain_ci")
         if share is None:
             return f"no {cls.control_name} to compare with on {clips}"

@@ -5,8 +5,26 @@ equal steps) and tracks the model's pooled probability of the target class; a
 faithful map makes it fall fast (low area under the curve). Insertion starts from
 an empty clip and reveals the most-attributed regions first; a faithful map makes
 the probability rise fast (high area). Each curve is compared with the same
-procedure in random orders (mean over a few seeded orders): a map is only
-informative if it beats them.
+procedure in random orders (mean over ``n_random`` seeded orders, at least 5 in an
+audit): a map is only informative if it beats them.
+
+Calibrated threshold
+--------------------
+A random map ranks the blocks in a random order, so what random maps score on a clip is
+what the random orders score: each order in turn is treated as a "random map" and scored
+against the mean of the other orders (leave-one-out), giving ``n_random`` null gains per
+clip (``MetricResult.null_gains``). Over the audited clips the check passes when **both**
+
+* the map's mean gain over the random orders beats the 95th percentile of the mean gain of
+  random maps on the same clips (one null gain drawn per clip, 2000 draws:
+  `xai.audit.summary.null_quantile`); the threshold recorded beside the value is that
+  percentile expressed as an AUC (mean random-order AUC minus it for deletion, plus it for
+  insertion), and
+* the 95 % bootstrap interval (over clips) of the map's gain over the random orders lies
+  above 0.
+
+It fails when the map does not beat the random-map threshold, and warns when it does but
+the interval still holds 0 (too few or too varied clips).
 
 The unit removed is a **block** of ``block_frames`` x ``block_bands`` cells
 (default 16 x 16: 160 ms by a quarter of the mel axis, the size of the occlusion
@@ -60,6 +78,8 @@ class FaithfulnessResult:
     insertion: np.ndarray
     random_deletion: np.ndarray  # mean over the random orders
     random_insertion: np.ndarray
+    random_deletion_aucs: np.ndarray  # [n_random], one area per random order
+    random_insertion_aucs: np.ndarray
     deletion_auc: float
     insertion_auc: float
     random_deletion_auc: float
@@ -80,6 +100,18 @@ class FaithfulnessResult:
     def insertion_gain(self) -> float:
         """How much faster the probability rises than in random order (positive is better)."""
         return self.insertion_auc - self.random_insertion_auc
+
+    def null_gains(self, kind: str) -> np.ndarray:
+        """``[n_random]`` gains of random maps on this clip: each random order against the mean of the others.
+
+        What a map that ranks the blocks at random would gain over the baseline (leave-one-out;
+        empty with a single random order).
+        """
+        aucs = np.asarray(getattr(self, f"random_{kind}_aucs"), dtype=np.float64)
+        if aucs.size < 2:
+            return np.zeros(0)
+        others = (aucs.sum() - aucs) / (aucs.size - 1)
+        return others - aucs if kind == "deletion" else aucs - others
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (curves as lists)."""
@@ -152,7 +184,7 @@ def deletion_insertion(
     attribution,
     *,
     steps: int = 20,
-    n_random: int = 3,
+    n_random: int = 5,
     seed: int = 0,
     fill_value: float = LOG_FLOOR,
     block: tuple[int, int] = (16, 16),
@@ -220,6 +252,8 @@ def deletion_insertion(
         random_insertion=random_insertion,
         deletion_auc=area_under_curve(fractions, deletion),
         insertion_auc=area_under_curve(fractions, insertion),
+        random_deletion_aucs=np.array([area_under_curve(fractions, c) for c in target[0, 1:]]),
+        random_insertion_aucs=np.array([area_under_curve(fractions, c) for c in target[1, 1:]]),
         random_deletion_auc=area_under_curve(fractions, random_deletion),
         random_insertion_auc=area_under_curve(fractions, random_insertion),
         steps=steps,
@@ -237,12 +271,16 @@ class _Faithfulness(Metric):
     """Deletion or insertion AUC of one map against random orders of the same blocks (one pass computes both)."""
 
     steps: int = 20
-    n_random: int = 3
+    n_random: int = 5
     seed: int = 0
     block: tuple[int, int] = (16, 16)
 
     kind: ClassVar[str] = ""
-    control_name: ClassVar[str | None] = "random"
+    control_name: ClassVar[str | None] = "random orders"
+    threshold_rule: ClassVar[str | None] = (
+        "calibrated on the same clips: passes when the mean gain over random orders of the same blocks beats the 95th "
+        "percentile of what random maps gain (each random order scored against the others, one per clip, 2000 draws) "
+        "and the gain's 95 % bootstrap interval over clips lies above 0; fails below that percentile")
     evidence: ClassVar[str] = "model-{model}.html#faithfulness-{model}"
 
     @classmethod
@@ -260,7 +298,7 @@ class _Faithfulness(Metric):
         curves = {"fractions": [float(v) for v in result.fractions], self.kind: [float(v) for v in curve],
                   f"random_{self.kind}": [float(v) for v in control]}
         return self.result(getattr(result, f"{self.kind}_auc"), getattr(result, f"random_{self.kind}_auc"),
-                           curves=curves)
+                           null_gains=result.null_gains(self.kind), curves=curves, n_random=self.n_random)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,32 @@ An explanation that stays the same when the model's learned weights are destroye
 explains the input, not the model. On a copy of the model (never the original),
 the classifier head is re-initialised first, then, cascading from the top, one more
 backbone block of every branch per stage; at each stage the attribution is recomputed
-with the same explainer and compared with the original map by Spearman rank
-correlation (signed and of magnitudes). A trustworthy method shows falling correlation.
+with the same explainer and compared with the original map. A trustworthy method shows
+falling similarity. Every stage is recorded, so the report draws the cascade.
+
+Similarity (sign-free)
+----------------------
+`map_similarity`: Spearman rank correlation of the **absolute** maps, as Adebayo et al.
+do, so a map and its negation score the same. The signed correlation let a method pass
+by flipping sign (VGGish occlusion at rho = -0.74 "passed" before): a map whose
+importance pattern is unchanged but negated has not stopped depending on the input
+alone. A constant map has no ranking: two constant maps score 1, a constant map against
+a varied one 0 (the importance pattern is gone).
+
+Calibrated threshold
+--------------------
+Part of any similarity comes from the clip itself (energy, onsets), whatever the weights.
+To measure it, the most randomised stage is drawn **twice**, with independent seeds,
+and the two random-weight models' maps are compared: the ``control`` (floor) is the
+similarity that needs no learned weight at all. An unchanged model reproduces its map
+(similarity 1: the explainers are seeded). The clip's threshold is the midpoint,
+``(1 + control) / 2``: the check passes when randomising the weights removes more than
+half of the similarity above what two random models share. Over clips it **fails** when
+the mean similarity is not below the mean threshold, **passes** when it is and the 95 %
+bootstrap interval of the per-clip margin (threshold minus similarity) lies above 0, and
+**warns** otherwise. A method that ignores the weights scores 1 against a threshold of 1
+and fails; a method whose random-model maps are noise scores about 0 against about 0.5
+and passes.
 
 What is re-initialised
 ----------------------
@@ -18,13 +42,16 @@ What is re-initialised
   block in YAMNet).
 
 Each weight is drawn again from the layer's own initializer (seeded, so runs repeat).
-A map that becomes constant has no ranking: its correlation is NaN.
+The randomised copies cannot share the audit's frozen-tower memo (their weights differ
+from every trained tower's), so the check costs one explanation per method per stage,
+plus one for the control; `summarise_randomisation` records the seconds per clip and model.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -129,11 +156,34 @@ def model_copy(model):
     return other
 
 
+#: Seed offset of the second, independent draw of the most randomised stage (the control).
+CONTROL_SEED_OFFSET = 7919
+
+
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    a, b = np.nan_to_num(np.ravel(a).astype(np.float64)), np.nan_to_num(np.ravel(b).astype(np.float64))
     if a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(spearmanr(a, b).statistic)
+
+
+def map_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Sign-free similarity of two maps of one clip: Spearman rank correlation of their absolute values.
+
+    ``map_similarity(a, b) == map_similarity(-a, b)``. Two constant maps score 1 (neither ranks
+    anything), a constant map against a varied one 0; NaN cells count as 0.
+    """
+    a = np.abs(np.nan_to_num(np.ravel(a).astype(np.float64)))
+    b = np.abs(np.nan_to_num(np.ravel(b).astype(np.float64)))
+    flat_a, flat_b = a.std() == 0, b.std() == 0
+    if flat_a or flat_b:
+        return 1.0 if flat_a and flat_b else 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+def randomisation_threshold(control: float) -> float:
+    """The clip's calibrated threshold: halfway between an unchanged map (1) and two random-weight models' maps."""
+    return (1.0 + float(control)) / 2.0
 
 
 def model_randomisation(
@@ -145,6 +195,7 @@ def model_randomisation(
     n_blocks: int = 3,
     seed: int = 0,
     originals: Mapping[str, Any] | None = None,
+    control: bool = True,
 ) -> pd.DataFrame:
     """Cascading model-randomisation check of each explainer on one clip.
 
@@ -163,12 +214,18 @@ def model_randomisation(
         Number of backbone blocks (per branch) added after the head, one per stage.
     originals : dict name -> Attribution, optional
         Already computed attributions of the original model (recomputed when absent).
+    control : bool
+        Also draw the most randomised stage a second time (seed + `CONTROL_SEED_OFFSET`) and
+        compare the two random-weight models' maps (the check's control and threshold).
 
     Returns
     -------
     DataFrame
         One row per method and stage: ``method, model, stage, stage_name, n_layers,
-        layers, spearman, spearman_abs, target_probability``.
+        layers, similarity`` (sign-free, `map_similarity`), ``spearman`` (signed, for reference),
+        ``spearman_abs`` (= similarity), ``target_probability``, and on the last stage's rows
+        ``control`` (the two random-weight models' similarity) and ``threshold``
+        (`randomisation_threshold`), NaN on the other stages.
     """
     if not isinstance(explainers, Mapping):
         explainers = {getattr(e, "method", type(e).__name__): e for e in explainers}
@@ -184,16 +241,17 @@ def model_randomisation(
     randomised = model_copy(model)
     done: set[str] = set()
     rows = []
+    last_maps: dict[str, np.ndarray] = {}
     for stage, (stage_name, layers) in enumerate(stages):
         new = [name for name in layers if name not in done]
         reinitialise_layers(randomised.keras_model, new, seed=seed + stage)
         done.update(new)
-        if hasattr(randomised, "_predict_fn"):
-            randomised._predict_fn = None
+        _forget_compiled(randomised)
         probability = float(randomised.predict_clip(clip).probabilities[target])
         for name, explainer in explainers.items():
             reference = np.asarray(originals[name].clip_map)
             current = np.asarray(explainer.explain(randomised, clip, target).clip_map)
+            last_maps[name] = current
             rows.append(
                 {
                     "method": name,
@@ -202,12 +260,32 @@ def model_randomisation(
                     "stage_name": stage_name,
                     "n_layers": len(layers),
                     "layers": ",".join(layers),
+                    "similarity": map_similarity(reference, current),
                     "spearman": _spearman(reference, current),
-                    "spearman_abs": _spearman(np.abs(reference), np.abs(current)),
+                    "spearman_abs": map_similarity(reference, current),
                     "target_probability": probability,
+                    "control": float("nan"),
+                    "threshold": float("nan"),
                 }
             )
+    if control and stages:
+        # A second, independent draw of every layer of the last stage: what two random-weight models share.
+        reinitialise_layers(randomised.keras_model, stages[-1][1], seed=seed + CONTROL_SEED_OFFSET)
+        _forget_compiled(randomised)
+        last = len(stages) - 1
+        for name, explainer in explainers.items():
+            other = np.asarray(explainer.explain(randomised, clip, target).clip_map)
+            floor = map_similarity(last_maps[name], other)
+            for row in rows:
+                if row["method"] == name and row["stage"] == last:
+                    row["control"], row["threshold"] = floor, randomisation_threshold(floor)
     return pd.DataFrame(rows)
+
+
+def _forget_compiled(model) -> None:
+    """Drop a cached prediction function built for the weights before they were drawn again."""
+    if hasattr(model, "_predict_fn"):
+        model._predict_fn = None
 
 
 def _plain(value: Any) -> Any:
@@ -223,36 +301,52 @@ def summarise_randomisation(tables: Sequence[pd.DataFrame], clips: Sequence[str]
     """The model-randomisation check over audited clips, as ``audit.json`` stores it under ``"sanity"``.
 
     ``tables`` are `model_randomisation` tables, each with a ``clip`` column. ``rows``: per
-    model and method, the mean Spearman correlation at the last (most randomised) stage;
-    ``stages``: the mean at every stage.
+    model and method at the last (most randomised) stage, the mean sign-free ``similarity``,
+    its ``control`` (two random-weight models) and ``threshold``, and the signed ``spearman``
+    for reference; ``stages``: the mean similarity at every stage (the cascade the report
+    draws); ``seconds`` in all and ``seconds_per_clip_model``.
     """
     if not tables:
         return {"rows": [], "stages": [], "seconds": 0.0}
     table = pd.concat(tables, ignore_index=True)
+    if "similarity" not in table:  # tables written before the sign-free similarity
+        table = table.assign(similarity=table.get("spearman_abs", table["spearman"]))
+    for column in ("control", "threshold"):
+        if column not in table:
+            table[column] = np.nan
     last_stage = table.groupby(["model", "method"])["stage"].transform("max") == table["stage"]
     summary = (
         table[last_stage].groupby(["model", "method"])
-        .agg(spearman=("spearman", "mean"), n_clips=("clip", "nunique"), stage_name=("stage_name", "first"))
+        .agg(similarity=("similarity", "mean"), control=("control", "mean"), threshold=("threshold", "mean"),
+             spearman=("spearman", "mean"), n_clips=("clip", "nunique"), stage_name=("stage_name", "first"))
         .reset_index()
     )
     stages = (
-        table.groupby(["model", "method", "stage", "stage_name"])["spearman"].mean().reset_index().to_dict("records")
+        table.groupby(["model", "method", "stage", "stage_name"])
+        .agg(similarity=("similarity", "mean"), spearman=("spearman", "mean"), n_clips=("clip", "nunique"))
+        .reset_index().to_dict("records")
     )
+    pairs = table[["clip", "model"]].drop_duplicates().shape[0]
     return {
         "rows": [{k: _plain(v) for k, v in row.items()} for row in summary.to_dict("records")],
         "stages": [{k: _plain(v) for k, v in row.items()} for row in stages],
         "clips": list(clips),
         "seconds": seconds,
+        "seconds_per_clip_model": seconds / pairs if pairs else None,
     }
 
 
 # --------------------------------------------------------------------------- member of the metric family
 @dataclasses.dataclass(frozen=True)
 class ModelRandomisation(Metric):
-    """Rank correlation between a method's map and its map of the most randomised model (lower is better).
+    """Sign-free similarity between a method's map and its map of the most randomised model (lower is better).
 
-    The cascade runs once per clip and model for every method of the context (its
-    ``explainers``, with the context's ``attributions`` as the originals) and is shared.
+    The value is `map_similarity` (Spearman of absolute maps) at the last stage of the
+    cascade; the control is the similarity of two independently randomised models' maps
+    of the same clip; the clip's threshold is `randomisation_threshold` (see the module
+    docstring for the rule). The cascade runs once per clip and model for every method of
+    the context (its ``explainers``, with the context's ``attributions`` as the originals)
+    and is shared.
     """
 
     n_blocks: int = 3
@@ -260,11 +354,15 @@ class ModelRandomisation(Metric):
 
     id: ClassVar[str] = "model_randomisation"
     name: ClassVar[str] = "Model randomisation"
-    description: ClassVar[str] = ("Spearman rank correlation between a method's map and its map once the model's "
-                                  "weights are re-initialised from the head down: a map that explains the model "
-                                  "must change (lower is better).")
+    description: ClassVar[str] = ("Rank correlation of absolute maps (sign-free) between a method's map and its map "
+                                  "once the model's weights are re-initialised from the head down, stage by stage: a "
+                                  "map that explains the model must change (lower is better).")
     higher_is_better: ClassVar[bool] = False
-    threshold: ClassVar[float | None] = 0.5
+    control_name: ClassVar[str | None] = "two random-weight models"
+    threshold_rule: ClassVar[str | None] = (
+        "calibrated per clip: halfway between an unchanged map (1) and the similarity of two independently "
+        "randomised models' maps of the same clip; passes when the mean similarity is below the mean threshold and "
+        "the 95 % bootstrap interval of the per-clip margin lies above 0, fails when it is not below")
     on_every_clip: ClassVar[bool] = False
     check_title: ClassVar[str] = "{method} changes when {model} is randomised"
     not_run_title: ClassVar[str | None] = "model-randomisation check"
@@ -277,34 +375,55 @@ class ModelRandomisation(Metric):
 
     def __call__(self, context: MetricContext) -> MetricResult:
         key = ("model_randomisation", context.model.name, context.target, self.n_blocks, self.seed)
-        table = context.memo(key, lambda: model_randomisation(
-            context.model, dict(context.explainers), context.clip, context.target,
-            n_blocks=self.n_blocks, seed=self.seed, originals=dict(context.attributions)))
+
+        def cascade():
+            started = time.perf_counter()
+            table = model_randomisation(
+                context.model, dict(context.explainers), context.clip, context.target,
+                n_blocks=self.n_blocks, seed=self.seed, originals=dict(context.attributions))
+            return table, time.perf_counter() - started
+
+        table, seconds = context.memo(key, cascade)
         own = table[table["method"] == context.method]
         last = own[own["stage"] == own["stage"].max()]
-        return self.result(float(last["spearman"].iloc[0]), rows=own.to_dict("records"),
-                           stage_name=str(last["stage_name"].iloc[0]))
+        row = last.iloc[0]
+        return self.result(float(row["similarity"]), float(row["control"]), threshold=float(row["threshold"]),
+                           rows=own.to_dict("records"), stage_name=str(row["stage_name"]), seconds=seconds)
 
     @classmethod
     def summary_extras(cls, results: list[MetricResult]) -> dict[str, Any]:
-        return {"stage_name": results[0].details["stage_name"]} if results else {}
+        return {"stage_name": results[0].details.get("stage_name")} if results and results[0].details else {}
 
     @classmethod
     def describe(cls, cell: Mapping[str, Any]) -> str:
         rho, n = cell.get("value"), int(cell.get("n_clips") or 0)
         if rho is None:
-            return "no rank correlation (constant maps)"
+            return "no similarity (no map)"
         clips = f"{n} clip" if n == 1 else f"{n} clips"
-        return (f"rank correlation {rho:.2f} after randomising {cell.get('stage_name') or 'the model'} "
-                f"({clips}; passes below {cls.threshold})")
+        text = (f"rank correlation of |maps| {rho:.2f} after randomising {cell.get('stage_name') or 'the model'} "
+                f"({clips})")
+        threshold, control = cell.get("threshold", cls.threshold), cell.get("control")
+        if control is not None:
+            text += f"; two random-weight models {control:.2f}"
+        if threshold is not None:
+            text += f"; passes below {threshold:.2f}"
+        ci = cell.get("margin_ci")
+        if ci:
+            text += f", margin 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+        elif "margin_ci" in cell:
+            text += ", too few clips for an interval"
+        return text
 
     @classmethod
     def legacy_summary(cls, index: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Cells of an audit written before the metrics section: its ``sanity`` rows (the signed correlation before
+        the sign-free one, with no control and no threshold: the check warns)."""
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for row in (index.get("sanity") or {}).get("rows", []):
             out.setdefault(row.get("model"), {})[row.get("method")] = {
-                "value": row.get("spearman"), "control": None, "n_clips": int(row.get("n_clips") or 0),
-                "beats_control": None, "gain_ci": None, "stage_name": row.get("stage_name"),
+                "value": row.get("similarity", row.get("spearman")), "control": row.get("control"),
+                "n_clips": int(row.get("n_clips") or 0), "beats_control": None, "gain_ci": None,
+                "stage_name": row.get("stage_name"), "threshold": row.get("threshold"),
             }
         return out
 

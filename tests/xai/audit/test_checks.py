@@ -1,8 +1,8 @@
-"""The verdict's rules: an interval above 0 passes, one below fails, one holding 0 warns; untrained and unusable files always show."""
+"""The verdict's rules: calibrated thresholds beside each value, intervals, ids and evidence; untrained and unusable files always show."""
 
 from __future__ import annotations
 
-from seraudit.xai.audit.checks import SANITY_MAX_SPEARMAN, audit_checks, read_run_failures
+from seraudit.xai.audit.checks import audit_checks, read_run_failures
 
 INDEX = {
     "reference_model": "ensemble",
@@ -34,45 +34,118 @@ def by_name(checks):
     return {c["name"]: c for c in checks}
 
 
-def test_each_check_has_a_status_a_figure_and_evidence():
-    checks = audit_checks(INDEX, RESULTS, [{"clip": "/data/silent.wav", "error": "no speech detected"}])
-    assert all(set(c) == {"name", "status", "value", "evidence"} for c in checks)
-    assert all(c["status"] in ("pass", "warn", "fail") and c["value"] and c["evidence"] for c in checks)
+def cell(value, control=None, threshold=None, ci=None, n=8, **extra):
+    return {"value": value, "control": control, "n_clips": n, "beats_control": None if control is None else 0.8,
+            "gain_ci": ci, "threshold": threshold, **extra}
+
+
+#: An audit with the metrics section: deletion calibrated against random maps, randomisation against random models.
+CALIBRATED = {**INDEX, "metrics": {
+    "deletion": {"summary": {
+        "ensemble": {"gradcam": cell(0.15, 0.20, 0.18, [0.01, 0.09], null_gain_q95=0.02),  # beats both: pass
+                     "occlusion": cell(0.19, 0.20, 0.18, [0.001, 0.02], null_gain_q95=0.02)},  # not past random maps
+        "yamnet": {"gradcam": cell(0.16, 0.20, 0.18, [-0.01, 0.09], null_gain_q95=0.02),  # past them, CI holds 0
+                   "occlusion": cell(0.10, 0.20, 0.18, [0.05, 0.12], null_gain_q95=0.02)}}},
+    "model_randomisation": {"summary": {
+        "ensemble": {"gradcam": cell(0.2, 0.3, 0.65, margin_ci=[0.3, 0.6], stage_name="head + top 2 blocks"),
+                     "occlusion": cell(0.9, 0.8, 0.9, margin_ci=[-0.1, 0.05], stage_name="head + top 2 blocks")}}},
+}}
+
+
+def test_each_check_has_an_id_a_number_its_threshold_a_status_and_evidence(tmp_path):
+    import json
+
+    (tmp_path / "run" / "audit").mkdir(parents=True)
+    (tmp_path / "run" / "results.json").write_text(json.dumps(RESULTS), encoding="utf-8")
+    index = {**CALIBRATED, "run": str(tmp_path / "run")}
+    checks = audit_checks(index, RESULTS, [{"clip": "/data/silent.wav", "error": "no speech detected"}],
+                          audit_dir=tmp_path / "run" / "audit")
+    for c in checks:
+        assert {"id", "name", "status", "value", "threshold", "control", "figure", "evidence", "evidence_audit"} <= set(c)
+        assert c["status"] in ("pass", "warn", "fail") and c["figure"] and c["evidence"]
+        assert c["value"] is None or isinstance(c["value"], float)
+        assert c["threshold"] is None or isinstance(c["threshold"], float)
+    assert len({c["id"] for c in checks}) == len(checks)  # stable ids, one per check
+    assert [c["id"] for c in checks] == [c["id"] for c in audit_checks(index, RESULTS, audit_dir=tmp_path / "run" / "audit")]
     named = by_name(checks)
     assert named["Ensemble (late fusion; VGGish untrained) beats YAMNet"]["status"] == "pass"
     assert named["Ensemble (late fusion; VGGish untrained) beats VGGish (untrained)"]["status"] == "fail"
     baseline = named["Ensemble (late fusion; VGGish untrained) beats eGeMAPS baseline"]
-    assert baseline["status"] == "warn" and baseline["value"] == "+1.0 UAR points [-2.0, +4.0], McNemar p = 0.5"
+    assert baseline["status"] == "warn" and baseline["figure"].startswith("+1.0 UAR points [-2.0, +4.0], McNemar p = 0.5")
+    assert baseline["value"] == 1.0 and baseline["threshold"] == 0.0 and baseline["id"] == "comparison.ensemble.egemaps"
     assert baseline["evidence"] == "index.html#comparisons"
+    # evidence from the audit folder: a file there (or in the run beside it) and, in it, the figure judged
+    audit_dir = tmp_path / "run" / "audit"
+    (audit_dir / "audit.json").write_text(json.dumps(index), encoding="utf-8")
+    (audit_dir / "failures.csv").write_text("clip,error\n", encoding="utf-8")
+    for c in checks:
+        target, _, pointer = c["evidence_audit"].partition("#")
+        assert (audit_dir / target).is_file(), c["evidence_audit"]
+        if pointer:
+            node = json.loads((audit_dir / target).read_text(encoding="utf-8"))
+            for key in pointer.strip("/").split("/"):
+                key = key.replace("~1", "/").replace("~0", "~")
+                node = node[int(key)] if isinstance(node, list) else node[key]
+            if c["id"].startswith(("deletion.", "model_randomisation.")) and not c["id"].endswith("not_run"):
+                assert node["value"] == c["value"] and node["threshold"] == c["threshold"]
+    assert baseline["evidence_audit"] == "../results.json#/comparisons/2"
 
 
-def test_faithfulness_checks_follow_the_gain_interval_and_name_the_share_of_clips():
+def test_the_file_status_is_the_worst_check():
+    from seraudit.xai.audit.checks import overall_status
+
+    checks = audit_checks(CALIBRATED, RESULTS)
+    assert overall_status(checks) == "fail"
+    assert overall_status([c for c in checks if c["status"] != "fail"]) == "warn"
+    assert overall_status([c for c in checks if c["status"] == "pass"]) == "pass"
+    assert overall_status([]) == "warn"  # nothing checked is not a pass
+
+
+def test_calibrated_checks_pass_only_past_the_control_threshold_and_with_an_interval_above_0():
+    named = by_name(audit_checks(CALIBRATED, RESULTS))
+    suffix = "(Ensemble (late fusion; VGGish untrained))"
+    deletion = named[f"gradcam beats its random baseline on deletion {suffix}"]
+    assert deletion["status"] == "pass" and (deletion["value"], deletion["threshold"], deletion["control"]) == (
+        0.15, 0.18, 0.20)
+    assert "random orders 0.2; passes below 0.18" in deletion["figure"]  # value, control and threshold side by side
+    assert deletion["evidence"] == "model-ensemble.html#faithfulness-ensemble"
+    assert named[f"occlusion beats its random baseline on deletion {suffix}"]["status"] == "fail"  # a random map's
+    assert named["gradcam beats its random baseline on deletion (YAMNet)"]["status"] == "warn"  # interval holds 0
+    assert named["occlusion beats its random baseline on deletion (YAMNet)"]["status"] == "pass"  # every model
+
+
+def test_randomisation_passes_only_below_its_calibrated_threshold():
+    named = by_name(audit_checks(CALIBRATED, RESULTS))
+    passing = named["gradcam changes when Ensemble (late fusion; VGGish untrained) is randomised"]
+    assert passing["status"] == "pass" and passing["threshold"] == 0.65 and passing["control"] == 0.3
+    assert "two random-weight models 0.30; passes below 0.65" in passing["figure"]
+    failing = named["occlusion changes when Ensemble (late fusion; VGGish untrained) is randomised"]
+    assert failing["status"] == "fail" and "passes below 0.90" in failing["figure"]
+    not_run = named["model-randomisation check (YAMNet)"]  # every audited model has its check
+    assert not_run["status"] == "warn" and "--sanity" in not_run["figure"] and not_run["id"] == (
+        "model_randomisation.yamnet.not_run")
+    legacy = by_name(audit_checks(INDEX, RESULTS))  # an audit from before the calibration: nothing to judge against
+    assert legacy["gradcam changes when Ensemble (late fusion; VGGish untrained) is randomised"]["status"] == "warn"
+
+
+def test_the_gain_rule_still_reads_audits_written_before_the_calibration():
     named = by_name(audit_checks(INDEX, RESULTS))
     suffix = "(Ensemble (late fusion; VGGish untrained))"
     deletion = named[f"gradcam beats its random baseline on deletion {suffix}"]
-    assert deletion["status"] == "pass" and deletion["value"].startswith("beats random on 88 % of 8 clips")
-    assert deletion["evidence"] == "model-ensemble.html#faithfulness-ensemble"
+    assert deletion["status"] == "pass" and deletion["figure"].startswith("beats random orders on 88 % of 8 clips")
     assert named[f"gradcam beats its random baseline on insertion {suffix}"]["status"] == "fail"
     too_few = named[f"occlusion beats its random baseline on deletion {suffix}"]
-    assert too_few["status"] == "warn" and "too few clips" in too_few["value"]
-    assert named[f"occlusion beats its random baseline on insertion {suffix}"]["status"] == "warn"
-
-
-def test_randomisation_passes_only_when_the_rank_correlation_falls():
-    named = by_name(audit_checks(INDEX, RESULTS))
-    assert named["gradcam changes when Ensemble (late fusion; VGGish untrained) is randomised"]["status"] == "pass"
-    failing = named["occlusion changes when Ensemble (late fusion; VGGish untrained) is randomised"]
-    assert failing["status"] == "fail" and f"passes below {SANITY_MAX_SPEARMAN}" in failing["value"]
-    not_run = by_name(audit_checks({**INDEX, "sanity": None}, RESULTS))["model-randomisation check"]
-    assert not_run["status"] == "warn" and "--sanity" in not_run["value"]
+    assert too_few["status"] == "warn" and "too few clips" in too_few["figure"]
 
 
 def test_untrained_backbones_and_unusable_files_always_show():
     named = by_name(audit_checks(INDEX, RESULTS, [{"clip": "/data/silent.wav", "error": "no speech detected"}]))
     untrained = named["untrained backbones"]
-    assert untrained["status"] == "warn" and untrained["value"] == "VGGish untrained (random weights) in ensemble, vggish"
-    assert named["files that could not be used"] == {
-        "name": "files that could not be used", "status": "warn", "value": "2 files", "evidence": "index.html#failures"}
+    assert untrained["status"] == "warn" and untrained["figure"] == "VGGish untrained (random weights) in ensemble, vggish"
+    assert untrained["value"] == 2.0 and untrained["id"] == "untrained_backbones"
+    files = named["files that could not be used"]
+    assert (files["status"], files["value"], files["figure"], files["evidence"], files["evidence_audit"]) == (
+        "warn", 2.0, "2 files", "index.html#failures", "failures.csv")
     clean = by_name(audit_checks({**INDEX, "models": {}, "failures": []}, {"comparisons": []}))
     assert clean["every backbone pretrained"]["status"] == "pass"
     assert clean["files that could not be used"]["status"] == "pass"
@@ -112,10 +185,12 @@ def test_each_metric_derives_its_check_from_what_it_declares():
     suffix = "(Ensemble (late fusion; VGGish untrained))"
     assert named[f"gradcam: Spread {suffix}"]["status"] == "pass"  # below the threshold, lower is better
     occlusion = named[f"occlusion: Spread {suffix}"]
-    assert occlusion["status"] == "fail" and occlusion["value"] == "Spread 0.60 over 3 clips; passes below 0.3"
+    assert occlusion["status"] == "fail" and occlusion["figure"] == "Spread 0.6 over 3 clips; passes below 0.3"
+    assert (occlusion["value"], occlusion["threshold"]) == (0.6, 0.3)
     assert occlusion["evidence"] == "index.html#metric-spread"
-    assert named["Sampled check"] == {"name": "Sampled check", "status": "warn", "value": "not run on this audit",
-                                      "evidence": "index.html#metric-sampled"}
+    sampled = named["Sampled check (Ensemble (late fusion; VGGish untrained))"]
+    assert (sampled["status"], sampled["figure"], sampled["evidence"]) == (
+        "warn", "not run on this audit", "index.html#metric-sampled")
     assert not any("agreement" in name.lower() for name in named)  # reported without a verdict
     # the generic section gives the same verdicts as the legacy keys it replaces
     assert by_name(audit_checks({**INDEX, "metrics": metric_sections(INDEX)}, RESULTS)) == by_name(

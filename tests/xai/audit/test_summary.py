@@ -42,14 +42,18 @@ def test_metric_rows_hold_one_row_per_clip_model_and_method():
 def test_sanity_summary_reports_the_most_randomised_stage_per_method():
     def table(clip: str, last: float) -> pd.DataFrame:
         return pd.DataFrame({"model": "yamnet", "method": "gradcam", "stage": [0, 1, 2],
-                             "stage_name": ["original", "head", "all layers"], "spearman": [1.0, 0.5, last], "clip": clip})
+                             "stage_name": ["original", "head", "all layers"], "similarity": [1.0, 0.5, last],
+                             "spearman": [1.0, -0.5, -last], "control": [np.nan, np.nan, 0.2],
+                             "threshold": [np.nan, np.nan, 0.6], "clip": clip})
 
     sanity = summarise_sanity([table("c1", 0.1), table("c2", np.nan)], ["c1", "c2"], seconds=1.5)
     (row,) = sanity["rows"]
-    assert row == {"model": "yamnet", "method": "gradcam", "spearman": pytest.approx(0.1), "n_clips": 2,
-                   "stage_name": "all layers"}
-    assert [s["spearman"] for s in sanity["stages"]] == [1.0, 0.5, pytest.approx(0.1)]
+    assert row == {"model": "yamnet", "method": "gradcam", "similarity": pytest.approx(0.1),
+                   "spearman": pytest.approx(-0.1), "control": pytest.approx(0.2), "threshold": pytest.approx(0.6),
+                   "n_clips": 2, "stage_name": "all layers"}
+    assert [s["similarity"] for s in sanity["stages"]] == [1.0, 0.5, pytest.approx(0.1)]  # every stage: the cascade
     assert sanity["clips"] == ["c1", "c2"] and sanity["seconds"] == 1.5
+    assert sanity["seconds_per_clip_model"] == pytest.approx(0.75)  # 2 clips x 1 model
     assert summarise_sanity([], [], 0.0) == {"rows": [], "stages": [], "seconds": 0.0}
 
 
@@ -70,7 +74,7 @@ def test_every_metric_is_summarised_from_its_scores_or_from_the_older_flat_keys(
     assert cell["n_clips"] == 4 and cell["beats_control"] == 0.75
     low, high = cell["gain_ci"]
     assert low < np.mean(gains) < high
-    assert sections["deletion"]["higher_is_better"] is False and sections["deletion"]["control_name"] == "random"
+    assert sections["deletion"]["higher_is_better"] is False and sections["deletion"]["control_name"] == "random orders"
     assert sections["method_agreement"]["summary"]["yamnet"]["gradcam"]["n_clips"] == 0  # null on its one clip
     assert sections["model_randomisation"]["summary"] == {}  # not in clip records: run on a few clips after the loop
 

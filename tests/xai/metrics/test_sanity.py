@@ -89,7 +89,7 @@ def test_saliency_decorrelates_as_weights_are_randomised_and_the_model_is_untouc
     table = model_randomisation(model, [Saliency(make_attribution)], clip, target=2, n_blocks=3, seed=0)
 
     assert list(table.stage_name) == ["head", "head + top 1 block", "head + top 2 blocks", "head + top 3 blocks"]
-    rho = table.spearman.to_numpy()
+    rho = table.similarity.to_numpy()
     assert rho[-1] < 0.5  # the fully randomised model gets a different explanation
     assert rho[-1] < rho[0] - 0.2  # and it drifts away as more layers are randomised
     assert (table.method == "saliency").all() and (table.model == "tiny").all()
@@ -107,7 +107,79 @@ def test_the_model_randomisation_member_reads_the_last_stage_of_one_shared_casca
     context = MetricContext(model, clip, original, {"saliency": original}, {"saliency": explainer})
     result = ModelRandomisation(n_blocks=2, seed=0)(context)
     table = model_randomisation(model, [explainer], clip, target=2, n_blocks=2, seed=0)
-    assert result.value == pytest.approx(table.spearman.iloc[-1]) and result.control is None
+    assert result.value == pytest.approx(table.similarity.iloc[-1])
+    assert result.control == pytest.approx(table.control.iloc[-1])  # two independently randomised models
+    assert result.threshold == pytest.approx((1 + result.control) / 2)
     assert result.details["stage_name"] == "head + top 2 blocks" and not result.higher_is_better
-    assert [row["spearman"] for row in result.details["rows"]] == pytest.approx(table.spearman.tolist())
+    assert [row["similarity"] for row in result.details["rows"]] == pytest.approx(table.similarity.tolist())
     assert len(context.shared) == 1  # one cascade for every method of this clip and model
+
+
+def test_the_similarity_is_sign_free(rng):
+    from seraudit.xai.metrics.sanity import map_similarity
+
+    a, b = rng.normal(size=(50, 64)), rng.normal(size=(50, 64))
+    b = b + 2 * np.abs(a)  # shares the importance pattern of |a|
+    assert map_similarity(a, b) == pytest.approx(map_similarity(-a, b)) == pytest.approx(map_similarity(a, -b))
+    assert map_similarity(a, -a) == pytest.approx(1.0)  # a negated map has not changed its importance pattern
+    assert map_similarity(np.zeros((4, 4)), np.zeros((4, 4))) == 1.0  # nothing ranked on either side
+    assert map_similarity(np.zeros((4, 4)), a[:4, :4]) == 0.0  # the pattern is gone
+
+
+class Negating(Saliency):
+    """Saliency whose sign flips with the model's head: the signed correlation would call it changed."""
+
+    method = "negating"
+
+    def explain(self, model, clip, target):
+        attribution = super().explain(model, clip, target)
+        changed = not np.isclose(np.sum(model.keras_model.get_layer("logits").get_weights()[0]), self.reference)
+        flip = -1.0 if changed else 1.0
+        return self.make_attribution(flip * attribution.clip_map, self.method, model=model.name, target=target,
+                                     target_label=attribution.target_label)
+
+
+class Fixed:
+    """A map that ignores the model (seeded noise of the clip, or the input's energy): it must fail."""
+
+    method = "fixed"
+
+    def __init__(self, make_attribution) -> None:
+        self.make_attribution = make_attribution
+
+    def explain(self, model, clip, target):
+        noise = np.random.default_rng(11).normal(size=np.shape(clip.log_mel))
+        return self.make_attribution(noise, self.method, model=model.name, target=target,
+                                     target_label=model.labels[target])
+
+
+def test_a_map_that_ignores_the_weights_fails_and_one_that_follows_them_passes(model, clip, make_attribution):
+    from seraudit.xai.audit.checks import metric_status
+    from seraudit.xai.audit.summary import summary_cell
+    from seraudit.xai.metrics.base import MetricContext
+    from seraudit.xai.metrics.sanity import ModelRandomisation
+
+    explainers = {"saliency": Saliency(make_attribution), "fixed": Fixed(make_attribution)}
+    results = {name: [] for name in explainers}
+    for target in (0, 1, 2):  # three questions asked of the model: three calibrated clips
+        originals = {name: e.explain(model, clip, target) for name, e in explainers.items()}
+        shared = {}
+        for name, original in originals.items():
+            context = MetricContext(model, clip, original, originals, explainers, shared)
+            results[name].append(ModelRandomisation(n_blocks=2, seed=target)(context))
+    fixed = summary_cell(ModelRandomisation, results["fixed"])
+    assert fixed["value"] == pytest.approx(1.0) and fixed["threshold"] == pytest.approx(1.0)
+    assert metric_status(ModelRandomisation, fixed) == "fail"
+    follows = summary_cell(ModelRandomisation, results["saliency"])
+    assert follows["value"] < follows["threshold"] and follows["margin_ci"][0] > 0
+    assert metric_status(ModelRandomisation, follows) == "pass"
+
+
+def test_a_negated_map_is_not_a_changed_map(model, clip, make_attribution):
+    explainer = Negating(make_attribution)
+    explainer.reference = float(np.sum(model.keras_model.get_layer("logits").get_weights()[0]))  # randomised: negated
+    negated = model_randomisation(model, {"negating": explainer}, clip, target=2, n_blocks=1, seed=0, control=False)
+    plain = model_randomisation(model, {"saliency": Saliency(make_attribution)}, clip, target=2, n_blocks=1, seed=0,
+                                control=False)
+    assert negated.similarity.tolist() == pytest.approx(plain.similarity.tolist())  # sign-free: the same figure
+    assert negated.spearman.tolist() == pytest.approx((-plain.spearman).tolist())  # the signed one would "pass" it
