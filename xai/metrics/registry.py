@@ -1,6 +1,6 @@
 """The registered metrics: what the audit computes, summarises and checks, in registration order.
 
-The four members (deletion, insertion, model randomisation, method agreement) come
+The members (deletion, insertion, model randomisation, method agreement, mass on unheard and on non-speech frames) come
 first; a metric registered later (``register_metric(MyMetric)``) joins every audit,
 its summary, its checks and the report with no other edit. Registration is per
 process: engines that audit in other processes (Ray) see the members only.
@@ -18,16 +18,17 @@ _MEMBERS_LOADED = False
 
 
 def _load_members() -> None:
-    """Register the four members once, before any other metric (so they keep their place in every listing)."""
+    """Register the members once, before any other metric (so they keep their place in every listing)."""
     global _MEMBERS_LOADED
     if _MEMBERS_LOADED:
         return
     _MEMBERS_LOADED = True
     from seraudit.xai.metrics.agreement import MethodAgreement
     from seraudit.xai.metrics.faithfulness import Deletion, Insertion
+    from seraudit.xai.metrics.heard import NonSpeechMass, UnheardMass
     from seraudit.xai.metrics.sanity import ModelRandomisation
 
-    for member in (Deletion, Insertion, ModelRandomisation, MethodAgreement):
+    for member in (Deletion, Insertion, ModelRandomisation, MethodAgreement, UnheardMass, NonSpeechMass):
         _REGISTRY.setdefault(member.id, member)
 
 

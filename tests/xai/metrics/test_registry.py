@@ -39,7 +39,7 @@ def toy_metric():
 
 def test_the_four_members_come_first_in_registration_order(toy_metric):
     assert list(registered_metrics()) == ["deletion", "insertion", "model_randomisation", "method_agreement",
-                                          "total_mass"]
+                                          "unheard_mass", "non_speech_mass", "total_mass"]
     unregister_metric(TotalMass.id)
     assert "total_mass" not in registered_metrics()
     register_metric(TotalMass)  # again, for the fixture to remove
@@ -101,7 +101,8 @@ def test_a_clip_audited_before_a_metric_was_registered_is_computed_again(tone_mo
         return run_audit([tone_model], [ClipSpec(str(speech_wav))], tmp_path / "audit", settings,
                          load_features=lambda _path: tone_clip, progress=False)
 
-    assert audit()["metrics"].keys() == {"deletion", "insertion", "model_randomisation", "method_agreement"}
+    assert audit()["metrics"].keys() == {"deletion", "insertion", "model_randomisation", "method_agreement",
+                                        "unheard_mass", "non_speech_mass"}
     register_metric(TotalMass)
     try:
         index = audit()
