@@ -19,6 +19,7 @@ from seraudit.core.errors import CorpusError
 from seraudit.core.labels import EMOTIONS
 from seraudit.ensemble.data.augmented_copies import CorpusCopies, corpus_copies
 from seraudit.ensemble.data.embedding_cache import CorpusPatches, EmbeddingCache, UnusableClips
+from seraudit.ensemble.data.folds import untrainable_folds
 from seraudit.ensemble.model.clip_pooling import kept_by_clip, pool_by_clip, pool_embeddings
 from seraudit.ensemble.model.spec import BACKBONES
 from seraudit.preprocessing.gds import GdsSettings
@@ -46,14 +47,29 @@ def label_set(labels) -> list[str]:
 MIN_SPEAKERS_PER_EMOTION = 2  # so a fold that tests one speaker of an emotion still trains on another
 
 
-def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool = True, thin: str = "error") -> None:
+def clip_speakers(table: pd.DataFrame) -> np.ndarray:
+    """Each clip's speaker as the folds see it (prefixed with its corpus when the table mixes corpora)."""
+    if "corpus" in table and table["corpus"].nunique() > 1:
+        return (table["corpus"].astype(str) + ":" + table["speaker"].astype(str)).to_numpy()
+    return table["speaker"].astype(str).to_numpy()
+
+
+def fold_corpus(table: pd.DataFrame, default: str = "") -> str:
+    """The corpus name the fold plan follows (`ensemble.data.folds.outer_splits`)."""
+    return str(table["corpus"].iloc[0]) if "corpus" in table and len(table) else default
+
+
+def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool = True, thin: str = "error",
+                    seed: int = 0) -> None:
     """Refuse, before any audio is read, a table the models cannot learn from or the folds cannot split.
 
-    Needs two emotions at least; with cross-validation also two speakers and every emotion
-    spoken by `MIN_SPEAKERS_PER_EMOTION` speakers. The message lists the counts and the fix.
+    Needs two emotions at least; with cross-validation also two speakers, every emotion
+    spoken by `MIN_SPEAKERS_PER_EMOTION` speakers, and in every fold of the plan (seeded by
+    `seed`) training speakers that hold two emotions. The message lists the counts and the fix.
     ``thin="warn"`` only warns about an emotion of too few speakers (a quick ``--max-clips``
     slice of a corpus that passed, or what is left once unusable clips are dropped): its
-    folds still run, some of them without that emotion in training.
+    folds still run, some of them without that emotion in training. A fold that cannot be
+    trained is refused either way.
     """
     labels = sorted(set(table["label"]))
     if len(labels) < 2:
@@ -72,10 +88,14 @@ def check_trainable(table: pd.DataFrame, source: str, *, cross_validated: bool =
         counts = ", ".join(f"{label!r}: {n}" for label, n in few.items())
         message = (f"{source}: emotion(s) spoken by fewer than {MIN_SPEAKERS_PER_EMOTION} speakers ({counts}); a fold "
                    "that tests that speaker would train without the emotion")
-        if thin == "warn":
-            warnings.warn(message, stacklevel=2)
-            return
-        raise CorpusError(f"{message}; add clips of those emotions by other speakers, or leave those emotions out")
+        if thin != "warn":
+            raise CorpusError(f"{message}; add clips of those emotions by other speakers, or leave those emotions out")
+        warnings.warn(message, stacklevel=2)
+    problems = untrainable_folds(clip_speakers(table), table["label"].astype(str).to_numpy(), fold_corpus(table), seed)
+    if problems:
+        raise CorpusError(f"{source}: {len(problems)} fold(s) cannot be trained, a classifier needs two emotions: "
+                          f"{'; '.join(problems)}; add clips of the missing emotions by those speakers, or leave "
+                          "those emotions out")
 
 
 @dataclass
@@ -234,7 +254,7 @@ def prepare_data(
         bad = {f["clip"] for f in failures}
         table = table[~table["path"].astype(str).isin(bad)].reset_index(drop=True)
         check_trainable(table, f"the {len(table)} usable clips (of {len(paths)})", cross_validated=cross_validated,
-                        thin="warn")
+                        thin="warn", seed=seed)
         paths = table["path"].astype(str).tolist()
         patches = cache.patches(paths)
     labels = labels or label_set(table["label"])
@@ -251,9 +271,7 @@ def prepare_data(
         table=table,
         labels=labels,
         y=table["label"].map(index).to_numpy(dtype=np.int64),
-        speakers=(table["corpus"].astype(str) + ":" + table["speaker"].astype(str)).to_numpy()
-        if "corpus" in table and table["corpus"].nunique() > 1
-        else table["speaker"].astype(str).to_numpy(),
+        speakers=clip_speakers(table),
         patches=patches,
         keep=keep,
         taps=taps,

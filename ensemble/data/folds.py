@@ -6,7 +6,11 @@
 
 Inside each training split an inner validation split (for early stopping and
 late-fusion weights) is drawn by speaker with `GroupShuffleSplit`, so no
-speaker is ever in two of train / validation / test.
+speaker is ever in two of train / validation / test. Given the clips' emotions
+(``labels``), a draw that would leave the training speakers with fewer than two
+emotions (a classifier cannot be fitted on one) is replaced by the next seeded
+draw that leaves two; a fold whose non-test speakers hold fewer than two emotions
+cannot be trained at all, and `untrainable_folds` names it and its emotions.
 """
 
 from __future__ import annotations
@@ -72,8 +76,28 @@ def outer_splits(speakers, corpus: str, n_splits: int = 5) -> list[list[str]]:
     return [sorted([unique[i] for i in test], key=_speaker_sort_key) for _, test in GroupKFold(k).split(index, groups=index)]
 
 
-def inner_validation(train_speakers: list[str], seed: int, fraction: float = 0.2) -> tuple[list[str], list[str]]:
-    """Split training speakers into (train, validation) by speaker; validation is empty with fewer than 2 speakers."""
+MAX_REDRAWS = 100  # seeded inner-validation draws tried for one whose training speakers hold two emotions
+
+
+def speaker_emotions(speakers, labels) -> dict[str, set]:
+    """Speaker -> the emotions of its clips (`speakers` and `labels` are per clip)."""
+    out: dict[str, set] = {}
+    for speaker, label in zip(np.asarray(speakers).astype(str), np.asarray(labels)):
+        out.setdefault(speaker, set()).add(label.item() if hasattr(label, "item") else label)
+    return out
+
+
+def _emotions(speakers, emotions: dict[str, set]) -> set:
+    return set().union(*(emotions.get(s, set()) for s in speakers)) if len(speakers) else set()
+
+
+def inner_validation(train_speakers: list[str], seed: int, fraction: float = 0.2,
+                     emotions: dict[str, set] | None = None) -> tuple[list[str], list[str]]:
+    """Split training speakers into (train, validation) by speaker; validation is empty with fewer than 2 speakers.
+
+    With `emotions` (speaker -> its emotions), a draw whose training speakers hold fewer than
+    two emotions gives way to the next seeded draw (seed + 1, ...) that holds two, when one exists.
+    """
     from sklearn.model_selection import GroupShuffleSplit
 
     train_speakers = sorted(train_speakers, key=_speaker_sort_key)
@@ -81,23 +105,53 @@ def inner_validation(train_speakers: list[str], seed: int, fraction: float = 0.2
         return train_speakers, []
     n_val = min(len(train_speakers) - 1, max(1, int(round(fraction * len(train_speakers)))))
     index = np.arange(len(train_speakers))
-    tr, va = next(GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed).split(index, groups=index))
-    return [train_speakers[i] for i in sorted(tr)], [train_speakers[i] for i in sorted(va)]
+    first = None
+    for redraw in range(MAX_REDRAWS if emotions is not None else 1):
+        tr, va = next(GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed + redraw).split(index, groups=index))
+        split = [train_speakers[i] for i in sorted(tr)], [train_speakers[i] for i in sorted(va)]
+        first = first or split
+        if emotions is None or len(_emotions(split[0], emotions)) >= 2:
+            return split
+    return first
 
 
-def fold_plan(speakers, corpus: str, seed: int = 0, n_splits: int = 5, val_fraction: float = 0.2) -> list[Fold]:
-    """The full speaker-independent plan: outer test groups plus a seeded inner validation split per fold."""
+def fold_plan(speakers, corpus: str, seed: int = 0, n_splits: int = 5, val_fraction: float = 0.2,
+              labels=None) -> list[Fold]:
+    """The full speaker-independent plan: outer test groups plus a seeded inner validation split per fold.
+
+    `labels` (per clip, beside `speakers`) lets each inner split keep two emotions among its training speakers.
+    """
+    emotions = speaker_emotions(speakers, labels) if labels is not None else None
     unique = sorted({str(s) for s in speakers}, key=_speaker_sort_key)
     folds = []
     for i, test in enumerate(outer_splits(unique, corpus, n_splits)):
         rest = [s for s in unique if s not in test]
-        train, val = inner_validation(rest, seed + i, val_fraction)
+        train, val = inner_validation(rest, seed + i, val_fraction, emotions)
         folds.append(Fold(i, train, val, list(test)))
     return folds
 
 
-def final_split(speakers, seed: int = 0, val_fraction: float = 0.2) -> Fold:
+def final_split(speakers, seed: int = 0, val_fraction: float = 0.2, labels=None) -> Fold:
     """The split of the final model trained on all data: every speaker trains except an inner validation group."""
+    emotions = speaker_emotions(speakers, labels) if labels is not None else None
     unique = sorted({str(s) for s in speakers}, key=_speaker_sort_key)
-    train, val = inner_validation(unique, seed, val_fraction)
+    train, val = inner_validation(unique, seed, val_fraction, emotions)
     return Fold(-1, train, val, [])
+
+
+def untrainable_folds(speakers, labels, corpus: str, seed: int = 0) -> list[str]:
+    """What stops a fold of the plan from training: one line per fold (and the final split) whose training
+    speakers hold fewer than two emotions, naming its speakers and their emotions; empty when every fold trains."""
+    emotions = speaker_emotions(speakers, labels)
+    problems = []
+    plan = fold_plan(speakers, corpus, seed, labels=labels) + [final_split(speakers, seed, labels=labels)]
+    for fold in plan:
+        held = sorted(_emotions(fold.train_speakers, emotions), key=str)
+        if len(held) >= 2:
+            continue
+        name = "the final model" if fold.index < 0 else f"fold {fold.index} (test speakers {', '.join(fold.test_speakers)})"
+        rest = sorted(_emotions(fold.val_speakers, emotions) - set(held), key=str)
+        where = f"; {', '.join(map(repr, rest))} only with its validation speakers" if rest else ""
+        problems.append(f"{name} would train on {', '.join(fold.train_speakers)}, whose clips hold only "
+                        f"{', '.join(map(repr, held)) or 'no emotion'}{where}")
+    return problems

@@ -46,10 +46,23 @@ def fit_layer_set(layers: LayerSet, features: np.ndarray, y: np.ndarray, n_class
     return WeightedFit(head, np.ones(len(layers.taps)) / len(layers.taps), aux_heads)
 
 
-def clip_uar(head: LinearHead, features: np.ndarray, y: np.ndarray) -> float:
-    from sklearn.metrics import balanced_accuracy_score
+def present_uar(y_true, y_pred) -> float:
+    """Mean recall over the classes present in `y_true` (what balanced accuracy computes), with those classes named.
 
-    return float(balanced_accuracy_score(y, head.logits(features).argmax(axis=1)))
+    Validation speakers may lack an emotion that the head predicts; scikit-learn's
+    ``balanced_accuracy_score`` then warns (``y_pred contains classes not in y_true``) at
+    every candidate of the search. Passing the present classes as ``labels`` gives the same
+    number without the warning.
+    """
+    from sklearn.metrics import recall_score
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    present = np.unique(y_true)
+    return float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+
+
+def clip_uar(head: LinearHead, features: np.ndarray, y: np.ndarray) -> float:
+    return present_uar(y, head.logits(features).argmax(axis=1))
 
 
 @dataclass

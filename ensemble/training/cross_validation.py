@@ -41,7 +41,7 @@ def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str,
 
     start = time.perf_counter()
     corpus = str(data.table["corpus"].iloc[0]) if "corpus" in data.table else settings.corpus
-    folds = fold_plan(data.speakers, corpus, seed=settings.seed)
+    folds = fold_plan(data.speakers, corpus, seed=settings.seed, labels=data.y)
     preds, histories = [], []
     for fold in tqdm(folds, desc=f"cross-validation ({len(folds)} folds)", unit="fold", disable=not settings.progress):
         trainer = Trainer(settings, sources).fit(data, fold)
@@ -54,6 +54,6 @@ def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str,
 
 def train_final(data: CorpusData, settings: TrainSettings, sources: dict[str, Any]) -> tuple[dict, Trainer, Fold]:
     """Train the final models on all speakers; returns ({name: (BuiltModel, config)} of the neural models, trainer, split)."""
-    fold = final_split(data.speakers, seed=settings.seed)
+    fold = final_split(data.speakers, seed=settings.seed, labels=data.y)
     trainer = Trainer(settings, sources).fit(data, fold)
     return saved_models(trainer, data, check=not settings.fine_tune), trainer, fold

@@ -160,6 +160,8 @@ class Trainer:
             group = np.isin(data.speakers.astype(str), speakers)
             g_c, rest_c = np.flatnonzero(group), np.flatnonzero(~group & np.isin(data.speakers.astype(str),
                                                                                  fold.train_speakers + fold.val_speakers))
+            if g and len(np.unique(data.y[rest_c])) < 2:  # no head can be fitted on one emotion: the group adds nothing
+                continue
             fitted = val_heads if g == 0 else self._inner_heads(data, choices, rest_c)
             for h in heads:
                 values, clip_of = self._oof_logp(data, h, g_c, fitted[h.key])

@@ -230,3 +230,50 @@ def test_a_quick_slice_with_a_thin_emotion_is_only_warned_about(corpus):
         check_trainable(table, "m.csv")
     with pytest.warns(UserWarning, match=r"spoken by fewer than 2 speakers \('angry': 1\)"):
         check_trainable(table, "m.csv (--max-clips 5)", thin="warn")
+
+
+def _thin_after_leaving_out(root: Path, rows, bad, dropped_speaker: str):
+    """The good rows less `dropped_speaker`'s angry clips, plus two unreadable angry clips of that speaker: the
+    corpus passes the rules before any audio is read and thins once the two are left out."""
+    good = [r for r in rows if not (r[2] == dropped_speaker and r[1] == "angry")]
+    unreadable = [(b[0], "angry", dropped_speaker) for b in bad if "nan" in b[0] or "text" in b[0]]
+    return good, unreadable
+
+
+def test_a_fold_left_with_one_emotion_by_unreadable_clips_still_trains_and_exits_3(corpus, tmp_path, cache_dir,
+                                                                                   models_dir, seraudit, recwarn):
+    """10 good rows and 2 unreadable ones (--max-clips 12): once the two are left out, spk_c speaks only neutral;
+    the inner splits keep two emotions in training (no scikit-learn traceback), and no library warning is printed."""
+    root, rows, bad = corpus
+    good, unreadable = _thin_after_leaving_out(root, rows, bad, "spk_c")
+    assert (len(good), len(unreadable)) == (10, 2)
+    manifest = _manifest(tmp_path, [(str(root / r[0]), r[1], r[2]) for r in good + unreadable])
+    out = tmp_path / "run"
+    code, stdout, err = seraudit(*_train_args(manifest, out, cache_dir, models_dir, "--max-clips", "12"))
+    assert code == EXIT_SOME_FAILED, err
+    run = Run.open(out)
+    assert len(run.failures) == 2 and len(run.predictions) == 10
+    for fold in run.folds["folds"] + [run.folds["final"]]:
+        held = {r[1] for r in good if f"manifest_{r[2]}" in fold["train_speakers"]}
+        assert held == {"neutral", "angry"}, fold  # every head was fitted on two emotions
+    # the layer search scores validation speakers that lack an emotion: no scikit-learn warning about it
+    assert not [str(w.message) for w in recwarn if "not in y_true" in str(w.message)]
+    assert "not in y_true" not in err
+    assert "lack an emotion" in stdout and "lacks 'angry'" in stdout  # the fold testing spk_c holds no angry clip
+
+
+def test_a_fold_that_cannot_be_trained_once_unreadable_clips_are_left_out_is_named_with_its_emotions(
+        corpus, tmp_path, cache_dir, models_dir, seraudit):
+    """Only spk_a speaks angry once spk_b's two unreadable angry clips are left out: the fold testing spk_a has
+    nothing but neutral to train on. A clear error names that fold and the emotion, nothing is written."""
+    root, rows, bad = corpus
+    good, unreadable = _thin_after_leaving_out(root, rows, bad, "spk_b")
+    good = [r for r in good if not (r[2] == "spk_c" and r[1] == "angry")]
+    manifest = _manifest(tmp_path, [(str(root / r[0]), r[1], r[2]) for r in good + unreadable])
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match=r"\('angry': 1\)"):
+        code, _, err = seraudit(*_train_args(manifest, out, cache_dir, models_dir))
+    assert code == EXIT_NOTHING_DONE
+    assert "fold(s) cannot be trained" in err and "(test speakers manifest_spk_a)" in err
+    assert "hold only 'neutral'" in err and "usable clips (of 10)" in err
+    assert not out.exists()
