@@ -225,3 +225,38 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
+
+
+def reliability_figure(bins: list[dict], title: str, *, ax: Axes | None = None) -> Figure:
+    """Reliability diagram: per confidence bin (`ensemble.evaluation.calibration.reliability_bins`) the accuracy as a
+    bar over the bin, the diagonal a perfectly calibrated model follows, and each bin's clip count above its bar.
+
+    Empty bins are left blank. Draws into `ax` when given, else into a new Figure; returns the Figure drawn on.
+    """
+    ax, fig, own = _axes(ax, (3.6, 3.4))
+    ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="calibrated")
+    for b in bins:
+        if not b.get("n"):
+            continue
+        width = b["high"] - b["low"]
+        ax.bar(b["low"], b["accuracy"], width=width, align="edge", color="tab:blue", edgecolor="white", alpha=0.8)
+        ax.plot([b["low"], b["high"]], [b["confidence"]] * 2, color="tab:red", linewidth=1.5)
+        ax.text(b["low"] + width / 2, min(b["accuracy"] + 0.02, 0.95), str(b["n"]), ha="center", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top class)")
+    ax.set_ylabel("accuracy (bars); mean confidence (red)")
+    ax.set_title(title, fontsize=9, parse_math=False)
+    if own:
+        fig.tight_layout()
+    return fig
+
+
+def reliability_svg(bins: list[dict], title: str) -> str:
+    """`reliability_figure` as an inline SVG document (text, so a page holds it without an asset file)."""
+    import io
+
+    buffer = io.StringIO()
+    reliability_figure(bins, title).savefig(buffer, format="svg")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]

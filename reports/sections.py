@@ -27,6 +27,7 @@ from typing import Any, Callable
 from seraudit.reports.audit_sections import agreement_summary
 from seraudit.reports.metric_records import metric_rows, model_metric_tables
 from seraudit.reports.model import Report
+from seraudit.reports import model_calibration
 
 #: Where templates (pages, ``_macros.html``) and section partials are looked up, in order.
 TEMPLATE_DIRS: list[Path] = [Path(__file__).with_name("templates")]
@@ -125,6 +126,8 @@ MODEL_SECTIONS: list[Section] = [
             "sections/model_cross_validation.html"),
     Section("model-comparisons", "versus single models", lambda page: page.subject.comparisons or None,
             "sections/model_comparisons.html"),
+    Section("fusion-weights", "Late-fusion weights", model_calibration.fusion, "sections/model_fusion.html"),
+    Section("calibration", "Calibration (out of fold)", model_calibration.calibration, "sections/model_calibration.html"),
     Section("faithfulness", "Explanation metrics on the audited clips (mean over clips)", _model_metrics,
             "sections/model_metrics.html"),
     Section("model-probing", "eGeMAPS probing", lambda page: page.subject.probing or None,

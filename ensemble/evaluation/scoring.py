@@ -12,7 +12,7 @@ from seraudit.ensemble.data.fold_coverage import coverage_lines, fold_coverage
 from seraudit.ensemble.evaluation.comparison import compare_models, compared_with_ensemble, interval_verdict
 from seraudit.ensemble.evaluation.metrics import classification_metrics, summarize
 from seraudit.ensemble.model.naming import display_name
-from seraudit.ensemble.model.spec import ENSEMBLE
+from seraudit.ensemble.model.spec import BASELINE_MODEL, ENSEMBLE
 
 if TYPE_CHECKING:
     from seraudit.ensemble.run import Run
@@ -127,7 +127,8 @@ def fusion_summary(run: "Run", results: dict) -> dict | None:
     histories = info.get("cv_histories") or []
     if not final and not any(h.get("late_fusion_weights") for h in histories):
         return None
-    branches = list(final) if final else list(compared_with_ensemble()[:-1])
+    registry = [b for b in compared_with_ensemble() if b != BASELINE_MODEL]  # the order of the ensemble's branches
+    branches = [b for b in registry if b in final] + [b for b in final if b not in registry] if final else registry
     untrained = set(results.get("models", {}).get(ENSEMBLE, {}).get("untrained", []))
     folds = []
     for h in histories:
@@ -140,7 +141,7 @@ def fusion_summary(run: "Run", results: dict) -> dict | None:
                       "shrinkage": record.get("shrinkage"), "n_speakers": record.get("n_speakers"),
                       "criterion": record.get("criterion")})
     return {"branches": branches, "untrained": sorted(untrained & set(branches)), "folds": folds,
-            "final": {b: float(w) for b, w in final.items()} if final else None}
+            "final": {b: float(final[b]) for b in branches} if final else None}
 
 
 def load_results(run: "Run", n_boot: int | None = None) -> dict:

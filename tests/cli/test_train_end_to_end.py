@@ -72,6 +72,14 @@ def test_evaluate_json_reports_uar_per_model_and_ensemble_comparisons(tiny_run, 
     assert {("ensemble", "yamnet"), ("ensemble", "vggish"), ("ensemble", "egemaps")} <= pairs
     for c in results["comparisons"]:
         assert c["ci_low"] <= c["uar_difference"] <= c["ci_high"] and 0 <= c["p_value"] <= 1
+    for m in results["models"].values():  # out-of-fold calibration, raw and temperature-scaled per fold
+        calibration = m["calibration"]
+        assert 0 <= calibration["ece"] <= 1 and len(calibration["raw"]["bins"]) == 10
+        assert set(calibration["temperatures"]) == {str(f["index"]) for f in results["folds"]["folds"]}
+    fusion = results["fusion"]  # the late-fusion weights, per fold and final, the untrained branch named
+    assert fusion["untrained"] == ["vggish"] and len(fusion["folds"]) == len(ACTORS)
+    for weights in [f["weights"] for f in fusion["folds"]] + [fusion["final"]]:
+        assert set(weights) == {"yamnet", "vggish"} and sum(weights.values()) == pytest.approx(1.0)
     folds = results["folds"]["folds"]
     assert len(folds) == len(ACTORS)
     for f in folds:
@@ -149,11 +157,15 @@ def test_predict_csv_has_a_probability_column_per_emotion_and_the_argmax_label(t
     np.testing.assert_allclose(table[p_cols].iloc[3].to_numpy(float), direct.probabilities, atol=1e-4)
 
 
-def test_compare_prints_the_ensemble_vs_single_table(tiny_run, capsys):
+def test_compare_prints_every_pair_of_models_and_the_fusion_weights(tiny_run, capsys):
     capsys.readouterr()
     _cli(["compare", str(tiny_run)])
     text = capsys.readouterr().out
     assert "vs YAMNet" in text and "VGGish (untrained)" in text and "p = " in text and "eGeMAPS + LR" in text
+    pairs = [line for line in text.splitlines() if " vs " in line and "p = " in line]
+    assert len(pairs) == 6  # 4 models: every pair once, not only the ensemble's
+    assert any(line.startswith("  YAMNet vs VGGish (untrained): ") for line in pairs)
+    assert "final model: yamnet " in text and "vggish " in text and "(untrained)" in text.split("final model:")[1]
 
 
 def test_second_run_with_other_head_settings_reuses_the_embedding_cache(tiny_run, cache_dir, tiny_manifest, models_dir):
