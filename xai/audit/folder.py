@@ -11,6 +11,8 @@ Layout (what `seraudit.reports` reads back)::
     AUDIT/clips/<clip-id>/original.wav     the clip as the models heard it (16 kHz)
     AUDIT/clips/<clip-id>/<model>/<method>.npz                  the attribution (`Attribution.save`)
     AUDIT/clips/<clip-id>/<model>/*__{excerpt,listened,ignored}.wav, *__overlay.png
+                                           (each method's "renders" in clip.json: the gain cap, the excerpt's
+                                           regions, every render's duration, gain and level beside its source's)
 
 Artefact paths inside ``clip.json`` are relative to the clip folder, and the index
 names each clip's folder, so readers never rebuild a file name. Each clip folder is
@@ -48,7 +50,7 @@ def clip_dir(audit_dir: str | os.PathLike, clip_id: str) -> Path:
 def clip_entry(record: dict[str, Any]) -> dict[str, Any]:
     """How the index lists one clip record: its id, audio path, folder (relative to the audit folder) and warnings."""
     return {"id": record["id"], "path": record["path"], "dir": f"{CLIPS_DIR}/{record['id']}",
-            "warnings": list(record.get("warnings", []))}
+            "warnings": list(record.get("warnings", [])), "explained_by": record.get("explained_by")}
 
 
 def plain(value: Any) -> Any:
@@ -86,6 +88,7 @@ def clip_record(audit: Any, features: Any, cache: str = "") -> dict[str, Any]:
         "path": os.path.abspath(audit.spec.path),
         "true_label": audit.spec.true_label,
         "speaker": audit.spec.speaker,
+        "explained_by": getattr(audit.spec, "explained_by", None),  # which model explains it (`clip_identity`)
         "duration_s": audit.duration_s,
         "speech_fraction": plain(float(getattr(features.audio, "speech_fraction", 1.0))),
         "warnings": list(getattr(features.audio, "warnings", ())),
@@ -122,6 +125,7 @@ def method_entry(audit: Any, attribution: Any, files: dict[str, Any]) -> dict[st
 
 def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: Any, shown: Any) -> dict[str, Any]:
     """Write one map's file, sounds and overlay under ``tmp``; returns their paths relative to ``tmp``."""
+    from seraudit.xai.explainers.heard import heard_frames
     from seraudit.xai.render.audio import render_attribution_audio
     from seraudit.xai.render.image import image_name, plot_overlay
 
@@ -129,7 +133,10 @@ def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: An
     out = tmp / slug(model)
     npz = attribution.save(out / f"{slug(method)}.npz")
     waveform = np.asarray(features.audio.waveform, dtype=np.float32)
-    sound = render_attribution_audio(attribution, waveform, out, clip_name=audit.clip_id)
+    heard = heard_frames(features) if getattr(features, "patches", None) is not None else None
+    if heard is not None and heard.size != attribution.n_frames:
+        heard = None  # a map on another grid (a stand-in): the attribution itself is already zero where unheard
+    sound = render_attribution_audio(attribution, waveform, out, clip_name=audit.clip_id, heard=heard)
     overlay = plot_overlay(attribution, features.log_mel, out / image_name(audit.clip_id, model, method, "overlay"),
                            model=shown)
     return {
@@ -139,6 +146,7 @@ def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: An
         "excerpt_regions_s": [list(r) for r in sound.regions],
         "listened": sound.listened.relative_to(tmp).as_posix(),
         "ignored": sound.ignored.relative_to(tmp).as_posix(),
+        "renders": sound.record(),  # gain cap, regions, each render's duration, gain and level beside its source's
     }
 
 

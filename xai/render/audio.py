@@ -10,9 +10,17 @@ Two renderings, both 16 kHz PCM-16 wav files a person can play:
   STFT grid through the transposed mel filterbank, used as a soft mask in [0, 1] on
   the original STFT and inverted with the original phase: what the model listened to
   (``__listened.wav``) and its complement, what it ignored (``__ignored.wav``).
-  Before loudness matching, listened + ignored is the original signal.
+  Listened + ignored is the original signal.
 
-Written files are RMS-matched to the original and peak-limited so they never clip.
+Honest levels (`RENDER_RULE`): no render is louder than the part of the original it comes
+from. The excerpt's source is its regions of the original; listened's and ignored's is the
+whole clip. A render keeps its own level — a quiet part stays quiet, which keeps the loudness
+cue — and may be raised by at most `MAX_GAIN_DB` (0 dB: never), and never above its source's
+RMS; a render louder than its source is turned down to it. The gain applied is recorded
+(`AudioRendering.levels`). Peaks are soft-limited so nothing clips.
+
+Excerpts are cut from frames the model heard only (``heard``: frames a GDS-kept patch covers,
+`xai.explainers.heard`): regions never include an unheard frame and never merge across one.
 """
 
 from __future__ import annotations
@@ -28,9 +36,14 @@ from seraudit.core.errors import AudioError
 from seraudit.core.io import atomic_path
 from seraudit.core.naming import slug
 
-#: Largest gain (dB) loudness matching may apply: a near-empty rendering stays quiet
-#: instead of being blown up into amplified noise.
-MAX_GAIN_DB = 30.0
+#: Largest gain (dB) a render may get, and only up to its source's RMS. 0 dB: renders are never raised, so a
+#: near-silent excerpt stays near-silent and "ignored" is as quiet as what the model ignored.
+MAX_GAIN_DB = 0.0
+#: How the renders are made, in one sentence (the clip page prints it).
+RENDER_RULE = ("Excerpts are cut from the original clip where the map's positive attribution is highest, from frames "
+               "the model heard only; \"listened\" and \"ignored\" keep or remove the map's time-frequency cells of the "
+               "original (soft mask, original phase). No render is louder than the part of the original it comes "
+               "from: each keeps its own level, with at most the gain shown beside it (cap {cap:g} dB).")
 #: Peak ceiling (full scale) enforced by the limiter.
 PEAK_CEILING = 0.98
 #: Hops of silence padded at each end before masked resynthesis (covers one 400-sample window).
@@ -82,6 +95,16 @@ class AudioRendering:
     ignored: Path
     regions: list[tuple[float, float]] = field(default_factory=list)
     mask_mean: float = float("nan")  # mean of the soft STFT mask: share of the signal "listened to"
+    #: Per render ("excerpt", "listened", "ignored"): duration_s, gain_db applied, rms_db of the file and
+    #: source_rms_db of the part of the original it comes from (dBFS).
+    levels: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    max_gain_db: float = MAX_GAIN_DB
+
+    def record(self) -> dict[str, object]:
+        """What a clip record keeps of the renders: the gain cap, the excerpt's regions and each render's levels."""
+        return {"max_gain_db": self.max_gain_db, "rule": RENDER_RULE.format(cap=self.max_gain_db),
+                "excerpt_regions_s": [list(r) for r in self.regions],
+                **{kind: dict(level) for kind, level in self.levels.items()}}
 
     @property
     def files(self) -> list[Path]:
@@ -96,18 +119,23 @@ def attributed_regions(
     options: ExcerptOptions = ExcerptOptions(),
     *,
     frame_hop_s: float = STFT_HOP_SECONDS,
+    heard: np.ndarray | None = None,
 ) -> list[tuple[float, float]]:
     """Time regions (start_s, end_s) holding the most positive attribution.
 
     Frame ``i`` stands for ``[i * hop, (i + 1) * hop)``. Only frames with positive
     attribution can be selected, so a map that is zero outside one region never
-    spills into silence-by-ranking.
+    spills into silence-by-ranking. With ``heard`` (``[n]`` bool), only heard frames can be
+    selected and two regions merge only when every frame between them is heard.
     """
     profile = np.nan_to_num(np.asarray(profile, dtype=np.float64), nan=0.0)
     n = profile.size
     if n == 0:
         return []
-    positive = profile > 0
+    heard = np.ones(n, bool) if heard is None else np.asarray(heard, bool)
+    if heard.shape != (n,):
+        raise ValueError(f"heard must have one entry per frame ({n}), got shape {heard.shape}")
+    positive = (profile > 0) & heard
     if not positive.any():
         return []
     if options.threshold is not None:
@@ -125,7 +153,7 @@ def attributed_regions(
     merge_gap = options.merge_gap_s / frame_hop_s
     merged: list[list[int]] = []
     for s, e in zip(starts, ends):
-        if merged and s - merged[-1][1] < merge_gap:
+        if merged and s - merged[-1][1] < merge_gap and heard[merged[-1][1] : s].all():
             merged[-1][1] = e
         else:
             merged.append([s, e])
@@ -234,17 +262,42 @@ def rms(signal: np.ndarray) -> float:
     return float(np.sqrt(np.mean(signal**2))) if signal.size else 0.0
 
 
-def match_loudness(signal: np.ndarray, reference: np.ndarray, *, max_gain_db: float = MAX_GAIN_DB) -> np.ndarray:
+def db_fs(value: float) -> float | None:
+    """An RMS level in dB full scale, None for silence."""
+    return round(20 * np.log10(value), 2) if value > 0 else None
+
+
+def honest_level(signal: np.ndarray, source: np.ndarray, *,
+                 max_gain_db: float = MAX_GAIN_DB) -> tuple[np.ndarray, float | None]:
+    """`signal` at a level never above `source`'s RMS: raised by at most `max_gain_db` and only up to that RMS,
+    turned down to it when louder; then peak-limited. Returns ``(signal, gain_db applied)`` (None: silenced,
+    its source being silent)."""
+    signal = np.asarray(signal, dtype=np.float64)
+    current, target = rms(signal), rms(source)
+    gain = 1.0
+    if current > 0:
+        gain = min(target / current, 10 ** (max_gain_db / 20)) if target > 0 else 0.0
+    limited = limit_peaks(signal * gain)
+    return limited, (round(float(20 * np.log10(gain)), 2) if gain > 0 else None)
+
+
+def match_loudness(signal: np.ndarray, reference: np.ndarray, *, max_gain_db: float = 30.0) -> np.ndarray:
     """Scale `signal` to the RMS of `reference` (gain capped at `max_gain_db`), then soft-limit its peaks.
 
-    The limiter leaves samples below 0.9 of the ceiling untouched and bends louder ones
-    smoothly (tanh) towards the ceiling, so peaks never clip while the RMS barely moves.
+    Not used for the audit's renders (they keep their level, `honest_level`); kept for callers that
+    want level-matched sound.
     """
     signal = np.asarray(signal, dtype=np.float64)
     current, target = rms(signal), rms(reference)
     if current > 0 and target > 0:
-        gain = min(target / current, 10 ** (max_gain_db / 20))
-        signal = signal * gain
+        signal = signal * min(target / current, 10 ** (max_gain_db / 20))
+    return limit_peaks(signal)
+
+
+def limit_peaks(signal: np.ndarray) -> np.ndarray:
+    """Soft-limit peaks: samples below 0.9 of the ceiling stay untouched, louder ones bend smoothly (tanh) towards
+    the ceiling, so nothing clips and no sample grows."""
+    signal = np.asarray(signal, dtype=np.float64)
     knee = 0.9 * PEAK_CEILING
     mag = np.abs(signal)
     over = mag > knee
@@ -282,6 +335,8 @@ def render_attribution_audio(
     sample_rate: int = SAMPLE_RATE,
     options: ExcerptOptions = ExcerptOptions(),
     use_abs: bool = False,
+    heard: np.ndarray | None = None,
+    max_gain_db: float = MAX_GAIN_DB,
 ) -> AudioRendering:
     """Write the excerpt, listened and ignored wavs for one attribution of one clip.
 
@@ -299,6 +354,11 @@ def render_attribution_audio(
     use_abs : bool
         Use attribution magnitude instead of its positive part (for methods whose sign
         carries no "for/against the target" meaning).
+    heard : ndarray of bool, optional
+        ``[n_frames]``: the frames the model heard (`xai.explainers.heard.heard_frames`); the
+        excerpt is cut from them only. None: every frame.
+    max_gain_db : float
+        Most a render may be raised, and never above its source's RMS (module docstring).
 
     Returns
     -------
@@ -321,24 +381,32 @@ def render_attribution_audio(
     model, method = attribution.model, attribution.method
 
     profile = np.clip(clip_map, 0, None).sum(axis=1) if not use_abs else np.abs(clip_map).sum(axis=1)
-    regions = attributed_regions(profile, options, frame_hop_s=frame_hop_s)
+    regions = attributed_regions(profile, options, frame_hop_s=frame_hop_s, heard=heard)
+    levels: dict[str, dict[str, float | None]] = {}
+
+    def write(kind: str, signal: np.ndarray, source: np.ndarray) -> Path:
+        leveled, gain_db = honest_level(signal, source, max_gain_db=max_gain_db)
+        levels[kind] = {"duration_s": round(leveled.size / sample_rate, 3), "gain_db": gain_db,
+                        "rms_db": db_fs(rms(leveled)), "source_rms_db": db_fs(rms(source))}
+        return write_wav(out_dir / render_name(clip_name, model, method, kind), leveled)
+
     excerpt_path = None
     if regions:
         excerpt = join_regions(waveform, regions, sample_rate=sample_rate, crossfade_s=options.crossfade_s)
         if excerpt.size:
-            excerpt_path = write_wav(
-                out_dir / render_name(clip_name, model, method, "excerpt"), match_loudness(excerpt, waveform)
-            )
+            source = np.concatenate([waveform[max(0, int(round(a * sample_rate))) : int(round(b * sample_rate))]
+                                     for a, b in regions])
+            excerpt_path = write("excerpt", excerpt, source)
 
     listened, ignored, mask = masked_resynthesis(waveform, clip_map, use_abs=use_abs)
-    listened_path = write_wav(
-        out_dir / render_name(clip_name, model, method, "listened"), match_loudness(listened, waveform)
-    )
-    ignored_path = write_wav(out_dir / render_name(clip_name, model, method, "ignored"), match_loudness(ignored, waveform))
+    listened_path = write("listened", listened, waveform)
+    ignored_path = write("ignored", ignored, waveform)
     return AudioRendering(
         excerpt=excerpt_path,
         listened=listened_path,
         ignored=ignored_path,
         regions=[(round(s, 4), round(e, 4)) for s, e in regions],
         mask_mean=float(mask.mean()),
+        levels=levels,
+        max_gain_db=float(max_gain_db),
     )
