@@ -34,6 +34,7 @@ def test_an_angry_clip_is_scored_against_its_speakers_neutral_clips(two_actor_ru
     rows = table[str(angry)]
     assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
     assert all(r["speaker"] == "ravdess_01" and r["reference"] == "neutral" and r["n_reference"] == 4 for r in rows)
+    assert all(r["status"] == "ok" and r["reference_scale"] > 0 for r in rows)
     z = [abs(r["z"]) for r in rows]
     assert z == sorted(z, reverse=True) and z[0] > 2  # anger is far from this speaker's neutral voice
     json.dumps(rows, allow_nan=False)  # plain JSON: no numpy values, no NaN
@@ -54,3 +55,11 @@ def test_the_audit_finds_a_clips_rows_by_its_file_however_the_path_is_written(tw
     assert [r["rank"] for r in rows] == list(range(1, 9)) and {r["speaker"] for r in rows} == {"ravdess_01"}
     assert lookup(relative) == rows
     assert lookup(ClipSpec(str(root / "Actor_02" / "03-01-05-01-01-01-02.flac"))) == []  # not among the clips asked for
+
+
+def test_a_neutral_clip_is_scored_against_the_speakers_three_other_neutral_clips(two_actor_run):
+    run, root = two_actor_run
+    neutral = sorted((root / "Actor_02").glob("03-01-01-*.flac"))[0]
+    rows = egemaps_deviations(run, [ClipSpec(str(neutral), "neutral", "ravdess_02")])[str(neutral)]
+    assert rows and all(r["n_reference"] == 3 and r["reference"] == "neutral" for r in rows)
+    assert all(abs(r["z"]) < 100 for r in rows)  # the robust scale and its floor: no z of -1541.7
