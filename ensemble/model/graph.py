@@ -6,8 +6,9 @@ the same input tensor (no nested sub-models, so Grad-CAM can reach both last
 convolutions) and fuses them in one of two ways:
 
 * late fusion: each branch has its own head; the class log-probabilities of
-  the branches are combined with weights fitted on validation data (Kim &
-  Kwak 2024) in the layer ``"logits"``;
+  the branches are combined with weights (Kim & Kwak 2024) in the layer
+  ``"logits"``, fitted on out-of-fold validation predictions pooled over
+  speakers and shrunk toward equal weights (`fit_late_fusion_weights`);
 * feature fusion: what the heads read from YAMNet and VGGish (their chosen
   layers, or their 1024-d and 128-d embeddings) is concatenated into one head
   whose last dense layer is ``"logits"``.

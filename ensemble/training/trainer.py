@@ -5,8 +5,10 @@ taken from the embedding cache for every patch, and only linear heads are
 trained, on each training clip's mean feature over its GDS-kept patches
 (`ensemble.heads.linear`). Which layers each backbone's head reads, and the
 head's regularisation, are chosen on the inner-validation speakers of the
-split; the late-fusion weights are fitted on those speakers too; then the
-chosen heads are refitted on training plus validation speakers. Fine-tuning
+split; the late-fusion weights (and each model's temperature) are fitted on
+out-of-fold validation predictions pooled over every non-test speaker and the
+weights shrunk toward equal; then the chosen heads are refitted on training
+plus validation speakers. Fine-tuning
 (`fine_tune=True`) starts from the chosen heads as fitted on the training
 speakers alone (so the validation speakers that stop it early are unseen),
 moved into each model's flat graph (`ensemble.training.assembly`), and trains
@@ -58,7 +60,11 @@ class Trainer:
     late_weights_ : ndarray or None
         Branch weights of the late-fused ensemble (order of its branches).
     late_fit_ : dict or None
-        How the weights were chosen (the validation grid).
+        How the weights were chosen (the grid over pooled out-of-fold validation predictions, the weights before
+        shrinking, the speaker groups).
+    temperatures_ : dict
+        Model name -> its temperature, fitted on the same pooled out-of-fold validation predictions (applied to
+        what `clip_probabilities` returns when `TEMPERATURE_SCALING` is on).
     egemaps_model_ : scikit-learn pipeline or None
     history_ : dict
         Training summary per head (and per fine-tuned model, ``"<name>_fine_tune"``).
