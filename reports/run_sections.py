@@ -58,18 +58,27 @@ def corpus_section(results: dict[str, Any], predictions, provenance: dict[str, A
 
 
 def folds_section(folds: dict[str, Any], predictions) -> list[dict[str, Any]]:
-    """One row per cross-validation fold: its speakers and how many test clips it scored."""
+    """One row per cross-validation fold: its speakers, how many test clips it scored, and the emotions its test
+    clips lack (``missing``, with ``missing_text``: which, and how many clips of each the corpus has)."""
+    from seraudit.ensemble.data.corpus_data import label_set
+    from seraudit.ensemble.data.fold_coverage import fold_coverage, missing_text
+
     first_model = predictions["model"].iloc[0] if len(predictions) else None
     own = predictions[predictions["model"] == first_model] if first_model is not None else predictions
+    coverage = {f["fold"]: f for f in fold_coverage(own, label_set(own["label"].astype(str)))["folds"]} if len(own) else {}
     rows = []
     for fold in folds.get("folds", []):
         index = fold.get("index")
+        held = coverage.get(index, {})
         rows.append({
             "index": index,
             "train": len(fold.get("train_speakers", [])),
             "validation": len(fold.get("val_speakers", [])),
             "test_speakers": [str(s) for s in fold.get("test_speakers", [])],
             "test_clips": int((own["fold"] == index).sum()) if len(own) else None,
+            "clips_per_emotion": held.get("clips_per_emotion", {}),
+            "missing": held.get("missing", []),
+            "missing_text": missing_text(held) if held else "",
         })
     return rows
 

@@ -67,3 +67,38 @@ def test_the_final_model_trains_on_every_speaker_but_its_validation_group():
     fold = final_split(EMODB_SPEAKERS, seed=0)
     assert fold.test_speakers == [] and len(fold.val_speakers) == 2
     assert sorted(fold.train_speakers + fold.val_speakers) == sorted(EMODB_SPEAKERS)
+
+
+def _clips(emotions_by_speaker: dict[str, str]):
+    """Per-clip (speakers, labels): two clips of every emotion each speaker speaks (emotions as one letter each)."""
+    pairs = [(s, e) for s, es in emotions_by_speaker.items() for e in es for _ in range(2)]
+    return [s for s, _ in pairs], [e for _, e in pairs]
+
+
+def test_given_the_emotions_an_inner_split_keeps_two_emotions_among_its_training_speakers():
+    speakers, labels = _clips({"s1": "ab", "s2": "ab", "s3": "a", "s4": "a", "s5": "a"})
+    blind = fold_plan(speakers, "manifest", seed=0)
+    known = fold_plan(speakers, "manifest", seed=0, labels=labels)
+    by_speaker = {"s1": {"a", "b"}, "s2": {"a", "b"}}
+    assert any(not any(s in by_speaker for s in f.train_speakers) for f in blind)  # the seeded draw alone loses 'b'
+    for fold in known:
+        assert {e for s in fold.train_speakers for e in by_speaker.get(s, {"a"})} == {"a", "b"}, fold
+    assert [f.test_speakers for f in known] == [f.test_speakers for f in blind]  # only validation is redrawn
+    final = final_split(speakers, seed=0, labels=labels)
+    assert set(final.train_speakers) & {"s1", "s2"}
+
+
+def test_a_draw_that_already_keeps_two_emotions_is_not_changed():
+    speakers, labels = _clips({s: "abcdefgh" for s in RAVDESS_SPEAKERS})
+    plan = fold_plan(speakers, "ravdess", seed=0)
+    assert [f.to_dict() for f in fold_plan(speakers, "ravdess", seed=0, labels=labels)] == [f.to_dict() for f in plan]
+
+
+def test_a_fold_whose_other_speakers_hold_one_emotion_is_named_with_that_emotion():
+    from seraudit.ensemble.data.folds import untrainable_folds
+
+    speakers, labels = _clips({"s1": "ab", "s2": "a", "s3": "a"})
+    problems = untrainable_folds(speakers, labels, "manifest", seed=0)
+    assert len(problems) == 1 and problems[0].startswith("fold ")
+    assert "(test speakers s1)" in problems[0] and "hold only 'a'" in problems[0]
+    assert untrainable_folds(*_clips({"s1": "ab", "s2": "ab", "s3": "a"}), "manifest") == []
