@@ -165,18 +165,23 @@ def select_top_dimensions(
 # --------------------------------------------------------------------------- step 3: ridge probes
 
 
-def ridge_probe(X: np.ndarray, Y: np.ndarray, speakers: np.ndarray, *, n_splits: int = 5) -> dict[str, np.ndarray]:
-    """Out-of-fold ridge predictions of every column of `Y` from `X` (GroupKFold by speaker).
-
-    Returns per-column ``r2``, ``rmse`` (units of Y) and ``nrmse`` (RMSE / std of Y).
-    """
+def out_of_fold(X: np.ndarray, Y: np.ndarray, speakers: np.ndarray, *, n_splits: int = 5) -> np.ndarray:
+    """Out-of-fold ridge predictions ``[n, k]`` of every column of `Y` from `X` (GroupKFold by speaker;
+    embeddings and targets standardised inside each training fold, penalty per target by leave-one-out)."""
     regressor = TransformedTargetRegressor(
         regressor=make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True)),
         transformer=StandardScaler(),
     )
     cv = speaker_cv(speakers, n_splits)
-    predicted = cross_val_predict(regressor, X, Y, groups=speakers, cv=cv)
-    predicted = predicted.reshape(Y.shape)
+    return cross_val_predict(regressor, X, Y, groups=speakers, cv=cv).reshape(Y.shape)
+
+
+def ridge_probe(X: np.ndarray, Y: np.ndarray, speakers: np.ndarray, *, n_splits: int = 5) -> dict[str, np.ndarray]:
+    """Out-of-fold ridge predictions of every column of `Y` from `X` (GroupKFold by speaker).
+
+    Returns per-column ``r2``, ``rmse`` (units of Y) and ``nrmse`` (RMSE / std of Y).
+    """
+    predicted = out_of_fold(X, Y, speakers, n_splits=n_splits)
     r2 = np.asarray(r2_score(Y, predicted, multioutput="raw_values", force_finite=False), dtype=np.float64)
     r2[~np.isfinite(r2)] = np.nan  # constant feature: R² undefined
     rmse = np.sqrt(np.asarray(mean_squared_error(Y, predicted, multioutput="raw_values"), dtype=np.float64))

@@ -1,0 +1,71 @@
+"""Probing against controls: a probe on features that know nothing is reported as control-level, one on features
+that linearly encode a target sits above control, and label-permuted fits give a null near 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seraudit.xai.probing.controls import ALL, control_verdict, probe_controls, speaker_draws
+
+CATEGORIES = {"loud_a": "energy", "loud_b": "energy", "pitch_a": "pitch", "pitch_b": "pitch"}
+FEATURES = list(CATEGORIES)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """10 speakers x 12 clips; 'energy' features are linear in the trained embedding, 'pitch' features in nothing."""
+    rng = np.random.default_rng(3)
+    n = 120
+    speakers = np.repeat([f"s{i}" for i in range(10)], 12)
+    energy = rng.normal(size=(n, 2))
+    Y = np.column_stack([energy, rng.normal(size=(n, 2))])
+    trained = np.column_stack([energy @ rng.normal(size=(2, 6)), rng.normal(size=(n, 10))]) + 0.3 * rng.normal(size=(n, 16))
+    random_weights = rng.normal(size=(n, 16))  # the same clips through a network that learned nothing
+    return trained, random_weights, Y, speakers
+
+
+def by_group(table):
+    return {row["category"]: row for row in table.to_dict("records")}
+
+
+def test_features_that_encode_a_target_are_above_control_and_noise_is_control_level(corpus):
+    trained, random_weights, Y, speakers = corpus
+    rows = by_group(probe_controls(trained, Y, speakers, FEATURES, control=random_weights, categories=CATEGORIES,
+                                   n_bootstrap=300, n_splits=5))
+    energy, pitch = rows["energy"], rows["pitch"]
+    assert energy["r2"] > 0.8 and energy["control_ci_low"] > 0.5  # far above the random-weight control
+    assert control_verdict(energy["control_ci_low"], energy["control_ci_high"]) == "above control"
+    # pitch is in neither embedding: the difference's interval holds 0
+    assert pitch["control_ci_low"] < 0 < pitch["control_ci_high"]
+    assert control_verdict(pitch["control_ci_low"], pitch["control_ci_high"]) == "control-level"
+    assert rows[ALL]["n_features"] == 4 and rows[ALL]["n_clips"] == 120 and rows[ALL]["n_speakers"] == 10
+
+
+def test_random_features_against_random_features_are_control_level(corpus):
+    _, random_weights, Y, speakers = corpus
+    other_seed = np.random.default_rng(11).normal(size=random_weights.shape)
+    rows = by_group(probe_controls(random_weights, Y, speakers, FEATURES, control=other_seed, categories=CATEGORIES,
+                                   n_bootstrap=300))
+    for group in ("energy", "pitch", ALL):
+        assert rows[group]["control_ci_low"] < 0 < rows[group]["control_ci_high"], group
+        assert control_verdict(rows[group]["control_ci_low"], rows[group]["control_ci_high"]) == "control-level"
+
+
+def test_label_permuted_fits_give_a_null_near_zero(corpus):
+    trained, _, Y, speakers = corpus
+    rows = by_group(probe_controls(trained, Y, speakers, FEATURES, categories=CATEGORIES, n_bootstrap=200,
+                                   n_permutations=3))
+    for group in ("energy", "pitch", ALL):
+        assert abs(rows[group]["null_r2"]) < 0.1, group
+    assert rows["energy"]["null_ci_low"] > 0.5  # a real encoding clears the null
+    assert rows["pitch"]["null_ci_low"] < 0.05  # noise does not
+    assert np.isnan(rows["energy"]["control_r2"])  # no random-weight control given: no such columns
+
+
+def test_a_bootstrap_over_speakers_draws_whole_speakers():
+    speakers = np.array(["a", "a", "b", "b", "b", "c"])
+    for rows in speaker_draws(speakers, 20, np.random.default_rng(0)):
+        drawn = speakers[rows]
+        for s in set(drawn):
+            assert np.sum(drawn == s) % np.sum(speakers == s) == 0  # all of a speaker's clips, once or more
