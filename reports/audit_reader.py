@@ -44,6 +44,7 @@ def _clip_from_json(data: dict[str, Any], base: str, reference: str, root: str |
                 attribution=_rel(base, rec.get("attribution")),
                 metrics={k: v for k, v in rec.get("metrics", {}).items() if v is not None},
                 scores=clip_scores(rec),
+                renders=rec.get("renders") or {},
             )
             for method, rec in per_method.items()
         }

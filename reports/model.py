@@ -92,6 +92,7 @@ class MethodResult:
     attribution: str | None
     metrics: dict[str, float]  # the clip record's flat figures (deletion_auc, seconds, ...)
     scores: dict[str, dict[str, float | None]] = field(default_factory=dict)  # metric id -> {"value", "control"}
+    renders: dict[str, Any] = field(default_factory=dict)  # gain cap, excerpt regions, each render's level (audio.py)
 
 
 @dataclass

@@ -105,16 +105,23 @@ def test_the_rule_records_what_it_removed(planted_maps):
     assert 0.0 <= record["removed_positive_share"] <= 1.0 and "GDS-kept" in record["rule"]
 
 
-def test_the_audit_records_and_checks_both_shares(tone_model, planted_clip, speech_wav, tmp_path):
+@pytest.fixture(scope="module")
+def planted_audit(tone_model, planted_clip, speech_wav, tmp_path_factory):
     from seraudit.xai.audit.clip_identity import ClipSpec
     from seraudit.xai.audit.runner import AuditSettings, run_audit
-    from seraudit.xai.explainers.heard import heard_frames
 
     settings = AuditSettings(methods=("gradcam", "occlusion"), probe=False, faithfulness_steps=2,
                              faithfulness_random=1, sanity_clips=0)
-    out = tmp_path / "audit"
+    out = tmp_path_factory.mktemp("planted") / "audit"
     index = run_audit([tone_model], [ClipSpec(str(speech_wav))], out, settings,
                       load_features=lambda _path: planted_clip, progress=False)
+    return out, index
+
+
+def test_the_audit_records_and_checks_both_shares(planted_audit, planted_clip):
+    from seraudit.xai.explainers.heard import heard_frames
+
+    out, index = planted_audit
     saved = json.loads((out / "audit.json").read_text())
     for metric in ("unheard_mass", "non_speech_mass"):
         assert set(saved["metrics"][metric]["summary"]["ensemble"]) == {"gradcam", "occlusion"}
@@ -131,3 +138,24 @@ def test_the_audit_records_and_checks_both_shares(tone_model, planted_clip, spee
         assert renders["max_gain_db"] == 0.0 and renders["excerpt_regions_s"] == entry["excerpt_regions_s"]
         for a, b in renders["excerpt_regions_s"]:  # excerpts are cut from heard frames only
             assert heard[int(round(a * 100)) : int(round(b * 100))].all(), (method, a, b)
+
+
+def test_the_clip_page_says_how_renders_are_made_with_times_durations_and_gains(planted_audit, tmp_path):
+    import pandas as pd
+
+    from seraudit.ensemble.run import write_run
+    from seraudit.reports.build import write_report
+
+    out, index = planted_audit
+    run_dir = write_run(tmp_path / "run", {"gds": {"enabled": False}}, {}, pd.DataFrame({"path": []}), {}, {},
+                        ["no_tone", "tone"], None)
+    report = write_report(run_dir, out, tmp_path / "report")
+    pages = [p for p in report.parent.rglob("*.html") if index["clips"][0]["id"] in p.name]
+    assert pages, sorted(p.name for p in report.parent.rglob("*.html"))
+    html = pages[0].read_text(encoding="utf-8")
+    assert html.count("How the renders are made:") == 1 and "No render is louder than the part of the original" in html
+    clip = json.loads((out / index["clips"][0]["dir"] / "clip.json").read_text())
+    excerpt = clip["methods"]["ensemble"]["gradcam"]["renders"]["excerpt"]
+    a, b = clip["methods"]["ensemble"]["gradcam"]["excerpt_regions_s"][0]
+    assert f"{a:.2f}–{b:.2f} s" in html  # the excerpt's region times
+    assert f"{excerpt['duration_s']:.2f} s · gain 0.0 dB" in html  # its duration in text, beside its gain
