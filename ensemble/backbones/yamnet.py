@@ -20,6 +20,8 @@ both the stand-alone model and a fused ensemble that carries the tower.
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,10 +405,45 @@ def load_yamnet_weights(
     )
 
 
+def init_untrained_yamnet(model, seed: int, prefix: str = "yamnet") -> list[str]:
+    """Seeded He-uniform kernels and zero biases for every YAMNet layer of `model`: same seed, same weights.
+
+    The random-weight control of probing (``xai.probing.controls``) and a YAMNet run with
+    ``allow_untrained=["yamnet"]``. He scaling (fan-in) keeps activations at one scale through
+    27 ReLU convolutions, where the published weights carry folded batch norms. Returns the
+    names of the filled layers.
+    """
+    rng = np.random.default_rng([int(seed), 0x59414D4E])  # seed stream private to YAMNet
+    filled = []
+    for layer in model.layers:
+        if not layer.name.startswith(f"{prefix}_") or not layer.weights:
+            continue
+        depthwise = "depthwise" in type(layer).__name__.lower()
+        kernel_var = getattr(layer, "depthwise_kernel", None) if depthwise else None
+        kernel_var = kernel_var if kernel_var is not None else getattr(layer, "kernel", None)
+        if kernel_var is None:
+            continue
+        shape = tuple(kernel_var.shape)
+        if len(shape) > 2:  # a convolution: receptive field x input channels (one channel per depthwise filter)
+            fan_in = int(np.prod(shape[:-2])) * (1 if depthwise else shape[-2])
+        else:
+            fan_in = shape[0]
+        limit = math.sqrt(6.0 / fan_in)
+        kernel = rng.random(shape, dtype=np.float32)
+        kernel *= np.float32(2 * limit)
+        kernel -= np.float32(limit)
+        kernel_var.assign(kernel)
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(np.zeros(tuple(layer.bias.shape), np.float32))
+        filled.append(layer.name)
+    return filled
+
+
 def _load_weights(model, source, seed: int, prefix: str) -> None:
-    """The registry's weight loader: YAMNet always runs with its published weights on this tool's path."""
+    """The registry's weight loader: Google's weights, or seeded random ones (the probing control, "untrained")."""
     if source is None or not source.pretrained:
-        raise ValueError("YAMNet always has pretrained weights on this tool's path; got none")
+        init_untrained_yamnet(model, seed, prefix=prefix)
+        return
     load_yamnet_weights(model, source, prefix=prefix)
 
 

@@ -250,3 +250,23 @@ def test_h5_without_yamnet_layers_names_what_is_missing(tmp_path):
         handle.create_dataset("conv1/kernel:0", data=np.zeros((3, 3, 1, 8), np.float32))
     with pytest.raises(WeightsError, match=r"other\.h5 lacks YAMNet weights for layer1/conv"):
         read_yamnet_weights(other)
+
+
+def test_random_weights_are_seeded_fill_every_layer_and_keep_an_informative_embedding(rng):
+    """The random-weight YAMNet that probing's control needs: same seed, same network; another seed, another;
+    every layer filled; activations neither vanish nor saturate through the 27 convolutions."""
+    from seraudit.ensemble.backbones.registry import BACKBONES
+    from seraudit.ensemble.backbones.yamnet import init_untrained_yamnet
+
+    patches = rng.normal(-3.0, 1.5, size=(6, PATCH_FRAMES, PATCH_BANDS)).astype(np.float32)
+    embeddings, filled = [], None
+    for seed in (7, 7, 8):
+        model = build_yamnet(with_classifier=False)
+        BACKBONES["yamnet"].load_weights(model, None, seed)  # no pretrained source: seeded random weights
+        filled = init_untrained_yamnet(model, seed)
+        embeddings.append(np.asarray(model(patches)))
+    np.testing.assert_array_equal(embeddings[0], embeddings[1])
+    assert not np.allclose(embeddings[0], embeddings[2])
+    assert len(filled) == 27  # layer1's conv, then a depthwise and a pointwise conv in each of 13 blocks
+    e = embeddings[0]
+    assert np.isfinite(e).all() and (e > 0).mean() > 0.1 and e.std(axis=0).mean() > 1e-3 * np.abs(e).mean()
