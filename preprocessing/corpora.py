@@ -162,6 +162,50 @@ def read_corpus(name: str, root: str | os.PathLike, **options) -> pd.DataFrame:
     return readers[key](root, **options)
 
 
+# --- Display names: from the corpus and its clips, not from the reader -------------------------
+
+#: How each corpus is named on screen; a corpus outside the list shows under its own name.
+CORPUS_TITLES = {"ravdess": "RAVDESS", "emodb": "EmoDB", "crema-d": "CREMA-D", "tess": "TESS", "savee": "SAVEE",
+                 "emovo": "EMOVO"}
+CUT_TOLERANCE_S = 0.01  # clips whose lengths all lie within this of each other were cut to one length
+
+
+def clip_durations(paths) -> list[float]:
+    """Each clip's length in seconds, from its header (no decoding); None for a file whose header cannot be read."""
+    import soundfile as sf
+
+    out = []
+    for path in paths:
+        try:
+            out.append(float(sf.info(str(path)).duration))
+        except Exception:  # an unreadable clip is left out elsewhere; it has no length to show
+            out.append(None)
+    return out
+
+
+def cut_length(durations) -> float | None:
+    """The one length every clip was cut (or padded) to, or None when the lengths differ (full-length clips).
+
+    Needs two clips at least: one clip says nothing about how a corpus was prepared.
+    """
+    known = [d for d in durations if d is not None]
+    if len(known) < 2 or max(known) - min(known) > CUT_TOLERANCE_S:
+        return None
+    return (max(known) + min(known)) / 2
+
+
+def corpus_title(corpus: str, durations) -> str:
+    """A corpus's display name from its clips' measured lengths: ``"RAVDESS"`` for full-length clips, ``"RAVDESS (2.4 s)"``
+    when every clip has one cut length (``"EmoDB (2 s)"``: whole seconds without a decimal)."""
+    key = str(corpus).strip().lower().replace("_", "-")
+    name = CORPUS_TITLES.get(key, str(corpus))
+    cut = cut_length(durations)
+    if cut is None:
+        return name
+    shown = f"{cut:.1f}".removesuffix(".0")
+    return f"{name} ({shown} s)"
+
+
 def read_ravdess(root: str | os.PathLike) -> pd.DataFrame:
     """RAVDESS speech, ``03-01-EE-II-SS-RR-AA``: emotion, intensity, statement, repetition, actor (odd = male)."""
 

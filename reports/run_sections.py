@@ -174,7 +174,12 @@ def model_card(results: dict[str, Any], provenance: dict[str, Any]) -> dict[str,
         models.append({"model": name, "display_name": rec.get("display_name", name), "parts": parts,
                        "untrained": bool(untrained), "uar_mean": uar.get("mean"), "uar_std": uar.get("std"),
                        "uar_pooled": uar.get("pooled")})
-    limitations = [d["truncation"] for d in data]
+    # a corpus's clip-length note holds for the cut copies only: a run titled without a cut length ("RAVDESS", from
+    # its clips' measured lengths) used full-length clips; runs that recorded no title were made on the cut copies
+    titles = {corpus: str(results.get("corpus_display") or "").split(" -> ")[0],
+              test_corpus: str(results.get("test_corpus_display") or "")}
+    limitations = [CORPUS_CARDS[c]["truncation"] for c in dict.fromkeys([corpus, test_corpus])
+                   if c in CORPUS_CARDS and (not titles.get(c) or titles[c].endswith(" s)"))]
     if max_clips:
         limitations.append(f"trained on at most {max_clips} clips of the corpus (a quick run), not the whole corpus")
     if cross:

@@ -22,6 +22,7 @@ from seraudit.ensemble.data.embedding_cache import CorpusPatches, EmbeddingCache
 from seraudit.ensemble.data.folds import untrainable_folds
 from seraudit.ensemble.model.clip_pooling import kept_by_clip, pool_by_clip, pool_embeddings
 from seraudit.ensemble.model.spec import BACKBONES
+from seraudit.preprocessing.corpora import clip_durations, corpus_title
 from seraudit.preprocessing.gds import GdsSettings
 
 
@@ -115,6 +116,7 @@ class CorpusData:
     tta: CorpusCopies | None = None  # N test-time copies of every clip (mild augmentation, `ensemble.inference.tta`)
     tta_keep: np.ndarray | None = None
     failures: list = field(default_factory=list)  # clips left out because they cannot be used ({"clip", "error", "stage"})
+    display_name: str = ""  # the corpus as shown, from its clips' lengths (`preprocessing.corpora.corpus_title`)
     _pooled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (backbone, tap) -> [n_clips, D]
 
     @property
@@ -259,6 +261,8 @@ def prepare_data(
         patches = cache.patches(paths)
     labels = labels or label_set(table["label"])
     index = {lab: i for i, lab in enumerate(labels)}
+    display = corpus_title(fold_corpus(table), clip_durations(paths)) if "corpus" in table and table["corpus"].nunique() == 1 \
+        else fold_corpus(table)
     egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
     taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
     keep = patches.keep(gds)
@@ -281,4 +285,5 @@ def prepare_data(
         tta=tta,
         tta_keep=tta.keep(gds) if tta is not None else None,
         failures=failures,
+        display_name=display,
     )

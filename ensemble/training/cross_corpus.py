@@ -80,7 +80,8 @@ def run_cross_corpus(settings: TrainSettings, test_corpus: str, test_data: str, 
 
     info = model_info(settings, sources)
     results = evaluate_predictions(predictions, labels, info, n_boot=settings.n_boot, seed=settings.seed)
-    train_name, test_name = corpus_display(settings.corpus), corpus_display(test_corpus)
+    train_name = train.display_name or corpus_display(settings.corpus)
+    test_name = test.display_name or corpus_display(test_corpus)
     results.update({
         "corpus": settings.corpus, "corpus_display": f"{train_name} -> {test_name}", "test_corpus": test_corpus,
         "test_corpus_display": test_name, "cross_corpus": True, "shared_labels": labels, "gds": settings.gds.to_dict(),

@@ -170,7 +170,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     cv = cross_validate(data, settings, sources)
     info = model_info(settings, sources)
     results = evaluate_predictions(cv.predictions, data.labels, info, n_boot=settings.n_boot, seed=settings.seed)
-    results.update({"corpus": settings.corpus, "corpus_display": corpus_display(settings.corpus),
+    results.update({"corpus": settings.corpus, "corpus_display": data.display_name or corpus_display(settings.corpus),
                     "gds": settings.gds.to_dict(), "gds_kept_fraction": float(data.keep.mean()),
                     "fine_tune": settings.fine_tune, "n_clips": len(data.table), "n_speakers": len(set(data.speakers))})
     results["corpus_summary"] = corpus_summary(data)
@@ -182,7 +182,8 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
     results["gds_ablation"] = gds_ablation(data, settings, sources, info, results)
     finals, trainer, final_fold = train_final(data, settings, sources)
     common = provenance(settings, len(data.table), final_fold,
-                        "folds.json (cross-validation); the saved model is trained on all speakers")
+                        "folds.json (cross-validation); the saved model is trained on all speakers",
+                        corpus_display=results["corpus_display"])
     results["seconds"] = {"prepare": prepared - start, "cross_validation": cv.seconds, "total": time.perf_counter() - start}
     if out is not None:
         folds = {"corpus": settings.corpus, "folds": [f.to_dict() for f in cv.folds], "final": final_fold.to_dict()}

@@ -260,6 +260,11 @@ def test_a_fold_left_with_one_emotion_by_unreadable_clips_still_trains_and_exits
     assert not [str(w.message) for w in recwarn if "not in y_true" in str(w.message)]
     assert "not in y_true" not in err
     assert "lack an emotion" in stdout and "lacks 'angry'" in stdout  # the fold testing spk_c holds no angry clip
+    results = json.loads((out / "results.json").read_text())
+    lacking = [f for f in results["fold_coverage"]["folds"] if f["missing"]]
+    assert [(f["missing"], f["clips_per_emotion"]) for f in lacking] == [(["angry"], {"neutral": 2, "angry": 0})]
+    # the title comes from the clips: every synthetic clip lasts 1.2 s
+    assert results["corpus_display"] == "manifest (1.2 s)" == json.loads((out / "run.json").read_text())["corpus_display"]
 
 
 def test_a_fold_that_cannot_be_trained_once_unreadable_clips_are_left_out_is_named_with_its_emotions(

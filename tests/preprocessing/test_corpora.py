@@ -342,3 +342,47 @@ def test_unknown_corpus_names_the_supported_ones(tmp_path):
     with pytest.raises(CorpusError, match="unknown corpus 'iemocap': choose one of ravdess, emodb, crema-d"):
         read_corpus("iemocap", tmp_path)
     assert CORPORA == ("ravdess", "emodb", "crema-d", "tess", "savee", "emovo", "folders", "manifest")
+
+
+# --- display names come from the clips, not from the reader ---------------------------------------
+
+
+def _tone_folder(root: Path, names: list[str], seconds: list[float], rate: int = 16000) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    for name, length in zip(names, seconds):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = np.arange(int(round(length * rate))) / rate
+        sf.write(path, 0.1 * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16")
+    return root
+
+
+RAVDESS_NAMES = [f"Actor_0{a}/03-01-0{e}-01-01-01-0{a}.wav" for a in (1, 2) for e in (1, 3, 5)]
+EMODB_NAMES = ["03a01Fa.wav", "03a01Wa.wav", "08a01Fa.wav", "08a01Na.wav"]
+
+
+@pytest.mark.parametrize("corpus, names, seconds, title", [
+    ("ravdess", RAVDESS_NAMES, [2.389] * 6, "RAVDESS (2.4 s)"),  # the cut copy
+    ("ravdess", RAVDESS_NAMES, [3.1, 3.5, 4.2, 2.9, 5.3, 3.8], "RAVDESS"),  # full-length clips
+    ("emodb", EMODB_NAMES, [2.0] * 4, "EmoDB (2 s)"),
+    ("emodb", EMODB_NAMES, [1.6, 2.3, 4.1, 2.0], "EmoDB"),
+])
+def test_a_corpus_is_titled_from_its_clips_measured_lengths(tmp_path, corpus, names, seconds, title):
+    from seraudit.preprocessing.corpora import clip_durations, corpus_title
+
+    table = read_corpus(corpus, _tone_folder(tmp_path, names, seconds))
+    durations = clip_durations(table["path"])
+    assert sorted(durations) == pytest.approx(sorted(seconds), abs=1e-3)
+    assert corpus_title(corpus, durations) == title
+
+
+def test_one_clip_or_unreadable_headers_give_no_cut_length(tmp_path):
+    from seraudit.preprocessing.corpora import clip_durations, corpus_title, cut_length
+
+    (tmp_path / "x.wav").write_text("not audio")
+    assert clip_durations([tmp_path / "x.wav"]) == [None]
+    assert cut_length([2.389]) is None and corpus_title("ravdess", [2.389]) == "RAVDESS"
+    assert corpus_title("ravdess", [2.389, None, 2.389]) == "RAVDESS (2.4 s)"
+    assert corpus_title("manifest", [1.0, 1.0]) == "manifest (1 s)" and corpus_title("my-set", [1.0, 2.0]) == "my-set"
