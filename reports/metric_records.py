@@ -15,10 +15,36 @@ from typing import Any
 
 
 def metric_records(index: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Metric id -> its record (``name``, ``description``, ``higher_is_better``, ``control_name``, ``summary``)."""
+    """Metric id -> its record (``name``, ``description``, ``higher_is_better``, ``control_name``, ``threshold_rule``,
+    ``summary``); the record of a metric with a long-standing index entry (``"sanity"``) also gets its ``cascade``
+    (`randomisation_cascades`)."""
     from seraudit.xai.audit.summary import metric_sections
+    from seraudit.xai.metrics.registry import registered_metrics
 
-    return {str(metric_id): dict(record) for metric_id, record in (metric_sections(index) or {}).items()}
+    records = {str(metric_id): dict(record) for metric_id, record in (metric_sections(index) or {}).items()}
+    for metric_id, metric in registered_metrics().items():
+        entry = index.get(metric.index_key) if metric.index_key else None
+        if metric_id in records and isinstance(entry, dict) and entry.get("stages"):
+            records[metric_id]["cascade"] = randomisation_cascades(entry, index)
+    return records
+
+
+def randomisation_cascades(entry: dict[str, Any], index: dict[str, Any]) -> dict[str, Any]:
+    """The cascade of ``audit.json["sanity"]`` as the report draws it: one inline SVG per model, the clips, the time.
+
+    ``{"figures": [{"model", "title", "svg"}], "clips", "seconds", "seconds_per_clip_model"}``.
+    """
+    from seraudit.reports.plots import randomisation_cascade_svg
+
+    models = list(dict.fromkeys(str(s.get("model")) for s in entry.get("stages", [])))
+    figures = []
+    for model in models:
+        title = str((index.get("models", {}).get(model) or {}).get("display_name") or model)
+        stages = [s for s in entry["stages"] if str(s.get("model")) == model]
+        rows = [r for r in entry.get("rows", []) if str(r.get("model")) == model]
+        figures.append({"model": model, "title": title, "svg": randomisation_cascade_svg(stages, rows, title)})
+    return {"figures": figures, "clips": len(entry.get("clips") or []), "seconds": entry.get("seconds"),
+            "seconds_per_clip_model": entry.get("seconds_per_clip_model")}
 
 
 def clip_scores(method_record: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -29,7 +55,8 @@ def clip_scores(method_record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """
     scores = method_record.get("scores")
     if isinstance(scores, dict) and scores:
-        return {str(k): {"value": (v or {}).get("value"), "control": (v or {}).get("control")} for k, v in scores.items()}
+        return {str(k): {"value": (v or {}).get("value"), "control": (v or {}).get("control"),
+                         "threshold": (v or {}).get("threshold")} for k, v in scores.items()}
     from seraudit.xai.metrics.registry import registered_metrics
 
     legacy = method_record.get("metrics") or {}

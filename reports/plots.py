@@ -257,6 +257,64 @@ def reliability_svg(bins: list[dict], title: str) -> str:
     import io
 
     buffer = io.StringIO()
-    reliability_figure(bins, title).savefig(buffer, format="svg")
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    reliability_figure(bins, title).savefig(buffer, format="svg", metadata={"Date": None})
+    return _inline_svg(buffer.getvalue())
+
+
+def randomisation_cascade_figure(stages: list[dict], rows: list[dict], title: str, *, ax: Axes | None = None) -> Figure:
+    """The model-randomisation cascade of one model: per method, the mean sign-free similarity of its map to the
+    trained model's map (1 before any weight is drawn again) at every stage, head first.
+
+    ``stages`` and ``rows`` are ``audit.json["sanity"]``'s (`xai.metrics.sanity.summarise_randomisation`) for this
+    model; at the last stage each method's control (two random-weight models, a cross) and its threshold (a bar)
+    are drawn in the method's colour. Draws into `ax` when given, else into a new Figure; returns the Figure.
+    """
+    ax, fig, own = _axes(ax, (4.6, 3.2))
+    names: list[str] = []
+    for s in sorted(stages, key=lambda s: s.get("stage", 0)):
+        if s.get("stage_name") not in names:
+            names.append(str(s.get("stage_name")))
+    x_labels = ["trained", *names]
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray"]
+    methods = list(dict.fromkeys(str(s.get("method")) for s in stages))
+    for i, method in enumerate(methods):
+        colour = colours[i % len(colours)]
+        own_stages = sorted((s for s in stages if s.get("method") == method), key=lambda s: s.get("stage", 0))
+        ys = [1.0] + [np.nan if s.get("similarity") is None else float(s["similarity"]) for s in own_stages]
+        ax.plot(range(len(ys)), ys, marker="o", color=colour, label=method, linewidth=1.5)
+        row = next((r for r in rows if r.get("method") == method), None)
+        last = len(ys) - 1
+        if row is not None and row.get("control") is not None:
+            ax.plot([last + 0.08 * (i + 1)], [row["control"]], marker="x", color=colour, linestyle="none")
+        if row is not None and row.get("threshold") is not None:
+            ax.plot([last - 0.25, last + 0.25], [row["threshold"]] * 2, color=colour, linestyle="--", linewidth=1)
+    ax.axhline(0.0, color="0.7", linewidth=0.8)
+    ax.set_xticks(range(len(x_labels)))
+    ax.set_xticklabels(x_labels, rotation=20, ha="right", fontsize=7)
+    ax.set_ylim(-0.3, 1.05)
+    ax.set_ylabel("rank correlation of |maps|\nwith the trained model's")
+    ax.set_title(title, fontsize=9, parse_math=False)
+    if methods:
+        ax.legend(fontsize=7, loc="lower left")
+    if own:
+        fig.tight_layout()
+    return fig
+
+
+def randomisation_cascade_svg(stages: list[dict], rows: list[dict], title: str) -> str:
+    """`randomisation_cascade_figure` as an inline SVG document (text, so a page holds it without an asset file)."""
+    import io
+
+    buffer = io.StringIO()
+    randomisation_cascade_figure(stages, rows, title).savefig(buffer, format="svg", metadata={"Date": None})
+    return _inline_svg(buffer.getvalue())
+
+
+def _inline_svg(text: str) -> str:
+    """An SVG document as an HTML page holds it inline: no XML prologue, no metadata, no namespace addresses
+    (an inline ``<svg>`` needs none, and a page must not name any network address)."""
+    import re
+
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)

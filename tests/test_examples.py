@@ -30,7 +30,7 @@ def test_the_quickstart_trains_explains_audits_and_writes_the_report(tmp_path, r
     audit = Audit.open(out / "audit")  # the audit the notebook shows: its checks, as audit.json words them
     assert len(audit.clips) == 2 and audit.checks and sum(audit.verdict().values()) == len(audit.checks)
     view = audit._repr_html_()
-    assert all(html.escape(c["name"]) in view and html.escape(c["value"]) in view for c in audit.checks)
+    assert all(html.escape(c["name"]) in view and html.escape(c["figure"]) in view for c in audit.checks)
 
 
 def test_every_example_is_a_percent_format_notebook_of_the_api():
