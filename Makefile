@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 # Offline weights folder (layout of ../shared/models); empty means "download into the cache".
 SERAUDIT_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(abspath $(SHARED)/models),)
-# The corpus: ../shared's RAVDESS copy when it exists; empty means "fetch RAVDESS speech (208 MB) into the cache".
-DATA ?= $(if $(wildcard $(SHARED)/data/ravdess),$(SHARED)/data/ravdess,)
+# The corpus: ../shared's full-length RAVDESS clips (what `fetch-corpus ravdess` downloads) when they exist, else its
+# 2.4-s copy (kept for quick tests); empty means "fetch RAVDESS speech (208 MB) into the cache".
+DATA ?= $(or $(if $(wildcard $(SHARED)/data/ravdess-full),$(SHARED)/data/ravdess-full,),$(if $(wildcard $(SHARED)/data/ravdess),$(SHARED)/data/ravdess,))
 RUN ?= runs/ravdess
 # Backbones that may fall back to seeded random weights when no pretrained ones are found (e.g. vggish).
 ALLOW_UNTRAINED ?=

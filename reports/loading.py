@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seraudit.reports.audit_reader import load_audit
+from seraudit.reports.audit_sections import selection_summary
 from seraudit.reports.metric_records import metric_records
 from seraudit.reports.model import Comparison, ModelInfo, ModelReport, Report
 from seraudit.xai.audit.checks import all_failures, audit_checks
@@ -56,6 +57,7 @@ def load_report(
         probing_rows=list((index.get("probing") or {}).get("rows", [])),
         corpus_root=run_summary.get("corpus_root", ""),
         redact_paths=redact_paths,
+        selection=selection_summary(index, clips),
     )
 
 

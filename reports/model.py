@@ -126,6 +126,7 @@ class ClipReport:
     shown_path: str = ""  # the path as pages show it (`display_path`)
     warnings: list[str] = field(default_factory=list)  # e.g. "no speech detected" (preprocessing.speech)
     speech_fraction: float | None = None
+    explained_by: dict[str, Any] = field(default_factory=dict)  # which model explains it (`xai.audit.clip_identity`)
 
     @property
     def name(self) -> str:
@@ -236,6 +237,7 @@ class Report:
     probing_rows: list[dict[str, Any]] = field(default_factory=list)
     corpus_root: str = ""  # paths below it are shown relative to it (`display_path`)
     redact_paths: bool = False  # show file names only
+    selection: dict[str, Any] = field(default_factory=dict)  # how the clips were picked and explained (`audit_sections`)
 
     def shown_path(self, path: str | os.PathLike | None) -> str:
         """`display_path` with this report's corpus root and redaction: what every template prints for a path."""

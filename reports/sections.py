@@ -94,6 +94,8 @@ INDEX_SECTIONS: list[Section] = [
     Section("verdict", "Verdict", lambda page: page.report.checks, "sections/verdict.html"),
     Section("models", "Models", lambda page: page.report.model_reports, "sections/models.html"),
     Section("clips", "Audited clips", lambda page: page.report.clips, "sections/clips.html"),
+    Section("audit-selection", "Which clips, explained by which model", lambda page: page.report.selection or None,
+            "sections/audit_selection.html"),
     Section("failures", "Files that could not be used", lambda page: page.report.failures, "sections/failures.html"),
     Section("corpus", "Corpus", _run_section("corpus", {}), "sections/corpus.html"),
     Section("folds", "Speaker-independent folds", _run_section("folds", []), "sections/folds.html"),

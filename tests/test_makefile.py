@@ -49,3 +49,18 @@ def test_with_data_given_nothing_is_fetched(tmp_path):
     calls = _make_audit(tmp_path, f"SHARED={tmp_path / 'no-shared'}", f"DATA={tmp_path / 'mine'}")
 
     assert len(calls) == 1 and calls[0].startswith(f"audit-all --corpus ravdess --data {tmp_path / 'mine'} ")
+
+
+def test_the_main_job_uses_the_full_length_ravdess_clips_when_shared_holds_them(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "data" / "ravdess").mkdir(parents=True)
+    (shared / "data" / "ravdess-full").mkdir(parents=True)
+    calls = _make_audit(tmp_path, f"SHARED={shared}")
+    assert len(calls) == 1 and calls[0].startswith(f"audit-all --corpus ravdess --data {shared / 'data' / 'ravdess-full'} ")
+
+
+def test_without_the_full_length_clips_the_main_job_falls_back_to_the_cut_copy(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "data" / "ravdess").mkdir(parents=True)
+    calls = _make_audit(tmp_path, f"SHARED={shared}")
+    assert len(calls) == 1 and calls[0].startswith(f"audit-all --corpus ravdess --data {shared / 'data' / 'ravdess'} ")
