@@ -8,7 +8,14 @@ Layout::
       predictions.csv     cross-validation clip predictions of every model (per-fold models)
       results.json        metrics and ensemble-vs-single comparisons
       models/<name>/      config.json, labels.json, provenance.json, model.weights.h5 (Keras models)
+      models/<name>/folds/<k>.json, <k>.npz   what fold k's model learned: its config and its head (and late-fusion)
+                          weights; the frozen towers are the final model's, so a fold model is small
       models/egemaps/     config.json, labels.json, provenance.json, model.joblib (scikit-learn)
+
+A corpus clip is explained by the model of the fold that tested its speaker (`Run.fold_of`,
+`Run.model(name, fold=k)`, `Run.model_for_clip`): a model that never heard that speaker. Runs
+written before the fold weights were kept (or fine-tuned runs, whose towers differ per fold)
+have none: their clips can only be explained by the final model, in-sample.
 
 The whole folder is built in a temporary sibling and moved into place in one
 step, so an interrupted run leaves no loadable half model. Every reader goes
@@ -21,9 +28,11 @@ from __future__ import annotations
 import functools
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from seraudit.core.errors import RunError
@@ -39,6 +48,7 @@ FOLDS_FILE = "folds.json"
 PREDICTIONS_FILE = "predictions.csv"
 RESULTS_FILE = "results.json"
 MODELS_DIR = "models"
+FOLDS_DIR = "folds"  # models/<name>/folds/<k>.json + <k>.npz: fold k's head weights
 EGEMAPS_MODEL = "egemaps"
 #: Every model a run can hold: the neural models of `spec.MODELS`, then the eGeMAPS baseline.
 RUN_MODELS = (*NEURAL_MODELS, EGEMAPS_MODEL)
@@ -73,14 +83,51 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+@dataclass
+class FoldModel:
+    """What one cross-validation fold's model learned, beyond the frozen towers it shares with the final model.
+
+    ``config`` is the fold's ``config.json`` (its own chosen layers, late-fusion weights); ``weights`` maps
+    a graph layer to its weight arrays: the heads, the late fusion, and any tower layer the final graph
+    lacks (a fold whose heads read deeper than the final model's).
+    """
+
+    config: dict
+    weights: dict[str, list[np.ndarray]]
+
+
+def write_fold_model(folder: Path, fold: int, model: FoldModel) -> None:
+    """``folds/<k>.json`` (config, the layers stored and how many arrays each) and ``folds/<k>.npz`` (the arrays)."""
+    layers = list(model.weights)
+    arrays = {f"w{i}_{j}": np.asarray(w) for i, layer in enumerate(layers) for j, w in enumerate(model.weights[layer])}
+    (folder / FOLDS_DIR).mkdir(parents=True, exist_ok=True)
+    np.savez(folder / FOLDS_DIR / f"{fold}.npz", **arrays)
+    write_json(folder / FOLDS_DIR / f"{fold}.json",
+               {"fold": fold, "config": model.config, "layers": [[layer, len(model.weights[layer])] for layer in layers]})
+
+
+def read_fold_model(folder: Path, fold: int) -> FoldModel:
+    """The `FoldModel` `write_fold_model` wrote (a damaged record raises a RunError naming it)."""
+    fix = "retrain the run to keep its fold models"
+    record = read_json(folder / FOLDS_DIR / f"{fold}.json", "fold model", fix, error=RunError)
+    try:
+        with np.load(folder / FOLDS_DIR / f"{fold}.npz") as arrays:
+            weights = {layer: [arrays[f"w{i}_{j}"] for j in range(count)]
+                       for i, (layer, count) in enumerate(record["layers"])}
+    except (OSError, KeyError, ValueError) as error:
+        raise RunError(f"{folder / FOLDS_DIR / f'{fold}.npz'} is not a readable fold model ({error}); {fix}") from error
+    return FoldModel(record["config"], weights)
+
+
 def write_run(out: str | Path, run_info: dict, folds: list[dict] | dict, predictions: pd.DataFrame, results: dict,
               keras_models: dict[str, tuple[Any, dict, dict]], labels: list[str], egemaps: tuple[Any, dict] | None,
-              failures: list[dict] | None = None) -> Path:
+              failures: list[dict] | None = None, fold_models: dict[int, dict[str, FoldModel]] | None = None) -> Path:
     """Write a complete run directory atomically.
 
     `keras_models` maps name -> (keras model, config, provenance); `egemaps` is
     (fitted scikit-learn pipeline, provenance) or None; `failures` are the corpus
-    files left out because they could not be used (``failures.csv``: clip, error, stage).
+    files left out because they could not be used (``failures.csv``: clip, error, stage);
+    `fold_models` maps a fold index to each model's `FoldModel` (``models/<name>/folds/``).
     """
     import joblib
 
@@ -97,6 +144,10 @@ def write_run(out: str | Path, run_info: dict, folds: list[dict] | dict, predict
             write_json(folder / "labels.json", labels)
             write_json(folder / "provenance.json", provenance)
             model.save_weights(folder / "model.weights.h5")
+        for fold, per_model in (fold_models or {}).items():
+            for name, fold_model in per_model.items():
+                if name in keras_models:
+                    write_fold_model(tmp / MODELS_DIR / name, int(fold), fold_model)
         if egemaps is not None:
             folder = tmp / MODELS_DIR / EGEMAPS_MODEL
             write_json(folder / "config.json", {"name": EGEMAPS_MODEL, "features": "eGeMAPSv02 functionals (88)", "classifier": "StandardScaler + LogisticRegression(class_weight='balanced')"})
@@ -242,9 +293,66 @@ class Run:
         """Whether the run saved its eGeMAPS baseline (what `egemaps_model` loads)."""
         return (self.path / MODELS_DIR / EGEMAPS_MODEL / "model.joblib").is_file()
 
-    def model(self, name: str) -> TrainedModel:
-        """The saved Keras model `name`, rebuilt with its weights."""
-        return load_trained_model(self.path, name)
+    def model(self, name: str, fold: int | None = None, *, base: TrainedModel | None = None) -> TrainedModel:
+        """The saved Keras model `name`, rebuilt with its weights; with `fold`, that cross-validation fold's model.
+
+        A fold model is the fold's graph (its own chosen layers) with its saved head weights and the
+        final model's frozen towers (`base`, the final model already loaded, saves loading it again).
+        A fold whose weights the run did not keep raises a RunError.
+        """
+        if fold is None:
+            return load_trained_model(self.path, name)
+        if not self.has_fold_model(name, fold):
+            raise RunError(f"{self.path} kept no weights of fold {fold} for model {name!r} (runs trained before the fold "
+                           f"models were kept, and fine-tuned runs, have none); {_train_hint(self.path)}")
+        base = base if base is not None else self._base(name)
+        return load_fold_model(self.path, name, fold, read_fold_model(self.path / MODELS_DIR / name, fold), base)
+
+    def _base(self, name: str) -> TrainedModel:
+        """The final model `name`, loaded once: the frozen towers every fold model of it shares."""
+        bases = self.__dict__.setdefault("_bases", {})
+        if name not in bases:
+            bases[name] = self.model(name)
+        return bases[name]
+
+    @property
+    def cross_corpus(self) -> bool:
+        """True for a cross-corpus run: its final model was trained on another corpus than the clips it tested."""
+        return isinstance(self.folds, dict) and bool(self.folds.get("test_corpus"))
+
+    def fold_of(self, speaker: str | None) -> int | None:
+        """The cross-validation fold whose test speakers include `speaker` (``folds.json``); None when none does."""
+        if speaker is None:
+            return None
+        for fold in self.folds.get("folds", []) if isinstance(self.folds, dict) else []:
+            if str(speaker) in {str(s) for s in fold.get("test_speakers", [])}:
+                return int(fold["index"])
+        return None
+
+    def has_fold_model(self, name: str, fold: int | None) -> bool:
+        """Whether the run kept what fold `fold` of model `name` learned (runs from before it did, and fine-tuned runs, did not)."""
+        if fold is None:
+            return False
+        folder = self.path / MODELS_DIR / name / FOLDS_DIR
+        return (folder / f"{fold}.json").is_file() and (folder / f"{fold}.npz").is_file()
+
+    def corpus_row(self, path: str | os.PathLike) -> pd.DataFrame:
+        """The cross-validation rows (one per model) of the corpus clip at `path`; empty for a file outside the corpus."""
+        table = self.predictions
+        absolute = self.__dict__.get("_abs_paths")
+        if absolute is None:
+            absolute = self.__dict__["_abs_paths"] = table["path"].map(lambda p: os.path.abspath(str(p)))
+        return table[absolute == os.path.abspath(os.fspath(path))]
+
+    def model_for_clip(self, name: str, path: str | os.PathLike, *, base: TrainedModel | None = None) -> TrainedModel:
+        """The model that explains the clip at `path` honestly: for a corpus clip, the model of the fold that tested its
+        speaker (it never trained on that speaker); for a file outside the corpus, or a run that kept no fold models,
+        the final model."""
+        rows = self.corpus_row(path)
+        fold = self.fold_of(str(rows["speaker"].iloc[0])) if len(rows) else None
+        if self.has_fold_model(name, fold):
+            return self.model(name, fold, base=base)
+        return base if base is not None else self.model(name)
 
     def models(self, names: Sequence[str]) -> list[TrainedModel]:
         """The saved Keras models `names`, in that order; names the run lacks are all reported at once, before any loads."""
@@ -266,6 +374,36 @@ class Run:
             raise RunError(f"{folder} has no eGeMAPS model; {_EGEMAPS_HINT}")
         labels = read_json(folder / "labels.json", "eGeMAPS labels", _EGEMAPS_HINT, error=RunError)
         return joblib.load(folder / "model.joblib"), labels
+
+
+def load_fold_model(run_dir: Path, name: str, fold: int, saved: FoldModel, base: TrainedModel) -> TrainedModel:
+    """Fold `fold`'s model `name`: its own graph, its saved weights, every other layer (the frozen towers) from `base`."""
+    import dataclasses
+
+    from seraudit.ensemble.model.graph import build_model
+
+    built = build_model(saved.config, n_classes=len(base.labels))
+    source = base.keras_model
+    held = {layer.name for layer in source.layers}
+    for layer in built.keras_model.layers:
+        if not layer.weights:
+            continue
+        if layer.name in saved.weights:
+            weights = saved.weights[layer.name]
+        elif layer.name in held:
+            weights = source.get_layer(layer.name).get_weights()
+        else:
+            raise RunError(f"fold {fold} of model {name!r} in {run_dir} needs layer {layer.name!r}, which neither its "
+                           f"fold weights nor the final model hold; {_train_hint(run_dir)}")
+        try:
+            layer.set_weights(weights)
+        except ValueError as error:
+            raise RunError(f"fold {fold} of model {name!r} in {run_dir}: layer {layer.name!r} does not match "
+                           f"({error}); {_train_hint(run_dir)}") from error
+    return dataclasses.replace(
+        base, keras_model=built.keras_model, conv_layers=built.conv_layers, embedding_layers=built.embedding_layers,
+        provenance={**base.provenance, "fold": fold}, pooling=built.spec.pooling, attention_layers=built.attention_layers,
+    )
 
 
 _EGEMAPS_HINT = 'train with `models=[..., "egemaps"]`'

@@ -11,6 +11,7 @@ from typing import Any
 
 from seraudit.reports.metric_records import clip_scores
 from seraudit.reports.model import ClipReport, MethodResult, Prediction, display_path
+from seraudit.xai.audit.clip_identity import record_source
 from seraudit.xai.audit.folder import read_audit_index, read_clip_record
 from seraudit.xai.audit.runner import REFERENCE_MODEL
 
@@ -69,4 +70,5 @@ def _clip_from_json(data: dict[str, Any], base: str, reference: str, root: str |
         shown_path=display_path(data.get("path", ""), root, redact),
         warnings=[str(w) for w in data.get("warnings", [])],
         speech_fraction=data.get("speech_fraction"),
+        explained_by=record_source(data),
     )

@@ -4,6 +4,11 @@
 explained emotion, model and method on the log-mel grid; `agreement_summary`
 averages the per-clip method-agreement matrices; `clip_waveform` reads a clip's
 saved audio, its log-mel and the patch times and GDS keep-mask the audit saved.
+
+Class maps and method agreement average held-out audits only (`aggregated`): a clip explained
+by a model that trained on its speaker ("in-sample", e.g. every corpus clip of an audit written
+before fold models were kept) is listed and marked, never averaged. `selection_summary` says
+how the clips were picked and which model explained each.
 """
 
 from __future__ import annotations
@@ -14,6 +19,28 @@ from typing import Any
 import numpy as np
 
 from seraudit.reports.model import ClipReport
+
+IN_SAMPLE_NOTE = ("This audit explained its corpus clips with the final model, which trained on their speakers "
+                  "(in-sample): it was written before audits used each fold's model. Re-run the audit on a run "
+                  "trained since to explain them held out; its summary and checks are over in-sample clips.")
+
+
+def aggregated(clips: list[ClipReport]) -> list[ClipReport]:
+    """The clips aggregates may average: every clip but one explained in-sample."""
+    return [clip for clip in clips if not (clip.explained_by or {}).get("in_sample")]
+
+
+def selection_summary(index: dict[str, Any], clips: list[ClipReport]) -> dict[str, Any]:
+    """How the audited clips were picked (``selection``), the rule for which model explains each, and the count of each
+    kind; `legacy` for an audit written before the rule (its index has no ``explained_by``)."""
+    from seraudit.xai.audit.runner import EXPLAINED_BY_RULE
+
+    kinds = [(clip.explained_by or {}).get("kind", "") for clip in clips]
+    counts = {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+    legacy = not index.get("explained_by")
+    return {"selection": index.get("selection") or "", "rule": EXPLAINED_BY_RULE, "counts": counts,
+            "aggregated": len(aggregated(clips)), "n_clips": len(clips), "legacy": legacy,
+            "note": IN_SAMPLE_NOTE if legacy and counts.get("in-sample") else ""}
 
 
 def _normalised(clip_map: np.ndarray) -> np.ndarray:
@@ -35,10 +62,11 @@ def class_maps(clips: list[ClipReport], audit_dir: Path) -> dict[tuple[str, str]
     """(model, method) -> emotion explained -> {"map", "profile", "n"}: the mean of each clip's peak-normalised map.
 
     Clips are grouped by the class the map explains (its target); clips of another
-    length are interpolated onto the most common number of frames.
+    length are interpolated onto the most common number of frames. In-sample clips are left out (`aggregated`).
     """
     from seraudit.xai.attribution import Attribution
 
+    clips = aggregated(clips)
     loaded: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
     for clip in clips:
         for model, per_method in clip.methods.items():
@@ -62,7 +90,9 @@ def class_maps(clips: list[ClipReport], audit_dir: Path) -> dict[tuple[str, str]
 
 
 def agreement_summary(clips: list[ClipReport]) -> dict[str, dict[str, Any]]:
-    """model -> {"methods", "matrix", "n_clips"}: the mean Spearman agreement of every pair of methods over clips."""
+    """model -> {"methods", "matrix", "n_clips"}: the mean Spearman agreement of every pair of methods over clips
+    (held-out ones: `aggregated`)."""
+    clips = aggregated(clips)
     sums: dict[str, dict[str, Any]] = {}
     for clip in clips:
         for model, agree in clip.agreement.items():

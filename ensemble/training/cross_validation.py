@@ -7,12 +7,16 @@ chooses the layers and the late-fusion weights; fine-tuning stops early on it)
 and assembled into flat graphs (`ensemble.training.assembly`). Kept apart from
 the estimator so a fold plan, its progress bar and its timing never enter the
 model's own code.
+
+Each fold's model is kept too (`fold_model`): its config and the weights of its heads and
+late fusion, small because the frozen towers are the final model's (`ensemble.run.FoldModel`).
+An audit explains a corpus clip with the model of the fold that tested its speaker.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +24,9 @@ import pandas as pd
 
 from seraudit.ensemble.data.corpus_data import CorpusData
 from seraudit.ensemble.data.folds import Fold, final_split, fold_plan
-from seraudit.ensemble.training.assembly import saved_models
+from seraudit.ensemble.model.spec import BACKBONES
+from seraudit.ensemble.run import FoldModel
+from seraudit.ensemble.training.assembly import head_graph_weights, model_config, saved_models
 from seraudit.ensemble.training.settings import TrainSettings
 from seraudit.ensemble.training.trainer import Trainer
 
@@ -33,6 +39,7 @@ class CrossValidation:
     predictions: pd.DataFrame
     histories: list[dict]
     seconds: float
+    fold_models: dict[int, dict[str, FoldModel]] = field(default_factory=dict)  # none for fine-tuned runs
 
 
 def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str, Any]) -> CrossValidation:
@@ -42,14 +49,62 @@ def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str,
     start = time.perf_counter()
     corpus = str(data.table["corpus"].iloc[0]) if "corpus" in data.table else settings.corpus
     folds = fold_plan(data.speakers, corpus, seed=settings.seed, labels=data.y)
-    preds, histories = [], []
+    preds, histories, fold_models = [], [], {}
     for fold in tqdm(folds, desc=f"cross-validation ({len(folds)} folds)", unit="fold", disable=not settings.progress):
         trainer = Trainer(settings, sources).fit(data, fold)
         _, _, test = fold.masks(data.speakers)
         preds.append(trainer.predictions(data, np.flatnonzero(test), fold.index))
         weights = None if trainer.late_weights_ is None else trainer.late_weights_.tolist()
         histories.append({"fold": fold.index, **trainer.history_, "late_fusion_weights": weights})
-    return CrossValidation(folds, pd.concat(preds, ignore_index=True), histories, time.perf_counter() - start)
+        if not settings.fine_tune:  # fine-tuned towers differ per fold: nothing small to keep
+            fold_models[fold.index] = {name: fold_model(trainer, name, data) for name in trainer.specs}
+    return CrossValidation(folds, pd.concat(preds, ignore_index=True), histories, time.perf_counter() - start,
+                           fold_models)
+
+
+def fold_model(trainer: Trainer, name: str, data: CorpusData) -> FoldModel:
+    """What fold `trainer` learned for model `name`: its config and its head (and late-fusion) weights, by graph layer."""
+    from seraudit.ensemble.model.spec import LOGITS_NAME
+
+    spec = trainer.specs[name]
+    config = model_config(trainer, name, data)
+    weights = {}
+    for head in spec.heads:
+        weights.update(head_graph_weights(spec, head, trainer.heads_[head.key]))
+    if spec.weighs_heads:
+        weights[LOGITS_NAME] = [np.asarray(trainer.late_weights_, dtype=np.float32)]
+        config["late_fusion_weights"] = {h.key: float(w) for h, w in zip(spec.heads, trainer.late_weights_)}
+    return FoldModel(config, {layer: [np.asarray(w) for w in arrays] for layer, arrays in weights.items()})
+
+
+def deepest_taps(config: dict) -> dict[str, int]:
+    """Per branch, the position of the deepest layer a model's heads read (its tower ends there)."""
+    from seraudit.ensemble.model.spec import ModelSpec
+
+    spec = ModelSpec.from_config(config)
+    return {b: BACKBONES[b].tap_names.index(spec.taps_of(b)[-1]) for b in spec.branches}
+
+
+def complete_fold_models(fold_models: dict[int, dict[str, FoldModel]], finals: dict, sources: dict[str, Any],
+                         seed: int) -> dict[int, dict[str, FoldModel]]:
+    """Add to each fold model the tower layers the final graph lacks (a fold whose heads read deeper than the final
+    model's); every other tower layer is the final model's, the same frozen weights."""
+    from seraudit.ensemble.model.graph import build_model
+
+    for per_model in fold_models.values():
+        for name, saved in per_model.items():
+            final_built, final_config = finals[name]
+            final_depth, depth = deepest_taps(final_config), deepest_taps(saved.config)
+            if all(depth[b] <= final_depth.get(b, -1) for b in depth):
+                continue
+            held = {layer.name for layer in final_built.keras_model.layers}
+            built = build_model(saved.config, len(saved.config["labels"]))
+            for b in built.spec.branches:
+                BACKBONES[b].load_weights(built.keras_model, sources[b], seed)
+            for layer in built.keras_model.layers:
+                if layer.weights and layer.name not in held and layer.name not in saved.weights:
+                    saved.weights[layer.name] = [np.asarray(w) for w in layer.get_weights()]
+    return fold_models
 
 
 def train_final(data: CorpusData, settings: TrainSettings, sources: dict[str, Any]) -> tuple[dict, Trainer, Fold]:

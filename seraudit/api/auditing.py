@@ -68,7 +68,7 @@ class Audit:
     def _repr_html_(self) -> str:
         from seraudit.core.notebook import html_table
 
-        rows = [(c.get("name", ""), c.get("status", ""), c.get("value", "")) for c in self.checks]
+        rows = [(c.get("name", ""), c.get("status", ""), c.get("figure", c.get("value", ""))) for c in self.checks]
         counts = ", ".join(f"{n} {s}" for s, n in self.verdict().items())
         caption = f"Audit {self.path} — {len(self.clips)} clip(s), {len(self.failures)} failed; {counts}"
         return html_table(("check", "status", "value"), rows, caption=caption)
@@ -106,8 +106,10 @@ def audit(run: Run | str | os.PathLike, clips: Sequence[str | os.PathLike] | Non
     early: list[dict[str, str]] = []
     if clips is not None:
         specs, early = clip_specs(run, clips)
+        selection = "the files given to the audit"
     else:
         specs = audit_plan.clip_specs(audit_plan.pick_clips(run.predictions, per_emotion))
+        selection = audit_plan.selection_rule(per_emotion)
     names = with_pooling_attention(names, trained)
     fast = per_emotion is not None if fast is None else fast
     settings = (audit_plan.fast_settings(names, probe, sanity) if fast
@@ -118,7 +120,8 @@ def audit(run: Run | str | os.PathLike, clips: Sequence[str | os.PathLike] | Non
     out = Path(out) if out is not None else run.path / audit_plan.AUDIT_DIR
     return audit_specs(run, trained, specs, out, settings, deviations=deviations, failures=early,
                        require_speech=require_speech, max_duration_s=max_duration_s,
-                       title=title if title is not None else f"Audit of {run.path.name}", progress=progress, engine=engine)
+                       title=title if title is not None else f"Audit of {run.path.name}", progress=progress, engine=engine,
+                       selection=selection)
 
 
 def clip_specs(run: Run, paths: Sequence[str | os.PathLike]) -> tuple[list, list[dict[str, str]]]:
@@ -139,11 +142,14 @@ def clip_specs(run: Run, paths: Sequence[str | os.PathLike]) -> tuple[list, list
 def audit_specs(run: Run, models: Sequence[Any], specs: Sequence[Any], out: Path, settings: AuditSettings, *,
                 deviations=None, probing: dict | None = None, failures: Sequence[dict[str, str]] = (),
                 require_speech: bool = False, max_duration_s: float | None = None, title: str = "",
-                progress: bool = True, engine: Any = None) -> Audit:
-    """Run the audit of `specs` with clips cut by the run's own front end (`Run.clip`), and open what it wrote."""
+                progress: bool = True, engine: Any = None, selection: str = "") -> Audit:
+    """Run the audit of `specs` with clips cut by the run's own front end (`Run.clip`), and open what it wrote.
+
+    Each corpus clip is explained by its fold's model (`xai.audit.runner.run_audit`); `selection` says how the clips
+    were picked."""
     limits = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
     load = functools.partial(run.clip, require_speech=require_speech, **limits)
     index = run_audit(models, specs, out, settings, load_features=load, deviations=deviations, probing=probing,
                       run=run, title=title, progress=progress, failures=list(failures),
-                      require_speech=require_speech, engine=engine)
+                      require_speech=require_speech, engine=engine, selection=selection)
     return Audit(Path(out), index)

@@ -81,7 +81,7 @@ def main_job(corpus: str, data: str | os.PathLike, out: str | os.PathLike, *,
     with timings.time("audit") as phase:
         result = audit_specs(trained_run, models, specs, audit_dir, audit_plan.fast_settings(names, probe, sanity),
                              deviations=deviations, probing=probing, failures=trained_run.failures, title=title,
-                             progress=progress, engine=engine)
+                             progress=progress, engine=engine, selection=audit_plan.selection_rule(per_emotion))
     rows = read_json(audit_dir / "metrics.json", "audit metrics").get("rows", [])
     phase.parts, phase.note = audit_parts(phase.seconds, rows, result.index)
     log("[3/3] writing the report")

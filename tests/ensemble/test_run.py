@@ -196,3 +196,41 @@ def test_a_saved_model_loads_back_predicting_the_same(tmp_path, ravdess_clips):
     np.testing.assert_allclose(again.predict_clip(clip).probabilities, saved.predict_clip(clip).probabilities, atol=1e-6)
     with pytest.raises(RunError, match="no complete model 'vggish'.*models in this run: yamnet"):
         Run.open(run_dir).model("vggish")
+
+
+# --- fold models: what each cross-validation fold learned, kept beside the final model --------------------------------
+FOLDS = {"corpus": "ravdess", "folds": [{"index": 0, "train_speakers": ["02"], "val_speakers": [], "test_speakers": ["01"]},
+                                        {"index": 1, "train_speakers": ["01"], "val_speakers": [], "test_speakers": ["02"]}]}
+
+
+def test_a_clip_s_fold_is_the_one_that_tested_its_speaker(tmp_path):
+    run_dir = write_tiny_run(tmp_path / "run")
+    (run_dir / "folds.json").write_text(json.dumps(FOLDS))
+    run = Run.open(run_dir)
+    assert run.fold_of("01") == 0 and run.fold_of("02") == 1 and run.fold_of("99") is None and run.fold_of(None) is None
+    assert not run.cross_corpus
+    assert list(run.corpus_row("/data/b.wav")["speaker"]) == ["02"] and run.corpus_row("/elsewhere.wav").empty
+
+
+def test_fold_weights_are_written_and_read_back_by_layer(tmp_path):
+    from seraudit.ensemble.run import FoldModel, read_fold_model
+
+    saved = FoldModel({"name": "yamnet", "labels": LABELS},
+                      {"yamnet_head_standardize": [np.arange(3.0), np.ones(3)], "logits": [np.eye(3)[:, :2], np.zeros(2)]})
+    run_dir = write_run(tmp_path / "run", {"labels": LABELS}, FOLDS, predictions(), {},
+                        {"yamnet": (FakeKerasModel(), {"name": "yamnet"}, {})}, LABELS, None,
+                        fold_models={0: {"yamnet": saved}, 1: {"yamnet": saved}})
+    run = Run.open(run_dir)
+    assert run.has_fold_model("yamnet", 0) and run.has_fold_model("yamnet", 1) and not run.has_fold_model("yamnet", 2)
+    back = read_fold_model(run_dir / "models" / "yamnet", 1)
+    assert back.config == saved.config and list(back.weights) == list(saved.weights)
+    for layer, arrays in saved.weights.items():
+        for a, b in zip(arrays, back.weights[layer]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_without_fold_weights_says_so_and_gives_the_final_model_for_a_clip(tmp_path):
+    run = Run.open(write_tiny_run(tmp_path / "run"))  # like a run written before fold models were kept
+    assert not run.has_fold_model("yamnet", 0)
+    with pytest.raises(RunError, match="kept no weights of fold 0 for model 'yamnet'"):
+        run.model("yamnet", 0)

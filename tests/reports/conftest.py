@@ -19,6 +19,9 @@ from seraudit.xai.audit.clip_identity import ClipSpec, clip_id_for
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 METHODS = ("gradcam", "occlusion")
+# How `run_audit` marks a corpus clip explained by its fold's model (`clip_identity.explained_by`).
+HELD_OUT_FOLD_0 = {"kind": "held-out", "model": "fold", "fold": 0, "held_out": True, "in_sample": False,
+                   "text": "fold 0 model; speaker not seen in training"}
 
 
 def _clip_map(features, method: str) -> np.ndarray:
@@ -56,7 +59,7 @@ def write_audit(make_attribution, out_dir: Path, clips: list[tuple[Path, str]], 
             for m in models for method in METHODS
         ]
         audit = ClipAudit(
-            spec=ClipSpec(str(path), true_label, "speaker_1"),
+            spec=ClipSpec(str(path), true_label, "speaker_1", explained_by=HELD_OUT_FOLD_0),
             clip_id=clip_id_for(path),
             predictions=predictions,
             attributions=attributions,

@@ -64,7 +64,7 @@ def test_a_section_whose_function_returns_none_is_left_out(report, tmp_path, mon
 def test_every_page_shows_its_sections_in_list_order(report_dir):
     index = _page(report_dir, "index.html")
     ids = [s.id for s in sections.INDEX_SECTIONS if f'<section id="{s.id}">' in index]
-    assert ids == [i for i in ("verdict", "failures", "corpus", "folds", "metrics", "confusion", "per-class-recall",
+    assert ids == [i for i in ("verdict", "audit-selection", "failures", "corpus", "folds", "metrics", "confusion", "per-class-recall",
                                "comparisons", "gds-ablation", "probing", "class-maps", "agreement",
                                "explanation-metrics", "model-card", "provenance")]
     positions = [index.index(f'<section id="{i}">') for i in ids]

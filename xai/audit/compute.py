@@ -162,7 +162,7 @@ def score_sampled_clips(
     for record in chosen:
         features = load_features(record["path"])
         shared: dict[Any, Any] = {}
-        for model in models:
+        for model in (models(record) if callable(models) else models):  # per record: the models that explained it
             first = next(iter(record["methods"].get(model.name, {}).values()), None)
             target = resolve_target(model, features, None if first is None else int(first["target"]))
             originals = {name: explainer.explain(model, features, target) for name, explainer in explainers.items()}

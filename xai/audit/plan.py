@@ -28,16 +28,16 @@ SELF_CONTAINED_REPORT_DIR = f"{REPORT_DIR}-single"
 # One per emotion (alternating a mistake and a correct clip) keeps the default job within
 # 20 minutes on two cores: a full-size VGGish inside two of the three models dominates.
 DEFAULT_PER_EMOTION = 1
-DEFAULT_SANITY_CLIPS = 1
+DEFAULT_SANITY_CLIPS = 8  # model randomisation on 8 clips per model (its threshold is calibrated over them)
 
 # Cheaper than the `explain` defaults so a corpus audit fits in minutes on two cores;
 # recorded in the audit's settings.
 FAST_EXPLAINER_PARAMS = {"lime": {"num_samples": 150}, "lime-time": {"num_samples": 150}}
-FAST_STEPS, FAST_RANDOM = 10, 1
+FAST_STEPS, FAST_RANDOM = 10, 5  # 5 random orders: the null that calibrates deletion/insertion
 
 
 def fast_settings(methods: Sequence[str], probe: bool, sanity_clips: int = 0) -> AuditSettings:
-    """The audit settings of the main job: fewer faithfulness steps, one random order, fewer LIME samples."""
+    """The audit settings of the main job: fewer faithfulness steps, five random orders, fewer LIME samples."""
     return AuditSettings(
         methods=tuple(methods), probe=probe, faithfulness_steps=FAST_STEPS, faithfulness_random=FAST_RANDOM,
         sanity_clips=sanity_clips, explainer_params=FAST_EXPLAINER_PARAMS,
@@ -69,6 +69,18 @@ def pick_clips(predictions: pd.DataFrame, per_emotion: int, reference: str = REF
         n_wrong = min(per_emotion - n_right, len(wrong))
         picked += [wrong.head(n_wrong), right.head(n_right)]
     return pd.concat(picked).sort_values(["label", "path"]).reset_index(drop=True)
+
+
+def selection_rule(per_emotion: int, reference: str = REFERENCE_MODEL) -> str:
+    """The rule `pick_clips` applies, in words, as the report states it beside the audited clips."""
+    if per_emotion == 1:
+        split = ("emotions in alphabetical order alternate between the most confident mistake (first emotion) and "
+                 "the least confident correct clip")
+    else:
+        split = (f"{math.ceil(per_emotion / 2)} of them the most confident mistakes, the rest the least confident "
+                 "correct clips")
+    return (f"{per_emotion} cross-validation test clip(s) per true emotion, judged by the {reference}'s out-of-fold "
+            f"predictions (predictions.csv): {split}; the other kind fills in when one runs out, ties broken by path.")
 
 
 def clip_specs(chosen: pd.DataFrame) -> list[ClipSpec]:

@@ -10,6 +10,13 @@ by `audit_folder`, clips are identified and reused through `clip_identity`, and 
 summary over clips is `audit_summary`; the metrics are whatever `xai.metrics.registry`
 holds.
 
+Which model explains a clip is decided per clip (`clip_identity.explained_by`, applied by
+`run_audit`; `ClipModels` loads them): a corpus clip is explained by the model of the fold that
+tested its speaker, so the explanation is of a model that never heard that speaker; other
+files by the given (final) models. Clips are computed fold by fold, and the models of one clip
+share one `EmbeddingMemo` (fold models hold the final model's frozen towers). Aggregates over
+clips (summary, metrics, sampled metrics, checks) use every clip but in-sample ones.
+
 A clip that fails is recorded in ``failures`` and the batch goes on. A clip whose
 folder already holds a record with the same cache key (file, models, methods,
 settings) and a score of every registered metric is reused.
@@ -17,6 +24,7 @@ settings) and a score of every registered metric is reused.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import traceback
@@ -29,11 +37,13 @@ from seraudit.ensemble.run import Run
 from seraudit.ensemble.inference.shared_backbones import sharing_backbones
 from seraudit.preprocessing.audio import check_audio_path
 from seraudit.preprocessing.speech import NO_SPEECH_WARNING
-from seraudit.xai.audit.checks import audit_checks, read_run_failures
+from seraudit.xai.audit.checks import audit_checks, overall_status, read_run_failures
 from seraudit.xai.audit.compute import audit_clip, score_sampled_clips
 from seraudit.xai.audit.folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
 from seraudit.xai.audit.summary import metric_rows, record_scores, summarise, summarise_metrics
-from seraudit.xai.audit.clip_identity import ClipSpec, cache_key, cached_record, clip_id_for
+from seraudit.xai.audit.clip_identity import (
+    ClipSpec, cache_key, cached_record, clip_id_for, explained_by, in_aggregates, record_source,
+)
 
 DEFAULT_METHODS = ("gradcam", "gradcam++", "lime", "occlusion")
 PROBE = "probe"  # pseudo-method: eGeMAPS deviations from the speaker's neutral clips
@@ -48,7 +58,7 @@ class AuditSettings:
     probe: bool = True
     target: str | None = None
     faithfulness_steps: int = 20
-    faithfulness_random: int = 3
+    faithfulness_random: int = 5  # random orders per map: the null that calibrates the check
     faithfulness_block: tuple[int, int] = (16, 16)  # frames x bands removed at once (see xai.metrics.faithfulness)
     seed: int = 0
     sanity_clips: int = 0
@@ -77,6 +87,49 @@ def parse_methods(text: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
             f"unknown method(s) {', '.join(map(repr, unknown))} in `methods`; choose from {', '.join([*EXPLAINERS, PROBE])}"
         )
     return tuple(dict.fromkeys(m for m in names if m != PROBE)), PROBE in names
+
+
+class ClipModels:
+    """Which trained models explain each clip: the fold's models for a clip a fold model explains, else the given ones.
+
+    `models` are the given (final) models, one per name; a fold's models are loaded from
+    `run` on first use (`Run.model(name, fold, base=final)`: the fold's heads on the final
+    model's towers), and only the last fold asked for is kept, so a batch computed fold by
+    fold holds at most one fold's models besides the final ones.
+    """
+
+    def __init__(self, models: Sequence[Any], run: Run | None = None):
+        self.models = list(models)
+        self.run = run
+        self._fold: tuple[int, list[Any]] | None = None
+
+    @staticmethod
+    def fold_of(source: dict[str, Any] | None) -> int | None:
+        """The fold whose models an ``explained_by`` record names; None for the final models."""
+        return ClipSpec("", explained_by=source).fold
+
+    def for_fold(self, fold: int | None) -> list[Any]:
+        if fold is None:
+            return self.models
+        if self.run is None:
+            raise SerauditError(f"a clip is to be explained by the fold {fold} model, but no run was given to load it from")
+        if self._fold is None or self._fold[0] != fold:
+            self._fold = None  # release the previous fold's graphs before building the next
+            self._fold = (fold, [self.run.model(m.name, fold, base=m) for m in self.models])
+        return self._fold[1]
+
+    def for_spec(self, spec: ClipSpec) -> list[Any]:
+        return self.for_fold(spec.fold)
+
+    def for_record(self, record: dict[str, Any]) -> list[Any]:
+        """The models a saved clip record was explained with (its ``explained_by``)."""
+        return self.for_fold(self.fold_of(record_source(record)))
+
+
+def with_sources(run: Run | None, specs: Sequence[ClipSpec], names: Sequence[str]) -> list[ClipSpec]:
+    """`specs`, each with the model that explains it (`clip_identity.explained_by`) unless it already names one."""
+    return [spec if spec.explained_by is not None else dataclasses.replace(spec, explained_by=explained_by(run, spec, names))
+            for spec in specs]
 
 
 @dataclass
@@ -158,7 +211,7 @@ def sort_clips(
 
 
 def compute_pending(
-    models: Sequence[Any],
+    models: Sequence[Any] | ClipModels,
     pending: Sequence[tuple[int, ClipSpec, str]],
     out_dir: Path,
     settings: AuditSettings,
@@ -166,19 +219,32 @@ def compute_pending(
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None,
     bar: Any,
 ) -> dict[int, tuple[dict[str, Any] | None, dict[str, str] | None]]:
-    """Compute and write every pending clip in this process; a failing clip is recorded and the batch goes on."""
+    """Compute and write every pending clip in this process, fold by fold (`ClipModels`); a failing clip is recorded
+    and the batch goes on."""
+    chooser = models if isinstance(models, ClipModels) else ClipModels(models)
     outcomes = {}
-    # One memo for all models: their frozen towers embed each perturbed patch once for all of them.
-    with sharing_backbones(models) as memo:
-        for i, spec, key in pending:
-            bar.set_postfix_str(Path(spec.path).name[:40])
-            try:
-                outcomes[i] = (audit_one(models, spec, key, out_dir, settings, load_features, deviations), None)
-            except Exception as error:  # one bad clip never stops the batch; the reason is recorded
+    groups: dict[int | None, list[tuple[int, ClipSpec, str]]] = {}
+    for item in pending:
+        groups.setdefault(item[1].fold, []).append(item)
+    for fold, items in sorted(groups.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+        try:
+            clip_models = chooser.for_fold(fold)
+        except Exception as error:  # a fold model that cannot load fails its clips, never the batch
+            for i, spec, _ in items:
                 outcomes[i] = (None, failure_entry(spec.path, error))
-            finally:
-                memo.clear()  # perturbations of one clip never recur in another
-            bar.update(1)
+                bar.update(1)
+            continue
+        # One memo for the clip's models: their frozen towers embed each perturbed patch once for all of them.
+        with sharing_backbones(clip_models) as memo:
+            for i, spec, key in items:
+                bar.set_postfix_str(Path(spec.path).name[:40])
+                try:
+                    outcomes[i] = (audit_one(clip_models, spec, key, out_dir, settings, load_features, deviations), None)
+                except Exception as error:  # one bad clip never stops the batch; the reason is recorded
+                    outcomes[i] = (None, failure_entry(spec.path, error))
+                finally:
+                    memo.clear()  # perturbations of one clip never recur in another
+                bar.update(1)
     return outcomes
 
 
@@ -212,6 +278,7 @@ def run_audit(
     failures: Sequence[dict[str, str]] = (),
     require_speech: bool = False,
     engine: Any = None,
+    selection: str = "",
 ) -> dict[str, Any]:
     """Audit every clip (reusing complete clip folders with the same cache key) and write the index.
 
@@ -228,6 +295,10 @@ def run_audit(
     sanity check when ``settings.sanity_clips`` > 0, and the pass/warn/fail ``checks`` of
     `xai.audit.checks`. ``engine`` (None: this process) computes the clips not reused, e.g.
     on Ray (`xai.engines.ray_engine.RayEngine.audit_clips`); the index is written here either way.
+
+    Each clip is explained by the model `clip_identity.explained_by` names (with ``run``: its
+    fold's model for a corpus clip); the index's summary, metrics and checks leave in-sample
+    clips out. ``selection`` is the rule that picked the clips, as the report states it.
     """
     from tqdm.auto import tqdm
 
@@ -235,24 +306,30 @@ def run_audit(
     load_features = load_features if load_features is not None else feature_loader(run)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    specs = with_sources(run, specs, [m.name for m in models])
+    chooser = ClipModels(models, run)
     bar = tqdm(total=len(specs), desc="audit", unit="clip", disable=not progress)
     sorting = sort_clips(models, specs, out_dir, settings, require_speech, bar)
     if engine is not None:  # e.g. `xai.engines.ray_engine.RayEngine`: the same clip computation on a pool of workers
         computed = {}
-        for i, outcome in engine.audit_clips(run, models, settings, out_dir, sorting.pending, deviations):
+        by_fold = sorted(sorting.pending, key=lambda item: -1 if item[1].fold is None else item[1].fold)  # fewer loads
+        for i, outcome in engine.audit_clips(run, models, settings, out_dir, by_fold, deviations):
             computed[i] = outcome
             bar.update(1)
     else:
-        computed = compute_pending(models, sorting.pending, out_dir, settings, load_features, deviations, bar)
+        computed = compute_pending(chooser, sorting.pending, out_dir, settings, load_features, deviations, bar)
     records, audit_failures, reused = collect(sorting, computed, bar)
     bar.close()
-    sampled, entries = score_sampled_clips(models, records, settings, load_features)
+    aggregated = [r for r in records if in_aggregates(r)]
+    sampled, entries = score_sampled_clips(chooser.for_record, aggregated, settings, load_features)
     index = audit_index(
         models, records, [*failures, *audit_failures], settings, sampled=sampled, entries=entries,
         probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,
+        selection=selection,
     )
     index["checks"] = audit_checks(index, run.results if run is not None else None,
-                                   read_run_failures(run.path if run is not None else None))
+                                   read_run_failures(run.path if run is not None else None), audit_dir=out_dir)
+    index["status"] = overall_status(index["checks"])  # the worst check's
     return write_audit_index(out_dir, index, metric_rows(records))
 
 
@@ -295,8 +372,12 @@ def audit_index(
     run_dir: str | os.PathLike = "",
     title: str = "",
     reused: int = 0,
+    selection: str = "",
 ) -> dict[str, Any]:
     """The ``audit.json`` index of clip records already on disk (`audit_folder.write_audit_index` writes it).
+
+    Every clip is listed; the summary and metrics are over the clips `in_aggregates` keeps
+    (``explained_by`` says how many of each kind, and the rule; ``selection``: how the clips were picked).
 
     ``models`` need ``name``, ``display_name``, ``untrained_branches`` and ``labels``.
     ``sampled`` are the results of the metrics run on a few clips only and ``entries`` their
@@ -307,6 +388,7 @@ def audit_index(
     metrics = list(registered_metrics().values())
     every_clip = [m for m in metrics if m.on_every_clip]
     entries = entries or {}
+    aggregated = [r for r in records if in_aggregates(r)]
     names = [m.name for m in models]
     return {
         "title": title or "SERAudit audit",
@@ -326,8 +408,23 @@ def audit_index(
         "clips": [clip_entry(r) for r in records],
         "failures": list(failures),
         "reused": reused,
-        "summary": summarise(records),
+        "selection": selection,
+        "explained_by": explained_by_summary(records),
+        "summary": summarise(aggregated),
         **{m.index_key: entries.get(m.index_key) for m in metrics if m.index_key},
         "probing": probing,
-        "metrics": summarise_metrics([*record_scores(records, every_clip), *sampled], metrics),
+        "metrics": summarise_metrics([*record_scores(aggregated, every_clip), *sampled], metrics),
     }
+
+
+EXPLAINED_BY_RULE = ("A corpus clip is explained by the model of the cross-validation fold whose test speakers include "
+                     "its speaker (a model that never trained on that speaker); a file outside the corpus by the final "
+                     "model. Clips explained by a model that trained on their speaker are marked in-sample and left "
+                     "out of every aggregate (summary, checks, class maps, method agreement).")
+
+
+def explained_by_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How the audit's clips were explained: the rule, the count of each kind, and how many enter the aggregates."""
+    kinds = [record_source(r)["kind"] for r in records]
+    return {"rule": EXPLAINED_BY_RULE, "counts": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
+            "aggregated": sum(in_aggregates(r) for r in records)}

@@ -128,8 +128,10 @@ class AuditJob:
         from seraudit.ensemble.run import Run
         from seraudit.preprocessing.pipeline import clip_features
 
+        from seraudit.xai.audit.runner import ClipModels
+
         run = Run.open(self.run_path)
-        self.models = run.models(self.model_names)
+        self.models = ClipModels(run.models(self.model_names), run)  # each clip's spec names its fold's models
         self.load_features = functools.partial(clip_features, gds_threshold=run.gds_threshold, **self.clip_options)
 
     def __call__(self, item: tuple[Any, str]) -> dict[str, Any]:
@@ -138,8 +140,9 @@ class AuditJob:
 
         spec, key = item
         lookup = (lambda s: self.deviations.get(os.path.abspath(s.path), [])) if self.deviations else None
-        with sharing_backbones(self.models):
-            return audit_one(self.models, spec, key, self.out_dir, self.settings, self.load_features, lookup)
+        models = self.models.for_spec(spec)  # the fold's models for a held-out corpus clip, else the final ones
+        with sharing_backbones(models):
+            return audit_one(models, spec, key, self.out_dir, self.settings, self.load_features, lookup)
 
 
 class PredictJob:

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                    download=not args.no_download, max_clips=args.max_clips, strict=args.strict,
                    self_contained=args.self_contained, redact_paths=args.redact_paths, progress=not args.quiet,
                    engine=make_engine(args))
+    print(f"explained by: {explained_by_line(job.audit.index)}", file=sys.stderr)
     counts = job.audit.verdict()
     print("verdict: " + ", ".join(f"{n} {status}" for status, n in counts.items())
           + " (audit.json \"checks\"; the report's index lists them)", file=sys.stderr)
@@ -64,3 +65,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"where the time went (also in {args.out / TIMINGS_FILE}):\n{job.timings.table()}", file=sys.stderr)
     print(f"report index: {job.page.resolve()}")
     return EXIT_SOME_FAILED if job.audit.failures else EXIT_OK
+
+
+def explained_by_line(index: dict) -> str:
+    """How many clips each kind of model explained (held-out fold model, in-sample final model, final model for
+    other files), and how many enter the aggregates."""
+    source = index.get("explained_by") or {}
+    counts = ", ".join(f"{n} {kind}" for kind, n in (source.get("counts") or {}).items()) or "no clip"
+    return f"{counts}; {source.get('aggregated', 0)} clip(s) in the summary and checks (in-sample clips are left out)"

@@ -47,6 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from seraudit.api.auditing import audit
+    from seraudit.cli.commands.audit_all import explained_by_line
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     engine = make_engine(args)
@@ -55,13 +56,15 @@ def run(args: argparse.Namespace) -> int:
                    title=f"Audit of {args.run.name}", progress=not args.quiet, engine=engine)
     index = result.index
     summary = {"out": os.fspath(args.out), "clips": len(index["clips"]), "reused": index["reused"],
-               "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"]}
+               "failures": index["failures"], "summary": index["summary"], "sanity": index["sanity"],
+               "explained_by": index.get("explained_by")}
     if args.json:
         json.dump(summary, sys.stdout, indent=2, sort_keys=True)
         print()
     else:
         print(f"audited {len(index['clips'])} clip(s) into {args.out} ({index['reused']} reused, "
               f"{len(index['failures'])} failed)")
+        print(f"explained by: {explained_by_line(index)}")
         for failure in index["failures"]:
             print(f"  failed: {failure['clip']}: {cli_words(failure['error'])}", file=sys.stderr)
     for clip in index["clips"]:
