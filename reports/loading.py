@@ -55,6 +55,7 @@ def load_report(
         sections=run_summary.get("sections", {}),
         comparison_rows=comparison_rows(run_summary.get("comparisons", []), models, baselines),
         probing_rows=list((index.get("probing") or {}).get("rows", [])),
+        probing_controls=list((index.get("probing") or {}).get("controls", [])),
         corpus_root=run_summary.get("corpus_root", ""),
         redact_paths=redact_paths,
         selection=selection_summary(index, clips),
@@ -89,6 +90,7 @@ def model_reports(models: dict[str, ModelInfo], index: dict[str, Any], run_summa
             confusion=[list(map(int, row)) for row in rec.get("confusion", [])],
             comparisons=comparisons_of(name, run_summary.get("comparisons", [])),
             probing=probing_rows(probing, name),
+            probing_controls=probing_rows({"rows": probing.get("controls", [])}, name),
             method_means=summary.get(name, {}),
             extra_metrics=rec.get("extra", {}),
         )

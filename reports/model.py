@@ -213,6 +213,7 @@ class ModelReport:
     probing: list[dict[str, Any]]
     method_means: dict[str, dict[str, float]]  # method -> the audit's mean figures over clips (seconds per clip, ...)
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    probing_controls: list[dict[str, Any]] = field(default_factory=list)  # its backbones' probe against controls
 
 
 @dataclass
@@ -235,6 +236,7 @@ class Report:
     sections: dict[str, Any] = field(default_factory=dict)  # run-level sections (`reports.run_sections`)
     comparison_rows: list[dict[str, Any]] = field(default_factory=list)  # every ensemble-vs-other row
     probing_rows: list[dict[str, Any]] = field(default_factory=list)
+    probing_controls: list[dict[str, Any]] = field(default_factory=list)  # per backbone and group: R² against controls
     corpus_root: str = ""  # paths below it are shown relative to it (`display_path`)
     redact_paths: bool = False  # show file names only
     selection: dict[str, Any] = field(default_factory=dict)  # how the clips were picked and explained (`audit_sections`)

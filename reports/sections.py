@@ -111,7 +111,8 @@ INDEX_SECTIONS: list[Section] = [
     Section("gds-ablation", "Gaussian data selection: what it changes", _run_section("gds_ablation", {}),
             "sections/gds_ablation.html"),
     Section("probing", "eGeMAPS probing: which acoustic features each backbone encodes",
-            lambda page: {"pngs": page.figures["probing"], "rows": page.report.probing_rows}, "sections/probing.html"),
+            lambda page: {"pngs": page.figures["probing"], "rows": page.report.probing_rows,
+                         "controls": page.report.probing_controls}, "sections/probing.html"),
     Section("class-maps", "Class-average attribution maps", lambda page: page.figures["class_maps"],
             "sections/class_maps.html"),
     Section("agreement", "Method agreement across clips", lambda page: agreement_summary(page.report.clips),
@@ -132,7 +133,9 @@ MODEL_SECTIONS: list[Section] = [
     Section("calibration", "Calibration (out of fold)", model_calibration.calibration, "sections/model_calibration.html"),
     Section("faithfulness", "Explanation metrics on the audited clips (mean over clips)", _model_metrics,
             "sections/model_metrics.html"),
-    Section("model-probing", "eGeMAPS probing", lambda page: page.subject.probing or None,
+    Section("model-probing", "eGeMAPS probing",
+            lambda page: {"rows": page.subject.probing, "controls": page.subject.probing_controls}
+            if page.subject.probing or page.subject.probing_controls else None,
             "sections/model_probing.html"),
 ]
 
