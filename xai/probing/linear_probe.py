@@ -150,7 +150,8 @@ def select_top_dimensions(
         )
     aucs = {n: float(roc_auc_score(positive[scored], s[scored])) for n, s in scores.items()}
     auc_all = aucs[X.shape[1]]
-    n_top = next(n for n in sizes if aucs[n] - 0.5 >= keep_score * (auc_all - 0.5))
+    # at or below chance (random features) there is nothing to keep: the smallest set at chance, else all dimensions
+    n_top = next((n for n in sizes if aucs[n] - 0.5 >= keep_score * max(auc_all - 0.5, 0.0)), sizes[-1])
     order = rank_dimensions(X, positive)
     return {
         "n_top": n_top,

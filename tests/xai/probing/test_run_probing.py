@@ -64,3 +64,41 @@ def test_report_rows_are_plain_values_per_backbone_emotion_and_category():
     assert angry[("yamnet", "energy/loudness")]["R² top"] > 0.9 > angry[("yamnet", "frequency/pitch-formant")]["R² top"]
     assert angry[("vggish", "energy/loudness")]["AUC top"] == pytest.approx(angry[("yamnet", "energy/loudness")]["AUC top"])
 
+
+
+def test_a_corpus_is_probed_against_random_weights_and_a_random_weight_backbone_is_a_control():
+    """YAMNet (pretrained) gets the same tower with seeded random weights as its control, read through the cache;
+    VGGish with random weights is reported as a control, against the permuted null only."""
+    from types import SimpleNamespace
+
+    from seraudit.preprocessing.egemaps_names import FUNCTIONAL_NAMES
+    from seraudit.xai.probing.run_probing import RANDOM, probe_corpus
+
+    rng = np.random.default_rng(1)
+    n = 40
+    table = pd.DataFrame({"path": [f"/c/{i}.wav" for i in range(n)], "label": np.tile(["angry", "neutral"], n // 2),
+                          "speaker": np.repeat(["s0", "s1", "s2", "s3"], n // 4)})
+    egemaps = rng.normal(size=(n, len(FUNCTIONAL_NAMES)))
+    trained = np.column_stack([egemaps[:, :4], rng.normal(size=(n, 4))])  # carries 4 features
+    patches = CorpusPatches(list(table["path"]), np.arange(n), np.zeros(n), np.ones(n), np.zeros(n))
+    taps = {"yamnet": {BACKBONES["yamnet"].embedding_tap: trained},
+            "vggish": {BACKBONES["vggish"].embedding_tap: rng.normal(size=(n, 8))}}
+    data = CorpusData(table, ["neutral", "angry"], np.zeros(n, np.int64), table["speaker"].to_numpy(), patches,
+                      np.ones(n, bool), taps, egemaps=egemaps)
+    asked = []
+
+    class Cache:
+        def taps(self, paths, backbone, source, seed):
+            asked.append((backbone, source, seed))
+            return {BACKBONES[backbone].embedding_tap: np.random.default_rng(seed).normal(size=(n, 8))}
+
+    sources = {"yamnet": SimpleNamespace(pretrained=True), "vggish": SimpleNamespace(pretrained=False)}
+    out = probe_corpus(data, sources, Cache(), seed=5)
+    assert asked == [("yamnet", None, 5)]  # one extra pass: YAMNet with seeded random weights; VGGish is one already
+    assert out["random_weights"] == ["vggish"]
+    yamnet = [r for r in out["controls"] if r["backbone"] == "yamnet"]
+    vggish = [r for r in out["controls"] if r["backbone"] == "vggish"]
+    assert all(r["weights"] == "pretrained" and r["control_r2"] is not None for r in yamnet)
+    assert all(r["weights"] == RANDOM and r["control_r2"] is None and r["null_r2"] is not None for r in vggish)
+    assert {r["weights"] for r in out["rows"] if r["backbone"] == "vggish"} == {RANDOM}
+    assert out["seconds"]["total"] >= out["seconds"]["control fits"] > 0
