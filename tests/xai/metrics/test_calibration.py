@@ -112,3 +112,21 @@ def test_the_null_threshold_is_what_random_maps_beat_one_time_in_twenty():
     draws = np.mean([[rng.choice(g) for g in nulls] for _ in range(4000)], axis=1)
     assert np.mean(draws > q) == pytest.approx(0.05, abs=0.02)
     assert null_quantile([]) is None
+
+
+def test_each_random_order_is_scored_as_a_random_map_against_the_others(make_attribution):
+    from types import SimpleNamespace
+
+    from seraudit.preprocessing.segments import make_patches
+    from seraudit.xai.metrics.faithfulness import deletion_insertion
+
+    log_mel = np.random.default_rng(3).uniform(-1.0, 0.0, size=(240, 64)).astype(np.float32)
+    patches = make_patches(log_mel, hop_frames=48)
+    clip = SimpleNamespace(log_mel=log_mel, patches=patches, selection=SimpleNamespace(keep=np.ones(len(patches), bool)))
+    attribution = make_attribution(np.zeros(log_mel.shape), "map", model="band", target=1, target_label="angry")
+    result = deletion_insertion(BandEnergyModel(), clip, attribution, steps=5, n_random=5, seed=1)
+    for kind, best in (("deletion", np.argmin), ("insertion", np.argmax)):
+        aucs, gains = getattr(result, f"random_{kind}_aucs"), result.null_gains(kind)
+        assert len(gains) == 5 and np.sum(gains) == pytest.approx(0.0, abs=1e-12)
+        assert np.argmax(gains) == best(aucs)  # the order that removes (reveals) evidence fastest gains the most
+        assert np.mean(aucs) == pytest.approx(getattr(result, f"random_{kind}_auc"))
