@@ -118,11 +118,12 @@ def probe_controls(
     groups.update({g: np.flatnonzero(np.asarray(names) == g) for g in sorted(set(names))})
     rng = np.random.default_rng(seed)
 
-    predicted = out_of_fold(X, Y, speakers, n_splits=n_splits)
-    permuted = []
-    for _ in range(n_permutations):
-        order = rng.permutation(len(Y))
-        permuted.append((Y[order], out_of_fold(X, Y[order], speakers, n_splits=n_splits)))
+    # the permuted targets ride along with the real ones in one fit: same embedding, same folds, one decomposition
+    # per fold (each target column gets its own penalty and scaling, so the fits are the ones separate calls give)
+    targets = [Y] + [Y[rng.permutation(len(Y))] for _ in range(n_permutations)]
+    fitted = np.split(out_of_fold(X, np.hstack(targets), speakers, n_splits=n_splits), len(targets), axis=1)
+    predicted = fitted[0]
+    permuted = list(zip(targets[1:], fitted[1:]))
     control_pred = out_of_fold(control, Y, speakers, n_splits=n_splits) if control is not None else None
 
     everything = [np.arange(len(Y))]
