@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from seraudit.preprocessing.egemaps_deviations import unbounded_ratios
 from seraudit.preprocessing.egemaps_names import EGEMAPS_CATEGORIES
 from seraudit.xai.probing.linear_probe import out_of_fold
 
@@ -93,7 +94,10 @@ def probe_controls(
     `X` ``[n, D]`` are the backbone's clip embeddings, `control` ``[n, D']`` the same clips
     through the backbone with random weights (None: no such control, e.g. for a backbone
     that has random weights itself), `Y` ``[n, k]`` the eGeMAPS functionals named `features`.
-    Clips with a non-finite value anywhere are left out.
+    Clips with a non-finite value anywhere are left out, and so are ``*_stddevNorm`` features
+    whose values take both signs (a std / mean ratio whose mean crosses zero: one clip's
+    extreme value decides its R²; see `preprocessing.egemaps_deviations`); ``n_features``
+    counts what is left of each group.
 
     Returns
     -------
@@ -112,6 +116,9 @@ def probe_controls(
         finite &= np.isfinite(control).all(axis=1)
         control = control[finite]
     X, Y, speakers = X[finite], Y[finite], speakers[finite]
+    # a std/mean ratio whose values take both signs has no scale (one clip at -16027 decides its R²): left out
+    scaled = ~(unbounded_ratios(features) & (Y.min(axis=0, initial=np.inf) < 0) & (Y.max(axis=0, initial=-np.inf) > 0))
+    Y, features = Y[:, scaled], [f for f, keep in zip(features, scaled) if keep]
     categories = EGEMAPS_CATEGORIES if categories is None else categories
     names = [categories.get(f, "other") for f in features]
     groups = {ALL: np.arange(len(features))}

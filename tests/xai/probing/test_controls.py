@@ -69,3 +69,13 @@ def test_a_bootstrap_over_speakers_draws_whole_speakers():
         drawn = speakers[rows]
         for s in set(drawn):
             assert np.sum(drawn == s) % np.sum(speakers == s) == 0  # all of a speaker's clips, once or more
+
+
+def test_a_std_mean_ratio_whose_mean_crosses_zero_is_left_out(corpus):
+    trained, random_weights, Y, speakers = corpus
+    ratio = Y[:, 0].copy()
+    ratio[5] = -16000.0  # the mean crossed zero for one clip
+    categories = {**CATEGORIES, "mfcc2_sma3_stddevNorm": "energy"}
+    rows = by_group(probe_controls(trained, np.column_stack([Y, ratio]), speakers, [*FEATURES, "mfcc2_sma3_stddevNorm"],
+                                   control=random_weights, categories=categories, n_bootstrap=100, n_permutations=2))
+    assert rows["energy"]["n_features"] == 2 and rows[ALL]["n_features"] == 4
