@@ -119,6 +119,9 @@ def build_model(config: dict, n_classes: int) -> BuiltModel:
             attention_layers[head.key] = f"{head.prefix}_attention"
         head_logits.append(add_head(x, n_classes, spec.head, head.prefix, logits_name=spec.graph_logits(head)))
     logits = late_fusion_layer(len(head_logits))(head_logits) if spec.weighs_heads else head_logits[0]
+    temperature = config.get("temperature")
+    if temperature is not None and float(temperature) != 1.0:  # temperature scaling (`TEMPERATURE_SCALING`)
+        logits = keras.layers.Rescaling(1.0 / float(temperature), name="temperature")(logits)
     probabilities = keras.layers.Activation("softmax", name=spec.output_name)(logits)
     model = keras.Model(inputs, probabilities, name=spec.keras_name)
     return BuiltModel(keras_model=model, spec=spec, towers=towers, conv_layers=conv_layers,

@@ -358,8 +358,21 @@ class Trainer:
             return np.zeros((0, data.n_classes))
         return log_softmax((heads or self.heads_)[head.key].logits(x))
 
+    def applied_temperature(self, name: str) -> float:
+        """The temperature model `name`'s outputs carry: its fitted one when `TEMPERATURE_SCALING` is on (never for a
+        fine-tuned graph), else 1."""
+        if not TEMPERATURE_SCALING or name in getattr(self, "full_models_", {}):
+            return 1.0
+        return float(getattr(self, "temperatures_", {}).get(name, 1.0))
+
     def patch_log_probabilities(self, data: CorpusData, name: str, patch_idx: np.ndarray) -> np.ndarray:
-        """Patch log-probabilities ``[n, C]`` of neural model `name` for the patches `patch_idx` of `data`."""
+        """Patch log-probabilities ``[n, C]`` of neural model `name` for the patches `patch_idx` of `data`, with the
+        temperature the saved graph applies (`applied_temperature`)."""
+        logp = self._patch_log_probabilities(data, name, patch_idx)
+        temperature = self.applied_temperature(name)
+        return logp if temperature == 1.0 else log_softmax(logp / temperature)
+
+    def _patch_log_probabilities(self, data: CorpusData, name: str, patch_idx: np.ndarray) -> np.ndarray:
         if name in self.full_models_:
             probs = TrainedModel(name, self.full_models_[name], data.labels, {}, {}, {}, None).predict_patches(
                 data.patches.data[patch_idx]
@@ -373,8 +386,8 @@ class Trainer:
         """Clip probabilities ``[len(clips), C]`` of model `name` (``"egemaps"`` included) for sorted clip indices,
         temperature-scaled when `TEMPERATURE_SCALING` is on (never for a fine-tuned graph)."""
         proba = self.raw_clip_probabilities(data, name, clips)
-        temperature = getattr(self, "temperatures_", {}).get(name, 1.0)
-        if not TEMPERATURE_SCALING or name in self.full_models_ or temperature == 1.0:
+        temperature = self.applied_temperature(name)
+        if temperature == 1.0:
             return proba
         from seraudit.ensemble.evaluation.calibration import scale_probabilities
 
@@ -392,7 +405,7 @@ class Trainer:
             logp = [self._clip_logp(data, h, clips) for h in spec.heads]
             return np.exp(log_softmax(combine_late(logp, self.late_weights_) if spec.weighs_heads else logp[0]))
         patch_idx = np.flatnonzero(np.isin(data.patches.clip_index, clips))
-        proba = data.clip_probabilities(self.patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
+        proba = data.clip_probabilities(self._patch_log_probabilities(data, name, patch_idx), patch_idx, clips)
         if not self.settings.tta_copies or name in self.full_models_:
             return proba
         return self._with_test_time_copies(data, name, clips, proba)

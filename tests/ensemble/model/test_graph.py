@@ -79,3 +79,15 @@ def test_a_lucky_branch_cannot_take_all_the_weight(rng):
         noise = np.random.default_rng(seed)
         weights, _ = fit_late_fusion_weights([log_softmax(noise.normal(0, 3.0, (20, 3))) for _ in range(2)], y, clips)
         assert 0.25 - 1e-9 <= weights.min() and weights.max() <= 0.75 + 1e-9
+
+
+def test_a_config_temperature_scales_the_graphs_probabilities_and_keeps_its_logits_and_argmax():
+    from seraudit.ensemble.evaluation.calibration import scale_probabilities
+
+    config = {"name": "yamnet", "fusion": "late", "head": {"hidden": 0}, "taps": {"yamnet": ["layer1"]}}
+    plain, scaled = build_model(config, n_classes=3), build_model({**config, "temperature": 2.0}, n_classes=3)
+    scaled.keras_model.set_weights(plain.keras_model.get_weights())
+    x = np.random.default_rng(0).normal(-4, 1, (2, 96, 64)).astype("float32")
+    p, q = np.asarray(plain.keras_model(x), np.float64), np.asarray(scaled.keras_model(x), np.float64)
+    np.testing.assert_allclose(q, scale_probabilities(p, 2.0), atol=1e-5)
+    assert (q.argmax(1) == p.argmax(1)).all() and q.max(1).max() < p.max(1).max()

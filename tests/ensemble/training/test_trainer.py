@@ -180,3 +180,20 @@ def test_attentive_pooling_weights_each_clips_patches_and_scores_clips(data, fit
     assert [len(w) for w in listed] == patches_per_clip.tolist()  # every patch, 0 for those not pooled
     np.testing.assert_allclose(np.concatenate(listed)[kept[np.isin(data.patches.clip_index, clips)]], weights, atol=1e-6)
     assert {"attention_yamnet", "attention_vggish"} <= set(table.columns)
+
+
+def test_with_temperature_scaling_on_clip_and_patch_outputs_carry_each_models_temperature(late, data, test_clips,
+                                                                                           monkeypatch):
+    from seraudit.ensemble.evaluation.calibration import scale_probabilities
+    from seraudit.ensemble.training import trainer as trainer_module
+
+    raw = {name: late.clip_probabilities(data, name, test_clips) for name in ("ensemble", "egemaps")}
+    monkeypatch.setattr(trainer_module, "TEMPERATURE_SCALING", True)
+    monkeypatch.setitem(late.temperatures_, "ensemble", 2.5)
+    for name, proba in raw.items():
+        scaled = late.clip_probabilities(data, name, test_clips)
+        np.testing.assert_allclose(scaled, scale_probabilities(proba, late.temperatures_[name]), atol=1e-9)
+        assert (scaled.argmax(1) == proba.argmax(1)).all()
+    idx = np.flatnonzero(np.isin(data.patches.clip_index, test_clips))  # what the saved graph's patches pool to
+    np.testing.assert_allclose(data.clip_probabilities(late.patch_log_probabilities(data, "ensemble", idx), idx, test_clips),
+                               late.clip_probabilities(data, "ensemble", test_clips), atol=1e-9)
