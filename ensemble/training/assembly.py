@@ -44,6 +44,8 @@ class Trainer(Protocol):
 
     def clip_probabilities(self, data: CorpusData, name: str, clips: np.ndarray) -> np.ndarray: ...
 
+    def applied_temperature(self, name: str) -> float: ...
+
 
 def model_config(trainer: Trainer, name: str, data: CorpusData) -> dict:
     """The ``config.json`` of model `name` of fitted `trainer`: its spec, its chosen layers, which backbones are untrained, labels, fine-tuning."""
@@ -56,6 +58,7 @@ def model_config(trainer: Trainer, name: str, data: CorpusData) -> dict:
         "branch_untrained": {b: not trainer.sources[b].pretrained for b in spec.branches},
         "labels": data.labels,
         "fine_tune": trainer.settings.fine_tune,
+        **({"temperature": t} if (t := trainer.applied_temperature(name)) != 1.0 else {}),  # temperature scaling
     }
 
 

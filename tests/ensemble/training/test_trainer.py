@@ -56,10 +56,17 @@ def test_predictions_are_clip_probabilities_for_every_model_and_test_clip(late, 
     assert (table["prediction"] == np.asarray(data.labels)[p.argmax(axis=1)]).all()
 
 
-def test_the_late_ensemble_scores_as_the_weighted_single_models(late, data):
+def test_the_late_ensemble_scores_as_the_weighted_single_models(late, data, monkeypatch):
+    from seraudit.ensemble.training import trainer as trainer_module
+
     idx = np.arange(30)
+    monkeypatch.setattr(trainer_module, "TEMPERATURE_SCALING", False)
     singles = [late.patch_log_probabilities(data, b, idx) for b in ("yamnet", "vggish")]
-    np.testing.assert_allclose(late.patch_log_probabilities(data, "ensemble", idx), combine_late(singles, late.late_weights_))
+    combined = combine_late(singles, late.late_weights_)
+    np.testing.assert_allclose(late.patch_log_probabilities(data, "ensemble", idx), combined)
+    monkeypatch.setattr(trainer_module, "TEMPERATURE_SCALING", True)  # then divided by the ensemble's temperature
+    np.testing.assert_allclose(late.patch_log_probabilities(data, "ensemble", idx),
+                               log_softmax(combined / late.temperatures_["ensemble"]), atol=1e-12)
 
 
 def test_feature_fusion_trains_one_head_on_both_embeddings_and_no_weights(data, fit):
@@ -142,11 +149,11 @@ def test_test_time_copies_pool_with_the_clip_as_a_geometric_mean(data, fit, test
     plain = fit(["yamnet"], data)
     tta = fit(["yamnet"], with_tta, tta_copies=n)
     clips = test_clips
-    clean = plain.clip_probabilities(data, "yamnet", clips)
+    clean = plain.raw_clip_probabilities(data, "yamnet", clips)  # before temperature scaling
     copies = np.exp(log_softmax(plain.heads_["yamnet"].logits(taps["yamnet"]["layer6"][np.isin(clip_index, clips)])))
     expected = pool_by_clip(np.concatenate([clean, copies]),
                             np.concatenate([np.arange(len(clips)), np.repeat(np.arange(len(clips)), n)]), len(clips))
-    np.testing.assert_allclose(tta.clip_probabilities(with_tta, "yamnet", clips), expected, atol=1e-9)
+    np.testing.assert_allclose(tta.raw_clip_probabilities(with_tta, "yamnet", clips), expected, atol=1e-9)
     with pytest.raises(ValueError, match="2 test-time copies"):
         tta.clip_probabilities(data, "yamnet", clips)
 
@@ -159,7 +166,7 @@ def test_statistics_pooling_reads_mean_and_spread_of_each_clips_kept_patches(dat
     layer = data.taps["yamnet"]["layer6"][kept]
     np.testing.assert_allclose(x[0], np.concatenate([layer.mean(axis=0), layer.std(axis=0)]), rtol=1e-4, atol=1e-5)
     expected = np.exp(log_softmax(stats.heads_["yamnet"].logits(x)))
-    np.testing.assert_allclose(stats.clip_probabilities(data, "yamnet", test_clips), expected, atol=1e-9)
+    np.testing.assert_allclose(stats.raw_clip_probabilities(data, "yamnet", test_clips), expected, atol=1e-9)
     assert np.allclose(stats.clip_probabilities(data, "ensemble", test_clips).sum(axis=1), 1.0)
 
 
@@ -187,6 +194,8 @@ def test_with_temperature_scaling_on_clip_and_patch_outputs_carry_each_models_te
     from seraudit.ensemble.evaluation.calibration import scale_probabilities
     from seraudit.ensemble.training import trainer as trainer_module
 
+    assert trainer_module.TEMPERATURE_SCALING  # the default: it lowered out-of-fold ECE on both shared corpora
+    monkeypatch.setattr(trainer_module, "TEMPERATURE_SCALING", False)
     raw = {name: late.clip_probabilities(data, name, test_clips) for name in ("ensemble", "egemaps")}
     monkeypatch.setattr(trainer_module, "TEMPERATURE_SCALING", True)
     monkeypatch.setitem(late.temperatures_, "ensemble", 2.5)
