@@ -161,6 +161,8 @@ def load_results(run: "Run", n_boot: int | None = None) -> dict:
     calibration = calibration_summary(run.predictions, info["labels"], info.get("cv_histories"))
     for name, entry in calibration.items():
         if name in results["models"]:
+            config = run.model_config(name) if name in run.model_names else None
+            entry["final_temperature"] = (config or {}).get("temperature")  # the saved model's (None: raw or unknown)
             results["models"][name]["calibration"] = entry
     results["fusion"] = fusion_summary(run, results)
     return results

@@ -55,5 +55,14 @@ def test_a_run_table_is_scored_raw_and_with_each_folds_temperature():
     assert entry["temperatures"] == {"0": 3.0, "1": 2.0} and entry["shown"] == "raw"
     assert entry["scaled"]["ece"] < entry["raw"]["ece"] == entry["ece"]
     assert entry["scaled"]["accuracy"] == entry["raw"]["accuracy"]
+    shown = table.copy()  # a run whose predictions carry the temperatures: raw figures are recovered from them
+    for fold, t in ((0, 3.0), (1, 2.0)):
+        rows = shown["fold"] == fold
+        shown.loc[rows, ["p_a", "p_b", "p_c"]] = scale_probabilities(table.loc[rows, ["p_a", "p_b", "p_c"]].to_numpy(), t)
+    for h in histories:
+        h["calibration"]["applied"] = True
+    applied = calibration_summary(shown, list("abc"), histories)["m"]
+    assert applied["shown"] == "scaled" and applied["ece"] == applied["scaled"]["ece"]
+    assert applied["raw"]["ece"] == pytest.approx(entry["raw"]["ece"]) and applied["scaled"]["ece"] == pytest.approx(entry["scaled"]["ece"])
     old = calibration_summary(table, list("abc"), [])["m"]  # a run from before temperatures: raw only
     assert old["scaled"] is None and old["temperatures"] is None and old["ece"] == entry["raw"]["ece"]
