@@ -222,14 +222,22 @@ def test_damaged_cache_entries_are_recomputed_never_used(trained, tmp_path, cach
 
 
 def test_a_quick_slice_with_a_thin_emotion_is_only_warned_about(corpus):
+    """Angry spoken by spk_a alone: refused for a whole corpus, only warned about for a quick slice, as long as every
+    fold still trains on two emotions (spk_b and spk_c also speak happy); a fold left with one emotion is refused."""
     from seraudit.ensemble.data.corpus_data import check_trainable
 
     root, rows, _ = corpus
-    table = pd.DataFrame([r for r in rows if r[1] == "neutral" or r[2] == "spk_a"], columns=["path", "label", "speaker"])
+    table = pd.DataFrame([(p, "happy" if label == "angry" and speaker != "spk_a" else label, speaker)
+                          for p, label, speaker in rows], columns=["path", "label", "speaker"])
     with pytest.raises(Exception, match="spoken by fewer than 2 speakers"):
         check_trainable(table, "m.csv")
     with pytest.warns(UserWarning, match=r"spoken by fewer than 2 speakers \('angry': 1\)"):
         check_trainable(table, "m.csv (--max-clips 5)", thin="warn")
+    one_emotion_fold = pd.DataFrame([r for r in rows if r[1] == "neutral" or r[2] == "spk_a"],
+                                    columns=["path", "label", "speaker"])
+    with pytest.warns(UserWarning, match="spoken by fewer than 2 speakers"), \
+            pytest.raises(Exception, match=r"fold 2 \(test speakers spk_a\) would train on spk_b, whose clips hold only 'neutral'"):
+        check_trainable(one_emotion_fold, "m.csv (--max-clips 5)", thin="warn")
 
 
 def _thin_after_leaving_out(root: Path, rows, bad, dropped_speaker: str):
