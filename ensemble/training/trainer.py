@@ -169,6 +169,7 @@ class Trainer:
             if g and len(np.unique(data.y[rest_c])) < 2:  # no head can be fitted on one emotion: the group adds nothing
                 continue
             fitted = val_heads if g == 0 else self._inner_heads(data, choices, rest_c)
+            clip_of = np.arange(len(g_c))  # one row per clip unless a head scores patches (none: eGeMAPS only)
             for h in heads:
                 values, clip_of = self._oof_logp(data, h, g_c, fitted[h.key])
                 logp[h.key].append(values)

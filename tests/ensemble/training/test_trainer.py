@@ -206,3 +206,9 @@ def test_with_temperature_scaling_on_clip_and_patch_outputs_carry_each_models_te
     idx = np.flatnonzero(np.isin(data.patches.clip_index, test_clips))  # what the saved graph's patches pool to
     np.testing.assert_allclose(data.clip_probabilities(late.patch_log_probabilities(data, "ensemble", idx), idx, test_clips),
                                late.clip_probabilities(data, "ensemble", test_clips), atol=1e-9)
+
+
+def test_a_run_of_the_egemaps_baseline_alone_still_gets_its_temperature(data, fit):
+    alone = fit(["egemaps"], data)
+    assert alone.late_weights_ is None and set(alone.temperatures_) == {"egemaps"}
+    assert alone.history_["calibration"]["n_clips"] == 24
