@@ -208,8 +208,8 @@ class Metric(ABC):
             if ci:
                 text += f", margin 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if cell.get("margin_ci") else (
                     f", gain over {cls.control_name} 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]")
-            elif "margin_ci" in cell or "gain_ci" in cell:
-                text += ", too few clips for an interval"
+            elif "margin_ci" in cell or (cls.control_name and "gain_ci" in cell):
+                text += ", no interval (too few clips, or no spread)"
             return text
         share, ci = cell.get("beats_control"), cell.get("gain_ci")
         if share is None:

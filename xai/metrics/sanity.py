@@ -411,7 +411,7 @@ class ModelRandomisation(Metric):
         if ci:
             text += f", margin 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]"
         elif "margin_ci" in cell:
-            text += ", too few clips for an interval"
+            text += ", no interval (too few clips, or no spread)"
         return text
 
     @classmethod
