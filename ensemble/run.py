@@ -88,8 +88,9 @@ class FoldModel:
     """What one cross-validation fold's model learned, beyond the frozen towers it shares with the final model.
 
     ``config`` is the fold's ``config.json`` (its own chosen layers, late-fusion weights); ``weights`` maps
-    a graph layer to its weight arrays: the heads, the late fusion, and any tower layer the final graph
-    lacks (a fold whose heads read deeper than the final model's).
+    a graph layer to its weight arrays: the heads and the late fusion. The frozen tower layers come from
+    the final model, or, for a fold whose heads read deeper than the final model's, from the backbone
+    weights the run recorded (``run.json`` "weights": the same files, or the same seed for an untrained one).
     """
 
     config: dict
@@ -306,7 +307,24 @@ class Run:
             raise RunError(f"{self.path} kept no weights of fold {fold} for model {name!r} (runs trained before the fold "
                            f"models were kept, and fine-tuned runs, have none); {_train_hint(self.path)}")
         base = base if base is not None else self._base(name)
-        return load_fold_model(self.path, name, fold, read_fold_model(self.path / MODELS_DIR / name, fold), base)
+        return load_fold_model(self.path, name, fold, read_fold_model(self.path / MODELS_DIR / name, fold), base,
+                               self._backbone_source, int(self.settings.get("seed", 0)))
+
+    def _backbone_source(self, backbone: str):
+        """The weights source of `backbone` this run recorded (``run.json`` "weights"), for tower layers a fold reads
+        beyond the final graph; a recorded file that is gone raises a RunError that says where it was."""
+        from seraudit.ensemble.weights.official import WeightsSource
+
+        record = (self.provenance.get("weights") or {}).get(backbone)
+        if not record:
+            raise RunError(f"{self.path} records no {backbone} weights, which a fold model needs; {_train_hint(self.path)}")
+        source = WeightsSource(backbone, Path(record["path"]) if record.get("path") else None, record.get("format", ""),
+                               record.get("sha256"), bool(record.get("pretrained")), record.get("origin", ""),
+                               record.get("integrity"), record.get("url"), record.get("files"))
+        if source.pretrained and (source.path is None or not source.path.exists()):
+            raise RunError(f"a fold model of {self.path} reads {backbone} layers beyond the final model's, from the "
+                           f"weights the run was trained with ({record.get('path')}), which are not there; put them back")
+        return source
 
     def _base(self, name: str) -> TrainedModel:
         """The final model `name`, loaded once: the frozen towers every fold model of it shares."""
@@ -376,15 +394,26 @@ class Run:
         return joblib.load(folder / "model.joblib"), labels
 
 
-def load_fold_model(run_dir: Path, name: str, fold: int, saved: FoldModel, base: TrainedModel) -> TrainedModel:
-    """Fold `fold`'s model `name`: its own graph, its saved weights, every other layer (the frozen towers) from `base`."""
+def load_fold_model(run_dir: Path, name: str, fold: int, saved: FoldModel, base: TrainedModel,
+                    backbone_source=None, seed: int = 0) -> TrainedModel:
+    """Fold `fold`'s model `name`: its own graph, its saved head weights, the frozen tower layers from `base` (the final
+    model), and those the final graph lacks (a fold reading deeper) from ``backbone_source(backbone)``."""
     import dataclasses
 
     from seraudit.ensemble.model.graph import build_model
+    from seraudit.ensemble.model.spec import BACKBONES
 
     built = build_model(saved.config, n_classes=len(base.labels))
     source = base.keras_model
     held = {layer.name for layer in source.layers}
+    missing = [layer.name for layer in built.keras_model.layers
+               if layer.weights and layer.name not in saved.weights and layer.name not in held]
+    deeper = [b for b in built.spec.branches if any(n.startswith(f"{b}_") for n in missing)]
+    if len(deeper) and backbone_source is None:
+        raise RunError(f"fold {fold} of model {name!r} in {run_dir} reads layers {', '.join(missing)} that the final "
+                       f"model lacks; open it through `Run.model(name, fold=...)`")
+    for b in deeper:  # the same frozen weights the fold was trained on: the recorded files, or the same seed
+        BACKBONES[b].load_weights(built.keras_model, backbone_source(b), seed)
     for layer in built.keras_model.layers:
         if not layer.weights:
             continue
@@ -392,6 +421,8 @@ def load_fold_model(run_dir: Path, name: str, fold: int, saved: FoldModel, base:
             weights = saved.weights[layer.name]
         elif layer.name in held:
             weights = source.get_layer(layer.name).get_weights()
+        elif any(layer.name.startswith(f"{b}_") for b in deeper):
+            continue  # filled from the backbone above
         else:
             raise RunError(f"fold {fold} of model {name!r} in {run_dir} needs layer {layer.name!r}, which neither its "
                            f"fold weights nor the final model hold; {_train_hint(run_dir)}")

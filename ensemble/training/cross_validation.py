@@ -24,7 +24,6 @@ import pandas as pd
 
 from seraudit.ensemble.data.corpus_data import CorpusData
 from seraudit.ensemble.data.folds import Fold, final_split, fold_plan
-from seraudit.ensemble.model.spec import BACKBONES
 from seraudit.ensemble.run import FoldModel
 from seraudit.ensemble.training.assembly import head_graph_weights, model_config, saved_models
 from seraudit.ensemble.training.settings import TrainSettings
@@ -75,36 +74,6 @@ def fold_model(trainer: Trainer, name: str, data: CorpusData) -> FoldModel:
         weights[LOGITS_NAME] = [np.asarray(trainer.late_weights_, dtype=np.float32)]
         config["late_fusion_weights"] = {h.key: float(w) for h, w in zip(spec.heads, trainer.late_weights_)}
     return FoldModel(config, {layer: [np.asarray(w) for w in arrays] for layer, arrays in weights.items()})
-
-
-def deepest_taps(config: dict) -> dict[str, int]:
-    """Per branch, the position of the deepest layer a model's heads read (its tower ends there)."""
-    from seraudit.ensemble.model.spec import ModelSpec
-
-    spec = ModelSpec.from_config(config)
-    return {b: BACKBONES[b].tap_names.index(spec.taps_of(b)[-1]) for b in spec.branches}
-
-
-def complete_fold_models(fold_models: dict[int, dict[str, FoldModel]], finals: dict, sources: dict[str, Any],
-                         seed: int) -> dict[int, dict[str, FoldModel]]:
-    """Add to each fold model the tower layers the final graph lacks (a fold whose heads read deeper than the final
-    model's); every other tower layer is the final model's, the same frozen weights."""
-    from seraudit.ensemble.model.graph import build_model
-
-    for per_model in fold_models.values():
-        for name, saved in per_model.items():
-            final_built, final_config = finals[name]
-            final_depth, depth = deepest_taps(final_config), deepest_taps(saved.config)
-            if all(depth[b] <= final_depth.get(b, -1) for b in depth):
-                continue
-            held = {layer.name for layer in final_built.keras_model.layers}
-            built = build_model(saved.config, len(saved.config["labels"]))
-            for b in built.spec.branches:
-                BACKBONES[b].load_weights(built.keras_model, sources[b], seed)
-            for layer in built.keras_model.layers:
-                if layer.weights and layer.name not in held and layer.name not in saved.weights:
-                    saved.weights[layer.name] = [np.asarray(w) for w in layer.get_weights()]
-    return fold_models
 
 
 def train_final(data: CorpusData, settings: TrainSettings, sources: dict[str, Any]) -> tuple[dict, Trainer, Fold]:

@@ -23,7 +23,7 @@ from seraudit.ensemble.evaluation.scoring import evaluate_predictions
 from seraudit.ensemble.run import corpus_display, library_versions, write_run
 from seraudit.ensemble.evaluation.run_facts import corpus_summary, gds_ablation
 from seraudit.ensemble.model.spec import MODELS
-from seraudit.ensemble.training.cross_validation import complete_fold_models, cross_validate, train_final
+from seraudit.ensemble.training.cross_validation import cross_validate, train_final
 from seraudit.ensemble.training.settings import TrainSettings
 
 #: How the saved models were trained, as every run's provenance says it (by ``settings.fine_tune``).
@@ -136,7 +136,7 @@ def write_trained_run(out: str | Path, settings: TrainSettings, sources: dict[st
                       common: dict, run_facts: dict, folds: dict, predictions: pd.DataFrame, results: dict,
                       labels: list[str], failures: list[dict], fold_models: dict | None = None) -> Path:
     """Write the run directory: the final models (`train_final`) with their provenance, the run's own record and
-    what each cross-validation fold's model learned (`fold_models`, completed against the final graphs)."""
+    what each cross-validation fold's model learned (`fold_models`: heads only)."""
     keras_models = {}
     for name, (built, config) in finals.items():
         branches = built.spec.branches
@@ -146,8 +146,6 @@ def write_trained_run(out: str | Path, settings: TrainSettings, sources: dict[st
     run_info = {**common, "settings": settings.to_dict(), "models": model_info(settings, sources), "labels": labels,
                 "weights": {b: s.to_dict() for b, s in sources.items()}, **run_facts}
     egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
-    if fold_models:
-        fold_models = complete_fold_models(fold_models, finals, sources, settings.seed)
     return write_run(out, run_info, folds, predictions, results, keras_models, labels, egemaps, failures, fold_models)
 
 

@@ -76,7 +76,7 @@ def test_every_fold_keeps_its_small_head_weights(run):
         for fold in run.folds["folds"]:
             assert run.has_fold_model(name, fold["index"])
             kept = sum(p.stat().st_size for p in (run.path / "models" / name / "folds").glob(f"{fold['index']}.*"))
-            assert kept < 0.1 * final + 5e6, (name, fold["index"], kept, final)  # heads, not another copy of the towers
+            assert kept < 1e6 and kept < final, (name, fold["index"], kept, final)  # heads, never a copy of the towers
 
 
 def test_an_audited_corpus_clip_is_explained_by_a_model_that_never_trained_on_its_speaker(run, audit):
