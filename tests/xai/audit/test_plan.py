@@ -79,5 +79,5 @@ def test_the_main_job_audits_with_cheaper_settings_than_explain():
     fast, default = fast_settings(("gradcam",), probe=True, sanity_clips=1), AuditSettings()
     assert fast.methods == ("gradcam",) and fast.probe and fast.sanity_clips == 1
     assert fast.faithfulness_steps < default.faithfulness_steps
-    assert fast.faithfulness_random < default.faithfulness_random
+    assert fast.faithfulness_random == default.faithfulness_random >= 5  # the calibrated checks need 5 random orders
     assert fast.explainer_params["lime"]["num_samples"] < 1000  # LIME's own default
