@@ -162,7 +162,7 @@ def test_the_verdict_comes_first_and_warns_about_the_untrained_vggish(browser, s
     assert first_section.get_attribute("id") == "verdict"
     rows = browser.find_elements("css selector", "#checks-table tbody tr")
     checks = {r.find_elements("tag name", "td")[1].text: (r.find_elements("tag name", "td")[0].text.lower(),
-                                                          r.find_elements("tag name", "td")[2].text) for r in rows}
+                                                          r.find_elements("tag name", "td")[5].text) for r in rows}  # status, check, ..., figure
     status, figure = checks["untrained backbones"]
     assert status == "warn" and "VGGish untrained" in figure and "ensemble" in figure
     status, figure = checks["files that could not be used"]

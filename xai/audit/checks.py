@@ -144,7 +144,7 @@ def calibration_checks(index: dict[str, Any], results: dict[str, Any],
                   f"{shown.get('mean_confidence', float('nan')):.2f} at accuracy {shown.get('accuracy', float('nan')):.2f}); "
                   "passes at most 0.10, fails above 0.20")
         out.append(check(f"calibration.{name}", f"{_title(name, index, results)} is calibrated", status, ece, 0.10, figure,
-                         "index.html#models" if name == "egemaps" else f"model-{slug(name)}.html#calibration",
+                         "index.html#models-table" if name == "egemaps" else f"model-{slug(name)}.html#calibration",
                          f"{_run_file(index, 'results.json', audit_dir)}#/models/{name}/calibration/ece", model=name))
     return out
 
