@@ -98,7 +98,7 @@ def add_engine(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(args: argparse.Namespace):
-    """The engine `args` ask for: None for the local engine, else a `seraudit.xai.engines.ray_engine.RayEngine`."""
+    """The engine `args` ask for: a `seraudit.xai.engines.local.LocalEngine` or a `seraudit.xai.engines.ray_engine.RayEngine`."""
     from seraudit.core.errors import SerauditError
 
     ray_flags = {"--ray-address": args.ray_address, "--workers": args.workers,
@@ -107,12 +107,15 @@ def make_engine(args: argparse.Namespace):
         given = [flag for flag, value in ray_flags.items() if value is not None]
         if given:
             raise SerauditError(f"{', '.join(given)} only apply to --engine ray; add --engine ray or drop them")
-        return None
+    clip_options = {"require_speech": getattr(args, "require_speech", None), "max_duration_s": getattr(args, "max_duration", None)}
+    if args.engine == "local":
+        from seraudit.xai.engines.local import LocalEngine
+
+        return LocalEngine(progress=not getattr(args, "quiet", False), clip_options=clip_options)
     from seraudit.xai.engines.ray_engine import RayEngine, RayOptions
 
     options = RayOptions(address=args.ray_address, workers=args.workers or 2, cpus_per_worker=args.cpus_per_worker or 1,
                          gpus_per_worker=args.gpus_per_worker)
-    clip_options = {"require_speech": getattr(args, "require_speech", None), "max_duration_s": getattr(args, "max_duration", None)}
     return RayEngine(options, progress=not getattr(args, "quiet", False), clip_options=clip_options)
 
 

@@ -313,7 +313,8 @@ def run_audit(
     if engine is not None:  # e.g. `xai.engines.ray_engine.RayEngine`: the same clip computation on a pool of workers
         computed = {}
         by_fold = sorted(sorting.pending, key=lambda item: -1 if item[1].fold is None else item[1].fold)  # fewer loads
-        for i, outcome in engine.audit_clips(run, models, settings, out_dir, by_fold, deviations):
+        for i, outcome in engine.audit_clips(run, models, settings, out_dir, by_fold, deviations,
+                                             load_features=load_features):
             computed[i] = outcome
             bar.update(1)
     else:

@@ -25,13 +25,13 @@ class LocalEngine:
         """`xai.audit.runner.run_audit`'s engine hook: ``(spec index, (record, None) or (None, failure))`` per clip."""
         from tqdm.auto import tqdm
 
-        from seraudit.xai.audit.runner import compute_pending, feature_loader
+        from seraudit.xai.audit.runner import ClipModels, compute_pending, feature_loader
 
         if not pending:
             return
-        load = load_features if load_features is not None else feature_loader(run, **self.clip_options)
+        load = load_features if load_features is not None else feature_loader(run)
         with tqdm(total=len(pending), desc="audit", unit="clip", disable=not self.progress) as bar:
-            computed = compute_pending(models, pending, out_dir, settings, load, deviations, bar)
+            computed = compute_pending(ClipModels(models, run), pending, out_dir, settings, load, deviations, bar)
         yield from sorted(computed.items())
 
     def predict_files(self, run: Any, paths: Sequence[str], models: Sequence[str] | None = None,

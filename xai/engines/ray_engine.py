@@ -206,8 +206,12 @@ class RayEngine:
     # ----------------------------------------------------------------- commands
     def audit_clips(self, run: Any, models: Sequence[Any], settings: Any, out_dir: Any,
                     pending: Sequence[tuple[int, Any, str]],
-                    deviations: Callable[[Any], list] | None) -> Iterator[tuple[int, tuple[dict | None, dict | None]]]:
-        """`xai.audit.runner.run_audit`'s engine hook: ``(spec index, (record, None) or (None, failure))`` per clip as they finish."""
+                    deviations: Callable[[Any], list] | None, load_features: Callable[[str], Any] | None = None,
+                    ) -> Iterator[tuple[int, tuple[dict | None, dict | None]]]:
+        """`xai.audit.runner.run_audit`'s engine hook: ``(spec index, (record, None) or (None, failure))`` per clip as they finish.
+
+        ``load_features`` is the driver's clip loader; workers cut their clips themselves, with ``clip_options``.
+        """
         from seraudit.xai.audit.runner import failure_entry
 
         if not pending:

@@ -45,20 +45,13 @@ def _report_skip(path: str, reason: str) -> None:
 
 
 def run(args) -> int:
-    from seraudit.ensemble.inference.file_embeddings import embed_files
     from seraudit.ensemble.weights.official import resolve_weights
 
     source = resolve_weights(args.backbone, models_dir=args.models_dir,
                              allow_untrained=args.backbone in args.allow_untrained, download=not args.no_download)
     engine = make_engine(args)
-    if engine is not None:
-        result = engine.embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
-                                    on_skip=_report_skip, require_speech=args.require_speech,
-                                    max_duration_s=args.max_duration)
-    else:
-        result = embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
-                             progress=not args.quiet, on_skip=_report_skip,
-                             require_speech=args.require_speech, max_duration_s=args.max_duration)
+    result = engine.embed_files(args.audio, args.backbone, source, seed=args.seed, batch_size=args.batch_size,
+                                on_skip=_report_skip, require_speech=args.require_speech, max_duration_s=args.max_duration)
     out = result.save(args.out)
     emb = result.embeddings
     print(f"{len(emb)} patch embeddings [{emb.shape[1]}] of {len(result.clips)} clip(s) ({source.describe()}) -> {out}")

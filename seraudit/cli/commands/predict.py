@@ -45,17 +45,14 @@ def run(args) -> int:
     import sys
 
     from seraudit.core.errors import batch_status
-    from seraudit.ensemble.inference.prediction import failed_records, predict_files, predictions_table
+    from seraudit.ensemble.inference.prediction import failed_records, predictions_table
     from seraudit.ensemble.run import Run
 
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     engine = make_engine(args)
     run = Run.open(args.run_dir)
     options = dict(tta=args.tta, seed=args.seed, require_speech=args.require_speech, max_duration_s=args.max_duration)
-    if engine is not None:
-        records = engine.predict_files(run, args.audio, models, **options)
-    else:
-        records = predict_files(run, args.audio, models, progress=not args.quiet, **options)
+    records = engine.predict_files(run, args.audio, models, **options)
     if args.format == "json":
         print(json.dumps(records, indent=2))
     else:
