@@ -7,6 +7,7 @@ and calls it the same way whichever it is.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterator, Sequence
 
 
@@ -29,9 +30,10 @@ class LocalEngine:
 
         if not pending:
             return
-        load = load_features if load_features is not None else feature_loader(run)
+        if load_features is None:  # the run's own front end, with the command's clip rules
+            load_features = functools.partial(run.clip, **self.clip_options) if run is not None else feature_loader(None)
         with tqdm(total=len(pending), desc="audit", unit="clip", disable=not self.progress) as bar:
-            computed = compute_pending(ClipModels(models, run), pending, out_dir, settings, load, deviations, bar)
+            computed = compute_pending(ClipModels(models, run), pending, out_dir, settings, load_features, deviations, bar)
         yield from sorted(computed.items())
 
     def predict_files(self, run: Any, paths: Sequence[str], models: Sequence[str] | None = None,
