@@ -167,7 +167,7 @@ def fetch_corpus(
         raise CorpusError(f"unknown corpus {name!r}: fetch-corpus knows {', '.join(SOURCES)}")
     source = SOURCES[key]
     if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise CorpusError(f"--sha256 {sha256!r} is not a SHA-256 (64 hexadecimal digits)")
+        raise CorpusError(f"`sha256` {sha256!r} is not a SHA-256 (64 hexadecimal digits)")
     address = url or source.url
     if address is None:
         raise ManualCorpusError(manual_instructions(source))

@@ -25,13 +25,13 @@ def collect_clips(specs: Sequence[str | Path] | None, max_clips: int) -> list[Pa
     Without `specs`, the shared RAVDESS folder: the check runs on real speech out of the box.
     """
     if max_clips < 1:
-        raise CorpusError(f"--max-clips must be at least 1, got {max_clips}")
+        raise CorpusError(f"`max_clips` must be at least 1, got {max_clips}")
     if not specs:
         default = shared_dir() / "data" / "ravdess"
         if not default.is_dir():
             raise CorpusError(
                 f"no clips given and the default RAVDESS folder {default} does not exist; "
-                f"pass --clips DIR_OR_FILE or set {ENV_SHARED_DIR}"
+                f"pass `clips` (a folder or audio files) or set {ENV_SHARED_DIR}"
             )
         specs = [default]
     clips: list[Path] = []
@@ -41,7 +41,7 @@ def collect_clips(specs: Sequence[str | Path] | None, max_clips: int) -> list[Pa
         elif spec.is_file():
             clips.append(spec)
         else:
-            raise CorpusError(f"--clips {spec}: no such file or folder")
+            raise CorpusError(f"`clips` {spec}: no such file or folder")
     if not clips:
         raise CorpusError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {', '.join(map(str, specs))}")
     return clips[:max_clips]

@@ -61,7 +61,7 @@ def resolve_hub_weights(backbone: str, handle: str) -> WeightsSource:
         import tensorflow_hub as hub
     except ImportError as error:
         raise WeightsError(
-            f"--weights {handle} needs tensorflow-hub and tf-keras: pip install -r requirements.txt ({error})"
+            f"`weights` {handle} needs tensorflow-hub and tf-keras: pip install -r requirements.txt ({error})"
         ) from error
     name = backbone_display(backbone)
     try:

@@ -140,7 +140,7 @@ def verify_yamnet(
 
     clips = [Path(clip) for clip in clips]
     if not clips:
-        raise WeightsError("no clips to compare YAMNet on; pass audio files or a folder with --clips")
+        raise WeightsError("no clips to compare YAMNet on; pass audio files or a folder as `clips`")
     if model is None:
         model = build_yamnet(with_classifier=True)
         load_yamnet_weights(model, weights_path)

@@ -366,7 +366,7 @@ class ModelRandomisation(Metric):
     on_every_clip: ClassVar[bool] = False
     check_title: ClassVar[str] = "{method} changes when {model} is randomised"
     not_run_title: ClassVar[str | None] = "model-randomisation check"
-    not_run_value: ClassVar[str] = "not run on this audit (use --sanity N)"
+    not_run_value: ClassVar[str] = "not run on this audit (`sanity=N` from Python, `--sanity N` on the command line)"
     index_key: ClassVar[str | None] = "sanity"
 
     @classmethod

@@ -33,7 +33,7 @@ def test_bad_clip_path_is_named(tmp_path):
 def test_a_folder_without_audio_and_a_max_below_one_are_refused(tmp_path):
     with pytest.raises(CorpusError, match=f"no audio files .* under {tmp_path}"):
         collect_clips([tmp_path], 20)
-    with pytest.raises(CorpusError, match="--max-clips must be at least 1, got 0"):
+    with pytest.raises(CorpusError, match="`max_clips` must be at least 1, got 0"):
         collect_clips([tmp_path], 0)
 
 
