@@ -35,7 +35,6 @@ Nothing here runs a model. The rules:
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -52,7 +51,6 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 SEVERITY = {PASS: 0, WARN: 1, FAIL: 2}
 #: Kept for older callers: model randomisation's threshold is now calibrated per audit (None here).
 SANITY_MAX_SPEARMAN = ModelRandomisation.threshold
-RUN_FAILURES_FILE = "failures.csv"  # the run folder's table of files training could not use (columns clip, error)
 
 
 def check(check_id: str, name: str, status: str, value: float | None, threshold: float | None, figure: str,
@@ -89,18 +87,6 @@ def _run_file(index: dict[str, Any], name: str, audit_dir: str | os.PathLike | N
 def interval_status(low: float | None, high: float | None) -> str:
     """pass above 0, fail below 0, warn when the interval holds 0 or is missing."""
     return {BETTER: PASS, WORSE: FAIL}.get(interval_verdict(low, high), WARN)
-
-
-def read_run_failures(run_dir: str | os.PathLike | None) -> list[dict[str, str]]:
-    """Rows of the run folder's ``failures.csv`` (clip, error); none when the run has no such file."""
-    if not run_dir:
-        return []
-    path = Path(run_dir) / RUN_FAILURES_FILE
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [{"clip": str(r.get("clip", "")), "error": str(r.get("error", "")), "stage": str(r.get("stage") or "training")}
-                for r in csv.DictReader(handle)]
 
 
 def _title(name: str, index: dict[str, Any], results: dict[str, Any]) -> str:

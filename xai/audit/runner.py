@@ -37,7 +37,7 @@ from seraudit.ensemble.run import Run
 from seraudit.ensemble.inference.shared_backbones import sharing_backbones
 from seraudit.preprocessing.audio import check_audio_path
 from seraudit.preprocessing.speech import NO_SPEECH_WARNING
-from seraudit.xai.audit.checks import audit_checks, overall_status, read_run_failures
+from seraudit.xai.audit.checks import audit_checks, overall_status
 from seraudit.xai.audit.compute import audit_clip, score_sampled_clips
 from seraudit.xai.audit.folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
 from seraudit.xai.audit.summary import metric_rows, record_scores, summarise, summarise_metrics
@@ -329,7 +329,7 @@ def run_audit(
         selection=selection,
     )
     index["checks"] = audit_checks(index, run.results if run is not None else None,
-                                   read_run_failures(run.path if run is not None else None), audit_dir=out_dir)
+                                   run.failures if run is not None else [], audit_dir=out_dir)
     index["status"] = overall_status(index["checks"])  # the worst check's
     return write_audit_index(out_dir, index, metric_rows(records))
 

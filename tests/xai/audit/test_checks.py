@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seraudit.xai.audit.checks import audit_checks, read_run_failures
+from seraudit.xai.audit.checks import audit_checks
 
 INDEX = {
     "reference_model": "ensemble",
@@ -149,13 +149,6 @@ def test_untrained_backbones_and_unusable_files_always_show():
     clean = by_name(audit_checks({**INDEX, "models": {}, "failures": []}, {"comparisons": []}))
     assert clean["every backbone pretrained"]["status"] == "pass"
     assert clean["files that could not be used"]["status"] == "pass"
-
-
-def test_the_runs_failures_csv_is_read_when_present(tmp_path):
-    assert read_run_failures(tmp_path) == [] and read_run_failures(None) == []
-    (tmp_path / "failures.csv").write_text('clip,error\n/data/a.wav,"no speech detected, 0.0 s voiced"\n', encoding="utf-8")
-    assert read_run_failures(tmp_path) == [{"clip": "/data/a.wav", "error": "no speech detected, 0.0 s voiced",
-                                             "stage": "training"}]
 
 
 def test_each_metric_derives_its_check_from_what_it_declares():

@@ -128,6 +128,20 @@ def test_an_audit_of_a_run_cuts_clips_with_the_runs_gds_threshold(model, tmp_pat
     assert index["run"] == str(run.path) and index["failures"][0]["error"].endswith("stop here")
 
 
+def test_the_files_training_left_out_reach_the_audits_failures_check(model, tmp_path):
+    """The run's failures.csv is read through `Run` and counted in the verdict with the audit's own."""
+    import pandas as pd
+
+    from seraudit.ensemble.run import Run, write_run
+
+    left_out = [{"clip": "/data/a.wav", "error": "no speech detected", "stage": "training"}]
+    run = Run.open(write_run(tmp_path / "run", {}, {}, pd.DataFrame({"path": []}), {}, {}, LABELS, None,
+                             failures=left_out))
+    index = run_audit([model], [], tmp_path / "audit", AuditSettings(methods=("gradcam",)), run=run, progress=False)
+    check = next(c for c in index["checks"] if c["id"] == "unusable_files")
+    assert (check["status"], check["value"]) == ("warn", 1.0)
+
+
 def test_a_clip_listed_twice_is_computed_once_and_listed_twice(model, ravdess_clips, tmp_path):
     spec = ClipSpec(str(ravdess_clips[0]), "neutral", "ravdess_01")
     settings = AuditSettings(methods=("gradcam",), probe=False, faithfulness_steps=2, faithfulness_random=1)
