@@ -97,3 +97,15 @@ def test_a_corpus_without_codes_gives_skipped_checks_that_never_change_the_verdi
     assert {c["status"] for c in checks} == {SKIPPED} and all(c["value"] is None for c in checks)
     assert all("no sentence" in c["reason"] and c["figure"].startswith("not applicable") for c in checks)
     assert overall_status([*checks, {"status": PASS}]) == PASS
+
+
+def test_the_probe_cannot_read_the_sentence_off_who_says_it():
+    """Each speaker says mostly one sentence and the features carry only the speaker: tested on unseen speakers, the
+    probe is near chance (clip-level folds would score near 100 %)."""
+    t = table()
+    parity = t["speaker"].str[1:].astype(int) % 2
+    rng = np.random.default_rng(3)
+    codes = np.where(rng.random(len(t)) < 0.9, np.where(parity == 0, "01", "02"), np.where(parity == 0, "02", "01"))
+    speaker_only = features(t, 0.0)
+    result = lexical_probe(speaker_only, codes.astype(object), t["speaker"], n_permutations=0)
+    assert result["accuracy"] < 0.75
