@@ -1,0 +1,1 @@
+"""What the decision uses: one controlled acoustic change at a time, verified, against identity resynthesis."""
