@@ -48,7 +48,7 @@ def _fold_key(run: Any, path: str) -> Any:
 
 
 def _variants(run: Any, waveform: np.ndarray, edits: dict[str, Callable]) -> tuple[dict, dict, dict]:
-    """Each edit's cut clip (or the reason it does not apply) and what it measured (gain, length)."""
+    """Each edit's cut clip (or the reason it does not apply) and what it measured (length, RMS level change)."""
     clips, skipped, measured = {}, {}, {}
     for name, edit in edits.items():
         try:
@@ -57,9 +57,9 @@ def _variants(run: Any, waveform: np.ndarray, edits: dict[str, Callable]) -> tup
         except (EditSkipped, AudioError) as error:
             skipped[name] = str(error)
             continue
-        gain = applied_gain_db(waveform, edited)
+        level = applied_gain_db(waveform, edited)  # RMS over the whole clip: the gain edits' applied gain
         measured[name] = {"duration_s": round(edited.size / SAMPLE_RATE, 4),
-                          "gain_db": round(gain, 3) if np.isfinite(gain) else None}
+                          "level_change_db": round(level, 3) if np.isfinite(level) else None}
     return clips, skipped, measured
 
 
@@ -135,14 +135,15 @@ def edit_check(model: str, title: str, edit: str, records: Sequence[dict]) -> di
     low, high = wilson(flips, n)
     clow, chigh = wilson(cflips, cn)
     status = flip_status(flips, n, cflips, cn)
+    levels = [r["edits"][edit]["level_change_db"] for r in scored if r["edits"][edit]["level_change_db"] is not None]
     what = EDIT_TITLES.get(edit, edit)
     if n:
         figure = (f"{flips}/{n} labels flipped ({rate:.0%}, 95 % CI {low:.0%}-{high:.0%}) vs {cflips}/{cn} under the "
                   f"null edit (1-sample shift, CI {clow:.0%}-{chigh:.0%}); mean |Δp| of the original label {dp:.3f} vs "
-                  f"{cdp:.3f}; {EDIT_RULE}")
+                  f"{cdp:.3f}" + (f"; applied gain {np.mean(levels):+.2f} dB on average (never clipped)"
+                                   if edit.startswith("gain") and levels else "") + f"; {EDIT_RULE}")
     else:
         figure = f"no clip could be edited ({what}); nothing to judge"
-    gains = [r["edits"][edit]["gain_db"] for r in scored if r["edits"][edit]["gain_db"] is not None]
     skipped = [{"clip": r["clip"], "reason": r["skipped"][edit]} for r in records if edit in r["skipped"]]
     evidence = [{"clip": r["clip"], "fold": r["fold"], "original": r["original"], "edited": r["edits"][edit],
                  "control": r["edits"][NULL_EDIT]} for r in scored]
@@ -150,7 +151,7 @@ def edit_check(model: str, title: str, edit: str, records: Sequence[dict]) -> di
                  EVIDENCE, json_pointer("shortcuts", "edits", model, edit), control=control, model=model, edit=edit,
                  kind="edit", n_clips=n, flips=flips, control_flips=cflips, control_n=cn,
                  interval=[low, high], control_interval=[clow, chigh], delta_p=dp, control_delta_p=cdp,
-                 mean_gain_db=float(np.mean(gains)) if gains else None, rule=EDIT_RULE, null_edit=NULL_EDIT,
+                 mean_level_change_db=float(np.mean(levels)) if levels else None, rule=EDIT_RULE, null_edit=NULL_EDIT,
                  skipped=skipped, clips=evidence)
 
 

@@ -117,7 +117,7 @@ def test_a_model_keyed_on_high_frequencies_fails_the_telephone_check(battery):
 def test_a_level_keyed_model_fails_gain_up_and_a_band_shape_model_passes_everything(battery):
     checks = by_id(battery)
     assert checks["shortcut.gain_up.level"]["status"] == FAIL
-    assert checks["shortcut.gain_up.level"]["mean_gain_db"] == pytest.approx(6.0, abs=0.05)
+    assert checks["shortcut.gain_up.level"]["mean_level_change_db"] == pytest.approx(6.0, abs=0.05)
     assert checks["shortcut.gain_down.level"]["status"] == PASS  # quieter only moves it further from its threshold
     assert {checks[f"shortcut.{e}.shape"]["status"] for e in EDITS} == {PASS}
     assert checks["shortcut.telephone.level"]["control"] == 0.0
