@@ -136,7 +136,7 @@ def lexical_checks(run: Any, models: Sequence[str], *, features: RunFeatures | N
     out = []
     for name in models:
         title = model_title(run, name)
-        probe_name = f"{title}: the sentence spoken is not what it reads"
+        probe_name = f"{title}: the sentence is not readable from what its heads read"
         uar_name = f"{title}: emotion UAR does not depend on the sentence"
         probe_ptr, uar_ptr = (json_pointer("shortcuts", "lexical", name, part) for part in ("probe", "uar"))
         if codes is None:

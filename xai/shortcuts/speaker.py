@@ -28,7 +28,8 @@ from seraudit.xai.audit.checks import check, json_pointer
 from seraudit.xai.shortcuts.battery import EVIDENCE
 from seraudit.xai.shortcuts.features import RunFeatures, run_features
 from seraudit.xai.shortcuts.probe import out_of_fold, permuted, probe_accuracy
-from seraudit.xai.shortcuts.rules import GAP_RULE, MIN_UAR_GAP, PROBE_RULE, gap_status, probe_status, uar, wilson
+from seraudit.xai.shortcuts.rules import (GAP_RULE, MIN_UAR_GAP, PROBE_RULE, SKIPPED, gap_status, probe_status, uar,
+                                          wilson)
 
 N_SPLITS = 5
 
@@ -41,19 +42,26 @@ def model_title(run: Any, name: str) -> str:
     return str(rec.get("display_name") or model_display(name))
 
 
+def _skipped(check_id: str, name: str, model: str, reason: str, pointer: str) -> dict[str, Any]:
+    """A check that does not apply here, with its reason (status ``"skipped"``: never part of the worst status)."""
+    return check(check_id, name, SKIPPED, None, None, f"not applicable: {reason}", EVIDENCE, pointer, model=model,
+                 reason=reason)
+
+
 def speaker_probe(x: np.ndarray, speakers: Sequence, *, n_splits: int = N_SPLITS, n_permutations: int = 10,
                   seed: int = 0) -> dict[str, Any]:
     """Speaker identity from clip features: stratified k-fold accuracy, chance 1 / speakers, permuted refits."""
     from sklearn.model_selection import StratifiedKFold
 
     speakers = np.asarray(speakers).astype(str)
-    counts = np.unique(speakers, return_counts=True)[1]
+    names, counts = np.unique(speakers, return_counts=True)
+    rows = np.flatnonzero(np.isin(speakers, names[counts >= 2]))  # a speaker of one clip cannot be both trained and tested
+    counts = counts[counts >= 2]
+    if len(counts) < 2:
+        raise ValueError("a speaker probe needs two speakers with two clips each or more")
     k = int(min(n_splits, counts.min()))
-    if k < 2 or len(counts) < 2:
-        raise ValueError(f"a speaker probe needs two speakers with two clips each (got {len(counts)} speaker(s), "
-                         f"fewest clips {counts.min() if len(counts) else 0})")
-    splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(speakers)), speakers))
-    result = probe_accuracy(x, speakers, splits, n_permutations=n_permutations, seed=seed)
+    splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, speakers[rows]))
+    result = probe_accuracy(np.asarray(x)[rows], speakers[rows], splits, n_permutations=n_permutations, seed=seed)
     return {**result, "chance": 1.0 / len(counts), "n_speakers": int(len(counts)), "n_splits": k,
             "interval": list(wilson(result["correct"], result["n"]))}
 
@@ -115,20 +123,27 @@ def speaker_checks(run: Any, models: Sequence[str], *, features: RunFeatures | N
     out = []
     for name in models:
         x, title = features.features[name], model_title(run, name)
-        probe = speaker_probe(x, features.speakers, n_permutations=n_permutations, seed=seed)
+        probe_name, norm_name = (f"{title}: who speaks is not readable from what its heads read",
+                                 f"{title}: emotion does not hinge on who speaks")
+        probe_ptr, norm_ptr = (json_pointer("shortcuts", "speaker", name, part) for part in ("probe", "normalised"))
+        try:
+            probe = speaker_probe(x, features.speakers, n_permutations=n_permutations, seed=seed)
+            norm = normalised_uar(x, features.y, features.speakers, folds, seed=seed)
+        except ValueError as error:
+            out += [_skipped(f"shortcut.speaker_probe.{name}", probe_name, name, str(error), probe_ptr),
+                    _skipped(f"shortcut.speaker_norm.{name}", norm_name, name, str(error), norm_ptr)]
+            continue
         status = probe_status(probe["correct"], probe["n"], probe["permuted"])
         low, high = probe["interval"]
         figure = (f"speaker named from the features the heads read in {probe['accuracy']:.0%} of {probe['n']} clips "
                   f"(95 % CI {low:.0%}-{high:.0%}; {probe['n_speakers']} speakers, chance {probe['chance']:.0%}; "
                   f"permuted-label refits {probe['permuted_mean']:.0%}, 95th percentile {probe['permuted_q95']:.0%}); "
                   f"{PROBE_RULE}")
-        out.append(check(f"shortcut.speaker_probe.{name}", f"{title}: who speaks is readable from its features",
-                         status, probe["accuracy"], probe["permuted_q95"], figure, EVIDENCE,
-                         json_pointer("shortcuts", "speaker", name, "probe"), control=probe["permuted_mean"],
+        out.append(check(f"shortcut.speaker_probe.{name}", probe_name, status, probe["accuracy"], probe["permuted_q95"],
+                         figure, EVIDENCE, probe_ptr, control=probe["permuted_mean"],
                          model=name, kind="speaker", chance=probe["chance"], interval=probe["interval"],
                          n_clips=probe["n"], n_speakers=probe["n_speakers"], permuted=probe["permuted"],
                          taps=features.taps.get(name), rule=PROBE_RULE))
-        norm = normalised_uar(x, features.y, features.speakers, folds, seed=seed)
         low, high = norm["interval"]
         beyond = low > max(0.0, norm["control_gap"])
         model_uar = ((run.results.get("models", {}).get(name) or {}).get("uar") or {}).get("pooled")
@@ -137,9 +152,8 @@ def speaker_checks(run: Any, models: Sequence[str], *, features: RunFeatures | N
                   f"[{low:+.1f}, {high:+.1f}]) on the run's {norm['n_folds']} speaker-independent folds; control "
                   f"(random groups) {norm['control_gap']:+.1f}"
                   + ("" if model_uar is None else f"; the model's own out-of-fold UAR {model_uar:.1f}") + f"; {GAP_RULE}")
-        out.append(check(f"shortcut.speaker_norm.{name}", f"{title}: emotion does not hinge on who speaks",
-                         gap_status(norm["gap"], beyond), norm["gap"], MIN_UAR_GAP, figure, EVIDENCE,
-                         json_pointer("shortcuts", "speaker", name, "normalised"), control=norm["control_gap"],
+        out.append(check(f"shortcut.speaker_norm.{name}", norm_name, gap_status(norm["gap"], beyond), norm["gap"],
+                         MIN_UAR_GAP, figure, EVIDENCE, norm_ptr, control=norm["control_gap"],
                          model=name, kind="speaker", interval=norm["interval"], uar_plain=norm["uar_plain"],
                          uar_normalised=norm["uar_normalised"], uar_control=norm["uar_control"],
                          model_uar=model_uar, n_clips=norm["n"], rule=GAP_RULE))

@@ -77,3 +77,12 @@ def test_the_checks_read_as_the_rules_say(speaker_scale, probe_status, norm_stat
     assert probe["status"] == probe_status and norm["status"] == norm_status
     assert probe["threshold"] == pytest.approx(np.quantile(probe["permuted"], 0.95))
     assert norm["threshold"] == 10.0 and norm["model_uar"] == 50.0 and "Model M" in norm["name"]
+
+
+def test_a_corpus_too_small_to_probe_gives_skipped_checks_not_an_error():
+    x, y, speakers = corpus(speaker_scale=1.0, emotion_scale=0.6)
+    one_clip_each = np.flatnonzero(np.r_[True, speakers[1:] != speakers[:-1]])  # the first clip of every speaker
+    features = RunFeatures(table=None, labels=[], y=y[one_clip_each], speakers=speakers[one_clip_each],
+                           features={"m": x[one_clip_each]})
+    checks = speaker_checks(Run(), ["m"], features=features, n_permutations=2)
+    assert [c["status"] for c in checks] == ["skipped", "skipped"] and "two clips" in checks[0]["reason"]
