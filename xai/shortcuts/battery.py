@@ -28,7 +28,7 @@ from seraudit.core.errors import AudioError, SerauditError
 from seraudit.xai.audit.checks import check, json_pointer
 from seraudit.xai.explainers.perturbation import ClipScorer
 from seraudit.xai.shortcuts.edits import EDIT_TITLES, EDITS, NULL_EDIT, NULL_EDIT_FN, EditSkipped, applied_gain_db
-from seraudit.xai.shortcuts.rules import EDIT_RULE, MIN_FLIP_SHARE, flip_status, wilson
+from seraudit.xai.shortcuts.rules import EDIT_RULE, MIN_FLIP_SHARE, SKIPPED, flip_status, wilson
 
 #: Where the report shows the shortcut checks (the lead's report section).
 EVIDENCE = "index.html#shortcuts"
@@ -123,6 +123,12 @@ def edit_battery(run: Any, paths: Sequence[str | os.PathLike], models: Sequence[
             "null_edit": NULL_EDIT, "rule": EDIT_RULE}
 
 
+def records_skipped(records: Sequence[dict], edit: str) -> str:
+    """Why an edit left clips out, the first reason and how many share the edit."""
+    reasons = [r["skipped"][edit] for r in records if edit in r["skipped"]]
+    return f"{reasons[0]}{' ...' if len(reasons) > 1 else ''}" if reasons else ""
+
+
 def edit_check(model: str, title: str, edit: str, records: Sequence[dict]) -> dict[str, Any]:
     """The check of one edit for one model, from its per-clip records (`edit_battery`'s ``clips[model]``)."""
     scored = [r for r in records if edit in r["edits"]]
@@ -140,10 +146,13 @@ def edit_check(model: str, title: str, edit: str, records: Sequence[dict]) -> di
     if n:
         figure = (f"{flips}/{n} labels flipped ({rate:.0%}, 95 % CI {low:.0%}-{high:.0%}) vs {cflips}/{cn} under the "
                   f"null edit (1-sample shift, CI {clow:.0%}-{chigh:.0%}); mean |Δp| of the original label {dp:.3f} vs "
-                  f"{cdp:.3f}" + (f"; applied gain {np.mean(levels):+.2f} dB on average (never clipped)"
-                                   if edit.startswith("gain") and levels else "") + f"; {EDIT_RULE}")
+                  f"{cdp:.3f}" + (f"; {len(records) - n} clip(s) left out ({records_skipped(records, edit)})"
+                                   if n < len(records) else "") + f"; {EDIT_RULE}")
+    elif records:
+        status = SKIPPED
+        figure = f"not applicable: no clip could be edited ({what}): {records[0]['skipped'].get(edit, 'no reason')}"
     else:
-        figure = f"no clip could be edited ({what}); nothing to judge"
+        figure = f"no clip could be scored ({what}); nothing to judge"
     skipped = [{"clip": r["clip"], "reason": r["skipped"][edit]} for r in records if edit in r["skipped"]]
     evidence = [{"clip": r["clip"], "fold": r["fold"], "original": r["original"], "edited": r["edits"][edit],
                  "control": r["edits"][NULL_EDIT]} for r in scored]

@@ -16,10 +16,12 @@ keyed by a stable name (the check ids and the self-test read them):
   `TRIM_MARGIN_S` (0.1 s) before the first and after the last voiced frame, so unvoiced
   onsets and codas (/k/, /s/) stay; a clip with no voiced frame cannot be trimmed
   (`EditSkipped`);
-* ``gain_up`` / ``gain_down``: +6 / -6 dB. The loader clips samples to [-1, 1], and a clipped
-  waveform is another edit (distortion), so ``gain_up`` never clips: a clip whose peak
-  leaves less than 6 dB of headroom is raised only up to a peak of `MAX_PEAK` (-0.09 dBFS),
-  and `applied_gain_db` measures the gain a clip actually got (the battery records it);
+* ``gain_up`` / ``gain_down``: exactly +6 / -6 dB. The loader clips samples to [-1, 1], and a
+  clipped waveform is another edit (distortion), so ``gain_up`` never clips: a clip whose peak
+  leaves less than 6 dB of headroom below `MAX_PEAK` (-0.09 dBFS) is not raised at all
+  (`EditSkipped`, with its peak), rather than raised by less and read as +6 dB. Peak-normalised
+  corpora (the shared EmoDB copy) leave almost no clip the headroom, so there ``gain_down``
+  carries the level question; `applied_gain_db` measures the gain from the two waveforms;
 * ``telephone``: the 300-3400 Hz telephone band, a 4th-order Butterworth band-pass
   (second-order sections) run forwards and backwards (``sosfiltfilt``: zero phase, so no
   delay moves the speech against its patches; the effective order doubles).
@@ -92,13 +94,14 @@ def _gain(waveform: np.ndarray, db: float) -> np.ndarray:
     x = _mono(waveform)
     factor = 10.0 ** (db / 20.0)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak * factor > MAX_PEAK and peak > 0:
-        factor = max(MAX_PEAK / peak, min(factor, 1.0))  # as much of the gain as the headroom allows, never clipping
+    if peak * factor > MAX_PEAK:
+        raise EditSkipped(f"peak {20 * np.log10(peak):.1f} dBFS leaves {20 * np.log10(MAX_PEAK / peak):.1f} dB of "
+                          f"headroom: {db:+g} dB would clip")
     return x * factor
 
 
 def gain_up(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """+`GAIN_DB` dB, limited to the clip's headroom (peak at most `MAX_PEAK`): never clipped."""
+    """Exactly +`GAIN_DB` dB; a clip without the headroom (peak above `MAX_PEAK` after it) is skipped, never clipped."""
     return _gain(waveform, GAIN_DB)
 
 

@@ -136,3 +136,12 @@ def test_edit_checks_returns_the_checks(waves):
     run = FakeRun(waves)
     checks = edit_checks(run, list(waves)[:2], ["shape"])
     assert [c["id"] for c in checks] == [f"shortcut.{e}.shape" for e in EDITS]
+
+
+def test_clips_without_headroom_are_left_out_of_gain_up_and_the_check_says_why(waves):
+    loud = {name: wave / np.max(np.abs(wave)) * 0.9 for name, wave in list(waves.items())[:2]}
+    checks = {c["id"]: c for c in edit_checks(FakeRun(loud), list(loud), ["shape"])}
+    up = checks["shortcut.gain_up.shape"]
+    assert up["status"] == "skipped" and up["value"] is None and len(up["skipped"]) == 2
+    assert "would clip" in up["figure"] and "would clip" in up["skipped"][0]["reason"]
+    assert checks["shortcut.gain_down.shape"]["n_clips"] == 2  # the other edits are judged as usual
