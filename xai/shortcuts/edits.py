@@ -95,8 +95,8 @@ def _gain(waveform: np.ndarray, db: float) -> np.ndarray:
     factor = 10.0 ** (db / 20.0)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak * factor > MAX_PEAK:
-        raise EditSkipped(f"peak {20 * np.log10(peak):.1f} dBFS leaves {20 * np.log10(MAX_PEAK / peak):.1f} dB of "
-                          f"headroom: {db:+g} dB would clip")
+        raise EditSkipped(f"peak {20 * np.log10(peak):.1f} dBFS: {db:+g} dB would clip (it needs a peak at or below "
+                          f"{20 * np.log10(MAX_PEAK) - db:.1f} dBFS)")
     return x * factor
 
 
