@@ -71,12 +71,14 @@ def hierarchical_interval(values: np.ndarray, speakers: Sequence[Any], level: fl
     for i, s in enumerate(speakers):
         groups[s if s is not None else f"clip-{i}"].append(i)
     rows = [np.asarray(g) for g in groups.values()]
+    n_groups = len(rows)
     rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for b in range(n_boot):
-        picked = rng.integers(0, len(rows), len(rows))
-        draw = np.concatenate([rows[p][rng.integers(0, len(rows[p]), len(rows[p]))] for p in picked])
-        means[b] = values[draw].mean()
+    # Draw b picks n_groups speakers; its k-th pick uses its own resample of that speaker's clips (sums[g, b, k]).
+    sums = np.stack([values[r][rng.integers(0, r.size, (n_boot, n_groups, r.size))].sum(-1) for r in rows])
+    sizes = np.array([r.size for r in rows])
+    picked = rng.integers(0, n_groups, (n_boot, n_groups))
+    totals = sums[picked, np.arange(n_boot)[:, None], np.arange(n_groups)[None, :]].sum(1)
+    means = totals / sizes[picked].sum(1)
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
