@@ -17,6 +17,8 @@ COMMAND_MODULES: list[str] = [
     "explain",
     "report",
     "audit_all",
+    "intervene",
+    "selftest",
 ]
 
 

@@ -247,10 +247,13 @@ def model_randomisation(
         reinitialise_layers(randomised.keras_model, new, seed=seed + stage)
         done.update(new)
         _forget_compiled(randomised)
-        probability = float(randomised.predict_clip(clip).probabilities[target])
-        for name, explainer in explainers.items():
+        with _own_memo(randomised):
+            probability = float(randomised.predict_clip(clip).probabilities[target])
+            current_maps = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
+                            for name, explainer in explainers.items()}
+        for name in explainers:
             reference = np.asarray(originals[name].clip_map)
-            current = np.asarray(explainer.explain(randomised, clip, target).clip_map)
+            current = current_maps[name]
             last_maps[name] = current
             rows.append(
                 {
@@ -273,13 +276,27 @@ def model_randomisation(
         reinitialise_layers(randomised.keras_model, stages[-1][1], seed=seed + CONTROL_SEED_OFFSET)
         _forget_compiled(randomised)
         last = len(stages) - 1
-        for name, explainer in explainers.items():
-            other = np.asarray(explainer.explain(randomised, clip, target).clip_map)
-            floor = map_similarity(last_maps[name], other)
+        with _own_memo(randomised):
+            others = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
+                      for name, explainer in explainers.items()}
+        for name in explainers:
+            floor = map_similarity(last_maps[name], others[name])
             for row in rows:
                 if row["method"] == name and row["stage"] == last:
                     row["control"], row["threshold"] = floor, randomisation_threshold(floor)
     return pd.DataFrame(rows)
+
+
+def _own_memo(randomised):
+    """The randomised copy's towers computed once per distinct patch while its weights stay as drawn.
+
+    Occlusion and LIME leave most patches of a clip untouched in each variant; with a memo
+    keyed by this draw's tower weights those patches are embedded once per stage, as the
+    audit does for the trained towers. Objects without towers pass through unchanged.
+    """
+    from seraudit.ensemble.inference.shared_backbones import sharing_backbones
+
+    return sharing_backbones([randomised])
 
 
 def _forget_compiled(model) -> None:
