@@ -10,7 +10,7 @@ from seraudit.cli import build_parser
 
 # The sub-commands the README documents, in its order (the command table under "The command line").
 DOCUMENTED_COMMANDS = ["fetch-corpus", "check-weights", "embed", "train", "evaluate", "compare", "predict", "explain",
-                       "report", "audit-all"]
+                       "report", "audit-all", "intervene", "selftest"]
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
