@@ -239,6 +239,7 @@ def model_randomisation(
 
     stages = randomisation_stages(model, n_blocks)
     randomised = model_copy(model)
+    frozen = FrozenBelow(model, [layers for _, layers in stages]) if stages and hasattr(model, "keras_model") else None
     done: set[str] = set()
     rows = []
     last_maps: dict[str, np.ndarray] = {}
@@ -247,10 +248,11 @@ def model_randomisation(
         reinitialise_layers(randomised.keras_model, new, seed=seed + stage)
         done.update(new)
         _forget_compiled(randomised)
-        with _own_memo(randomised):
-            probability = float(randomised.predict_clip(clip).probabilities[target])
-            current_maps = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
-                            for name, explainer in explainers.items()}
+        if frozen is not None:
+            frozen.install(randomised, stage)
+        probability = float(randomised.predict_clip(clip).probabilities[target])
+        current_maps = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
+                        for name, explainer in explainers.items()}
         for name in explainers:
             reference = np.asarray(originals[name].clip_map)
             current = current_maps[name]
@@ -276,9 +278,10 @@ def model_randomisation(
         reinitialise_layers(randomised.keras_model, stages[-1][1], seed=seed + CONTROL_SEED_OFFSET)
         _forget_compiled(randomised)
         last = len(stages) - 1
-        with _own_memo(randomised):
-            others = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
-                      for name, explainer in explainers.items()}
+        if frozen is not None:
+            frozen.install(randomised, last)
+        others = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
+                  for name, explainer in explainers.items()}
         for name in explainers:
             floor = map_similarity(last_maps[name], others[name])
             for row in rows:
@@ -287,16 +290,97 @@ def model_randomisation(
     return pd.DataFrame(rows)
 
 
-def _own_memo(randomised):
-    """The randomised copy's towers computed once per distinct patch while its weights stay as drawn.
+def _parents(layer) -> list[str]:
+    """Names of the layers whose outputs `layer` reads (a flat graph calls each layer once)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    return [parent.operation.name for parent in nodes[0].parent_nodes] if nodes else []
 
-    Occlusion and LIME leave most patches of a clip untouched in each variant; with a memo
-    keyed by this draw's tower weights those patches are embedded once per stage, as the
-    audit does for the trained towers. Objects without towers pass through unchanged.
+
+def frontier_layers(keras_model, changed: Sequence[str]) -> list[str]:
+    """Where the unchanged part of the graph ends: layers not downstream of `changed` whose outputs feed one that is.
+
+    Re-initialising `changed` alters those layers and everything they feed; every other
+    layer computes what the trained model computes, so its outputs can be taken from the
+    trained graph.
     """
-    from seraudit.ensemble.inference.shared_backbones import sharing_backbones
+    changed = set(changed)
+    upper: set[str] = set()
+    layers = list(keras_model.layers)
+    grew = True
+    while grew:  # to a fixpoint, whatever the order of `layers`
+        grew = False
+        for layer in layers:
+            if layer.name not in upper and (layer.name in changed or any(p in upper for p in _parents(layer))):
+                upper.add(layer.name)
+                grew = True
+    frontier: list[str] = []
+    for layer in layers:
+        if layer.name in upper:
+            frontier += [p for p in _parents(layer) if p not in upper and p not in frontier]
+    return frontier
 
-    return sharing_backbones([randomised])
+
+#: Memory the frozen part's outputs may hold per clip before the memo empties itself.
+FROZEN_MEMO_BYTES = 512 * 2**20
+
+
+class FrozenBelow:
+    """The trained part of a randomised copy computed once per distinct patch, shared by every stage and the control.
+
+    The cascade re-initialises the head and then the top blocks; all layers below the
+    lowest re-initialised block keep the trained weights. Their outputs (the *frontier*
+    of each stage) come from one pass of the trained graph per distinct patch (the
+    perturbation methods score the same seeded variants at every stage), and each
+    stage only runs its re-initialised upper part. Gradient methods read the copy's
+    own graph and are unaffected. The maps are those of the randomised model: only
+    where its unchanged layers' outputs come from differs.
+    """
+
+    def __init__(self, model, stage_layers: Sequence[Sequence[str]]):
+        import keras
+        import tensorflow as tf
+
+        from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo, weights_digest
+
+        km = model.keras_model
+        self.frontiers = [frontier_layers(km, layers) for layers in stage_layers]
+        self.names = list(dict.fromkeys(name for frontier in self.frontiers for name in frontier))
+        outputs = [km.get_layer(name).output for name in self.names]
+        self.shapes = [tuple(int(d) for d in t.shape[1:]) for t in outputs]
+        sizes = [int(np.prod(shape)) for shape in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        lower = keras.Model(km.inputs, outputs)
+        spec = [tf.TensorSpec([None, *km.input_shape[1:]], tf.float32)]
+
+        def flat(x):
+            parts = lower(x, training=False)
+            parts = parts if isinstance(parts, (list, tuple)) else [parts]
+            return tf.concat([tf.reshape(t, [tf.shape(t)[0], -1]) for t in parts], axis=1)
+
+        self.lower_fn = tf.function(flat, input_signature=spec, reduce_retracing=True)
+        self.digest = "frozen:" + weights_digest(lower.weights) + ":" + ",".join(self.names)
+        self.memo = EmbeddingMemo(max_entries=max(64, FROZEN_MEMO_BYTES // max(int(self.offsets[-1]) * 4, 1)))
+
+    def install(self, randomised, stage: int) -> None:
+        """Route the copy's patch predictions through the frozen outputs and stage `stage`'s upper part."""
+        import keras
+        import tensorflow as tf
+
+        km = randomised.keras_model
+        frontier = self.frontiers[stage]
+        upper = keras.Model([km.get_layer(name).output for name in frontier], km.output)
+        picks = [(int(self.offsets[self.names.index(n)]), int(self.offsets[self.names.index(n) + 1]),
+                  self.shapes[self.names.index(n)]) for n in frontier]
+
+        def head(flat):
+            parts = [tf.reshape(flat[:, a:b], [-1, *shape]) for a, b, shape in picks]
+            return upper(parts if len(parts) > 1 else parts[0], training=False)
+
+        head_fn = tf.function(head, input_signature=[tf.TensorSpec([None, int(self.offsets[-1])], tf.float32)],
+                              reduce_retracing=True)
+        randomised._split_fns = ({"frozen": self.lower_fn}, head_fn)
+        randomised.tower_digests = {"frozen": self.digest}
+        randomised.embedding_memo = self.memo
 
 
 def _forget_compiled(model) -> None:

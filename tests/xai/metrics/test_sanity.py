@@ -183,3 +183,27 @@ def test_a_negated_map_is_not_a_changed_map(model, clip, make_attribution):
                                 control=False)
     assert negated.similarity.tolist() == pytest.approx(plain.similarity.tolist())  # sign-free: the same figure
     assert negated.spearman.tolist() == pytest.approx((-plain.spearman).tolist())  # the signed one would "pass" it
+
+
+def test_the_frontier_is_where_the_unchanged_graph_ends(model):
+    from seraudit.xai.metrics.sanity import frontier_layers
+
+    stages = dict(randomisation_stages(model, n_blocks=2))
+    assert frontier_layers(model.keras_model, stages["head"]) == ["tiny_head_standardize"]
+    assert frontier_layers(model.keras_model, stages["head + top 1 block"]) == ["tiny_pw2"]
+    assert frontier_layers(model.keras_model, stages["head + top 2 blocks"]) == ["tiny_bn1"]
+
+
+def test_perturbation_maps_are_the_same_whether_the_frozen_part_is_shared_or_recomputed(model, clip, monkeypatch):
+    """Taking the unchanged layers' outputs from the trained graph must not change any stage's map."""
+    from seraudit.xai.explainers.registry import make_explainer
+    from seraudit.xai.metrics import sanity
+
+    occlusion = {"occlusion": make_explainer("occlusion")}
+    shared = model_randomisation(model, occlusion, clip, target=1, n_blocks=2, seed=0)
+    monkeypatch.setattr(sanity, "FrozenBelow", lambda *args: None)
+    recomputed = model_randomisation(model, occlusion, clip, target=1, n_blocks=2, seed=0)
+    np.testing.assert_allclose(shared.similarity, recomputed.similarity, atol=1e-6)
+    np.testing.assert_allclose(shared.control, recomputed.control, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(shared.target_probability, recomputed.target_probability, rtol=1e-5)
+    assert shared.similarity.iloc[0] > shared.similarity.iloc[-1]  # the stages did change the model
