@@ -6,6 +6,7 @@ The metrics are whatever `xai.metrics.registry` holds: this module names none of
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -13,7 +14,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from seraudit.core.constants import SAMPLE_RATE
+from seraudit.xai.attribution import Attribution
 from seraudit.xai.audit.clip_identity import ClipSpec, clip_id_for
+from seraudit.xai.audit.folder import clip_dir
 from seraudit.xai.metrics.base import Metric, MetricContext, MetricResult
 
 Scores = dict[tuple[str, str], dict[str, MetricResult]]  # (model, method) -> metric id -> result
@@ -137,17 +140,28 @@ def audit_clip(
     )
 
 
+def saved_map(out_dir: str | os.PathLike | None, record: dict[str, Any], model: str, method: str) -> Attribution | None:
+    """The attribution the audit wrote for (clip, model, method), or None when it has none on disk."""
+    entry = (record.get("methods", {}).get(model) or {}).get(method) or {}
+    if out_dir is None or not entry.get("attribution"):
+        return None
+    path = clip_dir(out_dir, record["id"]) / entry["attribution"]
+    return Attribution.load(path) if path.is_file() else None
+
+
 def score_sampled_clips(
     models: Sequence[Any],
     records: Sequence[dict[str, Any]],
     settings: Any,
     load_features: Callable[[str], Any],
+    out_dir: str | os.PathLike | None = None,
 ) -> tuple[list[tuple[str, str, str, MetricResult]], dict[str, Any]]:
     """The costly metrics (``on_every_clip`` False: model randomisation) on the first ``settings.sanity_clips`` records.
 
-    Each clip is explained again (same methods, the target its record names) to give the
-    metrics the originals they compare with. Returns every ``(clip id, model, method,
-    result)`` and each metric's long-standing index entry by its ``index_key``.
+    The metrics compare with the maps the audit saved for each clip (read from `out_dir`,
+    the audit folder); a map that is not there is computed again (same method, the target
+    its record names). Returns every ``(clip id, model, method, result)`` and each metric's
+    long-standing index entry by its ``index_key``.
     """
     from seraudit.xai.explainers.perturbation import resolve_target
     from seraudit.xai.metrics.registry import build_metrics
@@ -165,7 +179,8 @@ def score_sampled_clips(
         for model in (models(record) if callable(models) else models):  # per record: the models that explained it
             first = next(iter(record["methods"].get(model.name, {}).values()), None)
             target = resolve_target(model, features, None if first is None else int(first["target"]))
-            originals = {name: explainer.explain(model, features, target) for name, explainer in explainers.items()}
+            originals = {name: saved_map(out_dir, record, model.name, name) or explainer.explain(model, features, target)
+                         for name, explainer in explainers.items()}
             for method, attribution in originals.items():
                 context = MetricContext(model, features, attribution, originals, explainers, shared)
                 scored += [(record["id"], model.name, method, score(m, context)) for m in metrics]

@@ -322,7 +322,7 @@ def run_audit(
     records, audit_failures, reused = collect(sorting, computed, bar)
     bar.close()
     aggregated = [r for r in records if in_aggregates(r)]
-    sampled, entries = score_sampled_clips(chooser.for_record, aggregated, settings, load_features)
+    sampled, entries = score_sampled_clips(chooser.for_record, aggregated, settings, load_features, out_dir)
     index = audit_index(
         models, records, [*failures, *audit_failures], settings, sampled=sampled, entries=entries,
         probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,

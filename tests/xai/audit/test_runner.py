@@ -208,3 +208,27 @@ def test_model_randomisation_on_the_first_clips_keeps_its_numbers_and_joins_the_
     randomised = checks["gradcam changes when Ensemble (feature fusion) is randomised"]
     assert randomised["evidence"] == "index.html#metric-model_randomisation"  # the report's section of that metric
     assert not any(name.startswith("model-randomisation check") for name in checks)
+
+
+def test_model_randomisation_compares_with_the_maps_the_audit_saved(tone_model, tone_clip, speech_wav, tmp_path):
+    """The check asks whether *the audit's* maps depend on the weights: it reads them, it does not redraw them."""
+    from seraudit.xai.attribution import Attribution
+
+    settings = AuditSettings(methods=("gradcam",), probe=False, faithfulness_steps=2, faithfulness_random=1,
+                             sanity_clips=1, sanity_blocks=1)
+
+    def head_stage(index):
+        return next(s["similarity"] for s in index["sanity"]["stages"] if s["stage"] == 0)
+
+    audit = tmp_path / "audit"
+    first = run_audit([tone_model], [ClipSpec(str(speech_wav))], audit, settings,
+                      load_features=lambda _path: tone_clip, progress=False)
+    record = json.loads((audit / first["clips"][0]["dir"] / "clip.json").read_text())
+    saved = audit / first["clips"][0]["dir"] / record["methods"]["ensemble"]["gradcam"]["attribution"]
+    attribution = Attribution.load(saved)
+    noise = np.random.default_rng(5).random(np.shape(attribution.clip_map))
+    Attribution(**{**vars(attribution), "clip_map": noise}).save(saved)  # the map on disk is now unrelated noise
+    second = run_audit([tone_model], [ClipSpec(str(speech_wav))], audit, settings,
+                       load_features=lambda _path: tone_clip, progress=False)
+    assert abs(head_stage(second)) < 0.1  # compared with the saved map (noise: no rank in common), not a fresh one
+    assert head_stage(first) > head_stage(second) + 0.1
