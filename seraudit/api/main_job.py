@@ -45,12 +45,14 @@ def main_job(corpus: str, data: str | os.PathLike, out: str | os.PathLike, *,
              sanity: int = audit_plan.DEFAULT_SANITY_CLIPS, models_dir: str | None = None,
              allow_untrained: Sequence[str] = (), download: bool = True, max_clips: int | None = None,
              strict: bool = False, self_contained: bool = False, redact_paths: bool = False, progress: bool = True,
-             engine: Any = None, log: Callable[[str], None] = _stderr) -> MainJob:
+             engine: Any = None, interventions: bool = True, log: Callable[[str], None] = _stderr) -> MainJob:
     """Train (or reuse) a run of every model in `out`, audit `per_emotion` test clips per emotion, write the report.
 
     `log` receives one line per stage (default: standard error). eGeMAPS probing that
     cannot run on the corpus (e.g. too few speakers per emotion in a quick run) is
-    skipped with its reason in `MainJob.probing_skipped`; the audit goes on.
+    skipped with its reason in `MainJob.probing_skipped`; the audit goes on. What the decision
+    uses is asked of the audited clips next: the shortcut battery always, the verified acoustic
+    interventions unless `interventions` is False (`xai.audit.model_use`).
     """
     from seraudit.core.io import read_json, write_json
 
@@ -84,6 +86,9 @@ def main_job(corpus: str, data: str | os.PathLike, out: str | os.PathLike, *,
                              progress=progress, engine=engine, selection=audit_plan.selection_rule(per_emotion))
     rows = read_json(audit_dir / "metrics.json", "audit metrics").get("rows", [])
     phase.parts, phase.note = audit_parts(phase.seconds, rows, result.index)
+    with timings.time("what the model uses (interventions, shortcut battery)" if interventions
+                      else "what the model uses (shortcut battery)"):
+        result = model_use(trained_run, result, [m.name for m in models], interventions, models_dir, log)
     log("[3/3] writing the report")
     with timings.time("report"):
         page = report(trained_run, result, run_dir / audit_plan.REPORT_DIR, title=title, redact_paths=redact_paths)
@@ -92,6 +97,19 @@ def main_job(corpus: str, data: str | os.PathLike, out: str | os.PathLike, *,
                    redact_paths=redact_paths)
     write_json(run_dir / TIMINGS_FILE, timings.to_dict())
     return MainJob(trained_run, result, page, timings, reused, skipped)
+
+
+def model_use(run: Run, audited: Audit, models: Sequence[str], interventions: bool, models_dir: str | None,
+              log: Callable[[str], None]) -> Audit:
+    """The audit with what its models' decisions use added (`xai.audit.model_use.add_model_use`), opened again."""
+    from seraudit.xai.audit.model_use import add_model_use
+
+    paths = [clip["path"] for clip in audited.clips]
+    log(f"  what the decision uses: {'interventions and ' if interventions else ''}shortcut battery on "
+        f"{len(paths)} clip(s)")
+    if paths:
+        add_model_use(audited.path, run, paths, models, interventions=interventions, models_dir=models_dir)
+    return Audit.open(audited.path)
 
 
 def train_or_reuse(settings, run_dir: Path, timings: Timings, log: Callable[[str], None]) -> tuple[Run, bool]:

@@ -34,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_methods(parser)
     parser.add_argument("--sanity", type=int, default=audit_plan.DEFAULT_SANITY_CLIPS,
                         help=f"clips for the model-randomisation check (default: {audit_plan.DEFAULT_SANITY_CLIPS})")
+    parser.add_argument("--no-interventions", action="store_true",
+                        help="skip the acoustic interventions (F0, range, intensity, rate, tilt resynthesised and "
+                        "verified); the shortcut battery still runs")
     parser.add_argument("--max-clips", type=int, default=None, help="train on at most N clips (quick runs)")
     parser.add_argument("--self-contained", action="store_true", help="also write report-single/index.html with everything inlined")
     parser.add_argument("--redact-paths", action="store_true", help="the report shows file names only (default: paths "
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                    sanity=args.sanity, models_dir=args.models_dir, allow_untrained=args.allow_untrained,
                    download=not args.no_download, max_clips=args.max_clips, strict=args.strict,
                    self_contained=args.self_contained, redact_paths=args.redact_paths, progress=not args.quiet,
-                   engine=make_engine(args))
+                   engine=make_engine(args), interventions=not args.no_interventions)
     print(f"explained by: {explained_by_line(job.audit.index)}", file=sys.stderr)
     counts = job.audit.verdict()
     print("verdict: " + ", ".join(f"{n} {status}" for status, n in counts.items())
