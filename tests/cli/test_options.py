@@ -20,6 +20,8 @@ SHARED_FLAGS = {
     "explain": {"--quiet"},
     "report": set(),
     "audit-all": {*WEIGHTS, "--quiet"},
+    "intervene": {"--quiet"},
+    "selftest": {"--models-dir"},
 }
 # The least each sub-command needs to parse.
 REQUIRED = {
@@ -33,6 +35,8 @@ REQUIRED = {
     "explain": ["r", "a.wav", "--out", "o"],
     "report": ["r", "--audit", "a", "--out", "o"],
     "audit-all": ["--corpus", "ravdess", "--data", "d", "--out", "r"],
+    "intervene": ["r", "a.wav", "--out", "o"],
+    "selftest": [],
 }
 GIVEN = {"--models-dir": ["--models-dir", "X"], "--allow-untrained": ["--allow-untrained", "vggish"],
          "--no-download": ["--no-download"], "--quiet": ["--quiet"]}
