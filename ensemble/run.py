@@ -151,7 +151,12 @@ def write_run(out: str | Path, run_info: dict, folds: list[dict] | dict, predict
                     write_fold_model(tmp / MODELS_DIR / name, int(fold), fold_model)
         if egemaps is not None:
             folder = tmp / MODELS_DIR / EGEMAPS_MODEL
-            write_json(folder / "config.json", {"name": EGEMAPS_MODEL, "features": "eGeMAPSv02 functionals (88)", "classifier": "StandardScaler + LogisticRegression(class_weight='balanced')"})
+            config = {"name": EGEMAPS_MODEL, "features": "eGeMAPSv02 functionals (88)",
+                      "classifier": "StandardScaler + LogisticRegression(class_weight='balanced')"}
+            temperature = float(egemaps[2]) if len(egemaps) > 2 else 1.0
+            if temperature != 1.0:  # what `predict` applies, as the neural graphs carry theirs
+                config["temperature"] = temperature
+            write_json(folder / "config.json", config)
             write_json(folder / "labels.json", labels)
             write_json(folder / "provenance.json", egemaps[1])
             joblib.dump(egemaps[0], folder / "model.joblib")
@@ -382,6 +387,12 @@ class Run:
                 f"pass `models` with some of those, or train them with `seraudit.train(..., models=[...], out=\"{self.path}\")`"
             )
         return [self.model(name) for name in names]
+
+    @property
+    def egemaps_temperature(self) -> float:
+        """The temperature the eGeMAPS baseline's probabilities are scaled with (1 for runs that saved none)."""
+        config = self.model_config(EGEMAPS_MODEL) or {}
+        return float(config.get("temperature") or 1.0)
 
     def egemaps_model(self) -> tuple[Any, list[str]]:
         """(fitted pipeline, labels) of the run's eGeMAPS baseline."""

@@ -155,11 +155,15 @@ def _egemaps_records(run: Run, paths: Sequence[str], progress: bool) -> tuple[li
     if not good:
         return [], failed
     features = table.drop(columns=[ERROR_COLUMN], errors="ignore").loc[good].to_numpy(dtype=np.float64)
-    proba = pipe.predict_proba(features)
+    proba = np.zeros((len(good), len(labels)))
+    proba[:, [int(c) for c in pipe.classes_]] = pipe.predict_proba(features)
+    if run.egemaps_temperature != 1.0:  # as scored out of fold (`Trainer.clip_probabilities`)
+        from seraudit.ensemble.evaluation.calibration import scale_probabilities
+
+        proba = scale_probabilities(proba, run.egemaps_temperature)
     records = []
     for path, row in zip(good, proba):
-        probs = {labels[int(c)]: 0.0 for c in range(len(labels))}
-        probs.update({labels[int(c)]: float(p) for c, p in zip(pipe.classes_, row)})
+        probs = {labels[c]: float(p) for c, p in enumerate(row)}
         records.append({"path": str(path), "model": EGEMAPS_MODEL, "display_name": display_name(EGEMAPS_MODEL),
                         "label": max(probs, key=probs.get), "probabilities": probs})
     return records, failed

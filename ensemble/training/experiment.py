@@ -145,7 +145,8 @@ def write_trained_run(out: str | Path, settings: TrainSettings, sources: dict[st
         keras_models[name] = (built.keras_model, config, prov)
     run_info = {**common, "settings": settings.to_dict(), "models": model_info(settings, sources), "labels": labels,
                 "weights": {b: s.to_dict() for b, s in sources.items()}, **run_facts}
-    egemaps = (trainer.egemaps_model_, common) if trainer.egemaps_model_ is not None else None
+    egemaps = ((trainer.egemaps_model_, common, trainer.applied_temperature("egemaps"))
+               if trainer.egemaps_model_ is not None else None)
     return write_run(out, run_info, folds, predictions, results, keras_models, labels, egemaps, failures, fold_models)
 
 

@@ -234,3 +234,24 @@ def test_a_run_without_fold_weights_says_so_and_gives_the_final_model_for_a_clip
     assert not run.has_fold_model("yamnet", 0)
     with pytest.raises(RunError, match="kept no weights of fold 0 for model 'yamnet'"):
         run.model("yamnet", 0)
+
+
+def test_the_egemaps_baseline_predicts_with_the_temperature_it_was_scored_with(tmp_path, monkeypatch):
+    """`predict` gives the probabilities the out-of-fold ECE was measured on: the saved temperature applies."""
+    from sklearn.dummy import DummyClassifier
+
+    from seraudit.ensemble.evaluation.calibration import scale_probabilities
+    from seraudit.ensemble.inference import prediction
+    from seraudit.preprocessing import egemaps
+
+    fitted = DummyClassifier(strategy="prior").fit(np.zeros((4, 88)), [0, 0, 0, 1])  # p = (0.75, 0.25) for any clip
+    hot = Run.open(write_tiny_run(tmp_path / "hot", egemaps=(fitted, {"model": "egemaps"}, 2.0)))
+    plain = Run.open(write_tiny_run(tmp_path / "plain", egemaps=(fitted, {"model": "egemaps"})))
+    assert hot.egemaps_temperature == 2.0 and plain.egemaps_temperature == 1.0  # old runs saved none
+    monkeypatch.setattr(egemaps, "extract_egemaps",
+                        lambda paths, progress=False: pd.DataFrame(np.zeros((len(paths), 88)), index=list(paths)))
+    scaled, _ = prediction._egemaps_records(hot, ["/x/a.wav"], progress=False)
+    raw, _ = prediction._egemaps_records(plain, ["/x/a.wav"], progress=False)
+    assert raw[0]["probabilities"] == pytest.approx({"neutral": 0.75, "happy": 0.25})
+    expected = scale_probabilities(np.array([[0.75, 0.25]]), 2.0)[0]
+    assert [scaled[0]["probabilities"][k] for k in LABELS] == pytest.approx(expected.tolist())
