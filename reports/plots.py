@@ -1,4 +1,4 @@
-"""Figures only the report draws (confusion matrices, probing heatmaps, class maps, waveforms); they read saved numbers, never a model.
+"""Figures only the report draws (confusion matrices, probing heatmaps, class maps, waveforms, dose-response); they read saved numbers, never a model.
 
 Each figure has a drawing function that returns a matplotlib `Figure` (a notebook shows
 it inline) or draws into an Axes or Figure the caller gives, and a file writer
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from seraudit.core.io import atomic_path
@@ -318,3 +319,85 @@ def _inline_svg(text: str) -> str:
     text = text[text.index("<svg"):]
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
+
+
+def dose_response_figure(panels: list[dict], title: str, *, null_abs_dp: float | None = None,
+                         fig: FigureBase | None = None) -> FigureBase:
+    """Dose-response of one model: one panel per intervention feature, the mean change of the target class's
+    probability against identity resynthesis (y) over the feature's strengths (x, in its unit).
+
+    ``panels``: ``title``, ``xlabel``, ``neutral`` (the strength that changes nothing: drawn at 0, the identity
+    itself) and ``points`` (``strength``, ``mean_dp``, ``ci_low``, ``ci_high``, ``flip_rate``, ``n_clips``), as
+    `reports.model_use.dose_panels` gives them. The 95 % interval over speakers and clips is a band, each point's
+    flip rate is written beside it, 0 is a line, and `null_abs_dp` (the identity resynthesis' own mean |change|
+    against the original) a grey band: effects inside it are no larger than the vocoder's. The panels share the
+    y axis (three to a row); the legend sits below them. Draws into `fig` (an empty Figure or SubFigure) when given, else into a new
+    Figure; returns it.
+    """
+    n = max(1, len(panels))
+    columns = min(n, 3)
+    rows = -(-n // columns)
+    own = fig is None
+    if own:
+        fig = Figure(figsize=(2.7 * columns + 0.7, 2.5 * rows + 1.1), dpi=DPI)
+    grid = fig.subplots(rows, columns, squeeze=False, sharey=True)
+    axes = list(grid.ravel())
+    for spare in axes[len(panels):]:
+        spare.set_visible(False)
+    line_colour, band_colour = "#233047", "#7aa5d8"
+    for ax, panel in zip(axes, panels):
+        points = sorted((p for p in panel.get("points", []) if p.get("mean_dp") is not None),
+                        key=lambda p: float(p["strength"]))
+        neutral = float(panel.get("neutral", 0.0))
+        xs = [float(p["strength"]) for p in points] + [neutral]
+        order = np.argsort(xs, kind="stable")
+        x = np.asarray(xs)[order]
+        y = np.asarray([float(p["mean_dp"]) for p in points] + [0.0])[order]
+        low = np.asarray([float(p["ci_low"]) if p.get("ci_low") is not None else float(p["mean_dp"]) for p in points]
+                         + [0.0])[order]
+        high = np.asarray([float(p["ci_high"]) if p.get("ci_high") is not None else float(p["mean_dp"]) for p in points]
+                          + [0.0])[order]
+        if null_abs_dp is not None and np.isfinite(null_abs_dp):
+            ax.axhspan(-float(null_abs_dp), float(null_abs_dp), color="0.75", alpha=0.45, linewidth=0)
+        ax.axhline(0.0, color="0.35", linewidth=0.8)
+        ax.fill_between(x, low, high, color=band_colour, alpha=0.35, linewidth=0)
+        ax.plot(x, y, color=line_colour, linewidth=1.4)
+        ax.plot([float(p["strength"]) for p in points], [float(p["mean_dp"]) for p in points], "o", color=line_colour,
+                markersize=4)
+        ax.plot([neutral], [0.0], "o", markerfacecolor="white", markeredgecolor=line_colour, markersize=5)
+        for p in points:
+            above = p.get("ci_high") if p.get("ci_high") is not None else p["mean_dp"]
+            ax.annotate(f"{100.0 * float(p.get('flip_rate') or 0.0):.0f} %", (float(p["strength"]), float(above)),
+                        textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7, color="#8a3c00")
+        ax.set_xticks(sorted(set(xs)))
+        ax.set_xticklabels([f"{v:g}" for v in sorted(set(xs))], fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlabel(str(panel.get("xlabel", "")), fontsize=8, parse_math=False)
+        ax.set_title(str(panel.get("title", "")), fontsize=8, parse_math=False)
+        ax.margins(x=0.12, y=0.18)
+    for row in grid:
+        row[0].set_ylabel("Δ p(target class)\nvs identity resynthesis", fontsize=8)
+    handles = [Line2D([], [], color=line_colour, marker="o", markersize=4, linewidth=1.4),
+               Rectangle((0, 0), 1, 1, color=band_colour, alpha=0.35),
+               Line2D([], [], color="white", marker="o", markerfacecolor="white", markeredgecolor=line_colour,
+                      markersize=5),
+               Line2D([], [], color="#8a3c00", marker="$\\%$", linestyle="none", markersize=7)]
+    labels = ["mean change over clips", "95 % interval (speakers, then clips)", "identity (no change)",
+              "labels flipped vs identity"]
+    if null_abs_dp is not None and np.isfinite(null_abs_dp):
+        handles.append(Rectangle((0, 0), 1, 1, color="0.75", alpha=0.45))
+        labels.append("± identity vs original (vocoder alone)")
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    if own:
+        fig.tight_layout(rect=(0, 0.75 / (2.5 * rows + 1.1), 1, 1))
+    return fig
+
+
+def dose_response_svg(panels: list[dict], title: str, *, null_abs_dp: float | None = None) -> str:
+    """`dose_response_figure` as an inline SVG document (text, so a page holds it without an asset file)."""
+    import io
+
+    buffer = io.StringIO()
+    dose_response_figure(panels, title, null_abs_dp=null_abs_dp).savefig(buffer, format="svg", metadata={"Date": None})
+    return _inline_svg(buffer.getvalue())

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from seraudit.reports.audit_sections import agreement_summary
 from seraudit.reports.metric_records import metric_rows, model_metric_tables
 from seraudit.reports.model import Report
-from seraudit.reports import model_calibration
+from seraudit.reports import model_calibration, model_use
 
 #: Where templates (pages, ``_macros.html``) and section partials are looked up, in order.
 TEMPLATE_DIRS: list[Path] = [Path(__file__).with_name("templates")]
@@ -113,6 +113,10 @@ INDEX_SECTIONS: list[Section] = [
     Section("probing", "eGeMAPS probing: which acoustic features each backbone encodes",
             lambda page: {"pngs": page.figures["probing"], "rows": page.report.probing_rows,
                          "controls": page.report.probing_controls}, "sections/probing.html"),
+    Section("model-use", "What the model uses: verified interventions against identity resynthesis", model_use.model_use,
+            "sections/model_use.html"),
+    Section("shortcuts", "Shortcut checks: silence, gain, band, speaker and sentence", model_use.shortcuts,
+            "sections/shortcuts.html"),
     Section("class-maps", "Class-average attribution maps", lambda page: page.figures["class_maps"],
             "sections/class_maps.html"),
     Section("agreement", "Method agreement across clips", lambda page: agreement_summary(page.report.clips),
