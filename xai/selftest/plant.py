@@ -19,7 +19,10 @@ The two cues:
 
 - ``tone``: a steady sine at `TONE_HZ` (6.75 kHz: inside the log-mel front end's 125-7500 Hz range, where speech
   has little energy) at `TONE_DB` dB relative to the clip's RMS, over the whole clip (10 ms fades, so it adds
-  no click). On the log-mel it lights the mel bands whose filters cover `TONE_HZ` (`tone_bands`).
+  no click). On the log-mel it lights the mel bands whose filters cover `TONE_HZ` (`tone_bands`). The check that
+  should catch it is the battery's ``high_band`` edit (everything above 6 kHz removed; the tone ends 70 dB
+  down), not the telephone band: a clean head follows the telephone band by itself, since that band also takes
+  speech's fundamental and its 3.4-5 kHz balance, and the high band leaves every band emotion research measures.
 - ``silence``: `SILENCE_S` seconds of digital silence (zeros) before the clip. Its cells on the log-mel are the
   clip's leading non-speech frames: the planted second and the clip's own silence up to its first voiced frame
   (`seraudit.preprocessing.speech.voiced_mask`, the detector the audit's trim edit uses). A model that learned
@@ -123,7 +126,7 @@ class Plant:
 
 
 PLANTS: dict[str, Plant] = {
-    "tone": Plant("tone", f"a steady {TONE_HZ / 1000:g} kHz tone at {TONE_DB:g} dB re the clip's RMS", "telephone",
+    "tone": Plant("tone", f"a steady {TONE_HZ / 1000:g} kHz tone at {TONE_DB:g} dB re the clip's RMS", "high_band",
                   "floor", True, add_tone, TONE_DB, "dB re clip RMS"),
     "silence": Plant("silence", f"{SILENCE_S:g} s of digital silence before the clip", "trim_silence", "mean", False,
                      add_silence, SILENCE_S, "s"),

@@ -4,13 +4,14 @@ For each plant (`xai.selftest.plant.PLANTS`) and model, three criteria, every on
 (a clip is scored and explained by the model of the fold that tested its speaker):
 
 1. **The shortcut check fails, beyond the clean model.** The audit's shortcut battery
-   (`xai.shortcuts.battery.edit_checks`) is run on the planted emotion's clips (at most `PER_EMOTION`, spread over
-   speakers); the check the plant's cue should trip (``shortcut.telephone.<model>`` for the tone: the 300-3400 Hz
-   band removes it; ``shortcut.trim_silence.<model>`` for the silence) must say "fail", *and* its flip rate must lie
-   beyond the control run's flip rate on the same clips (95 % Wilson intervals apart). The second half is needed
-   because a clean YAMNet head follows the telephone band by itself (on RAVDESS slices the clean run's telephone
-   check fails too: 22-53 % of labels flip against none under the null edit), so a failing check alone would not
-   say that the *plant* was caught.
+   (`xai.shortcuts.battery.edit_battery`, the plant's own edit and the null edit) is run on the planted emotion's
+   clips (at most `PER_EMOTION`, spread over speakers); the check the plant's cue should trip
+   (``shortcut.high_band.<model>`` for the tone: everything above 6 kHz removed; ``shortcut.trim_silence.<model>``
+   for the silence) must say "fail", *and* its flip rate must lie beyond the control run's flip rate on the same
+   clips (95 % Wilson intervals apart). The second half is needed because a clean head's low-margin decisions
+   move with any spectral change (on RAVDESS and EmoDB slices a clean YAMNet head flips 14-40 % of labels when
+   the band above 6 kHz is removed, 25-65 % under the telephone band, none under the null edit), so a failing
+   check alone would not say that the *plant* was caught.
 2. **Removing the cue flips the decisions.** Over the planted emotion's clips, the share whose held-out prediction
    changes between the planted clip and the same clip without the cue must be at least `FLIP_SHARE`.
 3. **Attribution concentrates on the cue.** For each explainer, the area under the ROC curve of the attribution
@@ -210,6 +211,40 @@ def balanced_sample(table: pd.DataFrame, per_emotion: int, seed: int = 0) -> pd.
     return pd.concat(parts).drop(columns="_r").sort_values("path").reset_index(drop=True)
 
 
+class SharedRun:
+    """A `Run` whose fold models and file clips are loaded once and shared by the shortcut battery, the flips and the
+    maps (each load of a fold model rebuilds and retraces its graph; each file clip is decoded and cut again).
+
+    Everything else is the run's own. Edited waveforms (``run.clip((waveform, rate))``) are never cached."""
+
+    def __init__(self, run: Any):
+        self._run, self._models, self._clips = run, {}, {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._run, name)
+
+    def model(self, name: str, fold: int | None = None, *, base: Any = None) -> Any:
+        if (name, fold) not in self._models:
+            self._models[name, fold] = self._run.model(name, fold, base=base)
+        return self._models[name, fold]
+
+    def model_for_clip(self, name: str, path: str | os.PathLike, *, base: Any = None) -> Any:
+        """`Run.model_for_clip`, from the loaded models."""
+        rows = self._run.corpus_row(path)
+        fold = self._run.fold_of(str(rows["speaker"].iloc[0])) if len(rows) else None
+        if self._run.has_fold_model(name, fold):
+            return self.model(name, fold, base=base)
+        return base if base is not None else self.model(name)
+
+    def clip(self, source: Any, **options: Any) -> Any:
+        if options or not isinstance(source, (str, os.PathLike)):
+            return self._run.clip(source, **options)
+        key = os.path.abspath(os.fspath(source))
+        if key not in self._clips:
+            self._clips[key] = self._run.clip(source)
+        return self._clips[key]
+
+
 class _FoldModels:
     """A run's held-out fold models, loaded once each: the model of the fold that tested a speaker."""
 
@@ -273,10 +308,15 @@ def attribution_auc(run: Any, model: str, clips: Sequence[tuple[str, str]], plan
 ShortcutChecks = Callable[[Any, Sequence[str], Sequence[str]], list]
 
 
-def _battery() -> ShortcutChecks:
-    from seraudit.xai.shortcuts.battery import edit_checks
+def _battery(edit: str) -> ShortcutChecks:
+    """The audit's check of one edit (``shortcut.<edit>.<model>``, judged against the null edit as in the audit)."""
+    from seraudit.xai.shortcuts.battery import edit_battery
+    from seraudit.xai.shortcuts.edits import EDITS
 
-    return edit_checks
+    def checks(run: Any, paths: Sequence[str], models: Sequence[str]) -> list:
+        return edit_battery(run, paths, models, edits={edit: EDITS[edit]})["checks"]
+
+    return checks
 
 
 def corpus_slice(corpus: str, data: str | os.PathLike, *, emotions: Sequence[str] | None = None,
@@ -365,7 +405,6 @@ def run_selftest(data: str | os.PathLike, corpus: str, out: str | os.PathLike, *
     cues = [plant_named(p) for p in plants]
     if not cues:
         raise CorpusError("no plant to test; pass `plants` from " + ", ".join(PLANTS))
-    checks_of = shortcut_checks or _battery()
     table = corpus_slice(corpus, data, emotions=emotions, speakers=speakers, max_clips=max_clips, seed=seed)
     labels = label_set(table["label"])
     emotion = emotion or labels[0]
@@ -375,17 +414,17 @@ def run_selftest(data: str | os.PathLike, corpus: str, out: str | os.PathLike, *
     control = write_planted_corpus(table, out / "control", None, emotion)
     control_runs = {}
     for gds in sorted({c.gds for c in cues}):
-        control_runs[gds] = train_run(control.manifest, out / "control" / ("run" if gds else "run-no-gds"), models,
-                                      gds=gds, **common)
+        control_runs[gds] = SharedRun(train_run(control.manifest, out / "control" / ("run" if gds else "run-no-gds"),
+                                                models, gds=gds, **common))
     outcomes, failures = [], list(control.failures)
     for cue in cues:
         level = levels.get(cue.name, cue.level)
         planted = write_planted_corpus(table, out / cue.name, cue.name, emotion, level)
         failures += planted.failures
-        run = train_run(planted.manifest, out / cue.name / "run", models, gds=cue.gds, **common)
+        run = SharedRun(train_run(planted.manifest, out / cue.name / "run", models, gds=cue.gds, **common))
         clean = control_runs[cue.gds]
         outcomes += _judge(run, clean, planted, control, cue.name, level, models, methods, per_emotion,
-                           explained_clips, checks_of, seed)
+                           explained_clips, shortcut_checks or _battery(cue.check), seed)
     result = SelfTestResult(outcomes, out, time.perf_counter() - start, len(table), int(table["speaker"].nunique()),
                             labels, failures)
     write_json(out / "selftest.json", result.to_dict())

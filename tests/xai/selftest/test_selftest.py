@@ -1,8 +1,12 @@
-"""The selftest on a small slice of the shared RAVDESS copy (6 speakers x calm/sad, YAMNet): both plants are caught
-and the unplanted run does not look planted; the figures are checked against their thresholds, not just the words.
+"""The selftest on a small slice of the shared RAVDESS copy (5 speakers x calm/sad, 77 clips, YAMNet): both plants
+are caught and the unplanted run does not look planted; the figures are checked against their thresholds, not just
+the words.
 
-One run of `run_selftest` (three trainings of a YAMNet head, the shortcut battery and two explainers on 4 clips per
-run) serves every test; embeddings are cached in the test's temporary folder.
+One run of `run_selftest` (four trainings of a YAMNet head: the control with and without GDS, the tone, the silence;
+each plant's shortcut check on the 37 calm clips; two explainers on 3 clips per run) serves every test; embeddings
+are cached in the session's temporary folder. About a minute on 2 cores. 37 clips keep the flip-rate intervals
+apart: the tone's high-band check flipped 31/37 against 8/37 on the clean run (Wilson 95 % intervals 0.69-0.93 and
+0.11-0.37).
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import pytest
 
 from seraudit.xai.selftest.selftest import AUC_MIN, FLIP_SHARE, cue_auc, run_selftest
 
-SPEAKERS = ("01", "02", "03", "04", "05", "06")
+SPEAKERS = ("01", "02", "03", "04", "05")
+CALM_CLIPS = 37  # every calm clip of the 5 speakers in the 2.4 s copy
+EXPLAINED = 3
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory, ravdess_dir, models_dir):
     out = tmp_path_factory.mktemp("selftest")
     return run_selftest(ravdess_dir, "ravdess", out / "runs", emotions=["calm", "sad"], speakers=SPEAKERS,
-                        models_dir=str(models_dir), cache_dir=str(out / "cache"))
+                        explained_clips=EXPLAINED, models_dir=str(models_dir), cache_dir=str(out / "cache"))
 
 
 def outcome(result, plant):
@@ -29,19 +35,16 @@ def outcome(result, plant):
     return found
 
 
-TONE_GAP = ("the tone is followed (cue removed flips 34/45 vs 11/45 for the clean model; attribution AUC 0.94 gradcam, "
-            "0.92 occlusion vs 0.62/0.66) and its telephone check fails (23/45), but the clean YAMNet head follows the "
-            "telephone band by itself (16/45): the check's flip rate is not beyond the control's")
-
-
-@pytest.mark.parametrize("plant, check", [
-    pytest.param("tone", "shortcut.telephone.yamnet", marks=pytest.mark.xfail(strict=True, reason=TONE_GAP)),
-    ("silence", "shortcut.trim_silence.yamnet")])
+@pytest.mark.parametrize("plant, check", [("tone", "shortcut.high_band.yamnet"),
+                                          ("silence", "shortcut.trim_silence.yamnet")])
 def test_each_plant_is_caught_by_its_check_the_flips_and_the_maps(result, plant, check):
     o = outcome(result, plant)
     assert o.planted.check_id == check and o.planted.check_status == "fail" and o.beyond_control
-    assert o.planted.flip_share >= FLIP_SHARE and o.planted.flip_clips == 45  # every calm clip of the 6 speakers
+    assert o.planted.check["n_clips"] == o.control.check["n_clips"] == CALM_CLIPS  # the same clips on both runs
+    assert o.planted.check["flips"] > o.control.check["flips"]
+    assert o.planted.flip_share >= FLIP_SHARE and o.planted.flip_clips == CALM_CLIPS
     assert max(o.planted.auc.values()) >= AUC_MIN and set(o.planted.auc) == {"gradcam", "occlusion"}
+    assert o.planted.explained_clips == EXPLAINED
     assert o.caught
 
 
@@ -55,11 +58,12 @@ def test_the_unplanted_run_does_not_look_planted(result, plant):
 
 def test_the_result_prints_one_line_per_plant_and_per_control_and_is_saved(result):
     lines = result.lines()
-    assert lines[0].startswith("tone (yamnet, on calm, -10 dB re clip RMS): ")  # caught or missed: see TONE_GAP
-    assert lines[1].startswith("silence (yamnet, on calm, 1 s): caught")
+    assert lines[0].startswith("tone (yamnet, on calm, -10 dB re clip RMS): caught — shortcut.high_band.yamnet fail")
+    assert lines[1].startswith("silence (yamnet, on calm, 1 s): caught — shortcut.trim_silence.yamnet fail")
+    assert all(line.endswith("check beyond the control's flip rate") for line in lines[:2])
     assert [line.split(":")[1].split()[0] for line in lines[2:]] == ["passes", "passes"]
     saved = json.loads((result.out / "selftest.json").read_text())
-    assert saved["lines"] == lines and saved["passed"] is result.passed
+    assert saved["lines"] == lines and saved["passed"] is result.passed is True
 
 
 def test_cue_auc_known_answers():
