@@ -5,7 +5,7 @@ the words.
 One run of `run_selftest` (four trainings of a YAMNet head: the control with and without GDS, the tone, the silence;
 each plant's shortcut check on the 37 calm clips; two explainers on 3 clips per run) serves every test; embeddings
 are cached in the session's temporary folder. About a minute on 2 cores. 37 clips keep the flip-rate intervals
-apart: the tone's high-band check flipped 31/37 against 8/37 on the clean run (Wilson 95 % intervals 0.69-0.93 and
+apart: the tone's high-band check flipped 31/37 against 8/37 on the clean run (Wilson 95 % intervals 0.69-0.92 and
 0.11-0.37).
 """
 
@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 
-from seraudit.xai.selftest.selftest import AUC_MIN, FLIP_SHARE, cue_auc, run_selftest
+from seraudit.xai.selftest.selftest import AUC_MIN, FLIP_SHARE, PlantOutcome, Verdict, cue_auc, run_selftest
 
 SPEAKERS = ("01", "02", "03", "04", "05")
 CALM_CLIPS = 37  # every calm clip of the 5 speakers in the 2.4 s copy
@@ -78,3 +78,22 @@ def test_cue_auc_known_answers():
     map_[5:] = 5.0
     assert cue_auc(map_, cue, heard) == 1.0
     assert np.isnan(cue_auc(map_, np.zeros_like(cue), heard))
+
+
+def verdict(flips: int, n: int, flip_share: float = 0.8, auc: float = 0.9, status: str = "fail") -> Verdict:
+    return Verdict("yamnet", "shortcut.high_band.yamnet", status, flips / n if n else None, 0.2, flip_share,
+                   round(flip_share * n), n,
+                   {"gradcam": auc}, 3, {"flips": flips, "n_clips": n})
+
+
+@pytest.mark.parametrize("planted, control, beyond", [
+    ((31, 37), (8, 37), True),  # this slice's tone: Wilson 0.69-0.92 against 0.11-0.37
+    ((23, 45), (16, 45), False),  # the telephone check on the 6-speaker slice: 0.37-0.65 against 0.23-0.50
+    ((10, 10), (0, 0), False),  # no control clip: nothing to be beyond
+])
+def test_a_plant_is_caught_only_beyond_the_clean_run_and_on_all_three_criteria(planted, control, beyond):
+    o = PlantOutcome("tone", "a tone", "calm", -10.0, "dB re clip RMS", verdict(*planted), verdict(*control, 0.1, 0.6))
+    assert o.beyond_control is beyond and o.caught is beyond and o.control_passes
+    assert not PlantOutcome("tone", "", "calm", -10.0, "", verdict(*planted, flip_share=0.49), verdict(8, 37)).caught
+    assert not PlantOutcome("tone", "", "calm", -10.0, "", verdict(*planted, auc=0.79), verdict(8, 37)).caught
+    assert not PlantOutcome("tone", "", "calm", -10.0, "", verdict(*planted, status="warn"), verdict(8, 37)).caught
