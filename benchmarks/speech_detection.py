@@ -207,6 +207,7 @@ def hostile_cases() -> list[dict]:
         {"case": "white noise -40 dBFS", "x": level(white, -40)},
         {"case": "brown noise -20 dBFS", "x": level(brown, -20)},
         {"case": "440 Hz tone -12 dBFS", "x": level(np.sin(2 * np.pi * 440 * t), -12)},
+        {"case": "440 Hz tone -12 dBFS in white noise -47 dBFS", "x": level(np.sin(2 * np.pi * 440 * t), -12) + level(white, -47)},
         {"case": "50 Hz hum + harmonics -20 dBFS", "x": level(hum, -20)},
         {"case": "clicks 4/s", "x": clicks.astype(np.float32)},
         {"case": "near-silence (2 LSB)", "x": (rng.integers(-2, 3, t.size) / 32768).astype(np.float32)},
