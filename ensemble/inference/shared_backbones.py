@@ -79,6 +79,19 @@ class EmbeddingMemo:
         return np.stack([self._store[(tower, d)] for d in digests])
 
 
+def share_towers(model: Any, memo: EmbeddingMemo) -> Any:
+    """Route `model`'s tower passes through `memo` from now on (its weights must not change afterwards); returns it.
+
+    For models loaded one at a time (a fold's model when its first clip comes): towers with the
+    same weights, in any model or fold, then run once per distinct patch. Objects without towers
+    are left alone.
+    """
+    if hasattr(model, "towers"):
+        model.tower_digests = {b: f"{b}:{weights_digest(t.weights)}" for b, t in model.towers().items()}
+        model.embedding_memo = memo
+    return model
+
+
 @contextmanager
 def sharing_backbones(models: Sequence[Any], memo: EmbeddingMemo | None = None) -> Iterator[EmbeddingMemo]:
     """Within the block, every model's ``predict_patches`` goes through one shared `EmbeddingMemo`.
@@ -90,8 +103,7 @@ def sharing_backbones(models: Sequence[Any], memo: EmbeddingMemo | None = None) 
     models = [m for m in models if hasattr(m, "towers")]
     previous = [getattr(m, "embedding_memo", None) for m in models]
     for model in models:
-        model.tower_digests = {b: f"{b}:{weights_digest(t.weights)}" for b, t in model.towers().items()}
-        model.embedding_memo = memo
+        share_towers(model, memo)
     try:
         yield memo
     finally:

@@ -25,6 +25,7 @@ import numpy as np
 from seraudit.core.errors import AudioError, SerauditError
 from seraudit.core.io import atomic_path, write_json
 from seraudit.core.naming import slug
+from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo, share_towers
 from seraudit.xai.interventions.dose_response import ClipScores, dose_response
 from seraudit.xai.interventions.resynthesis import (
     DEFAULT_PLAN,
@@ -273,6 +274,7 @@ def run_interventions(run, paths: Sequence[str | os.PathLike], models: Sequence[
     features: dict[tuple[int, str], Any] = {}
     scores: list[ClipScores] = []
     model_info: dict[str, Any] = {}
+    memo = EmbeddingMemo()  # frozen towers run once per distinct patch, whichever model or fold asks
     for name in names:
         base = run.model(name)
         model_info[name] = {"branches": sorted(base.branch_untrained), "untrained": base.untrained_branches,
@@ -284,6 +286,7 @@ def run_interventions(run, paths: Sequence[str | os.PathLike], models: Sequence[
             key = fold if run.has_fold_model(name, fold) else None
             if key not in loaded_models:
                 loaded_models[key] = run.model_for_clip(name, c["path"], base=base)
+                share_towers(loaded_models[key], memo)
             model = loaded_models[key]
             explained_by = ({"fold": key, "held_out": True, "text": f"fold {key} model; speaker not seen in training"}
                             if key is not None else

@@ -136,3 +136,21 @@ def test_a_full_memo_empties_itself_instead_of_growing(rng):
         out = memo.embed("t", patch_digests(part), part, lambda x: x[:, :1, 0])
         np.testing.assert_array_equal(out, part[:, :1, 0])
     assert len(memo) == 3
+
+
+def test_a_model_loaded_later_joins_the_memo_and_only_runs_its_head(models, rng):
+    from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo, share_towers
+
+    first, second, _ = models
+    patches = rng.normal(-3.0, 1.0, (7, 96, 64)).astype(np.float32)
+    expected = second.predict_patches(patches)
+    memo = EmbeddingMemo()
+    counter = CountingTower(second)
+    try:
+        share_towers(first, memo).predict_patches(patches)  # the first model of a loop
+        assert share_towers(second, memo) is second  # a fold's model, loaded when its first clip comes
+        np.testing.assert_allclose(second.predict_patches(patches), expected, rtol=1e-6, atol=1e-7)
+        assert counter.patches == 0 and memo.hits == 7
+    finally:
+        counter.restore()
+        first.embedding_memo = second.embedding_memo = None
