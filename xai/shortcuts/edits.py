@@ -11,11 +11,11 @@ keyed by a stable name (the check ids and the self-test read them):
   model as the same floor value, so a noise floor would add a seed and nothing the model can
   tell apart. 1 s is a whole number of 10 ms STFT hops, so the clip's own frames keep their
   alignment and only the silence is new;
-* ``trim_silence``: cut the leading and trailing frames with no voiced speech
-  (`seraudit.preprocessing.speech.voiced_mask`, 32 ms frames every 16 ms), keeping
-  `TRIM_MARGIN_S` (0.1 s) before the first and after the last voiced frame, so unvoiced
-  onsets and codas (/k/, /s/) stay; a clip with no voiced frame cannot be trimmed
-  (`EditSkipped`);
+* ``trim_silence``: cut the leading and trailing frames with no speech
+  (`seraudit.preprocessing.speech.voiced_mask`, the package's speech detector on its 32 ms
+  frames every 16 ms), keeping `TRIM_MARGIN_S` (0.1 s) before the first and after the last
+  speech frame, so soft onsets and codas (/k/, /s/) stay; a clip with no speech frame cannot
+  be trimmed (`EditSkipped`);
 * ``gain_up`` / ``gain_down``: exactly +6 / -6 dB. The loader clips samples to [-1, 1], and a
   clipped waveform is another edit (distortion), so ``gain_up`` never clips: a clip whose peak
   leaves less than 6 dB of headroom below `MAX_PEAK` (-0.09 dBFS) is not raised at all

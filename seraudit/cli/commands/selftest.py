@@ -22,7 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Plants a cue on one emotion's clips of a corpus slice (a faint 6.75 kHz tone; separately 1 s of leading "
             "silence), trains heads on each planted corpus and on the unplanted one, and checks that the audit "
-            "catches each plant: its shortcut check fails beyond the clean model, removing the cue flips the "
+            "catches each plant: its shortcut check (the tone: everything above 6 kHz removed; the silence: leading "
+            "and trailing non-speech trimmed) fails beyond the clean model, removing the cue flips the "
             "held-out decisions, and attribution concentrates on the cue (AUC >= 0.8). The unplanted run must not "
             "look planted. Prints one line per plant (caught or missed, with the figures) and the control's. Exit "
             "status 0 when every plant is caught and the control passes, 1 otherwise."
