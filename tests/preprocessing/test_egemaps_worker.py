@@ -16,7 +16,7 @@ from seraudit.preprocessing import egemaps_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALLOWED_PARTS = {"seraudit.core": REPO_ROOT / "seraudit" / "core", "seraudit.preprocessing": REPO_ROOT / "preprocessing"}
-THIRD_PARTY = {"numpy", "pandas", "opensmile", "soundfile", "soxr"}
+THIRD_PARTY = {"numpy", "pandas", "opensmile", "soundfile", "soxr", "onnxruntime"}  # onnxruntime: the speech check (Silero VAD)
 
 
 def test_the_worker_imports_neither_tensorflow_nor_keras():

@@ -6,8 +6,8 @@ model, method and clip:
 * **unheard mass** — on frames no GDS-kept patch covers (`xai.explainers.heard`). The
   clip's prediction never saw them, so the share must be 0: the rule that builds every
   attribution zeroes them, and this check (threshold `UNHEARD_MAX`) proves it held.
-* **non-speech mass** — on frames the voicing rule of `preprocessing.speech` calls
-  unvoiced (silence, noise, unvoiced consonants). Its control is a uniform map over the
+* **non-speech mass** — on frames the speech detector of `preprocessing.speech` (Silero VAD,
+  the voicing rule as fallback) calls non-speech (silence, noise, clicks). Its control is a uniform map over the
   heard frames: the share of heard frames that are non-speech. A map that follows the
   voice puts less there than the uniform map; the check asks whether it does over clips
   (the per-clip threshold is the control).
@@ -65,7 +65,7 @@ class NonSpeechMass(Metric):
 
     id = "non_speech_mass"
     name = "mass on non-speech frames"
-    description = ("share of the map's positive attribution on frames the voicing rule (preprocessing.speech) calls "
+    description = ("share of the map's positive attribution on frames the speech detector (preprocessing.speech) calls "
                    "non-speech; control: a uniform map over the heard frames")
     higher_is_better = False
     control_name = "uniform map over heard frames"

@@ -13,8 +13,11 @@ from seraudit.xai.metrics.heard import NonSpeechMass, UnheardMass, speech_frames
 
 
 @pytest.fixture(scope="module")
-def half_heard_clip():
-    """A 2-s clip whose last patch GDS dropped (frames 144-199 unheard), voiced over 0.5-1.0 s."""
+def half_heard_clip(speech_wav):
+    """A 2-s clip whose last patch GDS dropped (frames 144-199 unheard), speech (espeak-ng) over 0.5-1.0 s."""
+    import soundfile as sf
+    import soxr
+
     from seraudit.core.constants import SAMPLE_RATE, STFT_HOP_SAMPLES, STFT_WINDOW_SAMPLES
     from seraudit.preprocessing.audio import audio_from_array
     from seraudit.preprocessing.gds import select_segments
@@ -29,7 +32,10 @@ def half_heard_clip():
     t = np.arange(n) / SAMPLE_RATE
     audio = rng.normal(0.0, 0.002, n)
     voiced = (t >= 0.5) & (t < 1.0)
-    audio[voiced] += 0.3 * sum(np.sin(2 * np.pi * 140 * k * t[voiced]) / k for k in range(1, 6))
+    sentence, rate = sf.read(str(speech_wav), dtype="float32")
+    sentence = soxr.resample(sentence, rate, SAMPLE_RATE)
+    sentence = sentence[np.flatnonzero(np.abs(sentence) > 1e-3)[0]:][: int(voiced.sum())]
+    audio[voiced] += 0.1 * sentence / np.sqrt(np.mean(sentence**2))  # the sentence's first 0.5 s
     return ClipFeatures(path=None, audio=audio_from_array(audio, SAMPLE_RATE), log_mel=log_mel, patches=patches,
                         selection=selection)
 
