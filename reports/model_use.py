@@ -96,6 +96,15 @@ def measured_change(variant: Mapping[str, Any]) -> dict[str, Any]:
     return {"value": value, "unit": unit, "text": f"{value:+.1f} {unit}"}
 
 
+def _playback_note(clip: Mapping[str, Any]) -> list[str]:
+    """Says how much quieter this clip's files play than the levels shown (the models heard the levels shown)."""
+    gain = clip.get("playback_gain_db")
+    if gain is None or gain >= 0:
+        return []
+    return [f"These files play {-gain:.1f} dB below the levels shown, all by the same gain, so that none passes "
+            "full scale; the models heard the levels shown."]
+
+
 def _level(level: Mapping[str, Any] | None) -> dict[str, Any]:
     level = level or {}
     return {"rms_dbfs": level.get("rms_dbfs"), "peak_dbfs": level.get("peak_dbfs")}
@@ -177,7 +186,7 @@ def clip_rows(interventions: Mapping[str, Any], models: Mapping[str, ModelInfo],
         for v in left_out:
             groups.setdefault((v["skipped"], v["reason"]), []).append(v)
         out.append({"path": clip.get("path", ""), "label": clip.get("label"), "speaker": clip.get("speaker"),
-                    "duration_s": clip.get("duration_s"), "notes": list(clip.get("notes") or []),
+                    "duration_s": clip.get("duration_s"), "notes": list(clip.get("notes") or []) + _playback_note(clip),
                     "identity_accepted": bool(identity.get("accepted")), "identity_reason": identity.get("reason") or "",
                     "identity_noted": any("identity resynthesis" in str(n) for n in clip.get("notes") or []),
                     "explained_by": {m: (p.get("explained_by") or {}).get("text", "") for m, p in predictions.items()},

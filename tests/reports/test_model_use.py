@@ -391,3 +391,12 @@ def test_a_report_of_an_audit_without_the_keys_has_no_such_section(report_dir, m
     write_json(audit / "audit.json", index)
     html = _build(audit, tmp_path / "report").read_text(encoding="utf-8")
     assert 'id="model-use-not-run"' in html and 'id="shortcuts"' in html and "<audio" not in html.split('id="model-use"')[1].split('id="shortcuts"')[0]
+
+
+def test_a_clip_whose_files_play_attenuated_says_by_how_much(tmp_path):
+    keys = model_use_keys()
+    keys["interventions"]["clips"][0]["playback_gain_db"] = -6.2
+    keys["interventions"]["clips"][1]["playback_gain_db"] = 0.0
+    a, b = interventions_data(keys, MODELS, tmp_path)["clips"]
+    assert any(n.startswith("These files play 6.2 dB below the levels shown") for n in a["notes"])
+    assert not any("below the levels shown" in n for n in b["notes"])

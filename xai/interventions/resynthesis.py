@@ -21,9 +21,9 @@ keeps the spectral envelope, so formants stay where they were. The features:
 
 Level: PSOLA does not keep energy exactly (a lower F0 packs fewer pulses per second), so the
 F0, range and rate variants are rescaled to the identity resynthesis' RMS: a pitch change is not
-also a loudness change. Nothing here prevents clipping: a variant whose peak passes full scale
-is rejected by `xai.interventions.verification`, with its peak, rather than being clipped or
-normalised (either would change it).
+also a loudness change. Nothing here clips or renormalises: the models hear the floating-point
+signal, peaks above full scale included; only the listening files of a clip are attenuated,
+all by the same gain (`xai.interventions.stage.playback_gain_db`).
 
 Everything is deterministic: the same waveform and intervention give the same samples.
 """

@@ -104,12 +104,28 @@ def _level(samples: np.ndarray) -> dict[str, float | None]:
     return {"peak_dbfs": 20 * np.log10(peak) if peak > 0 else None, "rms_dbfs": 20 * np.log10(rms) if rms > 0 else None}
 
 
-def _write_flac(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+#: Headroom left below full scale when a clip's listening files are attenuated.
+PLAYBACK_HEADROOM_DB = 0.1
+
+
+def playback_gain_db(signals: Sequence[np.ndarray]) -> float:
+    """The one gain (dB, <= 0) that keeps every listening file of a clip below full scale.
+
+    Original, identity and variants are attenuated together, so what a listener compares keeps
+    the levels the models heard relative to each other (a +6 dB variant stays 6 dB louder).
+    """
+    peak = max((float(np.max(np.abs(x))) for x in signals if np.size(x)), default=0.0)
+    if peak <= 0.0:
+        return 0.0
+    return min(0.0, -20.0 * np.log10(peak) - PLAYBACK_HEADROOM_DB)
+
+
+def _write_flac(path: Path, samples: np.ndarray, sample_rate: int, gain_db: float = 0.0) -> None:
     import soundfile as sf
 
+    scaled = np.asarray(samples, dtype=np.float64) * 10.0 ** (gain_db / 20.0)
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0), sample_rate, format="FLAC",
-                 subtype="PCM_16")
+        sf.write(str(tmp), np.clip(scaled, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def _corpus_facts(run, path: str) -> tuple[str | None, str | None]:
@@ -262,9 +278,10 @@ def run_interventions(run, paths: Sequence[str | os.PathLike], models: Sequence[
             keys = ["original"] + (["identity"] if (i, "identity") in waveforms else [])
             keys += [v["key"] for v in c["variants"] if v["accepted"]]
             c["audio"] = {}
+            c["playback_gain_db"] = gain = playback_gain_db([waveforms[(i, key)] for key in keys])
             for key in keys:
                 target = folder / f"{key}.flac"
-                _write_flac(target, waveforms[(i, key)], c["sample_rate"])
+                _write_flac(target, waveforms[(i, key)], c["sample_rate"], gain)
                 c["audio"][key] = str(target.relative_to(out_dir))
             for v in c["variants"]:
                 v["audio"] = c["audio"].get(v["key"])

@@ -71,12 +71,29 @@ def test_a_tilt_whose_egemaps_balance_moved_the_wrong_way_is_rejected(measured):
     assert not verdict.accepted and "alpha ratio" in verdict.reason
 
 
-def test_a_variant_that_would_clip_is_rejected_never_clipped(made):
+def test_a_variant_above_full_scale_is_kept_and_its_files_play_attenuated_together(made, tmp_path):
+    """The models hear the float signal; a peak above 0 dBFS is recorded, and the clip's files share one gain."""
+    import soundfile as sf
+
+    from seraudit.xai.interventions.stage import PLAYBACK_HEADROOM_DB, _write_flac, playback_gain_db
+
     loud = made["identity"] * (1.2 / np.max(np.abs(made["identity"])))  # peak +1.58 dBFS
     reference = measure(made["identity"], RATE)
     verdict = verify(Intervention("intensity", 20 * np.log10(1.2 / np.max(np.abs(made["identity"])))),
                      measure(loud, RATE), reference)
-    assert not verdict.accepted and "it would clip: its peak is +1.58 dBFS" in verdict.reason
+    assert verdict.accepted, verdict.reason
+    peak = next(c for c in verdict.checks if c["measure"] == "peak_dbfs")
+    assert peak["value"] == pytest.approx(1.58, abs=0.01) and "above full scale" in peak["text"]
+    gain = playback_gain_db([made["identity"], loud])
+    assert gain == pytest.approx(-1.58 - PLAYBACK_HEADROOM_DB, abs=0.01)
+    for name, signal in (("identity", made["identity"]), ("loud", loud)):
+        _write_flac(tmp_path / f"{name}.flac", signal, RATE, gain)
+    written = {name: sf.read(tmp_path / f"{name}.flac")[0] for name in ("identity", "loud")}
+    assert np.max(np.abs(written["loud"])) < 1.0  # nothing clipped
+    level = {k: 20 * np.log10(np.sqrt(np.mean(v ** 2))) for k, v in written.items()}
+    assert level["loud"] - level["identity"] == pytest.approx(20 * np.log10(1.2 / np.max(np.abs(made["identity"]))),
+                                                             abs=0.05)  # the difference the models heard is kept
+    assert playback_gain_db([made["identity"] * 0.5]) == 0.0  # a clip with headroom plays as it is
 
 
 def test_a_clip_without_enough_pitch_gets_a_note_instead_of_f0_figures(noise, voice):
