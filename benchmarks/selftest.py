@@ -2,6 +2,11 @@
 
 On demand (minutes on 2 cores; the embedding cache makes a rerun faster):
 ``python benchmarks/selftest.py [--data ../shared/data/ravdess] [--out DIR] [--emotion calm]``
+
+Measured (cold cache, 2 shared cores, 586 s; the planted emotion is the corpus's first, neutral, 96 clips):
+tone caught: high_band check 48/48 flipped vs 19/48 on the clean run (null edit 0), cue removed flips 96/96,
+attribution AUC gradcam 0.896, occlusion 0.888; silence caught: trim check 48/48 vs 26/48, cue removed flips 93/96,
+AUC gradcam 0.985, occlusion 0.952; the unplanted run passes (cue-removed flips 35/96 and 24/96, AUC at most 0.607).
 """
 
 from __future__ import annotations
