@@ -28,7 +28,7 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
     """A quick audit-all on 24 RAVDESS clips: the report index exists; the second run retrains and re-audits nothing."""
     args = ["audit-all", "--corpus", "ravdess", "--data", str(ravdess_dir), "--out", str(tmp_path / "run"),
             "--allow-untrained", "vggish", "--models-dir", str(models_dir), "--no-download", "--max-clips", "24",
-            "--per-emotion", "1", "--methods", "gradcam", "--sanity", "0", "--quiet"]
+            "--per-emotion", "1", "--methods", "gradcam", "--sanity", "0", "--no-interventions", "--quiet"]
     env = {"SERAUDIT_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     first = seraudit(*args, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -40,7 +40,8 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
         assert f"\n{row}" in first.stderr, row
     timings = json.loads((tmp_path / "run" / "timings.json").read_text())
     phases = {p["name"]: p for p in timings["phases"]}
-    assert [n for n in phases if n != "eGeMAPS deviations and probing"] == ["training", "audit", "report"]
+    assert [n for n in phases if n != "eGeMAPS deviations and probing"] == [
+        "training", "audit", "what the model uses (shortcut battery)", "report"]
     assert 0 < sum(p["seconds"] for p in phases.values()) <= timings["total_seconds"]
     assert phases["training"]["seconds"] > 0
     assert {"explain gradcam, yamnet", "explain gradcam, ensemble"} <= {p["name"] for p in phases["audit"]["parts"]}
