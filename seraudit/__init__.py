@@ -1,7 +1,7 @@
 """SERAudit: train and audit a VGGish+YAMNet ensemble for speech emotion recognition.
 
 `import seraudit as sa` then ``sa.train``, ``sa.open_run``, ``sa.explain``, ``sa.audit``,
-``sa.report``, ``sa.main_job``: the library API of `seraudit.api`, loaded on first use
+``sa.report``, ``sa.main_job``, ``sa.intervene``: the library API of `seraudit.api`, loaded on first use
 (a module ``__getattr__``) so that importing the package alone never starts TensorFlow
 (the openSMILE worker imports the lower layers in a process of its own).
 """
@@ -9,7 +9,7 @@
 __version__ = "0.1.0"
 
 #: The names `seraudit.api` exports, reachable as attributes of the package.
-API = ("train", "open_run", "explain", "audit", "report", "main_job", "Audit", "MainJob")
+API = ("train", "open_run", "explain", "audit", "report", "main_job", "intervene", "Audit", "MainJob")
 
 
 def __getattr__(name: str):

@@ -36,9 +36,10 @@ def test_import_seraudit_loads_neither_the_api_nor_tensorflow_until_a_name_is_us
 
 def test_the_api_names_are_the_library_functions():
     import seraudit as sa
-    from seraudit.api import auditing, runs
+    from seraudit.api import auditing, intervening, runs
 
     assert sa.open_run is runs.open_run and sa.audit is auditing.audit and sa.Audit is auditing.Audit
+    assert sa.intervene is intervening.intervene
 
 
 # --------------------------------------------------------------------------- a run's clips

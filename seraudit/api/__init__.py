@@ -9,6 +9,7 @@ importing `seraudit` alone never starts TensorFlow.
     maps = sa.explain(run.model("ensemble"), run.clip(path), ["gradcam"])
     audit = sa.audit(run, per_emotion=1, methods=["gradcam"])
     page = sa.report(run, audit)
+    effects = sa.intervene(run, [path], out="interventions/")
 
 Errors speak of these functions' arguments (`data`, `allow_untrained`); the command line
 names its flags instead (`seraudit.cli.flags`).
@@ -16,8 +17,9 @@ names its flags instead (`seraudit.cli.flags`).
 
 from seraudit.api.auditing import Audit, audit
 from seraudit.api.explaining import explain
+from seraudit.api.intervening import intervene
 from seraudit.api.main_job import MainJob, main_job
 from seraudit.api.reporting import report
 from seraudit.api.runs import open_run, train
 
-__all__ = ["Audit", "MainJob", "audit", "explain", "main_job", "open_run", "report", "train"]
+__all__ = ["Audit", "MainJob", "audit", "explain", "intervene", "main_job", "open_run", "report", "train"]
