@@ -88,6 +88,25 @@ def make_attribution():
     return make
 
 
+@pytest.fixture(scope="session")
+def untrained_yamnet_run():
+    """`make(out, labels)`: a run folder holding one real (untrained) YAMNet Keras model reading its second block, GDS at 0.9."""
+
+    def make(out: Path, labels: list[str]):
+        import pandas as pd
+
+        from seraudit.ensemble.model.graph import build_model
+        from seraudit.ensemble.run import write_run
+
+        config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}
+        built = build_model(config, n_classes=len(labels))
+        info = {"labels": labels, "gds": {"enabled": True, "threshold": 0.9}}
+        predictions = pd.DataFrame({"path": [], "label": [], "speaker": []})
+        return write_run(out, info, {}, predictions, {}, {"yamnet": (built.keras_model, config, {})}, labels, None)
+
+    return make
+
+
 import http.server as _http_server  # noqa: E402 (download-test server below)
 
 

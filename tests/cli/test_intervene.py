@@ -6,7 +6,6 @@ import argparse
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -22,16 +21,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @pytest.fixture(scope="module")
-def yamnet_run(tmp_path_factory):
-    """A run holding one real (untrained) YAMNet Keras model reading its second block, GDS at 0.9."""
-    from seraudit.ensemble.model.graph import build_model
-    from seraudit.ensemble.run import write_run
-
-    config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}
-    built = build_model(config, n_classes=len(LABELS))
-    out = tmp_path_factory.mktemp("runs") / "yamnet"
-    info = {"labels": LABELS, "gds": {"enabled": True, "threshold": 0.9}}
-    return write_run(out, info, {}, pd.DataFrame({"path": []}), {}, {"yamnet": (built.keras_model, config, {})}, LABELS, None)
+def yamnet_run(tmp_path_factory, untrained_yamnet_run):
+    return untrained_yamnet_run(tmp_path_factory.mktemp("runs") / "yamnet", LABELS)
 
 
 def test_intervene_writes_the_verified_variants_and_goes_on_past_bad_clips(yamnet_run, ravdess_clips, tmp_path, capsys):

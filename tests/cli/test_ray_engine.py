@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from seraudit.cli import main
@@ -29,16 +28,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def yamnet_run(tmp_path_factory):
-    from seraudit.ensemble.model.graph import build_model
-    from seraudit.ensemble.run import write_run
-
-    config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}
-    built = build_model(config, n_classes=len(LABELS))
-    out = tmp_path_factory.mktemp("runs") / "yamnet"
-    info = {"labels": LABELS, "gds": {"enabled": True, "threshold": 0.9}}
-    predictions = pd.DataFrame({"path": [], "label": [], "speaker": []})
-    return write_run(out, info, {}, predictions, {}, {"yamnet": (built.keras_model, config, {})}, LABELS, None)
+def yamnet_run(tmp_path_factory, untrained_yamnet_run):
+    return untrained_yamnet_run(tmp_path_factory.mktemp("runs") / "yamnet", LABELS)
 
 
 @pytest.fixture(scope="module")

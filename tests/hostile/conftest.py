@@ -11,7 +11,6 @@ import signal
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -61,15 +60,8 @@ def long_clip(case_root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    from seraudit.ensemble.model.graph import build_model
-    from seraudit.ensemble.run import write_run
-
-    config = {"name": "yamnet", "head": {}, "branch_untrained": {"yamnet": True}, "taps": {"yamnet": ["layer2"]}}
-    built = build_model(config, n_classes=len(LABELS))
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    info = {"labels": LABELS, "gds": {"enabled": True, "threshold": 0.9}}
-    return write_run(out, info, {}, pd.DataFrame({"path": [], "label": [], "speaker": []}), {}, {"yamnet": (built.keras_model, config, {})}, LABELS, None)
+def tiny_run(tmp_path_factory, untrained_yamnet_run):
+    return untrained_yamnet_run(tmp_path_factory.mktemp("runs") / "tiny", LABELS)
 
 
 @pytest.fixture()

@@ -31,17 +31,23 @@ def tone(f0: float, rate_hz: float, seconds: float = 1.2, seed: int = 0) -> np.n
     return (0.1 * wave + np.random.default_rng(seed).normal(0, 0.003, t.size)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic-corpus")
+def write_tone_corpus(root: Path, seconds: float = 1.2) -> list[dict]:
+    """Every speaker x emotion x 2 takes as `tone` wavs under `root`, with ``manifest.csv``; returns its rows."""
     rows = []
     for si, speaker in enumerate(SPEAKERS):
         for ei, emotion in enumerate(EMOTIONS):
             for k in range(2):
                 path = root / f"{speaker}_{emotion}_{k}.wav"
-                sf.write(path, tone(120 + 40 * si + 60 * ei + 5 * k, 2 + 3 * ei, seed=si * 10 + ei * 2 + k), RATE)
+                sf.write(path, tone(120 + 40 * si + 60 * ei + 5 * k, 2 + 3 * ei, seconds, seed=si * 10 + ei * 2 + k), RATE)
                 rows.append({"path": str(path), "label": emotion, "speaker": speaker})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic-corpus")
+    write_tone_corpus(root)
     return root
 
 

@@ -7,13 +7,10 @@ trained once with YAMNet; two clips are audited with Grad-CAM, then `add_model_u
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pandas as pd
 import pytest
-import soundfile as sf
 
-from tests.xai.audit.test_held_out import EMOTIONS, RATE, SPEAKERS, tone
+from tests.xai.audit.test_held_out import write_tone_corpus
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +18,7 @@ def audited(tmp_path_factory, models_dir):
     import seraudit as sa
 
     root = tmp_path_factory.mktemp("model-use")
-    rows = []
-    for si, speaker in enumerate(SPEAKERS):
-        for ei, emotion in enumerate(EMOTIONS):
-            for k in range(2):
-                path = root / f"{speaker}_{emotion}_{k}.wav"
-                sf.write(path, tone(120 + 40 * si + 60 * ei + 5 * k, 2 + 3 * ei, seconds=1.6, seed=si * 10 + ei * 2 + k),
-                         RATE)
-                rows.append({"path": str(path), "label": emotion, "speaker": speaker})
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    rows = write_tone_corpus(root, seconds=1.6)
     run = sa.train("manifest", root / "manifest.csv", root / "run", models=["yamnet"], models_dir=str(models_dir),
                    download=False, progress=False, cache_dir=str(root / "cache"), n_boot=20)
     paths = [rows[0]["path"], rows[-1]["path"]]
