@@ -9,6 +9,7 @@ a cross-corpus test set alike.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,8 +264,11 @@ def prepare_data(
     index = {lab: i for i, lab in enumerate(labels)}
     display = corpus_title(fold_corpus(table), clip_durations(paths)) if "corpus" in table and table["corpus"].nunique() == 1 \
         else fold_corpus(table)
-    egemaps = egemaps_matrix(paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
-    taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
+    # openSMILE runs in its own worker process: its functionals are extracted while TensorFlow embeds the patches.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(egemaps_matrix, paths, cache_dir=cache.dir, progress=cache.progress) if with_egemaps else None
+        taps = {b: cache.taps(paths, b, sources[b], seed) for b in backbones}
+        egemaps = pending.result() if pending is not None else None
     keep = patches.keep(gds)
     if patch_data:
         patches = cache.patches(paths, need_data=True)

@@ -81,3 +81,4 @@ def test_the_main_job_audits_with_cheaper_settings_than_explain():
     assert fast.faithfulness_steps < default.faithfulness_steps
     assert fast.faithfulness_random == default.faithfulness_random >= 5  # the calibrated checks need 5 random orders
     assert fast.explainer_params["lime"]["num_samples"] < 1000  # LIME's own default
+    assert 1 <= fast.sanity_blocks < default.sanity_blocks  # still a cascade: head, then head + top block
