@@ -1,4 +1,5 @@
-"""The model page's calibration and late-fusion sections, read from the run folder through `Run` (no model is run).
+"""The model page's calibration and late-fusion sections, read from the run folder through `Run` (no model is run),
+with the per-fold figures of `reports.model_page.fold_figures` read in the same pass.
 
 `calibration(page)`: the model's expected calibration error (10 bins) and reliability diagram from its
 out-of-fold predictions, raw and with each fold's temperature (`ensemble.evaluation.calibration`).
@@ -20,18 +21,25 @@ def _run_figures(run_dir: str, stamp: float) -> dict[str, Any] | None:
     from seraudit.ensemble.evaluation.calibration import calibration_summary
     from seraudit.ensemble.evaluation.scoring import fusion_summary
     from seraudit.ensemble.run import Run
+    from seraudit.reports.model_page import fold_figures
 
     try:
         run = Run.open(run_dir)
         labels = run.provenance.get("labels") or run.results.get("labels") or []
-        return {"calibration": calibration_summary(run.predictions, labels, run.provenance.get("cv_histories")),
-                "fusion": fusion_summary(run, run.results)}
+        figures = {"calibration": calibration_summary(run.predictions, labels, run.provenance.get("cv_histories")),
+                   "fusion": fusion_summary(run, run.results)}
     except Exception:  # noqa: BLE001 - a report still builds when the run folder is gone or older
         return None
+    try:
+        figures["folds"] = fold_figures(run)
+    except Exception:  # noqa: BLE001 - an older run's results.json: the page shows its mean UAR only
+        figures["folds"] = {}
+    return figures
 
 
 def run_figures(run_dir: str | os.PathLike | None) -> dict[str, Any] | None:
-    """Calibration of every model and the fusion weights of a run folder (cached per folder and its predictions)."""
+    """Calibration of every model, the fusion weights and each model's fold figures of a run folder (cached per
+    folder and its predictions)."""
     if not run_dir:
         return None
     predictions = Path(run_dir) / "predictions.csv"
@@ -47,11 +55,10 @@ def calibration(page) -> dict[str, Any] | None:
     entry = (figures or {}).get("calibration", {}).get(page.subject.info.name)
     if not entry:
         return None
-    title = page.subject.info.title
-    raw, scaled = entry["raw"], entry.get("scaled")
+    raw, scaled = entry["raw"], entry.get("scaled")  # the page's heading names the model: short plot titles
     return {"entry": entry, "raw": raw, "scaled": scaled, "shown": entry["shown"],
-            "raw_svg": reliability_svg(raw["bins"], f"{title}: out of fold, raw"),
-            "scaled_svg": reliability_svg(scaled["bins"], f"{title}: temperature-scaled per fold") if scaled else None}
+            "raw_svg": reliability_svg(raw["bins"], "out of fold, raw"),
+            "scaled_svg": reliability_svg(scaled["bins"], "temperature-scaled per fold") if scaled else None}
 
 
 def fusion(page) -> dict[str, Any] | None:

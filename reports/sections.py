@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seraudit.reports.audit_sections import agreement_summary
-from seraudit.reports.metric_records import metric_rows, model_metric_tables
+from seraudit.reports.metric_records import metric_rows
 from seraudit.reports.model import Report
-from seraudit.reports import model_calibration, model_use
+from seraudit.reports import model_calibration, model_page, model_use
 
 #: Where templates (pages, ``_macros.html``) and section partials are looked up, in order.
 TEMPLATE_DIRS: list[Path] = [Path(__file__).with_name("templates")]
@@ -78,13 +78,6 @@ def _explanation_metrics(page: Page) -> list[dict[str, Any]]:
     return [{"id": metric_id, "record": record, "rows": metric_rows(record)} for metric_id, record in page.report.metrics.items()]
 
 
-def _model_metrics(page: Page) -> dict[str, Any] | None:
-    """The audit's metrics of this page's model (one table each) and each method's time; None when it has none."""
-    tables = model_metric_tables(page.report.metrics, page.subject.info.name)
-    seconds = {method: m["seconds"] for method, m in page.subject.method_means.items() if m.get("seconds") is not None}
-    return {"tables": tables, "seconds": seconds} if tables else None
-
-
 def _waveform(page: Page) -> dict[str, Any]:
     clip_id = page.subject.clip_id
     return {"png": page.figures["waveform"].get(clip_id), "recomputed": clip_id in page.figures["waveform_recomputed"]}
@@ -128,19 +121,13 @@ INDEX_SECTIONS: list[Section] = [
 ]
 
 MODEL_SECTIONS: list[Section] = [
-    Section("cross-validation", "Cross-validation",
-            lambda page: {"confusion_png": page.figures["confusion"].get(page.subject.info.name)},
-            "sections/model_cross_validation.html"),
-    Section("model-comparisons", "versus single models", lambda page: page.subject.comparisons or None,
-            "sections/model_comparisons.html"),
+    Section("cross-validation", "UAR fold by fold", model_page.uar_by_fold, "sections/model_cross_validation.html"),
     Section("fusion-weights", "Late-fusion weights", model_calibration.fusion, "sections/model_fusion.html"),
     Section("calibration", "Calibration (out of fold)", model_calibration.calibration, "sections/model_calibration.html"),
-    Section("faithfulness", "Explanation metrics on the audited clips (mean over clips)", _model_metrics,
-            "sections/model_metrics.html"),
-    Section("model-probing", "eGeMAPS probing",
-            lambda page: {"rows": page.subject.probing, "controls": page.subject.probing_controls}
-            if page.subject.probing or page.subject.probing_controls else None,
-            "sections/model_probing.html"),
+    Section("faithfulness", "Deletion and insertion: mean curves over the audited clips", model_page.faithfulness_curves,
+            "sections/model_curves.html"),
+    Section("model-clips", "Clips audited with this model", model_page.audited_clips, "sections/model_clips.html"),
+    Section("on-the-index", "On the index", model_page.on_the_index, "sections/model_index_links.html"),
 ]
 
 CLIP_SECTIONS: list[Section] = [

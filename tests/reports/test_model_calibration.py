@@ -27,9 +27,9 @@ def test_the_ensemble_page_shows_its_fusion_weights_and_every_page_its_calibrati
     index = write_report(run, audit_dir, tmp_path / "r")
     ensemble = (index.parent / "model-ensemble.html").read_text(encoding="utf-8")
     fusion = ensemble.split('id="fusion-weights"', 1)[1].split("</table>", 1)[0]
-    assert "fold 0" in fusion and "fold 1" in fusion and "0.62" in fusion and "0.38 <strong>(untrained)</strong>" in fusion
+    assert "fold 0" in fusion and "fold 1" in fusion and "0.62" in fusion and "0.38 <span class=\"tag-untrained\">untrained</span>" in fusion
     assert "0.75, 0.25" in fusion and "final model" in fusion and "unknown" in fusion  # no saved config: final unknown
-    calibration = ensemble.split('id="calibration"', 1)[1]
+    calibration = ensemble.split('id="calibration"', 1)[1].split("<h2 ", 1)[0]
     assert calibration.count("<svg") == 2 and "temperature-scaled" in calibration and "fold 1 2.50" in calibration
     yamnet = (index.parent / "model-yamnet.html").read_text(encoding="utf-8")
     assert 'id="calibration"' in yamnet and 'id="fusion-weights"' not in yamnet  # weights belong to the ensemble
@@ -39,5 +39,5 @@ def test_a_run_from_before_shows_raw_calibration_and_no_weights(run_dir, audit_d
     index = write_report(run_dir, audit_dir, tmp_path / "r")
     ensemble = (index.parent / "model-ensemble.html").read_text(encoding="utf-8")
     assert 'id="fusion-weights"' not in ensemble
-    calibration = ensemble.split('id="calibration"', 1)[1]
+    calibration = ensemble.split('id="calibration"', 1)[1].split("<h2 ", 1)[0]
     assert calibration.count("<svg") == 1 and "unknown (the run records no temperatures)" in calibration
