@@ -8,7 +8,8 @@ index opens with the same list. Each check is a dict:
 
 * ``id``: stable across audits (``deletion.yamnet.gradcam``, ``comparison.ensemble.vggish``,
   ``untrained_backbones``, ``unusable_files``);
-* ``name``: the sentence the report shows; ``status``: pass, warn or fail;
+* ``name``: the sentence the report shows (models by their short names: "Ensemble", "VGGish"; the
+  ``untrained_backbones`` check says which hold random weights); ``status``: pass, warn or fail;
 * ``value``: the number judged (a float, or null when nothing could be scored), ``threshold``:
   the number it is judged against (calibrated on the audited clips where the metric says so),
   ``control``: the control's figure when there is one; ``figure``: all of it in words;
@@ -42,6 +43,7 @@ from typing import Any, Iterable, Sequence
 from seraudit.core.naming import slug
 from seraudit.ensemble.evaluation.comparison import BETTER, WORSE, compared_with_ensemble, interval_verdict
 from seraudit.ensemble.model.naming import model_display
+from seraudit.ensemble.model.spec import BASELINE_MODEL
 from seraudit.xai.audit.summary import metric_sections
 from seraudit.xai.metrics.base import Metric
 from seraudit.xai.metrics.registry import registered_metrics
@@ -89,11 +91,21 @@ def interval_status(low: float | None, high: float | None) -> str:
     return {BETTER: PASS, WORSE: FAIL}.get(interval_verdict(low, high), WARN)
 
 
+def short_model_name(name: str, display_name: str = "") -> str:
+    """A model's short name ("Ensemble", "VGGish", "YAMNet", "eGeMAPS baseline"): the registry's, else its display name
+    without the notes in brackets. Check names use it; which models hold an untrained backbone is said once, by
+    `untrained_check` (and by the report's banner)."""
+    if name == BASELINE_MODEL:
+        return "eGeMAPS baseline"
+    short = model_display(name)
+    if short != name or not display_name:
+        return short
+    return display_name.split(" (", 1)[0].strip() or name
+
+
 def _title(name: str, index: dict[str, Any], results: dict[str, Any]) -> str:
     rec = index.get("models", {}).get(name) or results.get("models", {}).get(name) or {}
-    if name == "egemaps":
-        return "eGeMAPS baseline"
-    return str(rec.get("display_name") or name)
+    return short_model_name(name, str(rec.get("display_name") or ""))
 
 
 def comparison_checks(index: dict[str, Any], results: dict[str, Any],
@@ -228,7 +240,8 @@ def untrained_check(index: dict[str, Any], results: dict[str, Any]) -> dict[str,
     if not untrained:
         return check("untrained_backbones", "every backbone pretrained", PASS, 0.0, 0.0,
                      "no model holds an untrained backbone", "index.html#provenance", json_pointer("models"))
-    value = "; ".join(f"{b} untrained (random weights) in {', '.join(models)}" for b, models in untrained.items())
+    value = "; ".join(f"{b} untrained (random weights) in {', '.join(model_display(m) for m in models)}"
+                      for b, models in untrained.items())
     return check("untrained_backbones", "untrained backbones", WARN, holding, 0.0, value, "index.html#provenance",
                  json_pointer("models"))
 

@@ -68,9 +68,9 @@ def test_each_check_has_an_id_a_number_its_threshold_a_status_and_evidence(tmp_p
     assert len({c["id"] for c in checks}) == len(checks)  # stable ids, one per check
     assert [c["id"] for c in checks] == [c["id"] for c in audit_checks(index, RESULTS, audit_dir=tmp_path / "run" / "audit")]
     named = by_name(checks)
-    assert named["Ensemble (late fusion; VGGish untrained) beats YAMNet"]["status"] == "pass"
-    assert named["Ensemble (late fusion; VGGish untrained) beats VGGish (untrained)"]["status"] == "fail"
-    baseline = named["Ensemble (late fusion; VGGish untrained) beats eGeMAPS baseline"]
+    assert named["Ensemble beats YAMNet"]["status"] == "pass"
+    assert named["Ensemble beats VGGish"]["status"] == "fail"
+    baseline = named["Ensemble beats eGeMAPS baseline"]
     assert baseline["status"] == "warn" and baseline["figure"].startswith("+1.0 UAR points [-2.0, +4.0], McNemar p = 0.5")
     assert baseline["value"] == 1.0 and baseline["threshold"] == 0.0 and baseline["id"] == "comparison.ensemble.egemaps"
     assert baseline["evidence"] == "index.html#comparisons"
@@ -103,7 +103,7 @@ def test_the_file_status_is_the_worst_check():
 
 def test_calibrated_checks_pass_only_past_the_control_threshold_and_with_an_interval_above_0():
     named = by_name(audit_checks(CALIBRATED, RESULTS))
-    suffix = "(Ensemble (late fusion; VGGish untrained))"
+    suffix = "(Ensemble)"
     deletion = named[f"gradcam beats its random baseline on deletion {suffix}"]
     assert deletion["status"] == "pass" and (deletion["value"], deletion["threshold"], deletion["control"]) == (
         0.15, 0.18, 0.20)
@@ -116,21 +116,21 @@ def test_calibrated_checks_pass_only_past_the_control_threshold_and_with_an_inte
 
 def test_randomisation_passes_only_below_its_calibrated_threshold():
     named = by_name(audit_checks(CALIBRATED, RESULTS))
-    passing = named["gradcam changes when Ensemble (late fusion; VGGish untrained) is randomised"]
+    passing = named["gradcam changes when Ensemble is randomised"]
     assert passing["status"] == "pass" and passing["threshold"] == 0.65 and passing["control"] == 0.3
     assert "two random-weight models 0.30; passes below 0.65" in passing["figure"]
-    failing = named["occlusion changes when Ensemble (late fusion; VGGish untrained) is randomised"]
+    failing = named["occlusion changes when Ensemble is randomised"]
     assert failing["status"] == "fail" and "passes below 0.90" in failing["figure"]
     not_run = named["model-randomisation check (YAMNet)"]  # every audited model has its check
     assert not_run["status"] == "warn" and "--sanity" in not_run["figure"] and not_run["id"] == (
         "model_randomisation.yamnet.not_run")
     legacy = by_name(audit_checks(INDEX, RESULTS))  # an audit from before the calibration: nothing to judge against
-    assert legacy["gradcam changes when Ensemble (late fusion; VGGish untrained) is randomised"]["status"] == "warn"
+    assert legacy["gradcam changes when Ensemble is randomised"]["status"] == "warn"
 
 
 def test_the_gain_rule_still_reads_audits_written_before_the_calibration():
     named = by_name(audit_checks(INDEX, RESULTS))
-    suffix = "(Ensemble (late fusion; VGGish untrained))"
+    suffix = "(Ensemble)"
     deletion = named[f"gradcam beats its random baseline on deletion {suffix}"]
     assert deletion["status"] == "pass" and deletion["figure"].startswith("beats random orders on 88 % of 8 clips")
     assert named[f"gradcam beats its random baseline on insertion {suffix}"]["status"] == "fail"
@@ -141,7 +141,7 @@ def test_the_gain_rule_still_reads_audits_written_before_the_calibration():
 def test_untrained_backbones_and_unusable_files_always_show():
     named = by_name(audit_checks(INDEX, RESULTS, [{"clip": "/data/silent.wav", "error": "no speech detected"}]))
     untrained = named["untrained backbones"]
-    assert untrained["status"] == "warn" and untrained["figure"] == "VGGish untrained (random weights) in ensemble, vggish"
+    assert untrained["status"] == "warn" and untrained["figure"] == "VGGish untrained (random weights) in Ensemble, VGGish"
     assert untrained["value"] == 2.0 and untrained["id"] == "untrained_backbones"
     files = named["files that could not be used"]
     assert (files["status"], files["value"], files["figure"], files["evidence"], files["evidence_audit"]) == (
@@ -175,13 +175,13 @@ def test_each_metric_derives_its_check_from_what_it_declares():
     finally:
         unregister_metric("spread")
         unregister_metric("sampled")
-    suffix = "(Ensemble (late fusion; VGGish untrained))"
+    suffix = "(Ensemble)"
     assert named[f"gradcam: Spread {suffix}"]["status"] == "pass"  # below the threshold, lower is better
     occlusion = named[f"occlusion: Spread {suffix}"]
     assert occlusion["status"] == "fail" and occlusion["figure"] == "Spread 0.6 over 3 clips; passes below 0.3"
     assert (occlusion["value"], occlusion["threshold"]) == (0.6, 0.3)
     assert occlusion["evidence"] == "index.html#metric-spread"
-    sampled = named["Sampled check (Ensemble (late fusion; VGGish untrained))"]
+    sampled = named["Sampled check (Ensemble)"]
     assert (sampled["status"], sampled["figure"], sampled["evidence"]) == (
         "warn", "not run on this audit", "index.html#metric-sampled")
     assert not any("agreement" in name.lower() for name in named)  # reported without a verdict
