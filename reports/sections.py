@@ -28,6 +28,7 @@ from seraudit.reports.audit_sections import agreement_summary
 from seraudit.reports.metric_records import metric_rows
 from seraudit.reports.model import Report
 from seraudit.reports import model_calibration, model_page, model_use
+from seraudit.reports import verdict
 
 #: Where templates (pages, ``_macros.html``) and section partials are looked up, in order.
 TEMPLATE_DIRS: list[Path] = [Path(__file__).with_name("templates")]
@@ -84,7 +85,7 @@ def _waveform(page: Page) -> dict[str, Any]:
 
 
 INDEX_SECTIONS: list[Section] = [
-    Section("verdict", "Verdict", lambda page: page.report.checks, "sections/verdict.html"),
+    Section("verdict", "Verdict", lambda page: verdict.verdict(page.report), "sections/verdict.html"),
     Section("models", "Models", lambda page: page.report.model_reports, "sections/models.html"),
     Section("clips", "Audited clips", lambda page: page.report.clips, "sections/clips.html"),
     Section("audit-selection", "Which clips, explained by which model", lambda page: page.report.selection or None,

@@ -1,4 +1,5 @@
-"""The verdict shows each check's value, threshold and control; every evidence link lands on the report; the cascade is drawn."""
+"""The verdict shows each check's value, threshold and control (a family of checks as a method x model matrix); every
+evidence link lands on the report; the cascade is drawn."""
 
 from __future__ import annotations
 
@@ -56,9 +57,11 @@ def test_the_verdict_shows_value_threshold_and_control_and_every_evidence_link_l
     assert "<th>Value</th><th>Threshold</th><th>Control</th>" in verdict
     randomised = [c for c in index["checks"] if c["id"].startswith("model_randomisation.")]
     assert {c["model"] for c in randomised} == set(index["models"])  # every audited model
-    for check in randomised:
-        row = verdict.split(f'id="check-{slug(check["id"])}"', 1)[1].split("</tr>", 1)[0]
-        assert '<td class="num">0.650</td>' in row and '<td class="num">0.300</td>' in row, row
+    section = page.split('<section id="verdict">', 1)[1].split("</section>", 1)[0]
+    for check in randomised:  # a cell of the model-randomisation matrix: value, threshold and control
+        cell = section.split(f'id="check-{slug(check["id"])}"', 1)[1].split("</td>", 1)[0]
+        assert f'<span class="value">{check["value"]:.3f}</span>' in cell, cell
+        assert '<span class="threshold">&lt; 0.650</span>' in cell and '<span class="control">ctrl 0.300</span>' in cell, cell
     assert f"Overall: <span class=\"status status-{index['status']}\">" in page
     for check in index["checks"]:
         name, _, anchor = check["evidence"].partition("#")
