@@ -139,3 +139,42 @@ def clip_waveform(clip: ClipReport, audit_dir: Path, gds_threshold: float | None
         recomputed = True
     return {"waveform": waveform, "sample_rate": int(sample_rate), "log_mel": log_mel(waveform), "patches": patches,
             "recomputed": recomputed}
+
+
+def audit_provenance(index: dict[str, Any], audit_dir: str | Path) -> dict[str, Any]:
+    """What the audit recorded about how it was made: its settings (methods, LIME samples, faithfulness steps, random
+    orders and blocks, the sanity cascade's clips and blocks), its date and the software that wrote it.
+
+    A setting the audit did not record is None (shown as "not recorded"); the sanity cascade's clips and blocks are
+    read from its saved stages when the settings lack them. The date is the one recorded, else ``audit.json``'s
+    file time (``date_source`` says which).
+    """
+    from seraudit.core.provenance import file_time
+
+    settings = index.get("settings") or {}
+    params = settings.get("explainer_params") or {}
+    sanity = index.get("sanity") or {}
+    stages = sanity.get("stages") or []
+    deepest = max(stages, key=lambda s: s.get("stage", 0)) if stages else None
+    block = settings.get("faithfulness_block")
+    recorded = index.get("created")
+    return {
+        "settings": {
+            "methods": list(settings.get("methods") or index.get("methods") or []),
+            "lime_samples": (params.get("lime") or {}).get("num_samples"),
+            "faithfulness_steps": settings.get("faithfulness_steps"),
+            "faithfulness_random": settings.get("faithfulness_random"),
+            "faithfulness_block": list(block) if block else None,
+            "sanity_clips": settings.get("sanity_clips", len(sanity.get("clips") or []) if sanity else None),
+            "sanity_blocks": settings.get("sanity_blocks", (deepest or {}).get("stage")),
+            "sanity_deepest": (deepest or {}).get("stage_name"),
+            "probe": settings.get("probe", index.get("probe")),
+            "seed": settings.get("seed"),
+            "target": settings.get("target"),
+        },
+        "selection": index.get("selection", ""),
+        "n_clips": len(index.get("clips") or []),
+        "date": recorded or file_time(Path(audit_dir) / "audit.json"),
+        "date_source": "recorded" if recorded else "file time",
+        "software": index.get("software") or None,
+    }

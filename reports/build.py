@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import math
 import mimetypes
 import os
 import shutil
@@ -23,14 +22,14 @@ import markupsafe
 
 from seraudit.core.errors import RunError
 from seraudit.core.io import atomic_directory
-from seraudit.core.naming import UNTRAINED_TAG, slug
+from seraudit.core.naming import slug
 from seraudit.ensemble.run import Run
 from seraudit.reports.audit_sections import class_maps, clip_waveform
 from seraudit.reports.loading import load_report
 from seraudit.reports.model import ClipReport, Report
 from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
 from seraudit.reports.run_reader import run_summary
-from seraudit.reports import sections
+from seraudit.reports import display, sections
 from seraudit.reports.sections import Page, shown
 from seraudit.xai.audit.runner import REFERENCE_MODEL
 
@@ -42,7 +41,8 @@ LEGACY_EVIDENCE = {"index.html#sanity": "index.html#metric-model_randomisation"}
 
 
 def make_environment() -> jinja2.Environment:
-    """The Jinja2 environment every page uses: autoescaping on for all templates, strict undefined."""
+    """The Jinja2 environment every page uses: autoescaping on for all templates, strict undefined, and the number
+    filters and names of `reports.display` (the one way a figure is printed)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(list(sections.TEMPLATE_DIRS)),  # read now: a section may add its folder
         autoescape=True,
@@ -50,46 +50,7 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["fmt"] = format_value
-    env.filters["percent"] = format_percent
-    env.filters["interval"] = format_interval
-    env.filters["slug"] = slug
-    env.globals["untrained_tag"] = UNTRAINED_TAG
-    return env
-
-
-def format_value(value: Any, digits: int = 3) -> str:
-    """Numbers at a fixed precision, missing values as an em dash, anything else as text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)  # counts (clips, dimensions) have no decimals
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "—"
-        return f"{value:.{digits}f}" if digits > 0 else f"{int(round(value))}"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return format_value(number, digits) if not isinstance(value, str) else str(value)
-
-
-def format_percent(fraction: Any) -> str:
-    """A fraction in [0, 1] as a whole percentage ("74 %"); missing as an em dash."""
-    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not math.isfinite(fraction):
-        return "—"
-    return f"{100.0 * fraction:.0f} %"
-
-
-def format_interval(bounds: Any, digits: int = 3) -> str:
-    """``[low, high]`` with signs ("[-0.004, +0.067]"); missing (too few clips) as an em dash."""
-    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
-        return "—"
-    low, high = (float(b) for b in bounds)
-    return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+    return display.register(env)
 
 
 def clip_page(clip: ClipReport) -> str:
@@ -225,12 +186,8 @@ def _evidence(target: str) -> str:
 
 
 def _title_of(report: Report, name: str, fallback: str = "") -> str:
-    """A model's name as every page shows it (the eGeMAPS baseline included)."""
-    if name in report.models:
-        return report.models[name].title
-    if name == "egemaps":
-        return "eGeMAPS + logistic regression (baseline)"
-    return fallback or name
+    """A model's name as every page shows it (the eGeMAPS baseline and backbone keys included): `display.model_title`."""
+    return display.model_title(name, report.models, fallback)
 
 
 def _draw_figures(report: Report, plots_dir: Path) -> dict[str, Any]:

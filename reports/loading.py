@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from seraudit.reports.audit_reader import load_audit
-from seraudit.reports.audit_sections import selection_summary
+from seraudit.reports.audit_sections import audit_provenance, selection_summary
+from seraudit.reports.display import model_title
 from seraudit.reports.metric_records import metric_records
 from seraudit.reports.model import Comparison, ModelInfo, ModelReport, Report
 from seraudit.xai.audit.checks import all_failures, audit_checks
@@ -52,7 +53,7 @@ def load_report(
         baselines=baselines,
         faithfulness_block=tuple(index.get("settings", {}).get("faithfulness_block", (1, 1))),
         checks=report_checks(index, run_summary),
-        sections=run_summary.get("sections", {}),
+        sections=with_provenance(run_summary.get("sections", {}), index, audit_dir),
         comparison_rows=comparison_rows(run_summary.get("comparisons", []), models, baselines),
         probing_rows=list((index.get("probing") or {}).get("rows", [])),
         probing_controls=list((index.get("probing") or {}).get("controls", [])),
@@ -60,6 +61,17 @@ def load_report(
         redact_paths=redact_paths,
         selection=selection_summary(index, clips),
     )
+
+
+def with_provenance(sections: dict[str, Any], index: dict[str, Any], audit_dir: Path) -> dict[str, Any]:
+    """The run-level sections with the provenance completed: the run's own (``run``: False without a run), the
+    audit's settings and date (`audit_sections.audit_provenance`) and the software and date of this report."""
+    from seraudit.core.provenance import software, utc_now
+
+    run_side = dict(sections.get("provenance") or {})
+    provenance = {**run_side, "run": bool(run_side), "audit": audit_provenance(index, audit_dir),
+                  "report": {"software": software(), "date": utc_now()}}
+    return {**sections, "provenance": provenance}
 
 
 def model_infos(index: dict[str, Any], run_summary: dict[str, Any]) -> dict[str, ModelInfo]:
@@ -115,9 +127,7 @@ def comparison_rows(comparisons: list[dict[str, Any]], models: dict[str, ModelIn
                     baselines: dict[str, Any]) -> list[dict[str, Any]]:
     """Every saved comparison as a table row: both models' names, the UAR difference, its interval, McNemar p, the verdict."""
     def title(name: str) -> str:
-        if name in models:
-            return models[name].title
-        return "eGeMAPS baseline" if name == "egemaps" else baselines.get(name, {}).get("display_name", name)
+        return model_title(name, models, baselines.get(name, {}).get("display_name", name))
 
     rows = []
     for c in comparisons:

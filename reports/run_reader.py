@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from seraudit.ensemble.model.naming import model_display
-from seraudit.ensemble.run import EGEMAPS_MODEL, Run, corpus_display
+from seraudit.core.errors import SerauditError
+from seraudit.core.io import read_json
+from seraudit.ensemble.run import EGEMAPS_MODEL, RUN_FILE, Run, corpus_display
 from seraudit.reports import run_sections
 from seraudit.reports.model import display_path
 
+#: Where the main job records its phases' times in a run folder (`api.main_job` writes it; the report reads it).
+TIMINGS_FILE = "timings.json"
 #: Scores a model page lists beside its UAR: results.json key -> shown name.
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "top2_accuracy": "top-2 accuracy",
                 "top3_accuracy": "top-3 accuracy"}
@@ -123,10 +127,25 @@ def run_level_sections(run: Run, root: str) -> dict[str, Any]:
         "recall_labels": recall_labels,
         "recall": recall_rows,
         "gds_ablation": run_sections.gds_ablation_section(results),
-        "provenance": run_sections.provenance_section(run.provenance, functools.partial(display_path, root=root)),
+        "provenance": run_sections.provenance_section(run.provenance, functools.partial(display_path, root=root))
+        | run_sections.run_record(run.provenance, predictions, root, n_left_out=len(run.failures),
+                                  run_file=run.path / RUN_FILE, timings=saved_timings(run.path),
+                                  timings_file=run.path / TIMINGS_FILE),
         "model_card": run_sections.model_card(results, run.provenance),
         "corpus_root": root,
     }
+
+
+def saved_timings(run_dir: Path) -> dict[str, Any] | None:
+    """Where the main job's time went (``RUN/timings.json``, written by `api.main_job`); None when it wrote none."""
+    path = Path(run_dir) / TIMINGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path, "timings")
+    except SerauditError:  # a damaged timings file costs the table, not the report
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def corpus_root_of(data: str | os.PathLike | None) -> str:

@@ -9,6 +9,7 @@ save gives an empty section that says so, never an invented figure.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from seraudit.ensemble.model.naming import model_display
@@ -138,6 +139,56 @@ def provenance_section(provenance: dict[str, Any], path_display: Callable[[str],
         "settings": {k: settings[k] for k in ("models", "fusion", "head", "gds", "max_clips", "n_boot", "allow_untrained")
                      if k in settings},
     }
+
+
+#: run.json "seconds" keys (training's own timings) -> phase names, for runs without the main job's timings.json.
+TRAINING_SECONDS = {"prepare": "layer features + eGeMAPS", "cross_validation": "cross-validation"}
+
+
+def run_record(provenance: dict[str, Any], predictions, root: str, *, n_left_out: int = 0,
+               run_file: str | os.PathLike | None = None, timings: dict[str, Any] | None = None,
+               timings_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """How the run was made beyond its settings: the software that trained it, its date, the clip list's SHA-256 and
+    count (`core.provenance.clip_list_digest` over predictions.csv: path relative to the corpus folder, label), the
+    files training left out, and where the main job's time went (``timings.json``; else training's own ``seconds``).
+
+    What the run did not record says so: software None, the date from ``run.json``'s file time (``date_source``).
+    """
+    from seraudit.core.provenance import clip_list_digest, file_time
+
+    recorded = provenance.get("created")
+    clip_list = provenance.get("clip_list")
+    if not clip_list and len(predictions) and {"path", "label"} <= set(predictions.columns):
+        clips = predictions.drop_duplicates("path")
+        clip_list = clip_list_digest(zip(clips["path"].astype(str), clips["label"].astype(str)), root)
+    return {
+        "software": provenance.get("software") or None,
+        "date": recorded or (file_time(run_file) if run_file else None),
+        "date_source": "recorded" if recorded else "file time",
+        "clip_list": clip_list or None,
+        "n_left_out": n_left_out,
+        "timings": timings_table(timings, provenance, timings_file),
+    }
+
+
+def timings_table(timings: dict[str, Any] | None, provenance: dict[str, Any],
+                  timings_file: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """``{"source", "written", "phases": [{name, seconds, note, parts}], "total_seconds"}`` from the main job's
+    ``timings.json`` (`core.timing.Timings.to_dict`), else from training's ``seconds`` in run.json; None without both."""
+    from seraudit.core.provenance import file_time
+
+    if isinstance(timings, dict) and timings.get("phases"):
+        phases = [{"name": str(p.get("name", "")), "seconds": p.get("seconds"), "note": p.get("note") or "",
+                   "parts": [{"name": str(q.get("name", "")), "seconds": q.get("seconds")} for q in p.get("parts") or []]}
+                  for p in timings["phases"]]
+        return {"source": "the main job (timings.json)", "written": file_time(timings_file) if timings_file else None,
+                "phases": phases, "total_seconds": timings.get("total_seconds")}
+    seconds = provenance.get("seconds")
+    if isinstance(seconds, dict) and seconds:
+        phases = [{"name": TRAINING_SECONDS.get(k, k.replace("_", " ")), "seconds": v, "note": "", "parts": []}
+                  for k, v in seconds.items() if k != "total"]
+        return {"source": "training (run.json)", "written": None, "phases": phases, "total_seconds": seconds.get("total")}
+    return None
 
 
 def gds_ablation_section(results: dict[str, Any]) -> dict[str, Any] | None:

@@ -89,7 +89,7 @@ def test_clip_page_shows_each_model_probabilities_side_by_side(report_dir, repor
     table = page.split('<table class="predictions">')[1].split("</table>")[0]
     assert "Ensemble (late fusion; VGGish untrained)" in table and "YAMNet" in table
     for label, p in clip.predictions["ensemble"].probabilities.items():
-        assert f"{p:.3f}" in table
+        assert f"{p:.2f}" in table  # a probability: two decimals
     assert page.count("<audio controls") == 1 + 3 * 4  # original + excerpt/listened/ignored per model x method
     assert "F0semitoneFrom27.5Hz_sma3nz_amean" in page  # eGeMAPS deviation table
 
@@ -134,12 +134,12 @@ def test_building_a_report_never_loads_a_model(audit_dir, tmp_path):
 
 
 def test_numbers_read_as_a_person_expects():
-    from seraudit.reports.build import format_interval, format_percent, format_value
+    from seraudit.core.display import interval, percent, value
 
-    assert format_value(8) == "8"  # a count of dimensions, not 8.000
-    assert format_value(0.5) == "0.500" and format_value(float("nan")) == "—" and format_value(None) == "—"
-    assert format_percent(0.74) == "74 %" and format_percent(None) == "—"
-    assert format_interval([-0.004, 0.067]) == "[-0.004, +0.067]" and format_interval(None) == "—"
+    assert value(8) == "8"  # a count of dimensions, not 8.000
+    assert value(0.5) == "0.500" and value(float("nan")) == "—" and value(None) == "—"
+    assert percent(0.74) == "74 %" and percent(None) == "—"
+    assert interval([-0.004, 0.067]) == "[-0.004, +0.067]" and interval(None) == "—"
 
 
 def test_an_audit_from_before_patch_records_still_shows_the_waveform_and_patches(audit_dir, tmp_path):

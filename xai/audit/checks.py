@@ -40,6 +40,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from seraudit.core import display
 from seraudit.core.naming import slug
 from seraudit.ensemble.evaluation.comparison import BETTER, WORSE, compared_with_ensemble, interval_verdict
 from seraudit.ensemble.model.naming import model_display
@@ -117,8 +118,8 @@ def comparison_checks(index: dict[str, Any], results: dict[str, Any],
         low, high, diff, p = c.get("ci_low"), c.get("ci_high"), c.get("uar_difference"), c.get("p_value")
         if diff is None:
             continue
-        interval = "" if low is None or high is None else f" [{low:+.1f}, {high:+.1f}]"
-        value = f"{diff:+.1f} UAR points{interval}" + ("" if p is None else f", McNemar p = {p:.3g}")
+        interval = "" if low is None or high is None else f" {display.points_interval([low, high])}"
+        value = f"{display.points_change(diff)} UAR points{interval}" + ("" if p is None else f", McNemar {display.pvalue(p)}")
         out.append(check(f"comparison.ensemble.{c['b']}",
                          f"{_title('ensemble', index, results)} beats {_title(c['b'], index, results)}",
                          interval_status(low, high), diff, 0.0, value + "; passes when the interval lies above 0",
