@@ -11,10 +11,8 @@ Nothing here runs a model or recomputes a score.
 
 from __future__ import annotations
 
-import functools
 import io
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,8 +81,7 @@ def uar_by_fold(page) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ mean deletion/insertion curves
-@functools.lru_cache(maxsize=4)
-def _clip_curves(audit_dir: str, stamp: float) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
+def clip_curves(audit_dir: str | os.PathLike) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
     """clip id -> model -> method -> its saved curves, from every ``clip.json`` of the audit folder."""
     from seraudit.xai.audit.folder import read_audit_index, read_clip_record
 
@@ -94,12 +91,6 @@ def _clip_curves(audit_dir: str, stamp: float) -> dict[str, dict[str, dict[str, 
         out[record["id"]] = {model: {method: rec["curves"] for method, rec in per_method.items() if rec.get("curves")}
                              for model, per_method in record.get("methods", {}).items()}
     return out
-
-
-def clip_curves(audit_dir: str | os.PathLike) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
-    """`_clip_curves`, cached per audit folder and its index's time."""
-    index = Path(audit_dir) / "audit.json"
-    return _clip_curves(str(audit_dir), index.stat().st_mtime if index.is_file() else 0.0)
 
 
 def mean_curves(per_clip: list[dict[str, list[float]]], level: float = LEVEL) -> dict[str, Any] | None:
