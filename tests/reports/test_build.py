@@ -72,15 +72,27 @@ def test_report_survives_being_zipped(report_dir, tmp_path):
                 assert (moved / ref.split("#")[0]).is_file(), f"{page.name}: {ref} missing after unzipping"
 
 
+def _without_verdict(text: str) -> str:
+    """A page without its verdict section (its matrices use short model names under the untrained banner)."""
+    if '<section id="verdict">' not in text:
+        return text
+    before, after = text.split('<section id="verdict">', 1)
+    return before + after.split("</section>", 1)[1]
+
+
 def test_untrained_branch_is_named_in_every_heading_and_table(report_dir):
     for page in report_dir.glob("*.html"):
         text = page.read_text(encoding="utf-8")
-        for heading in parse(page).headings:
+        links = Links()
+        links.feed(_without_verdict(text))
+        for heading in links.headings:
             if heading.startswith("Ensemble") or heading.startswith("Model Ensemble"):
                 assert "untrained" in heading, f"{page.name}: heading {heading!r} hides the untrained branch"
         assert "Ensemble (late fusion)" not in text
-    index = parse(report_dir / "index.html")
-    assert any("Ensemble" in h and "untrained" in h for h in index.headings)
+    index = (report_dir / "index.html").read_text(encoding="utf-8")
+    assert any("Ensemble" in h and "untrained" in h for h in parse(report_dir / "index.html").headings)
+    banner = index.split('<div id="untrained-banner"', 1)[1].split("</div>", 1)[0]  # the verdict's short names' key
+    assert "Ensemble (late fusion; VGGish untrained)" in " ".join(re.sub(r"<[^>]+>", "", banner).split())
 
 
 def test_clip_page_shows_each_model_probabilities_side_by_side(report_dir, report):
@@ -94,18 +106,20 @@ def test_clip_page_shows_each_model_probabilities_side_by_side(report_dir, repor
     assert "F0semitoneFrom27.5Hz_sma3nz_amean" in page  # eGeMAPS deviation table
 
 
-def test_model_page_shows_metrics_comparison_and_confusion_matrix(summary_report, tmp_path):
+def test_the_index_shows_the_comparison_and_confusion_matrix_of_the_run_summary(summary_report, tmp_path):
+    """The model pages leave both to the index: the difference, its interval and McNemar p the summary gives."""
     build_report(summary_report, tmp_path / "r")
-    page = (tmp_path / "r" / "model-ensemble.html").read_text(encoding="utf-8")
-    assert "41.500" in page and "3.200" in page  # model page: 3 decimals  # UAR mean and std from the run summary
-    assert "[-1.000, 8.000]" in page and "0.2100" in page  # CI and McNemar p against YAMNet
-    assert 'alt="confusion matrix, Ensemble (late fusion; VGGish untrained)"' in page
+    index = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    row = index.split('<section id="comparisons">', 1)[1].split("</tr>", 2)[1]
+    assert '<td class="num">+3.5</td><td class="num">[-1.0, +8.0]</td><td class="num">0.210</td>' in row
+    assert 'alt="confusion matrix, Ensemble (late fusion; VGGish untrained)"' in index
 
 
-def test_model_page_says_how_faithfulness_was_measured_and_how_often_maps_beat_random(report_dir):
+def test_faithfulness_says_its_unit_and_how_often_maps_beat_random(report_dir):
     page = (report_dir / "model-ensemble.html").read_text(encoding="utf-8")
     assert "blocks of 160 ms &times; 16 mel bands" in page  # the audit's faithfulness unit
-    row = page[page.index("<td>gradcam</td>"):].split("</tr>")[0]
+    deletion = (report_dir / "index.html").read_text(encoding="utf-8").split('<section id="metric-deletion">', 1)[1]
+    row = deletion[deletion.index("<td>gradcam</td>"):].split("</tr>")[0]
     assert "100 %" in row  # every clip's deletion AUC (0.2) beat its random baseline (0.4)
 
 
