@@ -68,12 +68,6 @@ def clip_scores(method_record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def model_metric_tables(metrics: dict[str, dict[str, Any]], model: str) -> list[dict[str, Any]]:
-    """The metrics scored on `model`, each as ``{"id", "record", "rows": {method: cell}}``, in registration order."""
-    return [{"id": metric_id, "record": record, "rows": dict(record["summary"][model])}
-            for metric_id, record in metrics.items() if (record.get("summary") or {}).get(model)]
-
-
 def metric_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model and method of a metric's summary: ``{"model", "method", **cell}``."""
     return [{"model": model, "method": method, **(cell or {})}
