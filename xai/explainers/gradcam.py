@@ -5,7 +5,9 @@ Two implementations give the same maps:
 * ``"fast"`` (default): one compiled ``tf.function`` runs all patches of a clip
   through a sub-model that returns every branch's last-convolution activations
   and the ``"logits"`` layer, and takes the gradients of the target logit in one
-  tape — one call per clip, whatever the number of branches;
+  tape — one call per clip, whatever the number of branches; Grad-CAM and Grad-CAM++
+  are both computed from that one pass (traced once per model), and the second
+  method explained on the same clip and target reuses it;
 * ``"tf-keras-vis"``: ``tf_keras_vis.gradcam.Gradcam`` / ``GradcamPlusPlus`` with
   ``CategoricalScore(target)`` on a sub-model ending at ``"logits"``, one call per
   branch (the reference implementation the fast path is tested against).
@@ -65,15 +67,18 @@ def _logits_submodel(keras_model):
     return _LOGITS_CACHE[keras_model]
 
 
-def _gradient_fn(keras_model, conv_layers: tuple[str, ...], plus_plus: bool):
-    """Compiled ``(patches, target) -> (raw cams per branch, gradient x activation per branch and patch)``."""
+def _gradient_fn(keras_model, conv_layers: tuple[str, ...]):
+    """Compiled ``(patches, target) -> (Grad-CAM cams, Grad-CAM++ cams, gradient x activation)``, each per branch.
+
+    Both methods come from one forward and one backward pass, traced once per model: Grad-CAM++
+    only weighs the same gradients differently.
+    """
     import keras
     import tensorflow as tf
 
     cache = _FAST_CACHE.setdefault(keras_model, {})
-    key = (conv_layers, plus_plus)
-    if key in cache:
-        return cache[key]
+    if conv_layers in cache:
+        return cache[conv_layers]
     sub = keras.Model(
         keras_model.inputs,
         [keras_model.get_layer(name).output for name in conv_layers] + [keras_model.get_layer(LOGITS_LAYER).output],
@@ -91,30 +96,80 @@ def _gradient_fn(keras_model, conv_layers: tuple[str, ...], plus_plus: bool):
             score = logits[:, target]
         # Patches are independent, so the gradient of the batch sum is each patch's own gradient.
         grads = tape.gradient(score, acts)
-        cams, contributions = [], []
+        plain, plus, contributions = [], [], []
         for a, g in zip(acts, grads):
             contributions.append(tf.reduce_sum(a * g, axis=[1, 2, 3]))
-            if plus_plus:
-                # Same algebra as tf_keras_vis.gradcam_plus_plus, with exp(score) shifted by the clip's
-                # maximum score: a common factor that the per-clip normalisation removes, without overflow.
-                e = tf.reshape(tf.exp(score - tf.reduce_max(score)), [-1, 1, 1, 1])
-                first = e * g
-                second = first * g
-                third = second * g
-                global_sum = tf.reduce_sum(a, axis=[1, 2], keepdims=True)
-                denom = second * 2.0 + third * global_sum
-                denom += tf.cast(second == 0.0, denom.dtype)
-                alphas = second / denom
-                norm = tf.reduce_sum(alphas, axis=[1, 2], keepdims=True)
-                alphas /= norm + tf.cast(norm == 0.0, norm.dtype)
-                weights = tf.reduce_sum(tf.nn.relu(first) * alphas, axis=[1, 2], keepdims=True)
-            else:
-                weights = tf.reduce_mean(g, axis=[1, 2], keepdims=True)
-            cams.append(tf.nn.relu(tf.reduce_sum(a * weights, axis=-1)))
-        return cams, contributions
+            weights = tf.reduce_mean(g, axis=[1, 2], keepdims=True)
+            plain.append(tf.nn.relu(tf.reduce_sum(a * weights, axis=-1)))
+            # Same algebra as tf_keras_vis.gradcam_plus_plus, with exp(score) shifted by the clip's
+            # maximum score: a common factor that the per-clip normalisation removes, without overflow.
+            e = tf.reshape(tf.exp(score - tf.reduce_max(score)), [-1, 1, 1, 1])
+            first = e * g
+            second = first * g
+            third = second * g
+            global_sum = tf.reduce_sum(a, axis=[1, 2], keepdims=True)
+            denom = second * 2.0 + third * global_sum
+            denom += tf.cast(second == 0.0, denom.dtype)
+            alphas = second / denom
+            norm = tf.reduce_sum(alphas, axis=[1, 2], keepdims=True)
+            alphas /= norm + tf.cast(norm == 0.0, norm.dtype)
+            weights_pp = tf.reduce_sum(tf.nn.relu(first) * alphas, axis=[1, 2], keepdims=True)
+            plus.append(tf.nn.relu(tf.reduce_sum(a * weights_pp, axis=-1)))
+        return plain, plus, contributions
 
-    cache[key] = run
+    cache[conv_layers] = run
     return run
+
+
+class _LastPass:
+    """The raw maps of the last (model, patches, target) explained: Grad-CAM++ after Grad-CAM reuses Grad-CAM's pass.
+
+    One entry, holding the model weakly (a released model's graphs are never kept alive here).
+    """
+
+    def __init__(self):
+        self._entry: tuple[Any, tuple, Any] | None = None
+
+    def get(self, keras_model, key: tuple):
+        if self._entry is not None and self._entry[0]() is keras_model and self._entry[1] == key:
+            return self._entry[2]
+        return None
+
+    def put(self, keras_model, key: tuple, value) -> None:
+        self._entry = (weakref.ref(keras_model), key, value)
+
+    def clear(self) -> None:
+        self._entry = None
+
+
+_LAST_PASS = _LastPass()
+
+
+def gradient_pass(model, patches: np.ndarray, target: int, batch_size: int) -> tuple[dict, dict, dict]:
+    """Both methods' raw maps of `patches` ``(gradcam {branch: [N, h, w]}, gradcam++ {...}, contributions {branch:
+    [N]})`` from one pass `batch_size` patches at a time; the last call's answer is reused for the same arguments."""
+    import hashlib
+
+    import tensorflow as tf
+
+    patches = np.ascontiguousarray(patches, dtype=np.float32)
+    branches = tuple(model.conv_layers)
+    layers = tuple(model.conv_layers[b] for b in branches)
+    key = (branches, layers, patches.shape, hashlib.blake2b(patches.tobytes(), digest_size=16).digest(),
+           int(target), int(batch_size))
+    cached = _LAST_PASS.get(model.keras_model, key)
+    if cached is not None:
+        return cached
+    run = _gradient_fn(model.keras_model, layers)
+    parts = {kind: {b: [] for b in branches} for kind in ("gradcam", "gradcam++", "contributions")}
+    for i in range(0, len(patches), batch_size):
+        outputs = run(tf.constant(patches[i : i + batch_size]), tf.constant(target, tf.int32))
+        for kind, per_branch in zip(parts, outputs):
+            for b, value in zip(branches, per_branch):
+                parts[kind][b].append(value.numpy())
+    result = tuple({b: np.concatenate(v) for b, v in parts[kind].items()} for kind in parts)
+    _LAST_PASS.put(model.keras_model, key, result)
+    return result
 
 
 def _upsample(cams: np.ndarray) -> np.ndarray:
@@ -165,22 +220,8 @@ class GradCAM(Explainer):
 
     # ------------------------------------------------------------- raw maps
     def _raw_fast(self, model, patches: np.ndarray, target: int, batch_size: int | None = None) -> tuple[dict, dict]:
-        import tensorflow as tf
-
-        batch_size = batch_size or self.batch_size
-        branches = tuple(model.conv_layers)
-        run = _gradient_fn(model.keras_model, tuple(model.conv_layers[b] for b in branches), self._plus_plus)
-        cams = {b: [] for b in branches}
-        contrib = {b: [] for b in branches}
-        for i in range(0, len(patches), batch_size):
-            c, g = run(tf.constant(patches[i : i + batch_size]), tf.constant(target, tf.int32))
-            for b, cb, gb in zip(branches, c, g):
-                cams[b].append(cb.numpy())
-                contrib[b].append(gb.numpy())
-        return (
-            {b: np.concatenate(v) for b, v in cams.items()},
-            {b: float(np.concatenate(v).sum()) for b, v in contrib.items()},
-        )
+        plain, plus, contributions = gradient_pass(model, patches, target, batch_size or self.batch_size)
+        return (plus if self._plus_plus else plain), {b: float(c.sum()) for b, c in contributions.items()}
 
     def _raw_library(self, model, patches: np.ndarray, target: int, batch_size: int | None = None) -> tuple[dict, dict]:
         from tf_keras_vis.gradcam import Gradcam, GradcamPlusPlus

@@ -92,3 +92,57 @@ def test_default_target_is_the_models_clip_prediction(tone_model, tone_clip):
 def test_an_unknown_implementation_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="tf-keras-vis"):
         GradCAM(implementation="captum")
+
+
+def tf_keras_vis_raw_cams(model, patches, target, plus_plus):
+    """Each branch's raw class-activation maps ``[N, h, w]`` from tf-keras-vis (the reference implementation)."""
+    from tf_keras_vis.gradcam import Gradcam, GradcamPlusPlus
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    from seraudit.xai.explainers.gradcam import _logits_submodel
+
+    vis = (GradcamPlusPlus if plus_plus else Gradcam)(_logits_submodel(model.keras_model), model_modifier=None,
+                                                       clone=False)
+    return {b: np.asarray(vis(CategoricalScore(target), patches, penultimate_layer=layer,
+                               seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=False))
+            for b, layer in model.conv_layers.items()}
+
+
+@pytest.mark.parametrize("target", [0, TONE])
+def test_one_pass_gives_both_methods_raw_maps_as_tf_keras_vis_does(tone_model, tone_clip, target):
+    from seraudit.xai.explainers.gradcam import _LAST_PASS, gradient_pass
+
+    _LAST_PASS.clear()
+    patches = np.asarray(tone_clip.patches.data, np.float32)
+    plain, plus, _ = gradient_pass(tone_model, patches, target, batch_size=256)
+    for branch, reference in tf_keras_vis_raw_cams(tone_model, patches, target, plus_plus=False).items():
+        np.testing.assert_allclose(plain[branch], reference, rtol=1e-4, atol=1e-5 * reference.max())
+    for branch, reference in tf_keras_vis_raw_cams(tone_model, patches, target, plus_plus=True).items():
+        # tf-keras-vis weighs by exp(score), the fast path by exp(score - max score): one factor per clip.
+        scale = plus[branch].max() / reference.max()
+        np.testing.assert_allclose(plus[branch], reference * scale, rtol=1e-4, atol=1e-5 * plus[branch].max())
+
+
+def test_the_second_method_reuses_the_first_ones_pass_only_for_the_same_clip_and_target(tone_model, tone_clip):
+    from seraudit.xai.explainers.gradcam import _LAST_PASS
+
+    def fresh(cls, target):
+        _LAST_PASS.clear()
+        return cls().explain(tone_model, tone_clip, target)
+
+    alone = {(cls.method, t): fresh(cls, t) for cls in (GradCAM, GradCAMPlusPlus) for t in (0, TONE)}
+    _LAST_PASS.clear()
+    for target in (0, TONE):  # as an audit asks: Grad-CAM, then Grad-CAM++ on the pass it left, then another target
+        for cls in (GradCAM, GradCAMPlusPlus):
+            attribution = cls().explain(tone_model, tone_clip, target)
+            reference = alone[(cls.method, target)]
+            np.testing.assert_array_equal(attribution.clip_map, reference.clip_map)
+            assert attribution.params["branch_contributions"] == reference.params["branch_contributions"]
+    from seraudit.xai.explainers.gradcam import gradient_pass
+
+    patches = np.asarray(tone_clip.patches.data, np.float32)
+    first, _, _ = gradient_pass(tone_model, patches, TONE, 256)
+    reversed_, _, _ = gradient_pass(tone_model, patches[::-1], TONE, 256)  # other patches: never the cached pass
+    for branch, cams in first.items():
+        np.testing.assert_allclose(reversed_[branch], cams[::-1], rtol=1e-5, atol=1e-6)
+        assert not np.allclose(cams, cams[::-1])
