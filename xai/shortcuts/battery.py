@@ -25,6 +25,7 @@ import numpy as np
 
 from seraudit.core.constants import SAMPLE_RATE
 from seraudit.core.errors import AudioError, SerauditError
+from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo, share_towers
 from seraudit.xai.audit.checks import check, json_pointer
 from seraudit.xai.explainers.perturbation import ClipScorer
 from seraudit.xai.shortcuts.edits import EDIT_TITLES, EDITS, NULL_EDIT, NULL_EDIT_FN, EditSkipped, applied_gain_db
@@ -86,6 +87,7 @@ def edit_battery(run: Any, paths: Sequence[str | os.PathLike], models: Sequence[
     titles: dict[str, str] = {name: str(getattr(base, "display_name", name) if base is not None else name)
                               for name, base in named}
     groups: dict[Any, list[str]] = {}
+    memo = EmbeddingMemo()  # the ensemble's towers and the single models' run once per distinct edited patch
     for path in [os.fspath(p) for p in paths]:
         groups.setdefault(_fold_key(run, path), []).append(path)
     for fold, group in groups.items():
@@ -104,7 +106,7 @@ def edit_battery(run: Any, paths: Sequence[str | os.PathLike], models: Sequence[
                 continue
             for name, base in named:
                 if name not in held:
-                    held[name] = run.model_for_clip(name, path, base=base)
+                    held[name] = share_towers(run.model_for_clip(name, path, base=base), memo)
                     if base is None:
                         titles[name] = str(getattr(held[name], "display_name", name))
                 model = held[name]

@@ -1,8 +1,12 @@
 """A linear probe of clip features for one label (speaker, statement): cross-validated accuracy against permuted refits.
 
-The probe is standardisation, PCA to at most `PCA_DIMS` components and a logistic regression,
-each fitted on the training clips of a split only, so a layer's width does not decide the
-cost (a 1440-clip corpus and 24 speakers probe in seconds). Its control refits the same
+The probe is standardisation, PCA to at most `PCA_DIMS` components and a ridge classifier
+(one-vs-rest least squares, a closed-form fit), each fitted on the training clips of a split
+only, so a layer's width does not decide the cost. On the full-length RAVDESS features
+(24 speakers, 1440 clips) it names the speaker as well as a logistic regression did (YAMNet
+0.938 vs 0.947, permuted refits 0.041 vs 0.040) in a third of the time; the probe and its
+permuted refits, eleven fits per split, made the speaker checks the costliest part of the
+shortcut battery. Its control refits the same
 probe, on the same splits, after permuting the labels (within each group when groups are
 given, so every group keeps its own label counts): the accuracy a probe reaches on these
 features by chance and overfitting alone.
@@ -15,19 +19,19 @@ from typing import Iterable, Sequence
 import numpy as np
 
 PCA_DIMS = 128
-C = 1.0
+ALPHA = 1.0  # the ridge penalty on standardised PCA scores
 
 
 def probe_pipeline(n_train: int, n_features: int, balanced: bool = False):
-    """Standardise, PCA (at most `PCA_DIMS`), logistic regression (`C`)."""
+    """Standardise, PCA (at most `PCA_DIMS`), ridge classifier (`ALPHA`)."""
     from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import RidgeClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     dims = max(1, min(PCA_DIMS, n_train - 1, n_features))
     return make_pipeline(StandardScaler(), PCA(dims, random_state=0),
-                         LogisticRegression(C=C, max_iter=2000, class_weight="balanced" if balanced else None))
+                         RidgeClassifier(alpha=ALPHA, class_weight="balanced" if balanced else None))
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, splits: Iterable[tuple[np.ndarray, np.ndarray]],
