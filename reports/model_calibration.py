@@ -1,5 +1,4 @@
-"""The model page's calibration and late-fusion sections, read from the run folder through `Run` (no model is run),
-with the per-fold figures of `reports.model_page.fold_figures` read in the same pass.
+"""The model page's calibration and late-fusion sections, read from the run folder through `Run` (no model is run).
 
 `calibration(page)`: the model's expected calibration error (10 bins) and reliability diagram from its
 out-of-fold predictions, raw and with each fold's temperature (`ensemble.evaluation.calibration`).
@@ -21,7 +20,6 @@ def _run_figures(run_dir: str, stamp: float) -> dict[str, Any] | None:
     from seraudit.ensemble.evaluation.calibration import calibration_summary
     from seraudit.ensemble.evaluation.scoring import fusion_summary
     from seraudit.ensemble.run import Run
-    from seraudit.reports.model_page import fold_figures
 
     try:
         run = Run.open(run_dir)
@@ -30,16 +28,11 @@ def _run_figures(run_dir: str, stamp: float) -> dict[str, Any] | None:
                    "fusion": fusion_summary(run, run.results)}
     except Exception:  # noqa: BLE001 - a report still builds when the run folder is gone or older
         return None
-    try:
-        figures["folds"] = fold_figures(run)
-    except Exception:  # noqa: BLE001 - an older run's results.json: the page shows its mean UAR only
-        figures["folds"] = {}
     return figures
 
 
 def run_figures(run_dir: str | os.PathLike | None) -> dict[str, Any] | None:
-    """Calibration of every model, the fusion weights and each model's fold figures of a run folder (cached per
-    folder and its predictions)."""
+    """Calibration of every model and the fusion weights of a run folder (cached per folder and its predictions)."""
     if not run_dir:
         return None
     predictions = Path(run_dir) / "predictions.csv"

@@ -11,8 +11,10 @@ Nothing here runs a model or recomputes a score.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,12 +72,28 @@ def fold_figures(run) -> dict[str, dict[str, Any]]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _fold_figures_of(run_dir: str, stamp: float) -> dict[str, dict[str, Any]]:
+    from seraudit.ensemble.run import Run
+
+    try:
+        return fold_figures(Run.open(run_dir))
+    except Exception:  # noqa: BLE001 - a run folder that is gone or older: the page shows its mean UAR only
+        return {}
+
+
+def _saved_fold_figures(run_dir: str | os.PathLike | None) -> dict[str, dict[str, Any]]:
+    """`fold_figures` of a run folder (cached per folder and its predictions); empty without one."""
+    predictions = Path(run_dir) / "predictions.csv" if run_dir else None
+    if predictions is None or not predictions.is_file():
+        return {}
+    return _fold_figures_of(str(run_dir), predictions.stat().st_mtime)
+
+
 def uar_by_fold(page) -> dict[str, Any]:
     """The model's UAR per test fold with its mean and interval, and how it reads the audio (its layers and pooling:
     the scores beside UAR are on the index); an empty table without the run folder."""
-    from seraudit.reports.model_calibration import run_figures
-
-    record = ((run_figures(page.report.run_dir) or {}).get("folds") or {}).get(page.subject.info.name)
+    record = (_saved_fold_figures(page.report.run_dir) or {}).get(page.subject.info.name)
     reads = {k: v for k, v in page.subject.extra_metrics.items() if k not in INDEX_SCORES}
     return {"folds": record, "reads": reads}
 
