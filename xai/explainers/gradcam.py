@@ -7,7 +7,8 @@ Two implementations give the same maps:
   and the ``"logits"`` layer, and takes the gradients of the target logit in one
   tape — one call per clip, whatever the number of branches; Grad-CAM and Grad-CAM++
   are both computed from that one pass (traced once per model), and the second
-  method explained on the same clip and target reuses it;
+  method explained on the same clip and target reuses it (inside `sharing_gradient_passes`,
+  which `xai.explainers.registry.explain_clip` opens around each model's methods);
 * ``"tf-keras-vis"``: ``tf_keras_vis.gradcam.Gradcam`` / ``GradcamPlusPlus`` with
   ``CategoricalScore(target)`` on a sub-model ending at ``"logits"``, one call per
   branch (the reference implementation the fast path is tested against).
@@ -41,7 +42,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -122,21 +124,25 @@ def _gradient_fn(keras_model, conv_layers: tuple[str, ...]):
 
 
 class _LastPass:
-    """The raw maps of the last (model, patches, target) explained: Grad-CAM++ after Grad-CAM reuses Grad-CAM's pass.
+    """The raw maps of the last (model, patches, target) explained inside `sharing_gradient_passes`.
 
-    One entry, holding the model weakly (a released model's graphs are never kept alive here).
+    One entry, holding the model weakly (a released model's graphs are never kept alive here), and
+    only while a sharing block is open: a model's weights may change between blocks (model
+    randomisation redraws them in place), never inside one.
     """
 
     def __init__(self):
         self._entry: tuple[Any, tuple, Any] | None = None
+        self.depth = 0
 
     def get(self, keras_model, key: tuple):
-        if self._entry is not None and self._entry[0]() is keras_model and self._entry[1] == key:
+        if self.depth and self._entry is not None and self._entry[0]() is keras_model and self._entry[1] == key:
             return self._entry[2]
         return None
 
     def put(self, keras_model, key: tuple, value) -> None:
-        self._entry = (weakref.ref(keras_model), key, value)
+        if self.depth:
+            self._entry = (weakref.ref(keras_model), key, value)
 
     def clear(self) -> None:
         self._entry = None
@@ -145,9 +151,23 @@ class _LastPass:
 _LAST_PASS = _LastPass()
 
 
+@contextmanager
+def sharing_gradient_passes() -> Iterator[None]:
+    """Inside the block, Grad-CAM++ after Grad-CAM (or the reverse) on the same model, patches and target reuses the
+    first one's gradient pass. The models' weights must not change inside the block."""
+    _LAST_PASS.depth += 1
+    try:
+        yield
+    finally:
+        _LAST_PASS.depth -= 1
+        if not _LAST_PASS.depth:
+            _LAST_PASS.clear()
+
+
 def gradient_pass(model, patches: np.ndarray, target: int, batch_size: int) -> tuple[dict, dict, dict]:
     """Both methods' raw maps of `patches` ``(gradcam {branch: [N, h, w]}, gradcam++ {...}, contributions {branch:
-    [N]})`` from one pass `batch_size` patches at a time; the last call's answer is reused for the same arguments."""
+    [N]})`` from one pass `batch_size` patches at a time; inside `sharing_gradient_passes`, the last call's answer is
+    reused for the same arguments."""
     import hashlib
 
     import tensorflow as tf

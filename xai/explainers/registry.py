@@ -6,7 +6,7 @@ from typing import Any
 
 from seraudit.core.errors import SerauditError
 from seraudit.xai.attribution import Attribution, Explainer
-from seraudit.xai.explainers.gradcam import GradCAM, GradCAMPlusPlus
+from seraudit.xai.explainers.gradcam import GradCAM, GradCAMPlusPlus, sharing_gradient_passes
 from seraudit.xai.explainers.lime_explainer import LimeExplainer, LimeTimeExplainer
 from seraudit.xai.explainers.occlusion import OcclusionExplainer
 from seraudit.xai.explainers.perturbation import resolve_target
@@ -68,5 +68,6 @@ def explain_clip(
     attributions = []
     for model in models:
         model_target = resolve_target(model, clip, target)  # predicted once, shared by every method
-        attributions.extend(explainer.explain(model, clip, model_target) for explainer in explainers)
+        with sharing_gradient_passes():  # Grad-CAM and Grad-CAM++ of one model: one gradient pass
+            attributions.extend(explainer.explain(model, clip, model_target) for explainer in explainers)
     return attributions

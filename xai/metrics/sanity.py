@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from seraudit.xai.explainers.gradcam import sharing_gradient_passes
 from seraudit.xai.metrics.base import Metric, MetricContext, MetricResult
 
 # Variable name -> layer attributes that hold its initializer (first one present wins).
@@ -251,8 +252,9 @@ def model_randomisation(
         if frozen is not None:
             frozen.install(randomised, stage)
         probability = float(randomised.predict_clip(clip).probabilities[target])
-        current_maps = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
-                        for name, explainer in explainers.items()}
+        with sharing_gradient_passes():  # the weights hold still while every method explains this stage
+            current_maps = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
+                            for name, explainer in explainers.items()}
         for name in explainers:
             reference = np.asarray(originals[name].clip_map)
             current = current_maps[name]
@@ -280,8 +282,9 @@ def model_randomisation(
         last = len(stages) - 1
         if frozen is not None:
             frozen.install(randomised, last)
-        others = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
-                  for name, explainer in explainers.items()}
+        with sharing_gradient_passes():
+            others = {name: np.asarray(explainer.explain(randomised, clip, target).clip_map)
+                      for name, explainer in explainers.items()}
         for name in explainers:
             floor = map_similarity(last_maps[name], others[name])
             for row in rows:

@@ -110,9 +110,8 @@ def tf_keras_vis_raw_cams(model, patches, target, plus_plus):
 
 @pytest.mark.parametrize("target", [0, TONE])
 def test_one_pass_gives_both_methods_raw_maps_as_tf_keras_vis_does(tone_model, tone_clip, target):
-    from seraudit.xai.explainers.gradcam import _LAST_PASS, gradient_pass
+    from seraudit.xai.explainers.gradcam import gradient_pass
 
-    _LAST_PASS.clear()
     patches = np.asarray(tone_clip.patches.data, np.float32)
     plain, plus, _ = gradient_pass(tone_model, patches, target, batch_size=256)
     for branch, reference in tf_keras_vis_raw_cams(tone_model, patches, target, plus_plus=False).items():
@@ -124,25 +123,35 @@ def test_one_pass_gives_both_methods_raw_maps_as_tf_keras_vis_does(tone_model, t
 
 
 def test_the_second_method_reuses_the_first_ones_pass_only_for_the_same_clip_and_target(tone_model, tone_clip):
-    from seraudit.xai.explainers.gradcam import _LAST_PASS
+    from seraudit.xai.explainers.gradcam import gradient_pass, sharing_gradient_passes
 
-    def fresh(cls, target):
-        _LAST_PASS.clear()
-        return cls().explain(tone_model, tone_clip, target)
-
-    alone = {(cls.method, t): fresh(cls, t) for cls in (GradCAM, GradCAMPlusPlus) for t in (0, TONE)}
-    _LAST_PASS.clear()
-    for target in (0, TONE):  # as an audit asks: Grad-CAM, then Grad-CAM++ on the pass it left, then another target
-        for cls in (GradCAM, GradCAMPlusPlus):
-            attribution = cls().explain(tone_model, tone_clip, target)
-            reference = alone[(cls.method, target)]
-            np.testing.assert_array_equal(attribution.clip_map, reference.clip_map)
-            assert attribution.params["branch_contributions"] == reference.params["branch_contributions"]
-    from seraudit.xai.explainers.gradcam import gradient_pass
-
-    patches = np.asarray(tone_clip.patches.data, np.float32)
-    first, _, _ = gradient_pass(tone_model, patches, TONE, 256)
-    reversed_, _, _ = gradient_pass(tone_model, patches[::-1], TONE, 256)  # other patches: never the cached pass
+    alone = {(cls.method, t): cls().explain(tone_model, tone_clip, t) for cls in (GradCAM, GradCAMPlusPlus)
+             for t in (0, TONE)}
+    with sharing_gradient_passes():
+        for target in (0, TONE):  # as an audit asks: Grad-CAM, then Grad-CAM++ on the pass it left, then another target
+            for cls in (GradCAM, GradCAMPlusPlus):
+                attribution = cls().explain(tone_model, tone_clip, target)
+                reference = alone[(cls.method, target)]
+                np.testing.assert_array_equal(attribution.clip_map, reference.clip_map)
+                assert attribution.params["branch_contributions"] == reference.params["branch_contributions"]
+        patches = np.asarray(tone_clip.patches.data, np.float32)
+        first, _, _ = gradient_pass(tone_model, patches, TONE, 256)
+        reversed_, _, _ = gradient_pass(tone_model, patches[::-1], TONE, 256)  # other patches: never the cached pass
     for branch, cams in first.items():
         np.testing.assert_allclose(reversed_[branch], cams[::-1], rtol=1e-5, atol=1e-6)
         assert not np.allclose(cams, cams[::-1])
+
+
+def test_a_pass_is_never_reused_outside_a_sharing_block_where_weights_may_change(tone_model, tone_clip):
+    """Model randomisation redraws a copy's weights in place between two explanations of the same clip and target."""
+    from seraudit.xai.explainers.gradcam import sharing_gradient_passes
+    from seraudit.xai.metrics.sanity import model_copy, reinitialise_layers
+
+    copy = model_copy(tone_model)
+    before = GradCAMPlusPlus().explain(copy, tone_clip, TONE)
+    reinitialise_layers(copy.keras_model, ["logits"], seed=1)
+    after = GradCAM().explain(copy, tone_clip, TONE)
+    with sharing_gradient_passes():
+        expected = GradCAM().explain(copy, tone_clip, TONE)
+    np.testing.assert_array_equal(after.clip_map, expected.clip_map)
+    assert after.params["branch_contributions"] != before.params["branch_contributions"]
