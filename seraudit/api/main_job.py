@@ -90,6 +90,7 @@ def main_job(corpus: str, data: str | os.PathLike, out: str | os.PathLike, *,
                       else "what the model uses (shortcut battery)"):
         result = model_use(trained_run, result, [m.name for m in models], interventions, models_dir, log)
     log("[3/3] writing the report")
+    write_json(run_dir / TIMINGS_FILE, timings.to_dict())  # the report's provenance shows the phases so far
     with timings.time("report"):
         page = report(trained_run, result, run_dir / audit_plan.REPORT_DIR, title=title, redact_paths=redact_paths)
         if self_contained:

@@ -26,7 +26,7 @@ import numpy as np
 from seraudit.core.constants import SAMPLE_RATE
 from seraudit.core.errors import AudioError, SerauditError
 from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo, share_towers
-from seraudit.xai.audit.checks import check, json_pointer
+from seraudit.xai.audit.checks import check, json_pointer, short_model_name
 from seraudit.xai.explainers.perturbation import ClipScorer
 from seraudit.xai.shortcuts.edits import EDIT_TITLES, EDITS, NULL_EDIT, NULL_EDIT_FN, EditSkipped, applied_gain_db
 from seraudit.xai.shortcuts.rules import EDIT_RULE, MIN_FLIP_SHARE, SKIPPED, flip_status, wilson
@@ -158,7 +158,7 @@ def edit_check(model: str, title: str, edit: str, records: Sequence[dict]) -> di
     skipped = [{"clip": r["clip"], "reason": r["skipped"][edit]} for r in records if edit in r["skipped"]]
     evidence = [{"clip": r["clip"], "fold": r["fold"], "original": r["original"], "edited": r["edits"][edit],
                  "control": r["edits"][NULL_EDIT]} for r in scored]
-    return check(f"shortcut.{edit}.{model}", f"{title} ignores {what}", status, rate, MIN_FLIP_SHARE, figure,
+    return check(f"shortcut.{edit}.{model}", f"{short_model_name(model, title)} ignores {what}", status, rate, MIN_FLIP_SHARE, figure,
                  EVIDENCE, json_pointer("shortcuts", "edits", model, edit), control=control, model=model, edit=edit,
                  kind="edit", n_clips=n, flips=flips, control_flips=cflips, control_n=cn,
                  interval=[low, high], control_interval=[clow, chigh], delta_p=dp, control_delta_p=cdp,

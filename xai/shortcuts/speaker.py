@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from seraudit.ensemble.evaluation.comparison import bootstrap_uar_difference
-from seraudit.xai.audit.checks import check, json_pointer
+from seraudit.xai.audit.checks import check, json_pointer, short_model_name
 from seraudit.xai.shortcuts.battery import EVIDENCE
 from seraudit.xai.shortcuts.features import RunFeatures, run_features
 from seraudit.xai.shortcuts.probe import out_of_fold, permuted, probe_accuracy
@@ -35,11 +35,11 @@ N_SPLITS = 5
 
 
 def model_title(run: Any, name: str) -> str:
-    """A model's display name as the run's results record it."""
+    """A model's short name in check names (`checks.short_model_name`; the report's banner says which is untrained)."""
     from seraudit.ensemble.model.naming import model_display
 
     rec = (getattr(run, "results", None) or {}).get("models", {}).get(name) or {}
-    return str(rec.get("display_name") or model_display(name))
+    return short_model_name(name, str(rec.get("display_name") or model_display(name)))
 
 
 def _skipped(check_id: str, name: str, model: str, reason: str, pointer: str) -> dict[str, Any]:

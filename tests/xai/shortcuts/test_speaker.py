@@ -64,7 +64,7 @@ def test_no_speaker_offsets_no_gain():
 
 class Run:
     folds = {"folds": FOLDS}
-    results = {"models": {"m": {"display_name": "Model M", "uar": {"pooled": 50.0}}}}
+    results = {"models": {"m": {"display_name": "Model M (VGGish untrained)", "uar": {"pooled": 50.0}}}}
 
 
 @pytest.mark.parametrize("speaker_scale, probe_status, norm_status", [(4.0, WARN, FAIL), (0.0, PASS, PASS)])
@@ -77,6 +77,7 @@ def test_the_checks_read_as_the_rules_say(speaker_scale, probe_status, norm_stat
     assert probe["status"] == probe_status and norm["status"] == norm_status
     assert probe["threshold"] == pytest.approx(np.quantile(probe["permuted"], 0.95))
     assert norm["threshold"] == 10.0 and norm["model_uar"] == 50.0 and "Model M" in norm["name"]
+    assert "(" not in probe["name"] + norm["name"]  # short names: the report's banner says which model is untrained
 
 
 def test_a_corpus_too_small_to_probe_gives_skipped_checks_not_an_error():
