@@ -29,6 +29,7 @@ from seraudit.reports.metric_records import metric_rows
 from seraudit.reports.model import Report
 from seraudit.reports import model_calibration, model_page, model_use
 from seraudit.reports import verdict
+from seraudit.reports import listening
 
 #: Where templates (pages, ``_macros.html``) and section partials are looked up, in order.
 TEMPLATE_DIRS: list[Path] = [Path(__file__).with_name("templates")]
@@ -133,6 +134,8 @@ MODEL_SECTIONS: list[Section] = [
 
 CLIP_SECTIONS: list[Section] = [
     Section("waveform", "Waveform, log-mel and the patches the models heard", _waveform, "sections/clip_waveform.html"),
+    Section("listening-bench", "Listening bench: hear more or less of what each method marked", listening.bench,
+            "sections/listening_bench.html"),
     Section("predictions", "Predictions", lambda page: page.subject.predictions, "sections/clip_predictions.html"),
     Section("methods", "Explanations per model", lambda page: page.subject.methods, "sections/clip_methods.html"),
     Section("egemaps-deviation", "eGeMAPS deviations from the speaker's neutral clips",
