@@ -143,8 +143,11 @@ def write_trained_run(out: str | Path, settings: TrainSettings, sources: dict[st
         prov = {**common, "model": name, "weights": {b: sources[b].to_dict() for b in branches},
                 "pretrained": {b: bool(sources[b].pretrained) for b in branches}, "history": dict(trainer.history_)}
         keras_models[name] = (built.keras_model, config, prov)
+    from seraudit.core.provenance import software, utc_now
+
     run_info = {**common, "settings": settings.to_dict(), "models": model_info(settings, sources), "labels": labels,
-                "weights": {b: s.to_dict() for b, s in sources.items()}, **run_facts}
+                "weights": {b: s.to_dict() for b, s in sources.items()}, "created": utc_now(), "software": software(),
+                **run_facts}
     egemaps = ((trainer.egemaps_model_, common, trainer.applied_temperature("egemaps"))
                if trainer.egemaps_model_ is not None else None)
     return write_run(out, run_info, folds, predictions, results, keras_models, labels, egemaps, failures, fold_models)

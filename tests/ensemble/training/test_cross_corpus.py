@@ -84,6 +84,7 @@ def test_a_cross_corpus_run_maps_a_manifests_own_labels_with_the_label_map(corpo
     # the provenance a cross-validated run writes, with the cross-corpus facts beside it
     assert run["training"] == TRAINING[False] and run["labels_shared"] == ["happy", "angry"]
     assert {"cache", "failures", "seeds", "library_versions", "final_split"} <= set(run)
+    assert run["created"].endswith("Z") and run["software"]["seraudit"] and run["software"]["commit"]  # the report shows them
     egemaps = json.loads((tmp_path / "run" / "models" / "egemaps" / "provenance.json").read_text())
     assert egemaps["training"] == TRAINING[False] and egemaps["test_corpus"] == "manifest"
 
