@@ -4,6 +4,7 @@ weights as the control it is, on the index and on each model's page."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from seraudit.ensemble.run import Run
@@ -41,7 +42,9 @@ def test_probing_shows_each_group_against_its_controls_and_the_untrained_backbon
     section = page.split('<section id="probing">', 1)[1].split("</section>", 1)[0]
     assert "above control by 0.160 [+0.090, +0.230]" in section
     assert "control-level: -0.020 [-0.060, +0.020]" in section
-    assert "— (is the control)" in section and "vggish has random weights itself: its probe is a control" in section
+    assert "— (is the control)" in section  # backbones by their display names, the untrained one marked
+    assert re.search(r"VGGish[^<]* has random weights itself: its probe is a control", section)
+    assert "<td>VGGish" in section and "<td>vggish" not in section
     assert "356 clips of 6 speakers" in section
     models = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("model-*.html")}
     yamnet = next(text for name, text in models.items() if "yamnet" in name)
