@@ -29,7 +29,7 @@ from seraudit.reports.loading import load_report
 from seraudit.reports.model import ClipReport, Report
 from seraudit.reports.plots import class_maps_png, confusion_matrix_png, probing_heatmap_png, waveform_png
 from seraudit.reports.run_reader import run_summary
-from seraudit.reports import display, sections
+from seraudit.reports import display, listening, sections
 from seraudit.reports.sections import Page, shown
 from seraudit.xai.audit.runner import REFERENCE_MODEL
 
@@ -226,6 +226,7 @@ def _draw_figures(report: Report, plots_dir: Path) -> dict[str, Any]:
         file = f"waveform-{slug(clip.clip_id)}.png"
         waveform_png(wave["waveform"], wave["sample_rate"], wave["log_mel"], wave["patches"], clip.name, plots_dir / file)
         figures["waveform"][clip.clip_id] = f"report:{file}"
+    figures["bench"] = listening.bench_files(report, plots_dir)  # each clip's listening-bench record and audio
     return figures
 
 

@@ -48,8 +48,11 @@ def test_html_in_labels_and_paths_is_escaped(hostile_report):
         text = page.read_text(encoding="utf-8")
         for raw in (HOSTILE_LABEL, HOSTILE_DIR, "<script>alert('file')"):
             assert raw not in text, f"{page.name} contains raw markup {raw!r}"
-        # Only the report's own sorting script may be a <script> element.
-        assert text.count("<script") == text.count("<script>\n// Sort a table")
+        # Only the report's own scripts may be <script> elements: the table sorting and the listening bench.
+        own = ("<script>\n// Sort a table", "<script type=\"application/json\" class=\"bench-data\">",
+               "<script>// The listening bench", "<script src=\"assets/bench/")
+        assert text.count("<script") == sum(text.count(s) for s in own)
+        assert text.count("<script src=") == text.count("<script src=\"assets/bench/")
     clip_page = next(folder.glob("clip-*.html")).read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#34;label&#34;)&lt;/script&gt;" in clip_page
     assert "&lt;img src=x onerror=alert(1)&gt;" in clip_page
