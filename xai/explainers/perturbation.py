@@ -124,10 +124,16 @@ class ClipScorer:
         self.calls = 0  # forward passes over patch sets, for the record
         self.patches_predicted = 0
 
-    def patches_of(self, log_mels: np.ndarray) -> np.ndarray:
-        """Re-cut clip log-mels ``[S, n_frames, 64]`` into patches ``[S, N, 96, 64]`` (padding rows kept as in the original)."""
-        cut = np.asarray(log_mels, dtype=np.float32)[:, self._idx, :]
-        return np.where(self._inside[None, :, :, None], cut, self.patches[None])
+    def patches_of(self, log_mels: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+        """Re-cut clip log-mels ``[S, n_frames, 64]`` into patches ``[S, N, 96, 64]`` (padding rows kept as in the original).
+
+        With ``only`` (``[N]`` bool), just those patches are cut: ``[S, only.sum(), 96, 64]``.
+        """
+        idx, inside, patches = self._idx, self._inside, self.patches
+        if only is not None:
+            idx, inside, patches = idx[only], inside[only], patches[only]
+        cut = np.asarray(log_mels, dtype=np.float32)[:, idx, :]
+        return np.where(inside[None, :, :, None], cut, patches[None])
 
     def patch_probabilities(self, patches: np.ndarray) -> np.ndarray:
         """Probabilities ``[P, C]`` of any stack of patches ``[P, 96, 64]``, in one batched prediction."""
@@ -175,7 +181,7 @@ class ClipScorer:
         return max(1, PATCH_BUDGET // max(int(self.keep.sum()), 1))
 
     def _score(self, log_mels: np.ndarray) -> np.ndarray:
-        return self.clip_probabilities(self.patches_of(log_mels)[:, self.keep])  # kept patches [S, K, 96, 64]
+        return self.clip_probabilities(self.patches_of(log_mels, only=self.keep))  # kept patches [S, K, 96, 64]
 
     def original(self) -> np.ndarray:
         """Clip probabilities ``[C]`` of the unperturbed clip (pooled exactly like ``TrainedModel.predict_clip``)."""
