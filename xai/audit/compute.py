@@ -102,10 +102,13 @@ def audit_clip(
     settings: Any,
     *,
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
+    explained: Callable[[list[Attribution]], None] | None = None,
 ) -> ClipAudit:
     """Predict, explain (every model x method) and score one clip with an `AuditSettings`; nothing is written.
 
     Every registered metric that runs on every clip (``on_every_clip``) scores every map.
+    ``explained`` is handed each model's maps (every method) as soon as they exist, before any
+    metric runs: `audit_folder.ClipWriter.explained` starts writing them while the clip is scored.
     """
     from seraudit.xai.explainers.registry import explain_clip
     from seraudit.xai.metrics.agreement import agreement_record
@@ -113,7 +116,12 @@ def audit_clip(
 
     predictions = {m.name: m.predict_clip(features).as_dict() for m in models}
     explainers = method_explainers(settings)
-    attributions = explain_clip(list(models), features, list(explainers.values()), target=settings.target)
+    attributions = []
+    for model in models:  # model-major, method-minor, as `explain_clip` orders them
+        own = explain_clip([model], features, list(explainers.values()), target=settings.target)
+        attributions += own
+        if explained is not None:
+            explained(own)
     metrics = [m for m in build_metrics(settings) if m.on_every_clip]
     scores = score_attributions(models, features, attributions, metrics, explainers)
     seconds = {(a.model, a.method): a.seconds for a in attributions}

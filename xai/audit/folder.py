@@ -18,14 +18,22 @@ Artefact paths inside ``clip.json`` are relative to the clip folder, and the ind
 names each clip's folder, so readers never rebuild a file name. Each clip folder is
 written in a temporary folder and moved into place only when complete, so an
 interrupted audit never leaves half a clip.
+
+`ClipWriter` writes a clip's artefacts while the clip is still being computed: each
+model's maps are handed to it as soon as they exist (`audit_compute.audit_clip`'s
+``explained``), and one worker thread saves, renders and draws them while the main
+thread scores the maps (TensorFlow releases the interpreter while it predicts). The
+files and the record are the same as written one after the other (``workers=0``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -123,7 +131,7 @@ def method_entry(audit: Any, attribution: Any, files: dict[str, Any]) -> dict[st
     return entry
 
 
-def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: Any, shown: Any) -> dict[str, Any]:
+def write_method_artefacts(tmp: Path, clip_id: str, attribution: Any, features: Any, shown: Any) -> dict[str, Any]:
     """Write one map's file, sounds and overlay under ``tmp``; returns their paths relative to ``tmp``."""
     from seraudit.xai.explainers.heard import heard_frames
     from seraudit.xai.render.audio import render_attribution_audio
@@ -136,8 +144,8 @@ def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: An
     heard = heard_frames(features) if getattr(features, "patches", None) is not None else None
     if heard is not None and heard.size != attribution.n_frames:
         heard = None  # a map on another grid (a stand-in): the attribution itself is already zero where unheard
-    sound = render_attribution_audio(attribution, waveform, out, clip_name=audit.clip_id, heard=heard)
-    overlay = plot_overlay(attribution, features.log_mel, out / image_name(audit.clip_id, model, method, "overlay"),
+    sound = render_attribution_audio(attribution, waveform, out, clip_name=clip_id, heard=heard)
+    overlay = plot_overlay(attribution, features.log_mel, out / image_name(clip_id, model, method, "overlay"),
                            model=shown)
     return {
         "attribution": npz.relative_to(tmp).as_posix(),
@@ -150,23 +158,134 @@ def write_method_artefacts(tmp: Path, audit: Any, attribution: Any, features: An
     }
 
 
-def write_model_figures(tmp: Path, audit: Any, model: str, shown: Any) -> tuple[str, str | None]:
-    """One model's summary figures of the clip: time profiles of every method and, when computed, their curves.
+def write_time_profiles(tmp: Path, clip_id: str, model: str, attributions: Sequence[Any], shown: Any) -> str:
+    """One model's time profiles of every method on the clip; returns the path relative to ``tmp``."""
+    from seraudit.xai.render.image import image_name, plot_time_profiles
 
-    Returns both paths relative to ``tmp`` (None for the curves when no metric drew any).
+    png = tmp / slug(model) / image_name(clip_id, model, "all", "time_profile")
+    return plot_time_profiles(list(attributions), png, model=shown).relative_to(tmp).as_posix()
+
+
+def write_curve_figure(tmp: Path, clip_id: str, model: str, curves: dict[str, Any], shown: Any) -> str | None:
+    """One model's faithfulness curves of every method (``curves``: method -> curves); None when there are none."""
+    from seraudit.xai.render.image import image_name, plot_faithfulness_curves
+
+    if not curves:
+        return None
+    png = tmp / slug(model) / image_name(clip_id, model, "all", "faithfulness")
+    plot_faithfulness_curves(curves, png, model=shown)
+    return png.relative_to(tmp).as_posix()
+
+
+def model_curves(audit: Any, model: str) -> dict[str, Any]:
+    """Method -> the faithfulness curves of one model's maps, for the methods whose metrics drew curves."""
+    return {a.method: audit.curves[(model, a.method)] for a in audit.attributions
+            if a.model == model and (model, a.method) in audit.curves}
+
+
+class ClipWriter:
+    """Writes one clip's folder (atomically), starting on each model's maps while the clip is still being computed.
+
+    Use as a context manager around the clip's computation: `explained` takes one model's
+    attributions as soon as they exist and queues their artefacts (map file, sounds,
+    overlay, the model's time profiles); `finish` takes the finished `audit_compute.ClipAudit`,
+    queues what needs the metrics (the faithfulness curves), waits for every file and
+    writes ``clip.json``. The folder replaces ``clip_dir`` when the block ends without an
+    error, and is discarded otherwise.
+
+    ``workers``: threads drawing and writing (1: beside the computation; 0: in the caller's
+    thread, one after the other). Matplotlib draws in one thread at a time either way.
+    ``models`` maps each model name to the object whose display name titles the figures.
     """
-    from seraudit.xai.render.image import image_name, plot_faithfulness_curves, plot_time_profiles
 
-    sub = tmp / slug(model)
-    own = [a for a in audit.attributions if a.model == model]
-    profile_png = sub / image_name(audit.clip_id, model, "all", "time_profile")
-    profile = plot_time_profiles(own, profile_png, model=shown).relative_to(tmp).as_posix()
-    own_curves = {a.method: audit.curves[(model, a.method)] for a in own if (model, a.method) in audit.curves}
-    if not own_curves:
-        return profile, None
-    curves_png = sub / image_name(audit.clip_id, model, "all", "faithfulness")
-    plot_faithfulness_curves(own_curves, curves_png, model=shown)
-    return profile, curves_png.relative_to(tmp).as_posix()
+    def __init__(self, clip_dir: str | os.PathLike, features: Any, models: dict[str, Any], clip_id: str, *,
+                 cache: str = "", workers: int = 1):
+        self.clip_dir = Path(clip_dir)
+        self.features = features
+        self.models = models
+        self.clip_id = clip_id
+        self.cache = cache
+        self.workers = int(workers)
+        self.tmp: Path | None = None
+        self._stack: ExitStack | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._original: Future | None = None
+        self._artefacts: dict[tuple[str, str], Future] = {}
+        self._profiles: dict[str, tuple[list[tuple[str, str]], Future]] = {}  # model -> (its maps drawn, figure)
+
+    def __enter__(self) -> "ClipWriter":
+        self._stack = ExitStack()
+        self.tmp = self._stack.enter_context(atomic_directory(self.clip_dir))
+        if self.workers > 0:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="clip-writer")
+        self._original = self._submit(self._write_original)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if self._pool is not None:
+                # Pending work is dropped on an error; running work ends before the folder is removed.
+                self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+        finally:
+            assert self._stack is not None
+            self._stack.__exit__(exc_type, exc, tb)
+        return False
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as error:  # noqa: BLE001 -- raised again by `result()`, as from a thread
+            future.set_exception(error)
+        return future
+
+    def _shown(self, model: str) -> Any:
+        return self.models.get(model, model)
+
+    def _write_original(self) -> None:
+        from seraudit.xai.render.audio import write_wav
+
+        write_wav(self.tmp / ORIGINAL_AUDIO, np.asarray(self.features.audio.waveform, dtype=np.float32))
+
+    def explained(self, attributions: Sequence[Any]) -> None:
+        """Queue the artefacts of one or more models' maps, and each model's time profiles (give every method of a
+        model at once: a model given again with more maps has its profiles drawn again)."""
+        by_model: dict[str, list[Any]] = {}
+        for attribution in attributions:
+            key = (attribution.model, attribution.method)
+            if key not in self._artefacts:
+                self._artefacts[key] = self._submit(write_method_artefacts, self.tmp, self.clip_id, attribution,
+                                                    self.features, self._shown(attribution.model))
+            by_model.setdefault(attribution.model, []).append(attribution)
+        for model, own in by_model.items():
+            drawn = [(a.model, a.method) for a in own]
+            if model not in self._profiles or self._profiles[model][0] != drawn:
+                self._profiles[model] = (drawn, self._submit(write_time_profiles, self.tmp, self.clip_id, model, own,
+                                                             self._shown(model)))
+
+    def finish(self, audit: Any) -> dict[str, Any]:
+        """Wait for every artefact of ``audit`` (queueing any not yet queued), then write ``clip.json``; returns it."""
+        models = list(dict.fromkeys(a.model for a in audit.attributions))  # one summary figure of each kind per model
+        own = {m: [a for a in audit.attributions if a.model == m] for m in models}
+        self.explained([a for m in models for a in own[m]
+                        if m not in self._profiles or self._profiles[m][0] != [(x.model, x.method) for x in own[m]]])
+        curves = {m: self._submit(write_curve_figure, self.tmp, self.clip_id, m, model_curves(audit, m),
+                                  self._shown(m)) for m in models}
+        record = clip_record(audit, self.features, self.cache)
+        self._original.result()
+        for attribution in audit.attributions:
+            files = self._artefacts[(attribution.model, attribution.method)].result()
+            record["methods"].setdefault(attribution.model, {})[attribution.method] = method_entry(
+                audit, attribution, files)
+        for model in models:
+            record["time_profile"][model] = self._profiles[model][1].result()
+            figure = curves[model].result()
+            if figure is not None:
+                record["faithfulness_curves"][model] = figure
+        write_json(self.tmp / CLIP_INDEX, record)
+        return record
 
 
 def write_clip_audit(
@@ -176,30 +295,17 @@ def write_clip_audit(
     models: dict[str, Any],
     *,
     cache: str = "",
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Render and save one clip's audit (an `audit_compute.ClipAudit`) into ``clip_dir``, replaced atomically.
 
     Returns its ``clip.json`` record. ``models`` maps each model name to the object
     whose display name titles the figures (a `TrainedModel`, so an untrained branch
-    shows in every picture).
+    shows in every picture). ``workers``: as `ClipWriter`'s.
     """
-    from seraudit.xai.render.audio import write_wav
-
-    record = clip_record(audit, features, cache)
-    with atomic_directory(Path(clip_dir)) as tmp:
-        write_wav(tmp / ORIGINAL_AUDIO, np.asarray(features.audio.waveform, dtype=np.float32))
-        for attribution in audit.attributions:
-            files = write_method_artefacts(tmp, audit, attribution, features, models.get(attribution.model,
-                                                                                         attribution.model))
-            record["methods"].setdefault(attribution.model, {})[attribution.method] = method_entry(
-                audit, attribution, files)
-        for model in dict.fromkeys(a.model for a in audit.attributions):  # one summary figure of each kind per model
-            profile, curves = write_model_figures(tmp, audit, model, models.get(model, model))
-            record["time_profile"][model] = profile
-            if curves is not None:
-                record["faithfulness_curves"][model] = curves
-        write_json(tmp / CLIP_INDEX, record)
-    return record
+    with ClipWriter(clip_dir, features, models, audit.clip_id, cache=cache, workers=workers) as writer:
+        writer.explained(audit.attributions)
+        return writer.finish(audit)
 
 
 def write_audit_index(out_dir: str | os.PathLike, index: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from seraudit.preprocessing.audio import check_audio_path
 from seraudit.preprocessing.speech import NO_SPEECH_WARNING
 from seraudit.xai.audit.checks import audit_checks, overall_status
 from seraudit.xai.audit.compute import audit_clip, score_sampled_clips
-from seraudit.xai.audit.folder import clip_dir, clip_entry, write_audit_index, write_clip_audit
+from seraudit.xai.audit.folder import ClipWriter, clip_dir, clip_entry, write_audit_index
 from seraudit.xai.audit.summary import metric_rows, record_scores, summarise, summarise_metrics
 from seraudit.xai.audit.clip_identity import (
     ClipSpec, cache_key, cached_record, clip_id_for, explained_by, in_aggregates, record_source,
@@ -343,10 +343,16 @@ def audit_one(
     load_features: Callable[[str], Any],
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Compute one clip and write its folder (atomically) under ``out_dir``; returns its ``clip.json`` record."""
+    """Compute one clip and write its folder (atomically) under ``out_dir``; returns its ``clip.json`` record.
+
+    The folder is written while the clip is computed (`audit_folder.ClipWriter`): each model's maps are saved,
+    rendered and drawn as soon as they exist, while the metrics score them.
+    """
     features = load_features(spec.path)
-    audit = audit_clip(models, features, spec, settings, deviations=deviations)
-    return write_clip_audit(audit, features, clip_dir(out_dir, clip_id_for(spec.path)), {m.name: m for m in models}, cache=key)
+    clip_id = clip_id_for(spec.path)
+    with ClipWriter(clip_dir(out_dir, clip_id), features, {m.name: m for m in models}, clip_id, cache=key) as writer:
+        audit = audit_clip(models, features, spec, settings, deviations=deviations, explained=writer.explained)
+        return writer.finish(audit)
 
 
 def failure_entry(path: str | os.PathLike, error: BaseException, detail: str | None = None) -> dict[str, str]:
