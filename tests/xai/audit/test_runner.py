@@ -205,7 +205,7 @@ def test_model_randomisation_on_the_first_clips_keeps_its_numbers_and_joins_the_
     assert [s["similarity"] for s in index["sanity"]["stages"]] == pytest.approx(
         table.groupby(["method", "stage"])["similarity"].mean().tolist())
     checks = {c["name"]: c for c in index["checks"]}
-    randomised = checks["gradcam changes when Ensemble (feature fusion) is randomised"]
+    randomised = checks["gradcam changes when Ensemble is randomised"]
     assert randomised["evidence"] == "index.html#metric-model_randomisation"  # the report's section of that metric
     assert not any(name.startswith("model-randomisation check") for name in checks)
 
