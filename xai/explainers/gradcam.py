@@ -89,6 +89,7 @@ def _gradient_fn(keras_model, conv_layers: tuple[str, ...]):
     @tf.function(
         input_signature=[tf.TensorSpec([None, PATCH_FRAMES, PATCH_BANDS], tf.float32), tf.TensorSpec([], tf.int32)],
         reduce_retracing=True,
+        autograph=False,  # no tensor-dependent control flow: the Python loop over branches unrolls as it is
     )
     def run(x, target):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
