@@ -6,6 +6,11 @@ samples and ``batch_size=10`` predict calls per patch; occlusion with one predic
 per occluded input. The fast path is `xai.audit.runner.run_audit` with the `seraudit audit-all`
 settings. Both run in this process, one after the other, and the ratio is printed.
 
+Each line gives the wall time and the process's CPU time (every thread; steadier than the wall time on a
+shared machine). The fast path is timed twice: first as the first clip of a process (Grad-CAM's gradient
+functions traced), then as the next clip. The tower passes line counts the distinct patches each backbone
+ran on: the audit's floor, since a tower pass is most of its time.
+
 Usage: ``python benchmarks/audit_speed.py --run runs/ravdess [--clip FILE]``
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +40,70 @@ def three_second_clip(source: Path, out: Path) -> Path:
     return out
 
 
-def fast_audit(models, clip: Path, out: Path) -> float:
+class Clock:
+    """Wall and CPU seconds of a block (CPU: this process, every thread)."""
+
+    def __enter__(self) -> "Clock":
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+    def __str__(self) -> str:
+        return f"{self.wall:.1f} s (CPU {self.cpu:.1f} s)"
+
+
+@contextmanager
+def counting_tower_passes():
+    """Count the distinct patches each backbone tower runs on (the embedding memo's misses), by tower name."""
+    from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo
+
+    counts: dict[str, int] = {}
+    embed = EmbeddingMemo.embed
+
+    def counted(self, tower, digests, patches, compute):
+        def run(x):
+            counts[tower.split(":")[0]] = counts.get(tower.split(":")[0], 0) + len(x)
+            return compute(x)
+
+        return embed(self, tower, digests, patches, run)
+
+    EmbeddingMemo.embed = counted
+    try:
+        yield counts
+    finally:
+        EmbeddingMemo.embed = embed
+
+
+def fast_audit(models, clip: Path, out: Path) -> Clock:
     from seraudit.xai.audit.runner import DEFAULT_METHODS, run_audit
     from seraudit.xai.audit.plan import fast_settings
     from seraudit.xai.audit.clip_identity import ClipSpec
 
     settings = fast_settings(DEFAULT_METHODS, probe=False)
-    start = time.perf_counter()
-    index = run_audit(models, [ClipSpec(str(clip))], out, settings, progress=False)
-    seconds = time.perf_counter() - start
+    with Clock() as clock:
+        index = run_audit(models, [ClipSpec(str(clip))], out, settings, progress=False)
     if index["failures"]:
         raise RuntimeError(f"audit failed: {index['failures']}")
-    return seconds
+    return clock
 
 
-def naive_audit(models, clip: Path) -> float:
+def naive_audit(models, clip: Path) -> Clock:
     """The same explanations, computed patch by patch with the libraries' defaults."""
+    import lime.lime_image  # noqa: F401 -- the libraries are imported before the clock starts
+    import tf_keras_vis.gradcam_plus_plus  # noqa: F401
+
+    from seraudit.preprocessing.pipeline import clip_features
+
+    features = clip_features(clip)
+    patches = np.asarray(features.patches.data, dtype=np.float32)
+    with Clock() as clock:
+        _naive_explanations(models, features, patches)
+    return clock
+
+
+def _naive_explanations(models, features, patches) -> None:
     import keras
     from lime import lime_image
     from tf_keras_vis.gradcam import Gradcam
@@ -57,11 +111,6 @@ def naive_audit(models, clip: Path) -> float:
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    from seraudit.preprocessing.pipeline import clip_features
-
-    features = clip_features(clip)
-    patches = np.asarray(features.patches.data, dtype=np.float32)
-    start = time.perf_counter()
     for model in models:
         km = model.keras_model
         target = int(np.argmax(model.predict_clip(features).probabilities))
@@ -84,7 +133,6 @@ def naive_audit(models, clip: Path) -> float:
                     occluded = patch.copy()
                     occluded[f0 : f0 + 16, b0 : b0 + 16] = np.log(0.001)
                     km.predict(occluded[None], verbose=0)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -107,12 +155,17 @@ def main() -> None:
         with sharing_backbones(models):  # build each model's predict functions once, as a warm process would
             for model in models:
                 model.predict_patches(np.zeros((1, 96, 64), np.float32))
-        fast = fast_audit(models, clip, Path(tmp) / "audit")
-        print(f"full audit, 1 clip of {CLIP_SECONDS:.0f} s, 3 models x 4 methods, renders + metrics: {fast:.1f} s")
+        with counting_tower_passes() as passes:
+            fast = fast_audit(models, clip, Path(tmp) / "audit")
+        warm = fast_audit(models, clip, Path(tmp) / "again")
+        print(f"full audit, 1 clip of {CLIP_SECONDS:.0f} s, 3 models x 4 methods, renders + metrics: {fast}")
+        print(f"the same clip again in this process (nothing traced): {warm}")
+        print("tower passes (distinct patches per backbone): "
+              + ", ".join(f"{tower} {n}" for tower, n in sorted(passes.items())))
         if not args.skip_naive:
             naive = naive_audit(models, clip)
-            print(f"naive explanations only (no renders, no metrics): {naive:.1f} s")
-            print(f"speed-up: {naive / fast:.1f}x")
+            print(f"naive explanations only (no renders, no metrics): {naive}")
+            print(f"speed-up: {naive.wall / fast.wall:.1f}x (CPU {naive.cpu / fast.cpu:.1f}x)")
 
 
 if __name__ == "__main__":
