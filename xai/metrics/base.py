@@ -38,6 +38,8 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from seraudit.core import display
+
 
 @dataclass(frozen=True)
 class MetricContext:
@@ -202,8 +204,8 @@ class Metric(ABC):
                 return f"no {cls.name} on {clips}"
             side = "above" if cls.higher_is_better else "below"
             control = cell.get("control")
-            beside = "" if control is None or not cls.control_name else f", {cls.control_name} {control:.3g}"
-            text = f"{cls.name} {value:.3g} over {clips}{beside}; passes {side} {threshold:.3g}"
+            beside = "" if control is None or not cls.control_name else f", {cls.control_name} {display.value(control)}"
+            text = f"{cls.name} {display.value(value)} over {clips}{beside}; passes {side} {display.value(threshold)}"
             ci = cell.get("margin_ci") or cell.get("gain_ci")
             if ci:
                 text += f", margin 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if cell.get("margin_ci") else (

@@ -107,7 +107,7 @@ def test_calibrated_checks_pass_only_past_the_control_threshold_and_with_an_inte
     deletion = named[f"gradcam beats its random baseline on deletion {suffix}"]
     assert deletion["status"] == "pass" and (deletion["value"], deletion["threshold"], deletion["control"]) == (
         0.15, 0.18, 0.20)
-    assert "random orders 0.2; passes below 0.18" in deletion["figure"]  # value, control and threshold side by side
+    assert "random orders 0.200; passes below 0.180" in deletion["figure"]  # value, control and threshold side by side
     assert deletion["evidence"] == "model-ensemble.html#faithfulness-ensemble"
     assert named[f"occlusion beats its random baseline on deletion {suffix}"]["status"] == "fail"  # a random map's
     assert named["gradcam beats its random baseline on deletion (YAMNet)"]["status"] == "warn"  # interval holds 0
@@ -178,7 +178,7 @@ def test_each_metric_derives_its_check_from_what_it_declares():
     suffix = "(Ensemble)"
     assert named[f"gradcam: Spread {suffix}"]["status"] == "pass"  # below the threshold, lower is better
     occlusion = named[f"occlusion: Spread {suffix}"]
-    assert occlusion["status"] == "fail" and occlusion["figure"] == "Spread 0.6 over 3 clips; passes below 0.3"
+    assert occlusion["status"] == "fail" and occlusion["figure"] == "Spread 0.600 over 3 clips; passes below 0.300"
     assert (occlusion["value"], occlusion["threshold"]) == (0.6, 0.3)
     assert occlusion["evidence"] == "index.html#metric-spread"
     sampled = named["Sampled check (Ensemble)"]

@@ -41,7 +41,7 @@ def test_the_default_check_figure_says_what_the_metric_compares_with():
     class Peak(Metric):
         id, name, threshold, higher_is_better = "peak", "Peak", 0.5, False
 
-    assert Peak.describe({"value": 0.25, "n_clips": 2}) == "Peak 0.25 over 2 clips; passes below 0.5"
+    assert Peak.describe({"value": 0.25, "n_clips": 2}) == "Peak 0.250 over 2 clips; passes below 0.500"
     assert math.isclose(Peak.threshold, 0.5)
 
     class Beats(Metric):

@@ -90,7 +90,7 @@ def test_a_registered_metric_is_computed_summarised_and_checked_in_audit_json(to
     rows = json.loads((out / "metrics.json").read_text())["rows"]
     assert all("total_mass" in row["scores"] for row in rows)
     checks = {c["name"]: c for c in saved["checks"]}
-    toy = checks["gradcam: Total attribution mass (Ensemble (feature fusion))"]
+    toy = checks["gradcam: Total attribution mass (Ensemble)"]
     assert toy["status"] == "pass" and toy["evidence"] == "index.html#metric-total_mass"
 
 
