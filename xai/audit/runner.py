@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from seraudit.core import provenance
 from seraudit.core.errors import SerauditError
 from seraudit.ensemble.run import Run
 from seraudit.ensemble.inference.shared_backbones import sharing_backbones
@@ -389,6 +390,8 @@ def audit_index(
     ``models`` need ``name``, ``display_name``, ``untrained_branches`` and ``labels``.
     ``sampled`` are the results of the metrics run on a few clips only and ``entries`` their
     long-standing index keys (`xai.audit.compute.score_sampled_clips`; ``"sanity"``, null when not run).
+    ``settings`` holds the cache key's settings and the sanity check's (clips, blocks); ``created`` and
+    ``software`` say when and by which version the index was written.
     """
     from seraudit.xai.metrics.registry import registered_metrics
 
@@ -400,10 +403,12 @@ def audit_index(
     return {
         "title": title or "SERAudit audit",
         "run": os.fspath(run_dir),
+        "created": provenance.utc_now(),
+        "software": provenance.software(),  # SERAudit's version and, from a git checkout, its commit
         "reference_model": REFERENCE_MODEL if REFERENCE_MODEL in names else (names[0] if names else ""),
         "methods": list(settings.methods),
         "probe": settings.probe,
-        "settings": settings.key(),
+        "settings": {**settings.key(), "sanity_clips": settings.sanity_clips, "sanity_blocks": settings.sanity_blocks},
         "models": {
             m.name: {
                 "display_name": m.display_name,

@@ -232,3 +232,16 @@ def test_model_randomisation_compares_with_the_maps_the_audit_saved(tone_model, 
                        load_features=lambda _path: tone_clip, progress=False)
     assert abs(head_stage(second)) < 0.1  # compared with the saved map (noise: no rank in common), not a fresh one
     assert head_stage(first) > head_stage(second) + 0.1
+
+
+def test_the_index_says_when_which_version_wrote_it_and_every_setting(audited):
+    import re
+
+    from seraudit import __version__
+
+    out, index, _, settings = audited
+    saved = json.loads((out / "audit.json").read_text())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", saved["created"])
+    assert saved["software"]["seraudit"] == __version__ and "commit" in saved["software"]
+    assert saved["settings"] == {**settings.key(), "sanity_clips": settings.sanity_clips,
+                                 "sanity_blocks": settings.sanity_blocks}  # the cache key leaves the sanity ones out
