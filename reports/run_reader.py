@@ -44,7 +44,8 @@ def run_summary(run: Run) -> dict[str, Any]:
     for name, rec in run.results.get("models", {}).items():
         (baselines if name == EGEMAPS_MODEL else models)[name] = model_summary(run, name, rec)
     root = corpus_root_of(run.provenance.get("data") or run.settings.get("data"))
-    corpus = run.results.get("corpus_display") or run.provenance.get("corpus", "")
+    # the name the run measured from its clips ("RAVDESS" for full-length ones); a run from before that, its corpus key
+    corpus = run.results.get("corpus_display") or corpus_display(str(run.provenance.get("corpus") or ""))
     return {
         "results": run.results,
         "run_failures": run.failures,
@@ -53,7 +54,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "models": models,
         "baselines": baselines,
         "comparisons": saved_comparisons(run.results),
-        "corpus_note": corpus_display(str(corpus)) if corpus else "",
+        "corpus_note": corpus,
         "baseline_titles": {n: b["display_name"] for n, b in baselines.items()},
     }
 

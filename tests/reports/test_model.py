@@ -53,6 +53,12 @@ def test_run_summary_shows_the_saved_metrics_and_confusion_matrices(run):
     assert summary["corpus_note"] == "RAVDESS (2.4 s)"
 
 
+def test_the_reports_corpus_name_is_the_one_the_run_measured_from_its_clips(run, tmp_path):
+    full = {**run.results, "corpus_display": "RAVDESS"}  # a run on the full-length clips
+    run_dir = write_run(tmp_path / "full", {"corpus": "ravdess"}, {}, run.predictions, full, {}, LABELS, None)
+    assert run_summary(Run.open(run_dir))["corpus_note"] == "RAVDESS"
+
+
 def test_a_model_is_titled_with_the_tools_display_name_and_never_hides_an_untrained_branch():
     tool_name = display_name("ensemble", "late", ["vggish"])
     assert ModelInfo("ensemble", tool_name, ["vggish"]).title == tool_name
