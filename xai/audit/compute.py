@@ -1,6 +1,7 @@
 """What an audit computes for one clip: every model's prediction, every model x method map, and every registered metric.
 
-Plain data only (`ClipAudit`); `audit_folder.write_clip_audit` renders and saves it.
+Plain data only (`ClipAudit`); `audit_folder.ClipWriter` renders and saves it (starting on each model's maps
+as soon as they exist, through `audit_clip`'s ``explained``).
 The metrics are whatever `xai.metrics.registry` holds: this module names none of them.
 """
 
