@@ -23,7 +23,7 @@ from seraudit.cli import main
 from seraudit.xai.engines.ray_engine import FAULT_MARKER_ENV
 
 LABELS = ["neutral", "happy", "sad"]
-TIMING_KEYS = {"seconds"}  # wall-clock time of a computation: the one field that may differ between engines
+TIMING_KEYS = {"seconds", "created"}  # wall-clock times (a computation's, the file's): the fields engines may differ in
 pytestmark = pytest.mark.slow
 
 

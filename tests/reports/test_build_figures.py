@@ -122,7 +122,7 @@ def test_the_provenance_names_the_software_and_the_dates(timed_report):
     report_row = rows[rows.index("This report"):]
     assert report_row.startswith(f"This report {software['seraudit']} {software['commit']}")
     assert re.search(r"Run \(training\) not recorded \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(file time\)", rows)
-    assert re.search(r"Audit not recorded \d{4}-\d\d-\d\dT", rows)
+    assert re.search(rf"Audit {re.escape(software['seraudit'])} {software['commit']}( with local changes)? \d{{4}}-\d\d-\d\dT", rows)
 
 
 def test_the_provenance_gives_the_clip_lists_hash_and_count(timed_report):
@@ -160,8 +160,13 @@ def test_the_audit_settings_read_lime_and_the_sanity_cascade_the_audit_saved(aud
     index["sanity"] = {"clips": ["a", "b"], "stages": [{"stage": 0, "stage_name": "head"},
                                                       {"stage": 2, "stage_name": "head + top 2 blocks"}]}
     index["created"] = "2026-12-04T19:42:16Z"
+    for key in ("sanity_clips", "sanity_blocks"):  # an audit from before they were recorded: read from the cascade
+        index["settings"].pop(key, None)
     shown = audit_provenance(index, audit_dir)
     assert shown["settings"]["lime_samples"] == 150
     assert (shown["settings"]["sanity_clips"], shown["settings"]["sanity_blocks"]) == (2, 2)
+    index["settings"].update(sanity_clips=8, sanity_blocks=1)  # recorded: taken as written
+    recorded = audit_provenance(index, audit_dir)["settings"]
+    assert (recorded["sanity_clips"], recorded["sanity_blocks"]) == (8, 1)
     assert shown["settings"]["sanity_deepest"] == "head + top 2 blocks"
     assert (shown["date"], shown["date_source"]) == ("2026-12-04T19:42:16Z", "recorded")
