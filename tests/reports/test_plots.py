@@ -17,6 +17,7 @@ from seraudit.reports.plots import (
     waveform_figure,
     waveform_png,
 )
+from tests.figure_checks import colour_bar_labels, drawn, texts_inside
 
 LABELS = ["neutral", "happy", "sad_$x$"]  # a `$` must print as itself, not start mathtext
 
@@ -105,40 +106,6 @@ def test_without_axes_each_figure_stands_alone_at_the_report_size(probing_rows, 
 
 # --- legible figures: counts and shares, Hz axes, colour bars with units, shared scales, nothing off the canvas ---
 
-def _drawn(fig: Figure):
-    """The renderer of `fig` drawn as its PNG is (Agg), for the window extents of what it holds."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    renderer = FigureCanvasAgg(fig).get_renderer()
-    fig.draw(renderer)
-    return renderer
-
-
-def _texts_inside(fig: Figure) -> None:
-    """Every text drawn (titles, labels, legends, colour bars, the tick labels in view) lies on the canvas: the PNG
-    is saved without a tight bounding box, so nothing may stick out."""
-    from matplotlib.text import Text
-
-    renderer = _drawn(fig)
-    axes = [a for ax in fig.axes for a in (ax, *ax.child_axes)]
-    ticks = {axis: axis.get_major_ticks() + axis.get_minor_ticks() for ax in axes for axis in (ax.xaxis, ax.yaxis)}
-    tick_labels = {id(t.label1) for per_axis in ticks.values() for t in per_axis} | {
-        id(t.label2) for per_axis in ticks.values() for t in per_axis}
-    drawn = [t for t in fig.findobj(Text) if id(t) not in tick_labels]
-    for axis, per_axis in ticks.items():
-        low, high = sorted(axis.get_view_interval())
-        drawn += [label for t in per_axis if low - 1e-9 <= t.get_loc() <= high + 1e-9 for label in (t.label1, t.label2)]
-    canvas = fig.bbox.padded(1.0)
-    for text in drawn:
-        if text.get_visible() and text.get_text().strip():
-            box = text.get_window_extent(renderer)
-            assert canvas.contains(box.x0, box.y0) and canvas.contains(box.x1, box.y1), text.get_text()
-
-
-def _colour_bar_labels(ax) -> list[str]:
-    return [child.get_ylabel() for child in ax.child_axes]
-
-
 def test_confusion_cells_show_the_share_of_the_true_class_over_the_count():
     matrix = [[5, 1, 0], [2, 7, 1], [0, 0, 9]]
     fig = confusion_matrix_figure(LABELS, matrix, "YAMNet")
@@ -150,7 +117,7 @@ def test_confusion_cells_show_the_share_of_the_true_class_over_the_count():
     assert np.allclose(ax.images[0].get_array().sum(axis=1), 100.0)  # the colour is the row share in %
     assert [t.get_text() for t in ax.get_yticklabels()] == ["neutral (6)", "happy (10)", "sad_$x$ (9)"]
     assert fig.axes[1].get_ylabel() == "share of the true class (%)" and ax.images[0].get_clim() == (0.0, 100.0)
-    _texts_inside(fig)
+    texts_inside(fig)
 
 
 def test_probing_heatmaps_of_every_backbone_share_one_colour_scale(probing_rows):
@@ -171,8 +138,8 @@ def test_class_maps_share_one_scale_with_a_colour_bar_and_a_hz_axis(class_maps):
     assert profiles[0].get_ylim() == profiles[1].get_ylim()  # and one profile scale
     assert [t.get_text() for t in maps[0].get_yticklabels()] == ["250", "500", "1k", "2k", "4k"]
     assert maps[0].get_ylabel() == "frequency (Hz)"
-    assert "scaled" in _colour_bar_labels(maps[-1])[0] and "peak of 1" in _colour_bar_labels(maps[-1])[0]
-    _texts_inside(fig)
+    assert "scaled" in colour_bar_labels(maps[-1])[0] and "peak of 1" in colour_bar_labels(maps[-1])[0]
+    texts_inside(fig)
 
 
 
@@ -183,19 +150,19 @@ def test_eight_emotions_of_class_maps_fit_a_page_column_at_their_drawn_size(rng)
     assert fig.get_figwidth() * fig.dpi <= 1200  # two rows of four: shown at 100 %, its 8-pt text stays 11 px
     rows = sorted({round(a.get_position().y0, 3) for a in fig.axes if a.images})
     assert len(rows) == 2
-    _texts_inside(fig)
+    texts_inside(fig)
 
 
 def test_the_waveform_figure_labels_its_log_mel_in_hz_and_db_and_keeps_its_legend_off_the_waveform(clip):
     fig = waveform_figure(clip["waveform"], clip["sample_rate"], clip["log_mel"], clip["patches"], "c.wav")
     top, lane, bottom = fig.axes
     assert [t.get_text() for t in bottom.get_yticklabels()] == ["250", "500", "1k", "2k", "4k"]
-    assert _colour_bar_labels(bottom) == ["log-mel (dB)"]
+    assert colour_bar_labels(bottom) == ["log-mel (dB)"]
     assert np.allclose(bottom.images[0].get_array().T, 20 * np.log10(np.exp(clip["log_mel"])))  # ln magnitude -> dB
-    renderer = _drawn(fig)
+    renderer = drawn(fig)
     legend = top.get_legend().get_window_extent(renderer)
     assert not legend.overlaps(top.get_window_extent(renderer))
-    _texts_inside(fig)
+    texts_inside(fig)
 
 
 def test_the_randomisation_cascade_legend_sits_beside_the_curves():
@@ -206,9 +173,9 @@ def test_the_randomisation_cascade_legend_sits_beside_the_curves():
     rows = [{"method": m, "control": 0.1, "threshold": 0.3} for m in ("gradcam", "lime")]
     fig = randomisation_cascade_figure(stages, rows, "YAMNet")
     ax = fig.axes[0]
-    renderer = _drawn(fig)
+    renderer = drawn(fig)
     assert not ax.get_legend().get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
-    _texts_inside(fig)
+    texts_inside(fig)
 
 
 def test_a_figure_is_written_once_per_page_and_loads_lazily():

@@ -22,6 +22,7 @@ from seraudit.xai.render.image import (
     plot_time_profiles,
     time_profiles_figure,
 )
+from tests.figure_checks import colour_bar_labels, drawn, texts_inside
 
 
 @pytest.fixture(scope="module")
@@ -122,44 +123,10 @@ def test_without_axes_each_picture_is_a_figure_of_its_own_not_held_by_pyplot(spe
     for fig in figures:
         assert isinstance(fig, Figure) and fig.canvas.manager is None
     assert figures[0].get_size_inches()[1] == pytest.approx(3.0)  # the size the PNG writer uses
-    assert _colour_bar_labels(figures[0].axes[0]) == ["lime attribution\n(target probability per cell)"]
+    assert colour_bar_labels(figures[0].axes[0]) == ["lime attribution\n(target probability per cell)"]
 
 
 # --- legible figures: Hz axes, colour bars with units, legends off the curves, nothing off the canvas ---
-
-def _drawn(fig: Figure):
-    """The renderer of `fig` drawn as its PNG is (Agg), for the window extents of what it holds."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    renderer = FigureCanvasAgg(fig).get_renderer()
-    fig.draw(renderer)
-    return renderer
-
-
-def _texts_inside(fig: Figure) -> None:
-    """Every text drawn (titles, labels, legends, colour bars, the tick labels in view) lies on the canvas: the PNG
-    is saved without a tight bounding box, so nothing may stick out."""
-    from matplotlib.text import Text
-
-    renderer = _drawn(fig)
-    axes = [a for ax in fig.axes for a in (ax, *ax.child_axes)]
-    ticks = {axis: axis.get_major_ticks() + axis.get_minor_ticks() for ax in axes for axis in (ax.xaxis, ax.yaxis)}
-    tick_labels = {id(t.label1) for per_axis in ticks.values() for t in per_axis} | {
-        id(t.label2) for per_axis in ticks.values() for t in per_axis}
-    drawn = [t for t in fig.findobj(Text) if id(t) not in tick_labels]
-    for axis, per_axis in ticks.items():
-        low, high = sorted(axis.get_view_interval())
-        drawn += [label for t in per_axis if low - 1e-9 <= t.get_loc() <= high + 1e-9 for label in (t.label1, t.label2)]
-    canvas = fig.bbox.padded(1.0)
-    for text in drawn:
-        if text.get_visible() and text.get_text().strip():
-            box = text.get_window_extent(renderer)
-            assert canvas.contains(box.x0, box.y0) and canvas.contains(box.x1, box.y1), text.get_text()
-
-
-def _colour_bar_labels(ax) -> list[str]:
-    return [child.get_ylabel() for child in ax.child_axes]
-
 
 def test_each_hz_tick_sits_on_the_band_a_tone_of_that_frequency_lights_up():
     """The mel axis is labelled in Hz where the front end's filter bank puts each frequency (checked with pure tones)."""
@@ -176,13 +143,13 @@ def test_an_overlay_reads_in_hz_with_colour_bars_in_units_and_nothing_clipped(sp
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["250", "500", "1k", "2k", "4k"]
     assert ax.get_ylabel() == "frequency (Hz)"
-    assert _colour_bar_labels(ax) == ["gradcam attribution\n(relative, clip peak = 1)"]  # the map's unit
+    assert colour_bar_labels(ax) == ["gradcam attribution\n(relative, clip peak = 1)"]  # the map's unit
     level = 20 * np.log10(np.exp(speech_log_mel.astype(np.float64)))  # the front end's ln magnitude, in dB
     assert np.allclose(ax.images[0].get_array().T, level)
     grey = [t.get_text() for t in ax.child_axes[0].texts]  # the grey's scale, under the colour bar
     low, high = (f"{v:.0f}".replace("-", "\u2212") for v in (level.min(), level.max()))
     assert grey == [f"grey: log-mel,\n{low} to {high} dB"]
-    _texts_inside(fig)
+    texts_inside(fig)
 
 
 def test_legends_sit_beside_the_curves_not_on_them(speech_log_mel, rng, make_attribution):
@@ -191,11 +158,11 @@ def test_legends_sit_beside_the_curves_not_on_them(speech_log_mel, rng, make_att
     cam = make_attribution(np.abs(rng.normal(size=speech_log_mel.shape)), "gradcam")
     profiles = time_profiles_figure([lime, cam], model="yamnet")
     for fig in (curves, profiles):
-        renderer = _drawn(fig)
+        renderer = drawn(fig)
         legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)
         box = legend.get_window_extent(renderer)
         assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)  # off every data area
-        _texts_inside(fig)
+        texts_inside(fig)
 
 
 def test_two_overlays_of_a_clip_fit_side_by_side_and_a_long_clip_gets_a_wider_one(rng, make_attribution):
@@ -205,6 +172,6 @@ def test_two_overlays_of_a_clip_fit_side_by_side_and_a_long_clip_gets_a_wider_on
         frames = int(seconds * 100)
         fig = overlay_figure(make_attribution(rng.normal(size=(frames, 64)), "lime"), rng.normal(size=(frames, 64)))
         widths[seconds] = fig.get_figwidth() * fig.dpi
-        _texts_inside(fig)
+        texts_inside(fig)
     assert all(w <= 590 for s, w in widths.items() if s <= 5.0), widths
     assert widths[1.0] <= widths[3.0] <= widths[5.0] < widths[12.0], widths
