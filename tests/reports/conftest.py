@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import tempfile
@@ -219,24 +220,25 @@ def report_dir(tmp_path_factory, report) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium through chromedriver, with a fresh profile and the browser console captured."""
+@contextlib.contextmanager
+def chromium(logs: tuple[str, ...] = ("browser",)):
+    """Headless Chromium through chromedriver with a fresh profile, recording the `logs` named (browser console,
+    Chrome's performance log); quit and its profile removed on exit."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    chromium, driver_bin = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
-    if driver_bin is None or not Path(chromium).exists():
+    binary, driver_bin = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
+    if driver_bin is None or not Path(binary).exists():
         pytest.fail("chromium and chromedriver are needed: `apt-get install chromium chromium-driver` (.ci/run does this)")
     profile = tempfile.mkdtemp(prefix="seraudit-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}",
                 "--window-size=1400,1000"):
         options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {log: "ALL" for log in logs})
     driver = webdriver.Chrome(service=Service(driver_bin), options=options)
     driver.set_page_load_timeout(30)
     try:
@@ -244,3 +246,10 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium with the browser console captured."""
+    with chromium() as driver:
+        yield driver

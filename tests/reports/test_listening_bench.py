@@ -4,8 +4,6 @@ playback, A/B keeps the position, quiet clips get a note and a stated gain, and 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from seraudit.reports.build import build_report, clip_page
+from tests.reports.conftest import chromium
 from seraudit.reports.listening import FADE_S, PROFILE_STEPS, bench_record, time_profile
 
 READY_JS = """
@@ -33,30 +32,11 @@ LOCAL = ("file:", "data:", "blob:")
 @pytest.fixture(scope="module")
 def bench_browser():
     """Headless Chromium that records every request (Chrome's performance log) and the console."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_bin = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
-    if driver_bin is None or not Path(chromium).exists():
-        pytest.fail("chromium and chromedriver are needed: `apt-get install chromium chromium-driver` (.ci/run does this)")
-    profile = tempfile.mkdtemp(prefix="seraudit-bench-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_bin), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(30)
-    driver.get("about:blank")
-    driver.get_log("performance")  # the browser's own start-up pages are not the report's
-    try:
+    with chromium(("browser", "performance")) as driver:
+        driver.set_script_timeout(30)
+        driver.get("about:blank")
+        driver.get_log("performance")  # the browser's own start-up pages are not the report's
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def open_page(browser, url: str) -> list:
