@@ -3,7 +3,8 @@
 `corpus_summary` describes the prepared corpus (clips, speakers, emotions, clip
 lengths, patches kept and dropped by Gaussian data selection); `gds_ablation`
 cross-validates the neural models a second time with every patch pooled, on the
-same folds and cached layer features, so the report can say what GDS buys.
+same folds, cached layer features and the layers each fold chose, so the report can
+say what GDS buys, and only GDS differs.
 Both land in ``results.json``.
 """
 
@@ -36,10 +37,13 @@ def corpus_summary(data: CorpusData) -> dict[str, Any]:
 
 
 def gds_ablation(data: CorpusData, settings: Any, sources: dict[str, Any], info: dict[str, dict],
-                 with_gds: dict[str, Any]) -> dict[str, Any] | None:
+                 with_gds: dict[str, Any], histories: list[dict] | None = None) -> dict[str, Any] | None:
     """UAR of each neural model with GDS (``with_gds``: the run's own results) and with every patch pooled.
 
-    ``info`` is the run's `experiment.model_info` (fusions and untrained branches).
+    ``info`` is the run's `experiment.model_info` (fusions and untrained branches). ``histories`` (the GDS
+    cross-validation's per-fold summaries) give the layers each fold's heads read: the ablated folds read the
+    same ones (their C is chosen again on the validation speakers), so the layer search is not run twice and
+    the two results differ by GDS alone.
 
     None when the run has no GDS to ablate (GDS off, or fine-tuned backbones whose
     patches are not cached as features) or no neural model.
@@ -52,7 +56,7 @@ def gds_ablation(data: CorpusData, settings: Any, sources: dict[str, Any], info:
         return None
     all_patches = dataclasses.replace(data, keep=np.ones_like(data.keep))
     ablated_settings = dataclasses.replace(settings, models=neural, progress=False)
-    cv = cross_validate(all_patches, ablated_settings, sources)
+    cv = cross_validate(all_patches, ablated_settings, sources, fold_layers=chosen_layers(histories or []))
     without = evaluate_predictions(cv.predictions, data.labels, {m: info[m] for m in neural if m in info},
                                    n_boot=10, seed=settings.seed)
     rows = []
@@ -64,4 +68,19 @@ def gds_ablation(data: CorpusData, settings: Any, sources: dict[str, Any], info:
                          "uar_without_gds": b["mean"], "uar_without_gds_std": b["std"],
                          "difference": a["mean"] - b["mean"]})
     return {"threshold": settings.gds.resolved().threshold, "kept_fraction": float(np.mean(data.keep)),
-            "rows": rows, "seconds": cv.seconds}
+            "rows": rows, "layers": "each fold's layers, as chosen with GDS" if histories else "searched again",
+            "seconds": cv.seconds}
+
+
+def chosen_layers(histories: list[dict]) -> dict[int, dict[str, tuple[str, ...]]]:
+    """Fold index -> backbone -> the layers its heads read, from cross-validation histories (weighted mixes left out:
+    a fixed layer set is read unweighted)."""
+    from seraudit.ensemble.model.spec import BACKBONES
+
+    out: dict[int, dict[str, tuple[str, ...]]] = {}
+    for history in histories:
+        fixed = {b: tuple(history[b]["taps"]) for b in BACKBONES
+                 if isinstance(history.get(b), dict) and history[b].get("taps") and not history[b].get("weighted")}
+        if fixed:
+            out[int(history["fold"])] = fixed
+    return out

@@ -41,8 +41,15 @@ class CrossValidation:
     fold_models: dict[int, dict[str, FoldModel]] = field(default_factory=dict)  # none for fine-tuned runs
 
 
-def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str, Any]) -> CrossValidation:
-    """Speaker-independent cross-validation: per-fold models, predictions on each fold's test speakers."""
+def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str, Any],
+                   fold_layers: dict[int, dict[str, tuple[str, ...]]] | None = None) -> CrossValidation:
+    """Speaker-independent cross-validation: per-fold models, predictions on each fold's test speakers.
+
+    `fold_layers` fixes what the heads of a fold read (fold index -> backbone -> layers) instead of searching
+    them; a fold or backbone it does not name is searched as usual.
+    """
+    import dataclasses
+
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -50,7 +57,9 @@ def cross_validate(data: CorpusData, settings: TrainSettings, sources: dict[str,
     folds = fold_plan(data.speakers, corpus, seed=settings.seed, labels=data.y)
     preds, histories, fold_models = [], [], {}
     for fold in tqdm(folds, desc=f"cross-validation ({len(folds)} folds)", unit="fold", disable=not settings.progress):
-        trainer = Trainer(settings, sources).fit(data, fold)
+        fixed = (fold_layers or {}).get(fold.index)
+        fold_settings = dataclasses.replace(settings, layers={**(settings.layers or {}), **fixed}) if fixed else settings
+        trainer = Trainer(fold_settings, sources).fit(data, fold)
         _, _, test = fold.masks(data.speakers)
         preds.append(trainer.predictions(data, np.flatnonzero(test), fold.index))
         weights = None if trainer.late_weights_ is None else trainer.late_weights_.tolist()

@@ -184,7 +184,7 @@ def run_experiment(settings: TrainSettings, out: str | Path | None, table=None, 
         results["predictions"] = cv.predictions  # benchmarks compare settings clip by clip
         results["cv_histories"] = cv.histories  # and report what each fold's training did (fine-tuning epochs)
         return results
-    results["gds_ablation"] = gds_ablation(data, settings, sources, info, results)
+    results["gds_ablation"] = gds_ablation(data, settings, sources, info, results, cv.histories)
     finals, trainer, final_fold = train_final(data, settings, sources)
     common = provenance(settings, len(data.table), final_fold,
                         "folds.json (cross-validation); the saved model is trained on all speakers",

@@ -12,7 +12,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from seraudit.core.errors import SerauditError
 from seraudit.ensemble.model.spec import NEURAL_MODELS
@@ -140,13 +140,13 @@ def clip_specs(run: Run, paths: Sequence[str | os.PathLike]) -> tuple[list, list
 
 
 def audit_specs(run: Run, models: Sequence[Any], specs: Sequence[Any], out: Path, settings: AuditSettings, *,
-                deviations=None, probing: dict | None = None, failures: Sequence[dict[str, str]] = (),
-                require_speech: bool = False, max_duration_s: float | None = None, title: str = "",
+                deviations=None, probing: dict | Callable[[], dict | None] | None = None,
+                failures: Sequence[dict[str, str]] = (), require_speech: bool = False, max_duration_s: float | None = None, title: str = "",
                 progress: bool = True, engine: Any = None, selection: str = "") -> Audit:
     """Run the audit of `specs` with clips cut by the run's own front end (`Run.clip`), and open what it wrote.
 
     Each corpus clip is explained by its fold's model (`xai.audit.runner.run_audit`); `selection` says how the clips
-    were picked."""
+    were picked; `probing` may be a callable that gives the probing rows once the clips are computed."""
     limits = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
     load = functools.partial(run.clip, require_speech=require_speech, **limits)
     index = run_audit(models, specs, out, settings, load_features=load, deviations=deviations, probing=probing,

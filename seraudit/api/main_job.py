@@ -22,6 +22,8 @@ from seraudit.xai.audit import plan as audit_plan
 from seraudit.xai.audit.runner import DEFAULT_METHODS, PROBE, parse_methods
 
 TIMINGS_FILE = "timings.json"
+PROBING_PHASE = "eGeMAPS probing"
+BESIDE_AUDIT = "beside the audit, on a worker thread: not added to the total"
 
 
 @dataclass(frozen=True)
@@ -73,19 +75,27 @@ def main_job(corpus: str, data: str | os.PathLike, out: str | os.PathLike, *,
     names = with_pooling_attention(names, models)
     log(f"[2/3] auditing {len(specs)} test clips ({per_emotion} per emotion) with {', '.join(names)}"
         f"{' + eGeMAPS probing' if probe else ''}")
-    deviations, probing, skipped = None, None, ""
+    deviations, probing = None, None
     if probe:
-        with timings.time("eGeMAPS deviations and probing"):
-            deviations, probing, skipped = deviations_and_probing(trained_run, specs, models_dir, progress)
-        if skipped:
-            log(f"  eGeMAPS probing skipped: {skipped}")
+        from seraudit.xai.probing.speaker_deviations import deviations_lookup
+
+        with timings.time("eGeMAPS deviations"):
+            deviations = deviations_lookup(trained_run, specs)
+        probing = ProbingBesideAudit(trained_run, models_dir)
     audit_dir = run_dir / audit_plan.AUDIT_DIR
     with timings.time("audit") as phase:
         result = audit_specs(trained_run, models, specs, audit_dir, audit_plan.fast_settings(names, probe, sanity),
-                             deviations=deviations, probing=probing, failures=trained_run.failures, title=title,
-                             progress=progress, engine=engine, selection=audit_plan.selection_rule(per_emotion))
+                             deviations=deviations, probing=probing.result if probing else None,
+                             failures=trained_run.failures, title=title, progress=progress, engine=engine,
+                             selection=audit_plan.selection_rule(per_emotion))
     rows = read_json(audit_dir / "metrics.json", "audit metrics").get("rows", [])
     phase.parts, phase.note = audit_parts(phase.seconds, rows, result.index)
+    skipped = ""
+    if probing:
+        skipped = probing.skipped
+        timings.add(PROBING_PHASE, probing.seconds, note=BESIDE_AUDIT)
+        if skipped:
+            log(f"  eGeMAPS probing skipped: {skipped}")
     with timings.time("what the model uses (interventions, shortcut battery)" if interventions
                       else "what the model uses (shortcut battery)"):
         result = model_use(trained_run, result, [m.name for m in models], interventions, models_dir, log)
@@ -131,16 +141,41 @@ def train_or_reuse(settings, run_dir: Path, timings: Timings, log: Callable[[str
     return trained_run, False
 
 
-def deviations_and_probing(run: Run, specs, models_dir: str | None, progress: bool):
-    """(deviations lookup, probing rows or None, why probing was skipped): probing may fail on a small corpus."""
-    from seraudit.xai.probing.run_probing import probe_run
-    from seraudit.xai.probing.speaker_deviations import deviations_lookup
+class ProbingBesideAudit:
+    """eGeMAPS probing of a run (`probe_run`) on a worker thread, started before the audit; `result` waits for it.
 
-    deviations = deviations_lookup(run, specs)
-    try:
-        return deviations, probe_run(run, models_dir, progress), ""
-    except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on
-        return deviations, None, str(error)
+    Probing reads only the caches, never a trained model, and spends its time in scikit-learn
+    and NumPy routines that release the interpreter lock, so beside the audit it takes the
+    cores the audit leaves idle instead of two minutes of its own. The audit asks for the
+    result when it writes its index. Probing that cannot run on the corpus (e.g. too few
+    speakers per emotion in a quick run) gives None and says why in `skipped`.
+    """
+
+    def __init__(self, run: Run, models_dir: str | None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.skipped, self.seconds = "", 0.0
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probing")
+        self._future = pool.submit(self._probe, run, models_dir)
+        pool.shutdown(wait=False)
+
+    def _probe(self, run: Run, models_dir: str | None) -> dict | None:
+        import time
+
+        from seraudit.xai.probing.run_probing import probe_run
+
+        started = time.perf_counter()
+        try:
+            return probe_run(run, models_dir, progress=False)  # no bar: the audit's bar owns the terminal
+        except ValueError as error:  # the audit goes on without it
+            self.skipped = str(error)
+            return None
+        finally:
+            self.seconds = time.perf_counter() - started
+
+    def result(self) -> dict | None:
+        """The probing rows (None when skipped); an unexpected error in the worker is raised here."""
+        return self._future.result()
 
 
 def training_parts(seconds: dict) -> list[tuple[str, float]]:

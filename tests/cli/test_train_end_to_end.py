@@ -98,6 +98,7 @@ def test_the_run_records_its_corpus_and_what_gds_changes(tiny_run):
     assert patches["kept"] + patches["dropped"] == patches["total"] and patches["kept"] >= corpus["n_clips"]
     ablation = results["gds_ablation"]
     assert {r["model"] for r in ablation["rows"]} == {"ensemble", "yamnet", "vggish"}  # eGeMAPS has no patches
+    assert ablation["layers"] == "each fold's layers, as chosen with GDS"  # only GDS differs between the two
     for row in ablation["rows"]:
         assert row["uar_with_gds"] == pytest.approx(results["models"][row["model"]]["uar"]["mean"])
         assert 0 <= row["uar_without_gds"] <= 100

@@ -272,7 +272,7 @@ def run_audit(
     *,
     load_features: Callable[[str], Any] | None = None,
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
-    probing: dict[str, Any] | None = None,
+    probing: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None,
     run: Run | None = None,
     title: str = "",
     progress: bool = True,
@@ -287,7 +287,8 @@ def run_audit(
     failed before the audit (e.g. in training); they are listed in the index and in
     ``failures.csv`` with the audit's own. ``require_speech`` also refuses a reused clip
     record that carries the "no speech detected" warning (pass ``load_features`` with
-    ``require_speech=True`` for the clips computed now).
+    ``require_speech=True`` for the clips computed now). ``probing`` (the eGeMAPS probing rows the index
+    shows) may be a callable: it is asked once the clips are computed.
 
     Clips are cut and pooled with the GDS threshold of ``run`` (the run the models
     come from), else the default. Returns the index written to ``audit.json``:
@@ -324,6 +325,8 @@ def run_audit(
     bar.close()
     aggregated = [r for r in records if in_aggregates(r)]
     sampled, entries = score_sampled_clips(chooser.for_record, aggregated, settings, load_features, out_dir)
+    if callable(probing):  # computed beside the clips (e.g. the main job's probing thread): needed from here on
+        probing = probing()
     index = audit_index(
         models, records, [*failures, *audit_failures], settings, sampled=sampled, entries=entries,
         probing=probing, run_dir=run.path if run is not None else "", title=title, reused=reused,

@@ -49,16 +49,52 @@ CONTROL_COLUMNS = ["category", "n_features", "r2", "control_r2", "above_control"
                    "null_r2", "above_null", "null_ci_low", "null_ci_high", "n_clips", "n_speakers"]
 
 
-def _r2_per_feature(Y: np.ndarray, P: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """R² ``[n_draws, k]`` of predictions `P` for `Y` on each row set of `draws` ``[n_draws, m]`` (NaN: no spread)."""
-    out = np.empty((len(draws), Y.shape[1]))
-    for i, rows in enumerate(draws):
-        y, p = Y[rows], P[rows]
-        ss_res = ((y - p) ** 2).sum(axis=0)
-        ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[i] = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
-    return out
+class SpeakerBootstrap:
+    """Draws of a bootstrap over speakers, kept as how often each speaker is drawn (``counts [n_draws, S]``).
+
+    A draw takes as many speakers as there are, with replacement, and each drawn speaker
+    brings all of their clips. Any sum over a draw's rows is then ``counts @`` the per-speaker
+    sums, so R² over a thousand draws costs a few matrix products instead of a thousand
+    gathers of every row.
+    """
+
+    def __init__(self, speakers: np.ndarray, n_draws: int, rng: np.random.Generator):
+        unique, self.speaker_of = np.unique(np.asarray(speakers), return_inverse=True)
+        order = pd.unique(np.asarray(speakers))  # draws pick speakers in order of appearance (the draw's seeded order)
+        position = {s: i for i, s in enumerate(unique)}
+        self.n_speakers = len(unique)
+        self.counts = np.zeros((n_draws, self.n_speakers))
+        for d in range(n_draws):
+            for s in rng.choice(order, size=len(order), replace=True):
+                self.counts[d, position[s]] += 1
+
+    def rows(self, draw: int) -> np.ndarray:
+        """The row indices of draw `draw` (each drawn speaker's rows, as often as drawn)."""
+        return np.concatenate([np.repeat(np.flatnonzero(self.speaker_of == s), int(c))
+                               for s, c in enumerate(self.counts[draw]) if c]).astype(int)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-speaker column sums ``[S, k]`` of row values ``[n, k]``."""
+        out = np.zeros((self.n_speakers, values.shape[1]))
+        np.add.at(out, self.speaker_of, values)
+        return out
+
+
+def _r2_per_feature(Y: np.ndarray, P: np.ndarray, boot: SpeakerBootstrap | None) -> np.ndarray:
+    """R² ``[n_draws, k]`` of predictions `P` for `Y` on each draw of `boot` (None: every row once, one row out).
+
+    NaN where a draw's targets have no spread.
+    """
+    squared_error = (Y - P) ** 2
+    Y = Y - Y.mean(axis=0)  # centred: the sums of squares below then lose no precision to a large mean
+    parts = (np.ones((len(Y), 1)), Y, Y**2, squared_error)
+    if boot is None:
+        n, s1, s2, res = (a.sum(axis=0, keepdims=True) for a in parts)
+    else:
+        n, s1, s2, res = (boot.counts @ boot.sums(a) for a in parts)
+    ss_tot = s2 - s1**2 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ss_tot > 1e-12 * np.maximum(s2, 1e-300), 1.0 - res / ss_tot, np.nan)
 
 
 def _group_means(r2: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -66,14 +102,6 @@ def _group_means(r2: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, np.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a group of constant features: NaN
         return {g: np.nanmean(r2[:, cols], axis=1) for g, cols in groups.items()}
-
-
-def speaker_draws(speakers: np.ndarray, n_draws: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Row sets of a bootstrap over speakers: each draw takes as many speakers as there are, with replacement."""
-    unique = pd.unique(speakers)
-    rows_of = {s: np.flatnonzero(speakers == s) for s in unique}
-    return [np.concatenate([rows_of[s] for s in rng.choice(unique, size=len(unique), replace=True)])
-            for _ in range(n_draws)]
 
 
 def probe_controls(
@@ -133,8 +161,8 @@ def probe_controls(
     permuted = list(zip(targets[1:], fitted[1:]))
     control_pred = out_of_fold(control, Y, speakers, n_splits=n_splits) if control is not None else None
 
-    everything = [np.arange(len(Y))]
-    draws = speaker_draws(speakers, n_bootstrap, rng)
+    everything = None  # every clip once: the point estimate
+    draws = SpeakerBootstrap(speakers, n_bootstrap, rng)
 
     point = {g: v[0] for g, v in _group_means(_r2_per_feature(Y, predicted, everything), groups).items()}
     boot = _group_means(_r2_per_feature(Y, predicted, draws), groups)

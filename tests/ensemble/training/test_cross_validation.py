@@ -48,3 +48,15 @@ def test_the_final_models_train_on_every_speaker_and_are_checked_unless_fine_tun
     monkeypatch.setattr(cross_validation.Trainer, "fit", lambda self, data, fold: self)  # no patches to fine-tune on
     train_final(data, settings_for(["yamnet"], fine_tune=True), sources)
     assert asked == [True, False]  # a fine-tuned graph has no heads on cached features to be compared to
+
+
+def test_fixed_fold_layers_are_read_by_that_fold_and_the_others_search(cv, data, settings_for, sources):
+    from seraudit.ensemble.evaluation.run_facts import chosen_layers
+
+    searched = {h["fold"]: tuple(h["yamnet"]["taps"]) for h in cv.histories}
+    assert set(searched.values()) == {("layer6",)}  # the search finds the layer that carries the emotion
+    first = cv.folds[0].index
+    fixed = cross_validate(data, settings_for(["yamnet"]), sources, fold_layers={first: {"yamnet": ("layer14",)}})
+    read = {h["fold"]: tuple(h["yamnet"]["taps"]) for h in fixed.histories}
+    assert read[first] == ("layer14",) and {v for f, v in read.items() if f != first} == {("layer6",)}
+    assert chosen_layers(cv.histories) == {f: {"yamnet": ("layer6",), "vggish": ("fc2",)} for f in searched}

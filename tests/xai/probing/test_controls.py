@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seraudit.xai.probing.controls import ALL, control_verdict, probe_controls, speaker_draws
+from seraudit.xai.probing.controls import ALL, SpeakerBootstrap, _r2_per_feature, control_verdict, probe_controls
 
 CATEGORIES = {"loud_a": "energy", "loud_b": "energy", "pitch_a": "pitch", "pitch_b": "pitch"}
 FEATURES = list(CATEGORIES)
@@ -65,10 +65,29 @@ def test_label_permuted_fits_give_a_null_near_zero(corpus):
 
 def test_a_bootstrap_over_speakers_draws_whole_speakers():
     speakers = np.array(["a", "a", "b", "b", "b", "c"])
-    for rows in speaker_draws(speakers, 20, np.random.default_rng(0)):
-        drawn = speakers[rows]
+    boot = SpeakerBootstrap(speakers, 20, np.random.default_rng(0))
+    assert (boot.counts.sum(axis=1) == 3).all()  # as many speakers as there are, with replacement
+    for d in range(20):
+        drawn = speakers[boot.rows(d)]
         for s in set(drawn):
             assert np.sum(drawn == s) % np.sum(speakers == s) == 0  # all of a speaker's clips, once or more
+
+
+def test_bootstrap_r2_equals_r2_computed_on_each_draws_rows():
+    rng = np.random.default_rng(4)
+    speakers = np.repeat(np.array(["a", "b", "c", "d", "e"]), [3, 5, 2, 6, 4])
+    Y = np.column_stack([200.0 + rng.normal(size=20), rng.normal(size=20), np.full(20, 3.0)])  # large mean; constant
+    P = Y + rng.normal(scale=0.5, size=Y.shape)
+    boot = SpeakerBootstrap(speakers, 30, np.random.default_rng(1))
+    fast = _r2_per_feature(Y, P, boot)
+    for d in range(30):
+        rows = boot.rows(d)
+        y, p = Y[rows], P[rows]
+        expected = 1.0 - ((y - p) ** 2).sum(axis=0)[:2] / ((y - y.mean(axis=0)) ** 2).sum(axis=0)[:2]
+        np.testing.assert_allclose(fast[d, :2], expected, rtol=1e-9)
+    assert np.isnan(fast[:, 2]).all()  # a constant target has no R²
+    whole = _r2_per_feature(Y, P, None)[0, :2]
+    np.testing.assert_allclose(whole, 1.0 - ((Y - P) ** 2).sum(axis=0)[:2] / ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)[:2])
 
 
 def test_a_std_mean_ratio_whose_mean_crosses_zero_is_left_out(corpus):
