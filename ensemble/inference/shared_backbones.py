@@ -46,11 +46,15 @@ class EmbeddingMemo:
     max_entries : int
         Entries kept before the memo empties itself (bounds memory on long runs;
         an audit clears it after each clip anyway).
+    max_bytes : int, optional
+        Bytes of stored rows kept before the memo empties itself (for towers whose rows are large).
     """
 
-    def __init__(self, max_entries: int = 100_000):
+    def __init__(self, max_entries: int = 100_000, max_bytes: int | None = None):
         self.max_entries = int(max_entries)
+        self.max_bytes = max_bytes
         self._store: dict[tuple[str, bytes], np.ndarray] = {}
+        self._bytes = 0
         self.hits = 0
         self.misses = 0
 
@@ -59,24 +63,34 @@ class EmbeddingMemo:
 
     def clear(self) -> None:
         self._store.clear()
+        self._bytes = 0
 
     def embed(self, tower: str, digests: Sequence[bytes], patches: np.ndarray, compute) -> np.ndarray:
         """Embeddings ``[N, D]`` of `patches` from tower `tower`, calling ``compute(patches [M,96,64])`` for unseen ones only.
 
         Repeated patches inside one call are computed once too.
         """
-        if len(self._store) + len(digests) > self.max_entries:
-            self._store.clear()
+        rows: dict[bytes, np.ndarray] = {}
         missing: dict[bytes, int] = {}
         for i, d in enumerate(digests):
-            if (tower, d) not in self._store and d not in missing:
+            if d in rows or d in missing:
+                continue
+            found = self._store.get((tower, d))
+            if found is None:
                 missing[d] = i
+            else:
+                rows[d] = found
         self.misses += len(missing)
         self.hits += len(digests) - len(missing)
         if missing:
             computed = np.asarray(compute(patches[list(missing.values())]))
-            self._store.update({(tower, d): row for d, row in zip(missing, computed)})
-        return np.stack([self._store[(tower, d)] for d in digests])
+            if (len(self._store) + len(missing) > self.max_entries
+                    or (self.max_bytes is not None and self._bytes + computed.nbytes > self.max_bytes)):
+                self.clear()
+            for d, row in zip(missing, computed):
+                self._store[(tower, d)] = rows[d] = row
+            self._bytes += computed.nbytes
+        return np.stack([rows[d] for d in digests])
 
 
 def share_towers(model: Any, memo: EmbeddingMemo) -> Any:

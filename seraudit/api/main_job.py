@@ -20,10 +20,11 @@ from seraudit.core.timing import Timings
 from seraudit.ensemble.run import Run
 from seraudit.xai.audit import plan as audit_plan
 from seraudit.xai.audit.runner import DEFAULT_METHODS, PROBE, parse_methods
+from seraudit.xai.probing.run_probing import probe_run_dir
 
 TIMINGS_FILE = "timings.json"
 PROBING_PHASE = "eGeMAPS probing"
-BESIDE_AUDIT = "beside the audit, on a worker thread: not added to the total"
+BESIDE_AUDIT = "beside the audit, in a worker process: not added to the total"
 
 
 @dataclass(frozen=True)
@@ -142,40 +143,29 @@ def train_or_reuse(settings, run_dir: Path, timings: Timings, log: Callable[[str
 
 
 class ProbingBesideAudit:
-    """eGeMAPS probing of a run (`probe_run`) on a worker thread, started before the audit; `result` waits for it.
+    """eGeMAPS probing of a run in a worker process, started before the audit; `result` waits for it.
 
-    Probing reads only the caches, never a trained model, and spends its time in scikit-learn
-    and NumPy routines that release the interpreter lock, so beside the audit it takes the
-    cores the audit leaves idle instead of two minutes of its own. The audit asks for the
-    result when it writes its index. Probing that cannot run on the corpus (e.g. too few
-    speakers per emotion in a quick run) gives None and says why in `skipped`.
+    Probing reads only the caches, never a trained model, and runs mostly single-threaded
+    scikit-learn fits, while the audit leaves part of the second core idle: in a process of its
+    own (a thread would fight the audit for the interpreter lock) it runs beside the audit
+    instead of adding its two minutes. `probe` is the worker's function, called with the run
+    folder and the models folder; it returns ``(rows or None, why skipped, seconds)``.
     """
 
-    def __init__(self, run: Run, models_dir: str | None):
-        from concurrent.futures import ThreadPoolExecutor
+    def __init__(self, run: Run, models_dir: str | None, probe: Callable = probe_run_dir):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         self.skipped, self.seconds = "", 0.0
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probing")
-        self._future = pool.submit(self._probe, run, models_dir)
+        # spawned, not forked: the parent holds TensorFlow's threads, which a fork would copy in a broken state
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._future = pool.submit(probe, str(run.path), models_dir)
         pool.shutdown(wait=False)
 
-    def _probe(self, run: Run, models_dir: str | None) -> dict | None:
-        import time
-
-        from seraudit.xai.probing.run_probing import probe_run
-
-        started = time.perf_counter()
-        try:
-            return probe_run(run, models_dir, progress=False)  # no bar: the audit's bar owns the terminal
-        except ValueError as error:  # the audit goes on without it
-            self.skipped = str(error)
-            return None
-        finally:
-            self.seconds = time.perf_counter() - started
-
     def result(self) -> dict | None:
-        """The probing rows (None when skipped); an unexpected error in the worker is raised here."""
-        return self._future.result()
+        """The probing rows (None when skipped, with the reason in `skipped`); a failure of the worker is raised here."""
+        probing, self.skipped, self.seconds = self._future.result()
+        return probing
 
 
 def training_parts(seconds: dict) -> list[tuple[str, float]]:

@@ -42,7 +42,7 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
     phases = {p["name"]: p for p in timings["phases"]}
     assert list(phases) == ["training", "eGeMAPS deviations", "audit", "eGeMAPS probing",
                             "what the model uses (shortcut battery)", "report"]
-    # probing ran on a worker thread beside the audit (its time is said to be outside the total); 24 clips hold too
+    # probing ran in a worker process beside the audit (its time is said to be outside the total); 24 clips hold too
     # few speakers per emotion to probe, so the job says why it skipped it and goes on
     assert "not added to the total" in phases["eGeMAPS probing"]["note"]
     assert 0 < sum(p["seconds"] for p in phases.values() if not p["note"]) <= timings["total_seconds"]
@@ -59,27 +59,43 @@ def test_main_job_end_to_end_then_reuses_its_caches(tmp_path, ravdess_dir, model
 
 
 
-def test_probing_beside_the_audit_gives_its_rows_says_why_it_skipped_and_raises_what_failed(monkeypatch):
+WORKER = """
+import os
+
+
+def probe(run_dir, models_dir):
+    if run_dir == "broken":
+        raise KeyError("settings")
+    return {"rows": [run_dir], "models_dir": models_dir, "pid": os.getpid()}, "", 1.5
+"""
+
+
+def test_probing_beside_the_audit_runs_in_another_process_and_raises_what_failed(tmp_path, monkeypatch):
+    import os
+    import sys
     from importlib import import_module
+    from types import SimpleNamespace
 
-    from seraudit.xai.probing import run_probing
-
+    (tmp_path / "probing_worker.py").write_text(WORKER)  # a module the spawned worker can import by name
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    worker = import_module("probing_worker")
     main_job = import_module("seraudit.api.main_job")  # the module (the package exports its function by that name)
+    job = main_job.ProbingBesideAudit(SimpleNamespace(path="the run"), "models", probe=worker.probe)
+    probing = job.result()
+    assert probing["rows"] == ["the run"] and probing["models_dir"] == "models" and job.seconds == 1.5
+    assert probing["pid"] != os.getpid()
+    with pytest.raises(KeyError, match="settings"):
+        main_job.ProbingBesideAudit(SimpleNamespace(path="broken"), None, probe=worker.probe).result()
 
-    monkeypatch.setattr(run_probing, "probe_run", lambda run, models_dir, progress: {"rows": [run], "progress": progress})
-    job = main_job.ProbingBesideAudit("the run", None)
-    assert job.result() == {"rows": ["the run"], "progress": False} and job.skipped == "" and job.seconds > 0
+
+def test_a_run_that_cannot_be_probed_gives_no_rows_and_says_why(monkeypatch):
+    from seraudit.xai.probing import run_probing
 
     def too_small(run, models_dir, progress):
         raise ValueError("emotion 'sad' needs clips of more speakers")
 
+    monkeypatch.setattr(run_probing.Run, "open", lambda path: path)
     monkeypatch.setattr(run_probing, "probe_run", too_small)
-    job = main_job.ProbingBesideAudit("the run", None)
-    assert job.result() is None and job.skipped == "emotion 'sad' needs clips of more speakers"
-
-    def broken(run, models_dir, progress):
-        raise KeyError("settings")
-
-    monkeypatch.setattr(run_probing, "probe_run", broken)
-    with pytest.raises(KeyError, match="settings"):
-        main_job.ProbingBesideAudit("the run", None).result()
+    assert run_probing.probe_run_dir("the run", None)[:2] == (None, "emotion 'sad' needs clips of more speakers")
+    monkeypatch.setattr(run_probing, "probe_run", lambda run, models_dir, progress: {"run": run, "bar": progress})
+    assert run_probing.probe_run_dir("the run", None)[:2] == ({"run": "the run", "bar": False}, "")

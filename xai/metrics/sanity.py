@@ -197,6 +197,7 @@ def model_randomisation(
     seed: int = 0,
     originals: Mapping[str, Any] | None = None,
     control: bool = True,
+    frozen_memo: Any = None,
 ) -> pd.DataFrame:
     """Cascading model-randomisation check of each explainer on one clip.
 
@@ -218,6 +219,9 @@ def model_randomisation(
     control : bool
         Also draw the most randomised stage a second time (seed + `CONTROL_SEED_OFFSET`) and
         compare the two random-weight models' maps (the check's control and threshold).
+    frozen_memo : EmbeddingMemo, optional
+        Where the trained part's outputs are kept (`FrozenBelow`); pass one memo to the checks of
+        the models of one clip so a backbone they share runs once.
 
     Returns
     -------
@@ -240,7 +244,8 @@ def model_randomisation(
 
     stages = randomisation_stages(model, n_blocks)
     randomised = model_copy(model)
-    frozen = FrozenBelow(model, [layers for _, layers in stages]) if stages and hasattr(model, "keras_model") else None
+    frozen = (FrozenBelow(model, [layers for _, layers in stages], frozen_memo)
+              if stages and hasattr(model, "keras_model") else None)
     done: set[str] = set()
     rows = []
     last_maps: dict[str, np.ndarray] = {}
@@ -327,6 +332,34 @@ def frontier_layers(keras_model, changed: Sequence[str]) -> list[str]:
 FROZEN_MEMO_BYTES = 512 * 2**20
 
 
+def _ancestors(keras_model, name: str) -> set[str]:
+    """Every layer that feeds layer `name`, directly or not (the graph's inputs included)."""
+    seen: set[str] = set()
+    stack = [keras_model.get_layer(name)]
+    while stack:  # through operations, not layer names: a graph may hold unnamed ops (slicing, arithmetic)
+        nodes = getattr(stack.pop(), "_inbound_nodes", None) or []
+        for parent in (nodes[0].parent_nodes if nodes else []):
+            if parent.operation.name not in seen:
+                seen.add(parent.operation.name)
+                stack.append(parent.operation)
+    return seen
+
+
+def branch_parts(keras_model, names: Sequence[str]) -> list[list[str]]:
+    """`names` grouped by the part of the graph that computes them: layers whose computations share a layer (other
+    than the inputs) go together, so each group is one backbone's tower in a flat multi-branch graph."""
+    inputs = {t._keras_history.operation.name for t in keras_model.inputs}
+    groups: list[tuple[set[str], list[str]]] = []
+    for name in names:
+        own = (_ancestors(keras_model, name) - inputs) | {name}
+        joined = [g for g in groups if g[0] & own]
+        for g in joined:
+            groups.remove(g)
+            own |= g[0]
+        groups.append((own, [n for g in joined for n in g[1]] + [name]))
+    return [sorted(members) for _, members in groups]
+
+
 class FrozenBelow:
     """The trained part of a randomised copy computed once per distinct patch, shared by every stage and the control.
 
@@ -337,9 +370,13 @@ class FrozenBelow:
     stage only runs its re-initialised upper part. Gradient methods read the copy's
     own graph and are unaffected. The maps are those of the randomised model: only
     where its unchanged layers' outputs come from differs.
+
+    The frontier is computed per backbone (`branch_parts`), each part keyed by a digest of its
+    weights, in `memo`: the models of one clip that share a backbone (the ensemble's VGGish
+    tower and the VGGish model's) then run it once for all of them.
     """
 
-    def __init__(self, model, stage_layers: Sequence[Sequence[str]]):
+    def __init__(self, model, stage_layers: Sequence[Sequence[str]], memo=None):
         import keras
         import tensorflow as tf
 
@@ -347,22 +384,29 @@ class FrozenBelow:
 
         km = model.keras_model
         self.frontiers = [frontier_layers(km, layers) for layers in stage_layers]
-        self.names = list(dict.fromkeys(name for frontier in self.frontiers for name in frontier))
-        outputs = [km.get_layer(name).output for name in self.names]
-        self.shapes = [tuple(int(d) for d in t.shape[1:]) for t in outputs]
-        sizes = [int(np.prod(shape)) for shape in self.shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        lower = keras.Model(km.inputs, outputs)
+        names = list(dict.fromkeys(name for frontier in self.frontiers for name in frontier))
+        self.parts = branch_parts(km, names)
+        self.lower_fns, self.digests = {}, {}
+        self.where: dict[str, tuple[int, int, int, tuple[int, ...]]] = {}  # layer -> (part, start, end, shape)
         spec = [tf.TensorSpec([None, *km.input_shape[1:]], tf.float32)]
+        for i, part in enumerate(self.parts):
+            outputs = [km.get_layer(name).output for name in part]
+            offset = 0
+            for name, tensor in zip(part, outputs):
+                shape = tuple(int(d) for d in tensor.shape[1:])
+                self.where[name] = (i, offset, offset + int(np.prod(shape)), shape)
+                offset += int(np.prod(shape))
+            lower = keras.Model(km.inputs, outputs)
 
-        def flat(x):
-            parts = lower(x, training=False)
-            parts = parts if isinstance(parts, (list, tuple)) else [parts]
-            return tf.concat([tf.reshape(t, [tf.shape(t)[0], -1]) for t in parts], axis=1)
+            def flat(x, lower=lower):
+                parts = lower(x, training=False)
+                parts = parts if isinstance(parts, (list, tuple)) else [parts]
+                return tf.concat([tf.reshape(t, [tf.shape(t)[0], -1]) for t in parts], axis=1)
 
-        self.lower_fn = tf.function(flat, input_signature=spec, reduce_retracing=True)
-        self.digest = "frozen:" + weights_digest(lower.weights) + ":" + ",".join(self.names)
-        self.memo = EmbeddingMemo(max_entries=max(64, FROZEN_MEMO_BYTES // max(int(self.offsets[-1]) * 4, 1)))
+            self.lower_fns[f"frozen{i}"] = tf.function(flat, input_signature=spec, reduce_retracing=True)
+            self.digests[f"frozen{i}"] = "frozen:" + weights_digest(lower.weights) + ":" + ",".join(part)
+        self.widths = [max(end for p, _, end, _ in self.where.values() if p == i) for i in range(len(self.parts))]
+        self.memo = memo if memo is not None else EmbeddingMemo(max_bytes=FROZEN_MEMO_BYTES)
 
     def install(self, randomised, stage: int) -> None:
         """Route the copy's patch predictions through the frozen outputs and stage `stage`'s upper part."""
@@ -372,17 +416,15 @@ class FrozenBelow:
         km = randomised.keras_model
         frontier = self.frontiers[stage]
         upper = keras.Model([km.get_layer(name).output for name in frontier], km.output)
-        picks = [(int(self.offsets[self.names.index(n)]), int(self.offsets[self.names.index(n) + 1]),
-                  self.shapes[self.names.index(n)]) for n in frontier]
+        picks = [self.where[name] for name in frontier]
 
-        def head(flat):
-            parts = [tf.reshape(flat[:, a:b], [-1, *shape]) for a, b, shape in picks]
+        def head(*flats):
+            parts = [tf.reshape(flats[i][:, a:b], [-1, *shape]) for i, a, b, shape in picks]
             return upper(parts if len(parts) > 1 else parts[0], training=False)
 
-        head_fn = tf.function(head, input_signature=[tf.TensorSpec([None, int(self.offsets[-1])], tf.float32)],
-                              reduce_retracing=True)
-        randomised._split_fns = ({"frozen": self.lower_fn}, head_fn)
-        randomised.tower_digests = {"frozen": self.digest}
+        signature = [tf.TensorSpec([None, width], tf.float32) for width in self.widths]
+        randomised._split_fns = (dict(self.lower_fns), tf.function(head, input_signature=signature, reduce_retracing=True))
+        randomised.tower_digests = dict(self.digests)
         randomised.embedding_memo = self.memo
 
 
@@ -481,10 +523,13 @@ class ModelRandomisation(Metric):
         key = ("model_randomisation", context.model.name, context.target, self.n_blocks, self.seed)
 
         def cascade():
+            from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo
+
             started = time.perf_counter()
+            memo = context.memo("frozen-below memo", lambda: EmbeddingMemo(max_bytes=FROZEN_MEMO_BYTES))  # the clip's
             table = model_randomisation(
                 context.model, dict(context.explainers), context.clip, context.target,
-                n_blocks=self.n_blocks, seed=self.seed, originals=dict(context.attributions))
+                n_blocks=self.n_blocks, seed=self.seed, originals=dict(context.attributions), frozen_memo=memo)
             return table, time.perf_counter() - started
 
         table, seconds = context.memo(key, cascade)

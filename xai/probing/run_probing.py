@@ -47,6 +47,18 @@ def probe_run(run: Run, models_dir: str | None, progress: bool) -> dict[str, Any
     return probe_corpus(data, sources, cache, settings["seed"])
 
 
+def probe_run_dir(run_dir: str, models_dir: str | None) -> tuple[dict[str, Any] | None, str, float]:
+    """`probe_run` of the run in `run_dir`, for a worker process: ``(rows or None, why it was skipped, seconds)``.
+
+    A corpus that cannot be probed (ValueError) gives None and the reason; any other error is raised.
+    """
+    started = time.perf_counter()
+    try:
+        return probe_run(Run.open(run_dir), models_dir, progress=False), "", time.perf_counter() - started
+    except ValueError as error:  # e.g. too few speakers per emotion in a quick run: the audit goes on without it
+        return None, str(error), time.perf_counter() - started
+
+
 def probe_corpus(data: CorpusData, sources: dict[str, Any], cache: EmbeddingCache, seed: int) -> dict[str, Any]:
     """Probe every backbone of `data` for eGeMAPS, against controls (`xai.probing.controls`).
 

@@ -138,6 +138,16 @@ def test_a_full_memo_empties_itself_instead_of_growing(rng):
     assert len(memo) == 3
 
 
+def test_a_memo_over_its_byte_budget_empties_itself_and_still_answers_every_patch(rng):
+    memo = EmbeddingMemo(max_bytes=4 * 96 * 64 * 4)  # room for four float32 patches
+    patches = rng.normal(size=(6, 96, 64)).astype(np.float32)
+    memo.embed("t", patch_digests(patches[:3]), patches[:3], lambda x: x)
+    mixed = patches[1:6]  # two known, three new: over budget once the new ones come
+    out = memo.embed("t", patch_digests(mixed), mixed, lambda x: x)
+    np.testing.assert_array_equal(out, mixed)
+    assert len(memo) == 3 and memo.misses == 6
+
+
 def test_a_model_loaded_later_joins_the_memo_and_only_runs_its_head(models, rng):
     from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo, share_towers
 

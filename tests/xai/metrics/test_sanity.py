@@ -112,7 +112,8 @@ def test_the_model_randomisation_member_reads_the_last_stage_of_one_shared_casca
     assert result.threshold == pytest.approx((1 + result.control) / 2)
     assert result.details["stage_name"] == "head + top 2 blocks" and not result.higher_is_better
     assert [row["similarity"] for row in result.details["rows"]] == pytest.approx(table.similarity.tolist())
-    assert len(context.shared) == 1  # one cascade for every method of this clip and model
+    cascades = [key for key in context.shared if key[0] == "model_randomisation"]
+    assert len(cascades) == 1  # one cascade for every method of this clip and model
 
 
 def test_the_similarity_is_sign_free(rng):
@@ -207,3 +208,42 @@ def test_perturbation_maps_are_the_same_whether_the_frozen_part_is_shared_or_rec
     np.testing.assert_allclose(shared.control, recomputed.control, atol=1e-6, equal_nan=True)
     np.testing.assert_allclose(shared.target_probability, recomputed.target_probability, rtol=1e-5)
     assert shared.similarity.iloc[0] > shared.similarity.iloc[-1]  # the stages did change the model
+
+
+def test_models_of_one_clip_that_share_a_tower_run_its_frozen_part_once(model, clip):
+    """The second model's cascade finds the shared tower's outputs in the clip's memo and its maps do not change."""
+    from seraudit.ensemble.inference.shared_backbones import EmbeddingMemo
+    from seraudit.xai.explainers.registry import make_explainer
+
+    import dataclasses
+
+    other = dataclasses.replace(tiny_model(), name="other")  # the same tower weights, another head
+    dense = other.keras_model.get_layer("tiny_head_dense")
+    dense.set_weights([w[::-1] + 0.3 for w in dense.get_weights()])
+    occlusion = {"occlusion": make_explainer("occlusion")}
+    alone = model_randomisation(other, occlusion, clip, target=1, n_blocks=2, seed=0, frozen_memo=EmbeddingMemo())
+    memo = EmbeddingMemo()
+    model_randomisation(model, occlusion, clip, target=1, n_blocks=2, seed=0, frozen_memo=memo)
+    computed = memo.misses
+    shared = model_randomisation(other, occlusion, clip, target=1, n_blocks=2, seed=0, frozen_memo=memo)
+    assert computed > 0 and memo.misses == computed  # every frozen output came from the first model's pass
+    np.testing.assert_allclose(shared.similarity, alone.similarity, atol=1e-6)
+    np.testing.assert_allclose(shared.target_probability, alone.target_probability, rtol=1e-5)
+
+
+def test_the_frozen_part_of_a_two_branch_graph_splits_by_branch():
+    import keras
+
+    from seraudit.xai.metrics.sanity import branch_parts
+
+    L = keras.layers
+    x_in = keras.Input((96, 64), name="log_mel")
+    image = L.Reshape((96, 64, 1), name="shared_reshape")(x_in)
+    a1 = L.Conv2D(2, 3, name="a_conv1")(image)
+    a2 = L.Conv2D(2, 3, name="a_conv2")(a1)
+    b1 = L.Conv2D(2, 3, name="b_conv1")(x_in[..., None])
+    b2 = L.Conv2D(2, 3, name="b_conv2")(b1)
+    pooled = [L.GlobalAveragePooling2D(name=f"{n}_embedding")(t) for n, t in (("a", a2), ("b", b2))]
+    graph = keras.Model(x_in, L.Concatenate(name="both")(pooled))
+    parts = branch_parts(graph, ["a_embedding", "b_conv1", "a_conv1", "b_embedding"])
+    assert parts == [["a_conv1", "a_embedding"], ["b_conv1", "b_embedding"]]
