@@ -20,7 +20,6 @@ from seraudit.core.timing import Timings
 from seraudit.ensemble.run import Run
 from seraudit.xai.audit import plan as audit_plan
 from seraudit.xai.audit.runner import DEFAULT_METHODS, PROBE, parse_methods
-from seraudit.xai.probing.run_probing import probe_run_dir
 
 TIMINGS_FILE = "timings.json"
 PROBING_PHASE = "eGeMAPS probing"
@@ -148,18 +147,21 @@ class ProbingBesideAudit:
     Probing reads only the caches, never a trained model, and runs mostly single-threaded
     scikit-learn fits, while the audit leaves part of the second core idle: in a process of its
     own (a thread would fight the audit for the interpreter lock) it runs beside the audit
-    instead of adding its two minutes. `probe` is the worker's function, called with the run
-    folder and the models folder; it returns ``(rows or None, why skipped, seconds)``.
+    instead of adding its two minutes. `probe` is the worker's function (default
+    `xai.probing.run_probing.probe_run_dir`), called with the run folder and the models folder;
+    it returns ``(rows or None, why skipped, seconds)``.
     """
 
-    def __init__(self, run: Run, models_dir: str | None, probe: Callable = probe_run_dir):
+    def __init__(self, run: Run, models_dir: str | None, probe: Callable | None = None):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+
+        from seraudit.xai.probing.run_probing import probe_run_dir
 
         self.skipped, self.seconds = "", 0.0
         # spawned, not forked: the parent holds TensorFlow's threads, which a fork would copy in a broken state
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        self._future = pool.submit(probe, str(run.path), models_dir)
+        self._future = pool.submit(probe or probe_run_dir, str(run.path), models_dir)
         pool.shutdown(wait=False)
 
     def result(self) -> dict | None:

@@ -386,7 +386,7 @@ class FrozenBelow:
         self.frontiers = [frontier_layers(km, layers) for layers in stage_layers]
         names = list(dict.fromkeys(name for frontier in self.frontiers for name in frontier))
         self.parts = branch_parts(km, names)
-        self.lower_fns, self.digests = {}, {}
+        self.lower_fns, self.digests, self.widths = {}, {}, []
         self.where: dict[str, tuple[int, int, int, tuple[int, ...]]] = {}  # layer -> (part, start, end, shape)
         spec = [tf.TensorSpec([None, *km.input_shape[1:]], tf.float32)]
         for i, part in enumerate(self.parts):
@@ -396,6 +396,7 @@ class FrozenBelow:
                 shape = tuple(int(d) for d in tensor.shape[1:])
                 self.where[name] = (i, offset, offset + int(np.prod(shape)), shape)
                 offset += int(np.prod(shape))
+            self.widths.append(offset)
             lower = keras.Model(km.inputs, outputs)
 
             def flat(x, lower=lower):
@@ -405,7 +406,6 @@ class FrozenBelow:
 
             self.lower_fns[f"frozen{i}"] = tf.function(flat, input_signature=spec, reduce_retracing=True)
             self.digests[f"frozen{i}"] = "frozen:" + weights_digest(lower.weights) + ":" + ",".join(part)
-        self.widths = [max(end for p, _, end, _ in self.where.values() if p == i) for i in range(len(self.parts))]
         self.memo = memo if memo is not None else EmbeddingMemo(max_bytes=FROZEN_MEMO_BYTES)
 
     def install(self, randomised, stage: int) -> None:

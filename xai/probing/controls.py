@@ -81,7 +81,7 @@ class SpeakerBootstrap:
 
 
 def _r2_per_feature(Y: np.ndarray, P: np.ndarray, boot: SpeakerBootstrap | None) -> np.ndarray:
-    """R² ``[n_draws, k]`` of predictions `P` for `Y` on each draw of `boot` (None: every row once, one row out).
+    """R² ``[n_draws, k]`` of predictions `P` for `Y` on each draw of `boot` (None: every row once, ``[1, k]``).
 
     NaN where a draw's targets have no spread.
     """
