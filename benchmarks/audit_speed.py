@@ -9,7 +9,9 @@ settings. Both run in this process, one after the other, and the ratio is printe
 Each line gives the wall time and the process's CPU time (every thread; steadier than the wall time on a
 shared machine). The fast path is timed twice: first as the first clip of a process (Grad-CAM's gradient
 functions traced), then as the next clip. The tower passes line counts the distinct patches each backbone
-ran on: the audit's floor, since a tower pass is most of its time.
+ran on, and the floor line turns them into arithmetic: each tower's multiply-adds per patch (counted from
+its layers) over this machine's float32 matrix-product rate (measured here) is the least time any float32
+audit computing those patches can take, whatever else it does.
 
 Usage: ``python benchmarks/audit_speed.py --run runs/ravdess [--clip FILE]``
 """
@@ -64,7 +66,8 @@ def counting_tower_passes():
 
     def counted(self, tower, digests, patches, compute):
         def run(x):
-            counts[tower.split(":")[0]] = counts.get(tower.split(":")[0], 0) + len(x)
+            name = tower.split(":")[0]
+            counts[name] = counts.get(name, 0) + len(x)
             return compute(x)
 
         return embed(self, tower, digests, patches, run)
@@ -74,6 +77,53 @@ def counting_tower_passes():
         yield counts
     finally:
         EmbeddingMemo.embed = embed
+
+
+def tower_flops(tower) -> float:
+    """Floating-point operations of one patch through a Keras tower (2 per multiply-add of its conv and dense layers)."""
+    import math
+
+    import keras
+
+    macs = 0
+    for layer in tower.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+            outputs = math.prod(layer.output.shape[1:])
+            kernel = layer.get_weights()[0].shape  # conv [kh, kw, in, out]; depthwise [kh, kw, in, mult]; dense [in, out]
+            if isinstance(layer, keras.layers.DepthwiseConv2D):
+                macs += outputs * kernel[0] * kernel[1]
+            else:
+                macs += outputs * math.prod(kernel[:-1]) // getattr(layer, "groups", 1)
+    return 2.0 * macs
+
+
+def matmul_rate(sizes=(2048, 4096), repeats: int = 3) -> float:
+    """This machine's float32 matrix-product rate through TensorFlow: FLOP per wall second (every core), the
+    best of a few square sizes."""
+    import tensorflow as tf
+
+    rates = []
+    for size in sizes:
+        a = tf.random.uniform((size, size), dtype=tf.float32)
+        tf.matmul(a, a).numpy()
+        with Clock() as clock:
+            for _ in range(repeats):
+                tf.matmul(a, a).numpy()
+        rates.append(repeats * 2.0 * size**3 / clock.wall)
+    return max(rates)
+
+
+def floor_line(models, passes: dict[str, int]) -> str:
+    """The tower work of the counted passes and the least wall time it takes at this machine's matrix-product rate."""
+    flops = {}
+    for model in models:
+        for branch, tower in model.towers().items():
+            flops.setdefault(branch, tower_flops(tower))
+    rate = matmul_rate()
+    total = sum(n * flops[tower] for tower, n in passes.items())
+    parts = ", ".join(f"{tower} {n} x {flops[tower] / 1e9:.2f} GFLOP" for tower, n in sorted(passes.items()))
+    return (f"tower work: {parts} = {total / 1e9:.0f} GFLOP; at this machine's float32 matrix-product rate "
+            f"({rate / 1e9:.0f} GFLOP/s, every core) that alone takes {total / rate:.1f} s")
 
 
 def fast_audit(models, clip: Path, out: Path) -> Clock:
@@ -162,6 +212,7 @@ def main() -> None:
         print(f"the same clip again in this process (nothing traced): {warm}")
         print("tower passes (distinct patches per backbone): "
               + ", ".join(f"{tower} {n}" for tower, n in sorted(passes.items())))
+        print(floor_line(models, passes))
         if not args.skip_naive:
             naive = naive_audit(models, clip)
             print(f"naive explanations only (no renders, no metrics): {naive}")

@@ -44,3 +44,32 @@ def test_lime_time_explains_listenable_time_slices(tone_model, tone_clip):
     profile = attribution.time_profile()
     best = np.argsort(profile[::20])[::-1][:2] * 20  # the two strongest slices
     assert set(best) == {120, 140}  # the tone lasts from frame 120 to 160
+
+
+def test_the_vectorised_sampler_draws_the_same_samples_images_and_calls_as_lime():
+    from lime import lime_image
+
+    from seraudit.xai.explainers.lime_explainer import vectorised_lime_explainer
+
+    rng = np.random.default_rng(0)
+    image = np.repeat(rng.normal(size=(45, 64, 1)).astype(np.float32), 3, axis=2)
+    fudged = np.full_like(image, -6.9)
+    segments = grid_segments(45, cell_frames=20, cell_bands=16)
+    seen: dict[str, list[np.ndarray]] = {"lime": [], "vectorised": []}
+
+    def classifier(key):
+        def classify(images):
+            seen[key].append(np.array(images))
+            hidden = (images[..., 0] == fudged[0, 0, 0]).sum(axis=(1, 2))  # exact, whatever the memory layout
+            return np.stack([hidden, images[:, 0, 0, 0], images[:, -1, -1, 0]], axis=1)
+        return classify
+
+    lime_data, lime_labels = lime_image.LimeImageExplainer(random_state=5).data_labels(
+        image, fudged, segments, classifier("lime"), num_samples=23, batch_size=10)
+    data, labels = vectorised_lime_explainer()(random_state=5).data_labels(
+        image, fudged, segments, classifier("vectorised"), num_samples=23, batch_size=10)
+    assert np.array_equal(data, lime_data) and data[0].all()
+    assert [len(batch) for batch in seen["vectorised"]] == [10, 10, 3]
+    for ours, theirs in zip(seen["vectorised"], seen["lime"], strict=True):
+        assert np.array_equal(ours, theirs)
+    assert np.array_equal(labels, lime_labels)
