@@ -154,6 +154,8 @@ def naive_audit(models, clip: Path) -> Clock:
 
 
 def _naive_explanations(models, features, patches) -> None:
+    from unittest import mock
+
     import keras
     from lime import lime_image
     from tf_keras_vis.gradcam import Gradcam
@@ -174,10 +176,11 @@ def _naive_explanations(models, features, patches) -> None:
                 return np.asarray(km.predict(images[..., 0].astype(np.float32), verbose=0))
 
             rgb = np.repeat(((patch - patch.min()) / (np.ptp(patch) or 1.0))[..., None], 3, axis=-1)
-            lime_image.LimeImageExplainer(random_state=0).explain_instance(
-                rgb.astype(np.float64), lambda imgs: classify(imgs * np.ptp(patch) + patch.min()),
-                labels=(target,), top_labels=None, num_samples=1000, batch_size=10,
-            )
+            with mock.patch.object(lime_image, "tqdm", lambda iterable, **_: iterable):  # lime's own progress bar
+                lime_image.LimeImageExplainer(random_state=0).explain_instance(
+                    rgb.astype(np.float64), lambda imgs: classify(imgs * np.ptp(patch) + patch.min()),
+                    labels=(target,), top_labels=None, num_samples=1000, batch_size=10,
+                )
             for f0 in range(0, 96 - 16 + 1, 8):  # occlusion: one predict call per occluded input
                 for b0 in range(0, 64 - 16 + 1, 8):
                     occluded = patch.copy()
