@@ -167,7 +167,9 @@ return {
   matrices: Array.from(document.querySelectorAll('table.verdict-matrix')).map(function (t) { return t.dataset.status; }),
   ids: Array.from(document.querySelectorAll('#verdict [id^=check-]')).map(function (e) { return e.id; }),
   chance: document.getElementById('verdict-chance').textContent,
-  banner: document.getElementById('untrained-banner').textContent
+  banner: document.getElementById('untrained-banner').textContent,
+  widths: [document.documentElement.scrollWidth, document.documentElement.clientWidth,
+           document.getElementById('clips-table').getBoundingClientRect().width]
 };
 """
 
@@ -193,3 +195,6 @@ def test_summary_and_banner_above_the_fold_counts_and_order_in_the_browser(brows
     assert sorted(shown["ids"]) == sorted(f"check-{slug(c['id'])}" for c in checks)  # every check once, by its id
     assert shown["chance"] == "25.0 %"  # the fixture's four emotions
     assert "VGGish" in shown["banner"] and "seeded random weights" in shown["banner"]
+    page_width, viewport_width, clips_table_width = shown["widths"]
+    assert clips_table_width > viewport_width  # the audited clips' table is wider than the screen...
+    assert page_width == viewport_width  # ...and scrolls by itself: the page never scrolls sideways
