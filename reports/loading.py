@@ -98,6 +98,7 @@ def model_reports(models: dict[str, ModelInfo], index: dict[str, Any], run_summa
             info=info,
             uar_mean=rec.get("uar_mean"),
             uar_std=rec.get("uar_std"),
+            uar_folds=list(rec.get("uar_folds") or []),
             confusion_labels=list(rec.get("confusion_labels", [])),
             confusion=[list(map(int, row)) for row in rec.get("confusion", [])],
             comparisons=comparisons_of(name, run_summary.get("comparisons", [])),

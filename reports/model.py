@@ -213,6 +213,7 @@ class ModelReport:
     probing: list[dict[str, Any]]
     method_means: dict[str, dict[str, float]]  # method -> the audit's mean figures over clips (seconds per clip, ...)
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    uar_folds: list[float] = field(default_factory=list)  # UAR of each test fold, in percent, as the run saved them
     probing_controls: list[dict[str, Any]] = field(default_factory=list)  # its backbones' probe against controls
 
 

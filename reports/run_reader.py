@@ -68,6 +68,7 @@ def model_summary(run: Run, name: str, rec: dict[str, Any]) -> dict[str, Any]:
         "labels": [str(x) for x in run.results.get("labels", [])],
         "uar_mean": uar.get("mean"),
         "uar_std": uar.get("std"),
+        "uar_folds": [float(v) for v in uar.get("folds") or []],
         "extra": extra_scores(rec) | layers_read(run.model_config(name) if name != EGEMAPS_MODEL else None),
     }
     confusion = run.confusion(name)

@@ -29,6 +29,7 @@ from typing import Any
 from seraudit.core.naming import slug
 from seraudit.ensemble.model.naming import model_display
 from seraudit.reports.model import ModelInfo, Report
+from seraudit.reports.model_page import t_interval
 from seraudit.xai.audit.checks import overall_status, short_model_name
 
 #: The order checks are listed in: what needs attention first.
@@ -49,6 +50,7 @@ class Headline:
     uar_std: float | None
     untrained: bool = False
     baseline: bool = False
+    interval: tuple[float, float] | None = None  # 95 % Student-t interval of the mean over the folds
 
 
 @dataclass
@@ -164,13 +166,16 @@ def chance_level(report: Report) -> tuple[float | None, int]:
 
 
 def headlines(report: Report) -> list[Headline]:
-    """Each model with a UAR, then the baselines (eGeMAPS), as the run summary saved them."""
-    out = [Headline(name, short_name(name, mr.info), mr.uar_mean, mr.uar_std, mr.info.untrained)
+    """Each model with a UAR (mean, SD and the 95 % interval of the mean over its folds), then the baselines (eGeMAPS),
+    as the run summary saved them."""
+    out = [Headline(name, short_name(name, mr.info), mr.uar_mean, mr.uar_std, mr.info.untrained,
+                    interval=t_interval(mr.uar_folds))
            for name, mr in report.model_reports.items() if mr.uar_mean is not None]
     for name, rec in report.baselines.items():
         if rec.get("uar_mean") is not None:
             short = short_name(name, ModelInfo(name, str(rec.get("display_name") or name)))
-            out.append(Headline(name, short, rec.get("uar_mean"), rec.get("uar_std"), baseline=True))
+            out.append(Headline(name, short, rec.get("uar_mean"), rec.get("uar_std"), baseline=True,
+                                interval=t_interval(rec.get("uar_folds") or [])))
     return out
 
 

@@ -11,6 +11,7 @@ import pytest
 from seraudit.core.naming import slug
 from seraudit.reports.build import build_report
 from seraudit.reports.model import ModelInfo, ModelReport, Report
+from seraudit.reports.model_page import t_interval
 from seraudit.reports.verdict import STATUS_ORDER, verdict
 
 LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -44,9 +45,9 @@ CHECKS = [
 ]
 
 
-def model_report(info: ModelInfo, mean: float, std: float) -> ModelReport:
+def model_report(info: ModelInfo, mean: float, std: float, folds: tuple[float, ...] = ()) -> ModelReport:
     return ModelReport(info=info, uar_mean=mean, uar_std=std, confusion_labels=LABELS, confusion=[], comparisons=[],
-                       probing=[], method_means={})
+                       probing=[], method_means={}, uar_folds=list(folds))
 
 
 def small_report() -> Report:
@@ -58,7 +59,7 @@ def small_report() -> Report:
     return Report(
         title="t", run_dir="", audit_dir=Path("."), models=models, methods=["gradcam", "occlusion"], clips=[],
         model_reports={"ensemble": model_report(models["ensemble"], 56.5, 6.1),
-                       "yamnet": model_report(models["yamnet"], 55.8, 6.2),
+                       "yamnet": model_report(models["yamnet"], 55.0, 3.7, (50, 52, 54, 56, 58, 60)),
                        "vggish": model_report(models["vggish"], 44.7, 4.0)},
         failures=[], baselines={"egemaps": {"display_name": "eGeMAPS + LR", "uar_mean": 51.6, "uar_std": 5.6}},
         metrics={"deletion": {"name": "Deletion AUC", "higher_is_better": False, "control_name": "random orders"},
@@ -119,8 +120,11 @@ def test_headline_uar_of_each_model_and_chance():
     v = verdict(small_report())
     assert v.chance == pytest.approx(1 / 8) and v.n_classes == 8 and v.n_folds == 6
     assert [(h.short, h.uar_mean, h.uar_std, h.untrained, h.baseline) for h in v.headlines] == [
-        ("Ensemble", 56.5, 6.1, True, False), ("YAMNet", 55.8, 6.2, False, False), ("VGGish", 44.7, 4.0, True, False),
+        ("Ensemble", 56.5, 6.1, True, False), ("YAMNet", 55.0, 3.7, False, False), ("VGGish", 44.7, 4.0, True, False),
         ("eGeMAPS baseline", 51.6, 5.6, False, True)]
+    # folds 50, 52, ..., 60: mean 55, SD sqrt(14), t(0.975, 5 df) = 2.5706, so 55 -/+ 2.5706 * sqrt(14 / 6)
+    assert v.headlines[1].interval == pytest.approx((51.073, 58.927), abs=1e-3)
+    assert [h.interval for h in v.headlines if h.short != "YAMNet"] == [None, None, None]  # no fold UARs saved
 
 
 def test_without_an_untrained_model_there_is_no_banner(tmp_path, report):
@@ -168,13 +172,15 @@ return {
   ids: Array.from(document.querySelectorAll('#verdict [id^=check-]')).map(function (e) { return e.id; }),
   chance: document.getElementById('verdict-chance').textContent,
   banner: document.getElementById('untrained-banner').textContent,
+  intervals: Array.from(document.querySelectorAll('#verdict-uar .uar-headline')).map(function (e) {
+    var i = e.querySelector('.uar-interval'); return [e.dataset.model, i ? i.textContent : null]; }),
   widths: [document.documentElement.scrollWidth, document.documentElement.clientWidth,
            document.getElementById('clips-table').getBoundingClientRect().width]
 };
 """
 
 
-def test_summary_and_banner_above_the_fold_counts_and_order_in_the_browser(browser, verdict_page):
+def test_summary_and_banner_above_the_fold_counts_and_order_in_the_browser(browser, verdict_page, report):
     page, checks = verdict_page
     size = browser.get_window_size()
     try:
@@ -195,6 +201,11 @@ def test_summary_and_banner_above_the_fold_counts_and_order_in_the_browser(brows
     assert sorted(shown["ids"]) == sorted(f"check-{slug(c['id'])}" for c in checks)  # every check once, by its id
     assert shown["chance"] == "25.0 %"  # the fixture's four emotions
     assert "VGGish" in shown["banner"] and "seeded random weights" in shown["banner"]
+    for model, text in shown["intervals"]:  # each model's 95 % interval over its folds, beside its mean and SD
+        folds = (report.model_reports[model].uar_folds if model in report.model_reports
+                 else report.baselines[model]["uar_folds"])
+        assert text == "[{:.1f}, {:.1f}]".format(*t_interval(folds)), model
+    assert len(shown["intervals"]) == len(report.model_reports) + len(report.baselines)
     page_width, viewport_width, clips_table_width = shown["widths"]
     assert clips_table_width > viewport_width  # the audited clips' table is wider than the screen...
     assert page_width == viewport_width  # ...and scrolls by itself: the page never scrolls sideways
