@@ -89,11 +89,11 @@ def tower_flops(tower) -> float:
     for layer in tower.layers:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
             outputs = math.prod(layer.output.shape[1:])
-            kernel = layer.get_weights()[0].shape  # conv [kh, kw, in, out]; depthwise [kh, kw, in, mult]; dense [in, out]
+            kernel = layer.get_weights()[0].shape  # conv [kh, kw, in / groups, out]; depthwise [kh, kw, in, mult]; dense [in, out]
             if isinstance(layer, keras.layers.DepthwiseConv2D):
                 macs += outputs * kernel[0] * kernel[1]
             else:
-                macs += outputs * math.prod(kernel[:-1]) // getattr(layer, "groups", 1)
+                macs += outputs * math.prod(kernel[:-1])
     return 2.0 * macs
 
 

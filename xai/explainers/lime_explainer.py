@@ -56,17 +56,13 @@ def vectorised_lime_explainer() -> type:
 
     class VectorisedLimeImageExplainer(lime_image.LimeImageExplainer):
         def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples, batch_size=10):
-            n_features = np.unique(segments).shape[0]
-            if not np.array_equal(np.unique(segments), np.arange(n_features)):
-                raise ValueError("segment ids must be 0..n-1 (lime's own loop assumes so too)")
+            n_features = np.unique(segments).shape[0]  # ids 0..n-1, as lime's own loop assumes (grid_segments)
             data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
             data[0, :] = 1
             labels = []
             for start in range(0, num_samples, batch_size):
-                hidden = data[start : start + batch_size][:, segments] == 0  # [b, H, W]
-                if image.ndim == 3:
-                    hidden = hidden[..., None]
-                labels.extend(classifier_fn(np.where(hidden, fudged_image, image)))
+                hidden = data[start : start + batch_size][:, segments] == 0  # [b, H, W]; lime hands an RGB image
+                labels.extend(classifier_fn(np.where(hidden[..., None], fudged_image, image)))
             return data, np.array(labels)
 
     return VectorisedLimeImageExplainer
