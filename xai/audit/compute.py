@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from seraudit.core.constants import SAMPLE_RATE
+from seraudit.core.threads import single_threaded_blas
 from seraudit.xai.attribution import Attribution
 from seraudit.xai.audit.clip_identity import ClipSpec, clip_id_for
 from seraudit.xai.audit.folder import clip_dir
@@ -182,17 +183,18 @@ def score_sampled_clips(
     explainers = method_explainers(settings)
     started = time.perf_counter()
     scored = []
-    for record in chosen:
-        features = load_features(record["path"])
-        shared: dict[Any, Any] = {}
-        for model in (models(record) if callable(models) else models):  # per record: the models that explained it
-            first = next(iter(record["methods"].get(model.name, {}).values()), None)
-            target = resolve_target(model, features, None if first is None else int(first["target"]))
-            originals = {name: saved_map(out_dir, record, model.name, name) or explainer.explain(model, features, target)
-                         for name, explainer in explainers.items()}
-            for method, attribution in originals.items():
-                context = MetricContext(model, features, attribution, originals, explainers, shared)
-                scored += [(record["id"], model.name, method, score(m, context)) for m in metrics]
+    with single_threaded_blas():  # as for the clips themselves (`runner.audit_one`)
+        for record in chosen:
+            features = load_features(record["path"])
+            shared: dict[Any, Any] = {}
+            for model in (models(record) if callable(models) else models):  # per record: the models that explained it
+                first = next(iter(record["methods"].get(model.name, {}).values()), None)
+                target = resolve_target(model, features, None if first is None else int(first["target"]))
+                originals = {name: saved_map(out_dir, record, model.name, name) or explainer.explain(model, features, target)
+                             for name, explainer in explainers.items()}
+                for method, attribution in originals.items():
+                    context = MetricContext(model, features, attribution, originals, explainers, shared)
+                    scored += [(record["id"], model.name, method, score(m, context)) for m in metrics]
     seconds = time.perf_counter() - started
     entries = {m.index_key: m.index_entry([(clip, r) for clip, _, _, r in scored if r.metric == m.id], seconds)
                for m in metrics if m.index_key}

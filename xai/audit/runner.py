@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 from seraudit.core import provenance
 from seraudit.core.errors import SerauditError
+from seraudit.core.threads import single_threaded_blas
 from seraudit.ensemble.run import Run
 from seraudit.ensemble.inference.shared_backbones import sharing_backbones
 from seraudit.preprocessing.audio import check_audio_path
@@ -350,11 +351,13 @@ def audit_one(
     """Compute one clip and write its folder (atomically) under ``out_dir``; returns its ``clip.json`` record.
 
     The folder is written while the clip is computed (`audit_folder.ClipWriter`): each model's maps are saved,
-    rendered and drawn as soon as they exist, while the metrics score them.
+    rendered and drawn as soon as they exist, while the metrics score them. numpy's BLAS runs on one thread
+    meanwhile (`core.threads.single_threaded_blas`).
     """
     features = load_features(spec.path)
     clip_id = clip_id_for(spec.path)
-    with ClipWriter(clip_dir(out_dir, clip_id), features, {m.name: m for m in models}, clip_id, cache=key) as writer:
+    with (single_threaded_blas(),  # TensorFlow's passes hold every core; BLAS threads would only spin beside them
+          ClipWriter(clip_dir(out_dir, clip_id), features, {m.name: m for m in models}, clip_id, cache=key) as writer):
         audit = audit_clip(models, features, spec, settings, deviations=deviations, explained=writer.explained)
         return writer.finish(audit)
 

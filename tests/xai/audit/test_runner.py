@@ -245,3 +245,30 @@ def test_the_index_says_when_which_version_wrote_it_and_every_setting(audited):
     assert saved["software"]["seraudit"] == __version__ and "commit" in saved["software"]
     assert saved["settings"] == {**settings.key(), "sanity_clips": settings.sanity_clips,
                                  "sanity_blocks": settings.sanity_blocks}  # the cache key leaves the sanity ones out
+
+
+def test_numpy_blas_runs_on_one_thread_while_a_clip_is_audited_and_the_callers_setting_returns(
+        model, ravdess_clips, tmp_path, monkeypatch):
+    """TensorFlow's passes hold every core; BLAS threads woken beside them would only spin (`core.threads`)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from seraudit.xai.audit import runner
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen = []
+    compute = runner.audit_clip
+
+    def watched(*args, **kwargs):
+        seen.append(blas_threads())
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "audit_clip", watched)
+    settings = AuditSettings(methods=("gradcam",), probe=False, faithfulness_steps=2, faithfulness_random=1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        index = run_audit([model], [ClipSpec(str(ravdess_clips[0]))], tmp_path, settings, progress=False)
+        after = blas_threads()
+    assert not index["failures"]
+    assert seen == [{1}]
+    assert after == {2}
