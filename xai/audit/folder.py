@@ -21,8 +21,9 @@ interrupted audit never leaves half a clip.
 
 `ClipWriter` writes a clip's artefacts while the clip is still being computed: each
 model's maps are handed to it as soon as they exist (`audit_compute.audit_clip`'s
-``explained``), and one worker thread saves, renders and draws them while the main
-thread scores the maps (TensorFlow releases the interpreter while it predicts). The
+``explained``), and each model's faithfulness curves as soon as its maps are scored
+(``curves_ready``); one worker thread saves, renders and draws them while the main
+thread computes (TensorFlow releases the interpreter while it predicts). The
 files and the record are the same as written one after the other (``workers=0``).
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -131,11 +133,15 @@ def method_entry(audit: Any, attribution: Any, files: dict[str, Any]) -> dict[st
     return entry
 
 
-def write_method_artefacts(tmp: Path, clip_id: str, attribution: Any, features: Any, shown: Any) -> dict[str, Any]:
-    """Write one map's file, sounds and overlay under ``tmp``; returns their paths relative to ``tmp``."""
+def write_method_artefacts(tmp: Path, clip_id: str, attribution: Any, features: Any, shown: Any,
+                           painter: Any = None) -> dict[str, Any]:
+    """Write one map's file, sounds and overlay under ``tmp``; returns their paths relative to ``tmp``.
+
+    ``painter``: the clip's `render.image.OverlayPainter` (its log-mel drawn once for every map), else one is made.
+    """
     from seraudit.xai.explainers.heard import heard_frames
     from seraudit.xai.render.audio import render_attribution_audio
-    from seraudit.xai.render.image import image_name, plot_overlay
+    from seraudit.xai.render.image import OverlayPainter, image_name
 
     model, method = attribution.model, attribution.method
     out = tmp / slug(model)
@@ -145,8 +151,8 @@ def write_method_artefacts(tmp: Path, clip_id: str, attribution: Any, features: 
     if heard is not None and heard.size != attribution.n_frames:
         heard = None  # a map on another grid (a stand-in): the attribution itself is already zero where unheard
     sound = render_attribution_audio(attribution, waveform, out, clip_name=clip_id, heard=heard)
-    overlay = plot_overlay(attribution, features.log_mel, out / image_name(clip_id, model, method, "overlay"),
-                           model=shown)
+    painter = painter if painter is not None else OverlayPainter(features.log_mel, attribution.frame_hop_s)
+    overlay = painter.save(attribution, out / image_name(clip_id, model, method, "overlay"), model=shown)
     return {
         "attribution": npz.relative_to(tmp).as_posix(),
         "overlay": overlay.relative_to(tmp).as_posix(),
@@ -188,8 +194,9 @@ class ClipWriter:
 
     Use as a context manager around the clip's computation: `explained` takes one model's
     attributions as soon as they exist and queues their artefacts (map file, sounds,
-    overlay, the model's time profiles); `finish` takes the finished `audit_compute.ClipAudit`,
-    queues what needs the metrics (the faithfulness curves), waits for every file and
+    overlay, the model's time profiles); `curves_ready` takes one model's faithfulness
+    curves once its maps are scored; `finish` takes the finished `audit_compute.ClipAudit`,
+    queues whatever was not handed over before (or changed since), waits for every file and
     writes ``clip.json``. The folder replaces ``clip_dir`` when the block ends without an
     error, and is discarded otherwise.
 
@@ -212,6 +219,9 @@ class ClipWriter:
         self._original: Future | None = None
         self._artefacts: dict[tuple[str, str], Future] = {}
         self._profiles: dict[str, tuple[list[tuple[str, str]], Future]] = {}  # model -> (its maps drawn, figure)
+        self._curves: dict[str, tuple[list[str], Future]] = {}  # model -> (the methods whose curves are drawn, figure)
+        self._painter: Any = None  # the clip's OverlayPainter, made by the first task that draws an overlay
+        self._painter_lock = threading.Lock()
 
     def __enter__(self) -> "ClipWriter":
         self._stack = ExitStack()
@@ -219,6 +229,7 @@ class ClipWriter:
         if self.workers > 0:
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="clip-writer")
         self._original = self._submit(self._write_original)
+        self._submit(self._overlay_painter)  # the clip's log-mel drawn while its maps are still being computed
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -249,6 +260,20 @@ class ClipWriter:
 
         write_wav(self.tmp / ORIGINAL_AUDIO, np.asarray(self.features.audio.waveform, dtype=np.float32))
 
+    def _overlay_painter(self) -> Any:
+        """The clip's `render.image.OverlayPainter`, made on first use (in the thread that draws)."""
+        from seraudit.core.constants import STFT_HOP_SECONDS
+        from seraudit.xai.render.image import OverlayPainter
+
+        with self._painter_lock:
+            if self._painter is None:
+                self._painter = OverlayPainter(self.features.log_mel, STFT_HOP_SECONDS)
+            return self._painter
+
+    def _write_artefacts(self, attribution: Any) -> dict[str, Any]:
+        return write_method_artefacts(self.tmp, self.clip_id, attribution, self.features,
+                                      self._shown(attribution.model), self._overlay_painter())
+
     def explained(self, attributions: Sequence[Any]) -> None:
         """Queue the artefacts of one or more models' maps, and each model's time profiles (give every method of a
         model at once: a model given again with more maps has its profiles drawn again)."""
@@ -256,8 +281,7 @@ class ClipWriter:
         for attribution in attributions:
             key = (attribution.model, attribution.method)
             if key not in self._artefacts:
-                self._artefacts[key] = self._submit(write_method_artefacts, self.tmp, self.clip_id, attribution,
-                                                    self.features, self._shown(attribution.model))
+                self._artefacts[key] = self._submit(self._write_artefacts, attribution)
             by_model.setdefault(attribution.model, []).append(attribution)
         for model, own in by_model.items():
             drawn = [(a.model, a.method) for a in own]
@@ -265,14 +289,22 @@ class ClipWriter:
                 self._profiles[model] = (drawn, self._submit(write_time_profiles, self.tmp, self.clip_id, model, own,
                                                              self._shown(model)))
 
+    def curves_ready(self, model: str, curves: dict[str, Any]) -> None:
+        """Queue the faithfulness-curve figure of one model (``curves``: method -> its curves), drawn while the
+        next model is scored; a model given again has its figure drawn again."""
+        self._curves[model] = (list(curves), self._submit(write_curve_figure, self.tmp, self.clip_id, model, curves,
+                                                          self._shown(model)))
+
     def finish(self, audit: Any) -> dict[str, Any]:
         """Wait for every artefact of ``audit`` (queueing any not yet queued), then write ``clip.json``; returns it."""
         models = list(dict.fromkeys(a.model for a in audit.attributions))  # one summary figure of each kind per model
         own = {m: [a for a in audit.attributions if a.model == m] for m in models}
         self.explained([a for m in models for a in own[m]
                         if m not in self._profiles or self._profiles[m][0] != [(x.model, x.method) for x in own[m]]])
-        curves = {m: self._submit(write_curve_figure, self.tmp, self.clip_id, m, model_curves(audit, m),
-                                  self._shown(m)) for m in models}
+        for model in models:
+            curves = model_curves(audit, model)
+            if model not in self._curves or self._curves[model][0] != list(curves):
+                self.curves_ready(model, curves)
         record = clip_record(audit, self.features, self.cache)
         self._original.result()
         for attribution in audit.attributions:
@@ -281,7 +313,7 @@ class ClipWriter:
                 audit, attribution, files)
         for model in models:
             record["time_profile"][model] = self._profiles[model][1].result()
-            figure = curves[model].result()
+            figure = self._curves[model][1].result()
             if figure is not None:
                 record["faithfulness_curves"][model] = figure
         write_json(self.tmp / CLIP_INDEX, record)

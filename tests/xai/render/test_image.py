@@ -11,7 +11,9 @@ from seraudit.ensemble.model.trained import TrainedModel
 from seraudit.preprocessing.audio import load_audio
 from seraudit.preprocessing.frontend import log_mel
 from seraudit.xai.render.image import (
+    DPI,
     MEL_TICKS_HZ,
+    OverlayPainter,
     band_position,
     faithfulness_figure,
     image_name,
@@ -46,6 +48,23 @@ def test_non_negative_maps_render_too(speech_log_mel, tmp_path, make_attribution
     cam[100:150, 10:30] = 1.0  # a Grad-CAM-like map
     path = plot_overlay(make_attribution(cam, "gradcam"), speech_log_mel, tmp_path / "cam.png")
     assert mpimg.imread(path).shape[1] >= 500
+
+
+def test_a_painter_draws_each_map_of_a_clip_pixel_for_pixel_as_its_whole_figure(speech_log_mel, rng, tmp_path,
+                                                                                make_attribution):
+    """The clip's log-mel is drawn once for all its maps (`ClipWriter` draws twelve a clip); each map's PNG still
+    holds exactly the pixels of the map's own figure, whatever map came before it."""
+    shape = speech_log_mel.shape
+    maps = [make_attribution(np.abs(rng.normal(size=shape)), "gradcam", model="yamnet"),
+            make_attribution(rng.normal(size=shape).cumsum(axis=0), "lime", target_label="sad"),
+            make_attribution(np.abs(rng.normal(size=shape)), "gradcam++", model="vggish")]
+    painter = OverlayPainter(speech_log_mel, maps[0].frame_hop_s)
+    for i, attribution in enumerate(maps):
+        painted = mpimg.imread(painter.save(attribution, tmp_path / f"painted{i}.png", model=attribution.model))
+        whole = overlay_figure(attribution, speech_log_mel, model=attribution.model)
+        whole.savefig(tmp_path / f"whole{i}.png", format="png", dpi=DPI)
+        np.testing.assert_array_equal(painted, mpimg.imread(tmp_path / f"whole{i}.png"))
+    assert len(painter.ax.images) == 1 and not painter.ax.child_axes  # only the clip's log-mel stays on the figure
 
 
 def test_a_map_from_another_clip_is_refused(speech_log_mel, tmp_path, make_attribution):
