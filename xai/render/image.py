@@ -279,12 +279,16 @@ class OverlayPainter:
     as `overlay_figure`'s; each map then draws only its own part (`_overlay_map`: the map,
     its colour bar, the title) over a copy of that drawing, and is removed again. An audit
     writes twelve overlays per clip (three models x four methods); this way each costs
-    about a third of a whole figure. `plot_overlay` is this with one map.
+    about a third of a whole figure. `plot_overlay` is this with one map. One map is drawn at a
+    time (threads take turns).
     """
 
     def __init__(self, log_mel: np.ndarray, frame_hop_s: float):
+        import threading
+
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+        self._turn = threading.Lock()
         self.log_mel = _checked_log_mel(log_mel)
         self.frame_hop_s = float(frame_hop_s)
         self.ax, self.fig = _overlay_clip(self.log_mel, self.frame_hop_s, None)
@@ -304,21 +308,22 @@ class OverlayPainter:
         _check_same_grid(attribution, self.log_mel)
         if float(attribution.frame_hop_s) != self.frame_hop_s:
             return OverlayPainter(self.log_mel, float(attribution.frame_hop_s)).save(attribution, path, model=model)
-        self.canvas.restore_region(self.clip_drawing)
-        image, bar, title = _overlay_map(self.ax, attribution, self.log_mel, model, own=True)
-        renderer = self.canvas.get_renderer()
-        try:
-            # The map over the grey, the axes' frame over the map, as a whole figure draws them.
-            for artist in (image, *self.ax.spines.values(), bar.ax, title):
-                artist.draw(renderer)
-            path = Path(path)
-            with atomic_path(path) as tmp:
-                matplotlib.image.imsave(tmp, np.asarray(self.canvas.buffer_rgba()), format="png", origin="upper",
-                                        dpi=DPI)
-        finally:
-            image.remove()
-            bar.remove()
-            title.set_text("")
+        with self._turn:
+            self.canvas.restore_region(self.clip_drawing)
+            image, bar, title = _overlay_map(self.ax, attribution, self.log_mel, model, own=True)
+            renderer = self.canvas.get_renderer()
+            try:
+                # The map over the grey, the axes' frame over the map, as a whole figure draws them.
+                for artist in (image, *self.ax.spines.values(), bar.ax, title):
+                    artist.draw(renderer)
+                path = Path(path)
+                with atomic_path(path) as tmp:
+                    matplotlib.image.imsave(tmp, np.asarray(self.canvas.buffer_rgba()), format="png", origin="upper",
+                                            dpi=DPI)
+            finally:
+                image.remove()
+                bar.remove()
+                title.set_text("")
         return path
 
 

@@ -67,6 +67,18 @@ def test_a_painter_draws_each_map_of_a_clip_pixel_for_pixel_as_its_whole_figure(
     assert len(painter.ax.images) == 1 and not painter.ax.child_axes  # only the clip's log-mel stays on the figure
 
 
+def test_threads_sharing_a_painter_take_turns(speech_log_mel, rng, tmp_path, make_attribution):
+    from concurrent.futures import ThreadPoolExecutor
+
+    maps = [make_attribution(rng.normal(size=speech_log_mel.shape), "lime", target_label=f"label {i}") for i in range(6)]
+    painter = OverlayPainter(speech_log_mel, maps[0].frame_hop_s)
+    with ThreadPoolExecutor(3) as pool:
+        paths = list(pool.map(lambda i: painter.save(maps[i], tmp_path / f"painted{i}.png"), range(len(maps))))
+    for i, path in enumerate(paths):
+        overlay_figure(maps[i], speech_log_mel).savefig(tmp_path / f"whole{i}.png", format="png", dpi=DPI)
+        np.testing.assert_array_equal(mpimg.imread(path), mpimg.imread(tmp_path / f"whole{i}.png"))
+
+
 def test_a_map_from_another_clip_is_refused(speech_log_mel, tmp_path, make_attribution):
     other = make_attribution(np.zeros((120, 64)), "gradcam")
     with pytest.raises(ValueError, match="pass the log-mel of the clip"):
