@@ -230,5 +230,6 @@ def main() -> None:
             print(f"naive explanations only (no renders, no metrics): {naive}")
             print(f"speed-up: {naive.wall / fast.wall:.1f}x (CPU {naive.cpu / fast.cpu:.1f}x)")
 
+
 if __name__ == "__main__":
     main()

@@ -68,12 +68,8 @@ def score_attributions(
     attributions: Sequence[Any],
     metrics: Sequence[Metric],
     explainers: Mapping[str, Any],
-    scored: Callable[[str, Scores], None] | None = None,
 ) -> Scores:
-    """Every metric on every attribution of one clip (one shared memo, so metrics reuse each other's passes).
-
-    ``scored`` is handed each model's name and scores as soon as that model's maps are scored.
-    """
+    """Every metric on every attribution of one clip (one shared memo, so metrics reuse each other's passes)."""
     shared: dict[Any, Any] = {}
     scores: Scores = {}
     for model in models:
@@ -81,8 +77,6 @@ def score_attributions(
         for method, attribution in own.items():
             context = MetricContext(model, clip, attribution, own, explainers, shared)
             scores[(model.name, method)] = {m.id: score(m, context) for m in metrics}
-        if scored is not None:
-            scored(model.name, {key: scores[key] for key in ((model.name, method) for method in own)})
     return scores
 
 
@@ -111,16 +105,12 @@ def audit_clip(
     *,
     deviations: Callable[[ClipSpec], list[dict[str, Any]]] | None = None,
     explained: Callable[[list[Attribution]], None] | None = None,
-    curves_ready: Callable[[str, dict[str, dict[str, list[float]]]], None] | None = None,
 ) -> ClipAudit:
     """Predict, explain (every model x method) and score one clip with an `AuditSettings`; nothing is written.
 
     Every registered metric that runs on every clip (``on_every_clip``) scores every map.
     ``explained`` is handed each model's maps (every method) as soon as they exist, before any
     metric runs: `audit_folder.ClipWriter.explained` starts writing them while the clip is scored.
-    ``curves_ready`` is handed each model's name and faithfulness curves (method -> curves, as
-    `ClipAudit.curves` holds them) as soon as its maps are scored: `audit_folder.ClipWriter.curves_ready`
-    draws them while the next model is scored.
     """
     from seraudit.xai.explainers.registry import explain_clip
     from seraudit.xai.metrics.agreement import agreement_record
@@ -135,12 +125,7 @@ def audit_clip(
         if explained is not None:
             explained(own)
     metrics = [m for m in build_metrics(settings) if m.on_every_clip]
-
-    def scored(model: str, own: Scores) -> None:
-        curves_ready(model, {method: c for (_, method), results in own.items() if (c := merged_curves(results)) is not None})
-
-    scores = score_attributions(models, features, attributions, metrics, explainers,
-                                scored if curves_ready is not None else None)
+    scores = score_attributions(models, features, attributions, metrics, explainers)
     seconds = {(a.model, a.method): a.seconds for a in attributions}
     faithfulness = {key: flat_metrics(metrics, results, seconds[key]) for key, results in scores.items()}
     curves = {key: c for key, results in scores.items() if (c := merged_curves(results)) is not None}

@@ -21,9 +21,8 @@ interrupted audit never leaves half a clip.
 
 `ClipWriter` writes a clip's artefacts while the clip is still being computed: each
 model's maps are handed to it as soon as they exist (`audit_compute.audit_clip`'s
-``explained``), and each model's faithfulness curves as soon as its maps are scored
-(``curves_ready``); one worker thread saves, renders and draws them while the main
-thread computes (TensorFlow releases the interpreter while it predicts). The
+``explained``), and one worker thread saves, renders and draws them while the main
+thread scores the maps (TensorFlow releases the interpreter while it predicts). The
 files and the record are the same as written one after the other (``workers=0``).
 """
 
@@ -31,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -194,9 +192,8 @@ class ClipWriter:
 
     Use as a context manager around the clip's computation: `explained` takes one model's
     attributions as soon as they exist and queues their artefacts (map file, sounds,
-    overlay, the model's time profiles); `curves_ready` takes one model's faithfulness
-    curves once its maps are scored; `finish` takes the finished `audit_compute.ClipAudit`,
-    queues whatever was not handed over before (or changed since), waits for every file and
+    overlay, the model's time profiles); `finish` takes the finished `audit_compute.ClipAudit`,
+    queues what needs the metrics (the faithfulness curves), waits for every file and
     writes ``clip.json``. The folder replaces ``clip_dir`` when the block ends without an
     error, and is discarded otherwise.
 
@@ -219,9 +216,7 @@ class ClipWriter:
         self._original: Future | None = None
         self._artefacts: dict[tuple[str, str], Future] = {}
         self._profiles: dict[str, tuple[list[tuple[str, str]], Future]] = {}  # model -> (its maps drawn, figure)
-        self._curves: dict[str, tuple[list[str], Future]] = {}  # model -> (the methods whose curves are drawn, figure)
-        self._painter: Any = None  # the clip's OverlayPainter, made by the first task that draws an overlay
-        self._painter_lock = threading.Lock()
+        self._painter: Future | None = None  # the clip's OverlayPainter: its log-mel drawn once for every overlay
 
     def __enter__(self) -> "ClipWriter":
         self._stack = ExitStack()
@@ -229,7 +224,7 @@ class ClipWriter:
         if self.workers > 0:
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="clip-writer")
         self._original = self._submit(self._write_original)
-        self._submit(self._overlay_painter)  # the clip's log-mel drawn while its maps are still being computed
+        self._painter = self._submit(self._overlay_painter)  # drawn while the clip's maps are still being computed
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -261,18 +256,14 @@ class ClipWriter:
         write_wav(self.tmp / ORIGINAL_AUDIO, np.asarray(self.features.audio.waveform, dtype=np.float32))
 
     def _overlay_painter(self) -> Any:
-        """The clip's `render.image.OverlayPainter`, made on first use (in the thread that draws)."""
         from seraudit.core.constants import STFT_HOP_SECONDS
         from seraudit.xai.render.image import OverlayPainter
 
-        with self._painter_lock:
-            if self._painter is None:
-                self._painter = OverlayPainter(self.features.log_mel, STFT_HOP_SECONDS)
-            return self._painter
+        return OverlayPainter(self.features.log_mel, STFT_HOP_SECONDS)
 
     def _write_artefacts(self, attribution: Any) -> dict[str, Any]:
         return write_method_artefacts(self.tmp, self.clip_id, attribution, self.features,
-                                      self._shown(attribution.model), self._overlay_painter())
+                                      self._shown(attribution.model), self._painter.result())
 
     def explained(self, attributions: Sequence[Any]) -> None:
         """Queue the artefacts of one or more models' maps, and each model's time profiles (give every method of a
@@ -289,22 +280,14 @@ class ClipWriter:
                 self._profiles[model] = (drawn, self._submit(write_time_profiles, self.tmp, self.clip_id, model, own,
                                                              self._shown(model)))
 
-    def curves_ready(self, model: str, curves: dict[str, Any]) -> None:
-        """Queue the faithfulness-curve figure of one model (``curves``: method -> its curves), drawn while the
-        next model is scored; a model given again has its figure drawn again."""
-        self._curves[model] = (list(curves), self._submit(write_curve_figure, self.tmp, self.clip_id, model, curves,
-                                                          self._shown(model)))
-
     def finish(self, audit: Any) -> dict[str, Any]:
         """Wait for every artefact of ``audit`` (queueing any not yet queued), then write ``clip.json``; returns it."""
         models = list(dict.fromkeys(a.model for a in audit.attributions))  # one summary figure of each kind per model
         own = {m: [a for a in audit.attributions if a.model == m] for m in models}
         self.explained([a for m in models for a in own[m]
                         if m not in self._profiles or self._profiles[m][0] != [(x.model, x.method) for x in own[m]]])
-        for model in models:
-            curves = model_curves(audit, model)
-            if model not in self._curves or self._curves[model][0] != list(curves):
-                self.curves_ready(model, curves)
+        curves = {m: self._submit(write_curve_figure, self.tmp, self.clip_id, m, model_curves(audit, m),
+                                  self._shown(m)) for m in models}
         record = clip_record(audit, self.features, self.cache)
         self._original.result()
         for attribution in audit.attributions:
@@ -313,7 +296,7 @@ class ClipWriter:
                 audit, attribution, files)
         for model in models:
             record["time_profile"][model] = self._profiles[model][1].result()
-            figure = self._curves[model][1].result()
+            figure = curves[model].result()
             if figure is not None:
                 record["faithfulness_curves"][model] = figure
         write_json(self.tmp / CLIP_INDEX, record)

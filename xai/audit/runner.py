@@ -358,8 +358,7 @@ def audit_one(
     clip_id = clip_id_for(spec.path)
     with (single_threaded_blas(),  # TensorFlow's passes hold every core; BLAS threads would only spin beside them
           ClipWriter(clip_dir(out_dir, clip_id), features, {m.name: m for m in models}, clip_id, cache=key) as writer):
-        audit = audit_clip(models, features, spec, settings, deviations=deviations, explained=writer.explained,
-                           curves_ready=writer.curves_ready)
+        audit = audit_clip(models, features, spec, settings, deviations=deviations, explained=writer.explained)
         return writer.finish(audit)
 
 

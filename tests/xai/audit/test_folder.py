@@ -104,10 +104,9 @@ def sequential_clip_folder(audit, features, folder, shown):
 
 @pytest.mark.parametrize("workers", [1, 0])
 def test_a_clip_written_while_it_is_computed_holds_the_files_and_record_written_one_after_the_other(
-        tone_model, tone_clip, tmp_path, workers, monkeypatch):
+        tone_model, tone_clip, tmp_path, workers):
     from seraudit.core.io import read_json
     from seraudit.xai.attribution import Attribution
-    from seraudit.xai.audit import folder
     from seraudit.xai.audit.compute import audit_clip
     from seraudit.xai.audit.folder import ClipWriter
     from seraudit.xai.audit.runner import AuditSettings
@@ -115,22 +114,14 @@ def test_a_clip_written_while_it_is_computed_holds_the_files_and_record_written_
     settings = AuditSettings(methods=("gradcam", "gradcam++", "occlusion"), probe=False, faithfulness_steps=2,
                              faithfulness_random=1)
     spec = ClipSpec("/data/tone.wav")
-    handed, curves_handed, drawn = [], [], []
-    draw = folder.write_curve_figure
-    monkeypatch.setattr(folder, "write_curve_figure", lambda *args: drawn.append(args[2]) or draw(*args))
+    handed = []
     with ClipWriter(tmp_path / "fast", tone_clip, {}, clip_id_for(spec.path), cache="key", workers=workers) as writer:
         def explained(own):
             handed.append([a.method for a in own])
             writer.explained(own)
-
-        def curves_ready(model, curves):
-            curves_handed.append((model, list(curves)))
-            writer.curves_ready(model, curves)
-        audit = audit_clip([tone_model], tone_clip, spec, settings, explained=explained, curves_ready=curves_ready)
-        assert curves_handed == [(tone_model.name, ["gradcam", "gradcam++", "occlusion"])]  # once the model is scored
+        audit = audit_clip([tone_model], tone_clip, spec, settings, explained=explained)
         record = writer.finish(audit)
     assert handed == [["gradcam", "gradcam++", "occlusion"]]  # before the metrics, one call per model
-    assert drawn == [tone_model.name]  # the curves handed over are drawn once, never again at `finish`
     (tmp_path / "reference").mkdir()
     reference = sequential_clip_folder(audit, tone_clip, tmp_path / "reference", "ensemble")
 
